@@ -1,0 +1,63 @@
+/**
+ * Every environment variable Steward reads, parsed once at start-up.
+ * A bad value stops start-up with a message naming the variable (see README's table).
+ */
+import { z } from "@hono/zod-openapi";
+
+const intFrom = (min: number, max: number, fallback: number) =>
+  z.coerce.number().int().min(min).max(max).default(fallback);
+
+const ConfigSchema = z.object({
+  PORT: intFrom(0, 65_535, 8000),
+  HOST: z.string().min(1).default("0.0.0.0"),
+  /** A file path, `:memory:`, or a KV Connect URL (`https://…`). */
+  STEWARD_KV_PATH: z.string().min(1).default("./data/steward.kv"),
+  /** Registered as the first super-admin service token on an empty store. */
+  STEWARD_BOOTSTRAP_TOKEN: z.string().regex(
+    /^stw_[A-Za-z0-9]{32,128}$/,
+    "must be stw_ followed by 32–128 letters and digits",
+  ).optional(),
+  /** 32 bytes, base64: wraps the per-tenant data keys of the vault. */
+  STEWARD_MASTER_KEY: z.string().refine(
+    (v) => {
+      try {
+        return atob(v).length === 32;
+      } catch {
+        return false;
+      }
+    },
+    "must be 32 bytes encoded as base64 (openssl rand -base64 32)",
+  ).optional(),
+  DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL").optional(),
+  STEWARD_BODY_LIMIT_BYTES: intFrom(1024, 64 * 1024 * 1024, 1024 * 1024),
+  /** Comma-separated origins allowed by CORS; empty means no cross-origin access. */
+  STEWARD_CORS_ORIGINS: z.string().default("").transform((v, ctx) => {
+    const origins = v.split(",").map((s) => s.trim()).filter(Boolean);
+    for (const origin of origins) {
+      if (origin !== "*" && !/^https?:\/\/[^/\s]+$/.test(origin)) {
+        ctx.addIssue({
+          code: "custom",
+          message: `"${origin}" is not an origin like https://app.example.com`,
+        });
+      }
+    }
+    return origins;
+  }),
+  STEWARD_SESSION_IDLE_MINUTES: intFrom(1, 7 * 24 * 60, 60),
+  STEWARD_SESSION_MAX_HOURS: intFrom(1, 90 * 24, 12),
+});
+
+export type Config = z.infer<typeof ConfigSchema>;
+
+export class ConfigError extends Error {}
+
+/** Parses `env` (empty strings count as unset); throws ConfigError naming each bad variable. */
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  const present = Object.fromEntries(
+    Object.entries(env).filter(([, v]) => v !== undefined && v !== ""),
+  );
+  const parsed = ConfigSchema.safeParse(present);
+  if (parsed.success) return parsed.data;
+  const lines = parsed.error.issues.map((i) => `  ${i.path.join(".")}: ${i.message}`);
+  throw new ConfigError(`invalid configuration:\n${lines.join("\n")}`);
+}

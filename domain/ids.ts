@@ -1,0 +1,69 @@
+/**
+ * Prefixed ULIDs (`ten_01J…`): sortable by creation time, so KV ranges over ids are time ranges.
+ */
+
+const ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+export type IdPrefix =
+  | "ten"
+  | "usr"
+  | "prj"
+  | "key"
+  | "pln"
+  | "inv"
+  | "ses"
+  | "tok"
+  | "whk"
+  | "msg"
+  | "att"
+  | "job"
+  | "evt"
+  | "aud"
+  | "sec"
+  | "sig"
+  | "req";
+
+let lastTime = -1;
+const lastRandom = new Uint8Array(10);
+
+function encodeTime(ms: number): string {
+  let out = "";
+  for (let i = 0; i < 10; i++) {
+    out = ALPHABET[ms % 32] + out;
+    ms = Math.floor(ms / 32);
+  }
+  return out;
+}
+
+/** The 10-character time part of a ULID for `ms`: the lower bound of ids made at that instant. */
+export const timePrefix = (ms: number) => encodeTime(Math.max(0, Math.floor(ms)));
+
+/** A ULID; ids made in the same millisecond increase monotonically. */
+export function ulid(ms = Date.now()): string {
+  if (ms === lastTime) {
+    for (let i = 9; i >= 0 && ++lastRandom[i] === 0; i--);
+  } else {
+    lastTime = ms;
+    crypto.getRandomValues(lastRandom);
+    lastRandom[0] &= 0x7f; // room to increment without overflowing 80 bits
+  }
+  let bits = 0n;
+  for (const b of lastRandom) bits = (bits << 8n) | BigInt(b);
+  let random = "";
+  for (let i = 0; i < 16; i++) {
+    random = ALPHABET[Number(bits & 31n)] + random;
+    bits >>= 5n;
+  }
+  return encodeTime(ms) + random;
+}
+
+export const newId = (prefix: IdPrefix, ms?: number) => `${prefix}_${ulid(ms)}`;
+
+/** The creation time encoded in an id, or null when it is not one of ours. */
+export function idTime(id: string): number | null {
+  const m = /^[a-z]{3}_([0-9A-HJKMNP-TV-Z]{26})$/.exec(id);
+  if (!m) return null;
+  let ms = 0;
+  for (const ch of m[1].slice(0, 10)) ms = ms * 32 + ALPHABET.indexOf(ch);
+  return ms;
+}

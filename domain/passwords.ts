@@ -1,0 +1,61 @@
+/**
+ * Password hashing with scrypt (N=2^17, r=8, p=1 by default; DESIGN §5). The parameters are
+ * stored with each hash, so raising the cost later still verifies old hashes.
+ * node:crypto's async scrypt runs off the event loop.
+ */
+import { scrypt, timingSafeEqual } from "node:crypto";
+
+export interface PasswordPolicy {
+  /** log2 of scrypt's N. Tests lower it; production keeps 17. */
+  log2N: number;
+}
+
+export const DEFAULT_PASSWORD_POLICY: PasswordPolicy = { log2N: 17 };
+
+const KEY_LENGTH = 32;
+
+function derive(
+  password: string,
+  salt: Uint8Array,
+  N: number,
+  r: number,
+  p: number,
+): Promise<Uint8Array> {
+  return new Promise((resolve, reject) =>
+    scrypt(
+      password.normalize("NFKC"),
+      salt,
+      KEY_LENGTH,
+      { N, r, p, maxmem: 256 * N * r + 1024 * 1024 },
+      (err, key) => err ? reject(err) : resolve(new Uint8Array(key)),
+    )
+  );
+}
+
+const b64 = (bytes: Uint8Array) => btoa(String.fromCharCode(...bytes));
+const unb64 = (text: string) => Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+
+/** `scrypt$N$r$p$salt$hash`. */
+export async function hashPassword(password: string, policy: PasswordPolicy): Promise<string> {
+  const [N, r, p] = [2 ** policy.log2N, 8, 1];
+  const salt = crypto.getRandomValues(new Uint8Array(16));
+  return `scrypt$${N}$${r}$${p}$${b64(salt)}$${b64(await derive(password, salt, N, r, p))}`;
+}
+
+export async function verifyPassword(password: string, stored: string): Promise<boolean> {
+  const [scheme, N, r, p, salt, hash] = stored.split("$");
+  if (scheme !== "scrypt") return false;
+  const expected = unb64(hash);
+  const actual = await derive(password, unb64(salt), Number(N), Number(r), Number(p));
+  return actual.length === expected.length && timingSafeEqual(actual, expected);
+}
+
+/** Rules a new password must meet; returns what is wrong, or null. */
+export function passwordProblem(password: string, email?: string): string | null {
+  if (password.length < 12) return "password must be at least 12 characters";
+  if (password.length > 256) return "password must be at most 256 characters";
+  if (email && password.toLowerCase().includes(email.toLowerCase())) {
+    return "password must not contain the account's email";
+  }
+  return null;
+}

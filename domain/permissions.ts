@@ -1,0 +1,151 @@
+/**
+ * Who may do what (DESIGN §4): the permission catalogue, the platform roles and the tenant
+ * roles. Routes name the permission they need in routes/permissions.ts; deny by default.
+ */
+
+export const PERMISSIONS = [
+  "tenants:read",
+  "tenants:write",
+  "tenants:create",
+  "tenants:manage",
+  "tenants:test",
+  "members:read",
+  "members:write",
+  "users:read",
+  "users:write",
+  "tokens:read",
+  "tokens:write",
+  "audit:read",
+  "projects:read",
+  "projects:write",
+  "keys:read",
+  "keys:write",
+  "keys:verify",
+  "usage:read",
+  "usage:write",
+  "plans:read",
+  "plans:write",
+  "billing:read",
+  "billing:write",
+  "finance:read",
+  "webhooks:read",
+  "webhooks:write",
+  "secrets:read",
+  "secrets:write",
+  "vault:reveal",
+  "logs:read",
+  "logs:write",
+  "system:read",
+  "system:write",
+  "config:read",
+  "config:write",
+] as const;
+
+export type Permission = typeof PERMISSIONS[number];
+
+export const isPermission = (p: string): p is Permission =>
+  (PERMISSIONS as readonly string[]).includes(p);
+
+export const PLATFORM_ROLES = ["super_admin", "admin", "support", "finance", "ops", "qa"] as const;
+export type PlatformRole = typeof PLATFORM_ROLES[number];
+
+export const TENANT_ROLES = ["owner", "admin", "member", "viewer"] as const;
+export type TenantRole = typeof TENANT_ROLES[number];
+
+/** Permissions that act inside one tenant (granted by memberships and tenant-bound tokens). */
+export const TENANT_PERMISSIONS: ReadonlySet<Permission> = new Set<Permission>([
+  "tenants:read",
+  "tenants:write",
+  "tenants:manage",
+  "members:read",
+  "members:write",
+  "audit:read",
+  "projects:read",
+  "projects:write",
+  "keys:read",
+  "keys:write",
+  "usage:read",
+  "billing:read",
+  "billing:write",
+  "webhooks:read",
+  "webhooks:write",
+  "secrets:read",
+  "secrets:write",
+]);
+
+/** What a platform role grants on platform routes, inside the tenants it sees, and which those are. */
+export interface RoleGrant {
+  platform: ReadonlySet<Permission>;
+  inTenants: ReadonlySet<Permission>;
+  sees: "all" | "test";
+}
+
+const all = new Set<Permission>(PERMISSIONS);
+const except = (...drop: Permission[]) => new Set(PERMISSIONS.filter((p) => !drop.includes(p)));
+const reads = new Set(PERMISSIONS.filter((p) => p.endsWith(":read") && p !== "config:read"));
+const grant = (platform: Set<Permission>, sees: "all" | "test" = "all"): RoleGrant => ({
+  platform,
+  inTenants: new Set([...platform].filter((p) => TENANT_PERMISSIONS.has(p))),
+  sees,
+});
+
+const adminPowers = except("vault:reveal", "config:read", "config:write");
+
+export const PLATFORM_ROLE_GRANTS: Record<PlatformRole, RoleGrant> = {
+  super_admin: grant(all),
+  admin: grant(adminPowers),
+  support: grant(reads),
+  finance: grant(
+    new Set<Permission>([
+      "tenants:read",
+      "plans:read",
+      "plans:write",
+      "billing:read",
+      "billing:write",
+      "finance:read",
+      "usage:read",
+    ]),
+  ),
+  ops: grant(
+    new Set<Permission>([
+      "tenants:read",
+      "system:read",
+      "system:write",
+      "logs:read",
+      "logs:write",
+      "usage:read",
+      "webhooks:read",
+      "webhooks:write",
+      "audit:read",
+    ]),
+  ),
+  // Admin powers, but only inside test tenants; on platform routes only creating test tenants.
+  qa: {
+    platform: new Set<Permission>(["tenants:test"]),
+    inTenants: new Set([...adminPowers].filter((p) => TENANT_PERMISSIONS.has(p))),
+    sees: "test",
+  },
+};
+
+const tenantReads: Permission[] = [
+  "tenants:read",
+  "members:read",
+  "projects:read",
+  "keys:read",
+  "usage:read",
+];
+
+export const TENANT_ROLE_PERMISSIONS: Record<TenantRole, ReadonlySet<Permission>> = {
+  // Suspending or deleting a tenant stays with the platform.
+  owner: new Set([...TENANT_PERMISSIONS].filter((p) => p !== "tenants:manage")),
+  admin: new Set(
+    [...TENANT_PERMISSIONS].filter((p) => p !== "tenants:manage" && p !== "billing:write"),
+  ),
+  member: new Set<Permission>([...tenantReads, "keys:write", "projects:write", "webhooks:read"]),
+  viewer: new Set<Permission>(tenantReads),
+};
+
+/** Service tokens may hold "*" (every permission, now and later): only super admins grant it. */
+export const ALL_PERMISSIONS = "*";
+export const expandPermissions = (granted: readonly string[]): Set<Permission> =>
+  granted.includes(ALL_PERMISSIONS) ? new Set(all) : new Set(granted.filter(isPermission));

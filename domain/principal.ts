@@ -1,0 +1,104 @@
+/**
+ * An authenticated caller and what it may do. Decisions about a tenant combine three grants:
+ * the platform role (all tenants, or test tenants for qa), a membership's tenant role, and a
+ * service token's binding.
+ */
+import { keys } from "../kv/keys.ts";
+import {
+  type Permission,
+  PLATFORM_ROLE_GRANTS,
+  type PlatformRole,
+  TENANT_ROLE_PERMISSIONS,
+  type TenantRole,
+} from "./permissions.ts";
+import type { Services } from "./services.ts";
+
+export interface Principal {
+  type: "user" | "service_token";
+  id: string;
+  platform_role: PlatformRole | null;
+  /** Granted on platform routes (not inside a tenant). */
+  platform: ReadonlySet<Permission>;
+  /** Granted inside every tenant that `sees` admits. */
+  inTenants: ReadonlySet<Permission>;
+  sees: "all" | "test" | "none";
+  /** The one tenant a bound service token acts in. */
+  tenant_id: string | null;
+  session_id: string | null;
+  /** Support staff read emails, names and IPs masked. */
+  masked: boolean;
+}
+
+export function userPrincipal(
+  userId: string,
+  role: PlatformRole | null,
+  sessionId: string,
+): Principal {
+  const grant = role ? PLATFORM_ROLE_GRANTS[role] : null;
+  return {
+    type: "user",
+    id: userId,
+    platform_role: role,
+    platform: grant?.platform ?? new Set(),
+    inTenants: grant?.inTenants ?? new Set(),
+    sees: grant?.sees ?? "none",
+    tenant_id: null,
+    session_id: sessionId,
+    masked: role === "support",
+  };
+}
+
+export function tokenPrincipal(
+  tokenId: string,
+  permissions: ReadonlySet<Permission>,
+  tenantId: string | null,
+  testTenantsOnly: boolean,
+): Principal {
+  return {
+    type: "service_token",
+    id: tokenId,
+    platform_role: null,
+    platform: permissions,
+    inTenants: permissions,
+    sees: tenantId ? "none" : testTenantsOnly ? "test" : "all",
+    tenant_id: tenantId,
+    session_id: null,
+    masked: false,
+  };
+}
+
+/** Whether the platform role (not a membership) lets `principal` see `tenant`. */
+export function seesByPlatform(
+  principal: Principal,
+  tenant: { id: string; is_test: boolean },
+): boolean {
+  return principal.tenant_id === tenant.id || principal.sees === "all" ||
+    (principal.sees === "test" && tenant.is_test);
+}
+
+export async function membershipRole(
+  svc: Services,
+  tenantId: string,
+  userId: string,
+): Promise<TenantRole | null> {
+  return (await svc.kv.get<TenantRole>(keys.member(tenantId, userId))).value;
+}
+
+/**
+ * The permissions `principal` holds inside `tenant`, or null when it may not see the tenant at
+ * all (which the API answers as 404, never 403).
+ */
+export async function permissionsInTenant(
+  svc: Services,
+  principal: Principal,
+  tenant: { id: string; is_test: boolean },
+): Promise<Set<Permission> | null> {
+  const granted = new Set<Permission>();
+  const byPlatform = seesByPlatform(principal, tenant);
+  if (byPlatform) principal.inTenants.forEach((p) => granted.add(p));
+  const role = principal.type === "user"
+    ? await membershipRole(svc, tenant.id, principal.id)
+    : null;
+  if (role) TENANT_ROLE_PERMISSIONS[role].forEach((p) => granted.add(p));
+  return byPlatform || role ? granted : null;
+}

@@ -1,0 +1,29 @@
+/** What domain functions run on: built once at start-up (main.ts, or the test harness). */
+import type { PasswordPolicy } from "./passwords.ts";
+
+export interface Services {
+  kv: Deno.Kv;
+  /** Milliseconds since the epoch; injected so tests move time without sleeping. */
+  now: () => number;
+  passwords: PasswordPolicy;
+  sessions: { idleMs: number; maxMs: number };
+}
+
+/** Who did something, and from where: what the audit trail records (no HTTP types). */
+export interface Actor {
+  type: "user" | "service_token" | "system";
+  id: string;
+  ip: string | null;
+  user_agent: string | null;
+  request_id: string | null;
+}
+
+export const SYSTEM_ACTOR: Actor = {
+  type: "system",
+  id: "system",
+  ip: null,
+  user_agent: null,
+  request_id: null,
+};
+
+export const iso = (ms: number) => new Date(ms).toISOString();

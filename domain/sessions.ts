@@ -1,0 +1,189 @@
+/**
+ * Logins and sessions. A session token is shown once; only its SHA-256 is stored. Sessions end
+ * after an idle period and at an absolute deadline, both stored and checked on every read.
+ * Ten failed logins for an email lock it for 15 minutes, whether or not the email exists, so
+ * the answers never tell an attacker which emails have accounts.
+ */
+import { commit, CONFLICT, retrying } from "../kv/commit.ts";
+import { keys } from "../kv/keys.ts";
+import { getByPointer, insert, remove, replace, type Table, type Versioned } from "../kv/table.ts";
+import { recordChange } from "./audit.ts";
+import { AppError } from "./errors.ts";
+import { newId } from "./ids.ts";
+import { hashPassword, verifyPassword } from "./passwords.ts";
+import { type Principal, userPrincipal } from "./principal.ts";
+import { newSecret, sha256Hex } from "./secrets.ts";
+import { type Actor, iso, type Services } from "./services.ts";
+import { normalizeEmail, type User, userTable } from "./users.ts";
+
+export const SESSION_TOKEN_PREFIX = "sts";
+
+export interface Session {
+  id: string;
+  user_id: string;
+  token_hash: string;
+  ip: string | null;
+  user_agent: string | null;
+  created_at: string;
+  last_seen_at: string;
+  expires_at: string;
+}
+
+export const sessionTable: Table<Session> = {
+  key: keys.session,
+  indexes: (s) => [keys.sessionHash(s.token_hash), keys.userSession(s.user_id, s.id)],
+};
+
+const MAX_FAILURES = 10;
+const LOCK_MS = 15 * 60_000;
+/** last_seen_at is written at most this often: not a KV write per request. */
+const TOUCH_EVERY_MS = 60_000;
+
+interface LoginFailures {
+  count: number;
+  locked_until: number | null;
+}
+
+const invalidLogin = () => new AppError("UNAUTHORIZED", "invalid email or password");
+
+let dummyHash: Promise<string> | null = null;
+
+/** Compares against a throwaway hash when there is no account, so both answers take as long. */
+function hashToCompare(svc: Services, stored: string | null): Promise<string> {
+  if (stored) return Promise.resolve(stored);
+  dummyHash ??= hashPassword("not a real password", svc.passwords);
+  return dummyHash;
+}
+
+async function noteFailure(svc: Services, email: string): Promise<void> {
+  const key = keys.loginFailures(email);
+  await retrying(async () => {
+    const current = await svc.kv.get<LoginFailures>(key);
+    const count = (current.value?.count ?? 0) + 1;
+    const next: LoginFailures = count >= MAX_FAILURES
+      ? { count: 0, locked_until: svc.now() + LOCK_MS }
+      : { count, locked_until: null };
+    const op = svc.kv.atomic().check(current).set(key, next, { expireIn: LOCK_MS * 4 });
+    return (await commit(op)) ? undefined : CONFLICT;
+  });
+}
+
+export interface LoginResult {
+  token: string;
+  session: Session;
+  user: User;
+}
+
+export async function login(
+  svc: Services,
+  input: { email: string; password: string },
+  from: Omit<Actor, "type" | "id">,
+): Promise<LoginResult> {
+  const email = normalizeEmail(input.email);
+  const failures = (await svc.kv.get<LoginFailures>(keys.loginFailures(email))).value;
+  const now = svc.now();
+  if (failures?.locked_until && failures.locked_until > now) {
+    const wait = Math.ceil((failures.locked_until - now) / 1000);
+    throw new AppError("RATE_LIMITED", "too many failed logins; try again later", undefined, wait);
+  }
+  const user = await getByPointer(svc.kv, userTable, keys.userEmail(email));
+  const stored = user ? (await svc.kv.get<string>(keys.password(user.value.id))).value : null;
+  const matches = await verifyPassword(input.password, await hashToCompare(svc, stored));
+  if (!user || !stored || !matches) {
+    await noteFailure(svc, email);
+    throw invalidLogin();
+  }
+  if (user.value.status !== "active") {
+    throw new AppError("FORBIDDEN", `this account is ${user.value.status}`);
+  }
+
+  const token = newSecret(SESSION_TOKEN_PREFIX);
+  const session: Session = {
+    id: newId("ses", now),
+    user_id: user.value.id,
+    token_hash: await sha256Hex(token),
+    ip: from.ip,
+    user_agent: from.user_agent,
+    created_at: iso(now),
+    last_seen_at: iso(now),
+    expires_at: iso(now + svc.sessions.maxMs),
+  };
+  const actor: Actor = { ...from, type: "user", id: user.value.id };
+  const loggedIn: User = { ...user.value, last_login_at: iso(now) };
+  const op = insert(svc.kv.atomic(), sessionTable, session);
+  replace(op, userTable, user, loggedIn).delete(keys.loginFailures(email));
+  recordChange(op, now, actor, {
+    action: "session.created",
+    resource_type: "session",
+    resource_id: session.id,
+    tenant_id: null,
+    after: {
+      id: session.id,
+      user_id: session.user_id,
+      ip: session.ip,
+      expires_at: session.expires_at,
+    },
+  });
+  // A concurrent write to the user (say, a block) wins: the caller simply logs in again.
+  if (!(await commit(op))) {
+    throw new AppError("CONFLICT", "the account changed during login; try again");
+  }
+  return { token, session, user: loggedIn };
+}
+
+/** Why a session no longer counts, or null while it is live. */
+function sessionEnded(svc: Services, session: Session): string | null {
+  const now = svc.now();
+  if (Date.parse(session.expires_at) <= now) return "expired";
+  if (Date.parse(session.last_seen_at) + svc.sessions.idleMs <= now) return "idle";
+  return null;
+}
+
+/** The principal behind a session token, or null when it is unknown, ended or its user cannot log in. */
+export async function authenticateSession(svc: Services, token: string): Promise<Principal | null> {
+  const session = await getByPointer(
+    svc.kv,
+    sessionTable,
+    keys.sessionHash(await sha256Hex(token)),
+  );
+  if (!session || sessionEnded(svc, session.value)) return null;
+  const user = (await svc.kv.get<User>(keys.user(session.value.user_id))).value;
+  if (!user || user.status !== "active") return null;
+  const now = svc.now();
+  if (now - Date.parse(session.value.last_seen_at) >= TOUCH_EVERY_MS) {
+    // Best effort: a lost race means another request just touched it.
+    await commit(
+      replace(svc.kv.atomic(), sessionTable, session, { ...session.value, last_seen_at: iso(now) }),
+    );
+  }
+  return userPrincipal(user.id, user.platform_role, session.value.id);
+}
+
+/** Ends one session (logout). */
+export async function endSession(svc: Services, actor: Actor, sessionId: string): Promise<void> {
+  await retrying(async () => {
+    const entry = await svc.kv.get<Session>(keys.session(sessionId));
+    if (entry.versionstamp === null) return undefined;
+    const session = entry as Versioned<Session>;
+    const op = remove(svc.kv.atomic(), sessionTable, session);
+    recordChange(op, svc.now(), actor, {
+      action: "session.revoked",
+      resource_type: "session",
+      resource_id: sessionId,
+      tenant_id: null,
+      before: { id: sessionId, user_id: session.value.user_id },
+    });
+    return (await commit(op)) ? undefined : CONFLICT;
+  });
+}
+
+/** Deletes sessions past their deadlines (maintenance cron). Returns how many. */
+export async function pruneSessions(svc: Services): Promise<number> {
+  let pruned = 0;
+  for await (const entry of svc.kv.list<Session>({ prefix: keys.sessions() })) {
+    if (
+      sessionEnded(svc, entry.value) && await commit(remove(svc.kv.atomic(), sessionTable, entry))
+    ) pruned++;
+  }
+  return pruned;
+}

@@ -1,0 +1,182 @@
+/**
+ * Service tokens (`stw_…`): credentials for systems. The secret is shown once and stored as
+ * SHA-256. A token holds explicit permissions, never more than its creator holds, and may be
+ * bound to one tenant and given an expiry.
+ */
+import { commit } from "../kv/commit.ts";
+import { keys } from "../kv/keys.ts";
+import { listPage, type Page, type PageRequest } from "../kv/list.ts";
+import { getByPointer, getRecord, replace, type Table, type Versioned } from "../kv/table.ts";
+import { badRequest, forbidden, notFound } from "./errors.ts";
+import { newId } from "./ids.ts";
+import { ALL_PERMISSIONS, expandPermissions, PERMISSIONS } from "./permissions.ts";
+import { permissionsInTenant, type Principal, tokenPrincipal } from "./principal.ts";
+import { createRecord, updateRecord } from "./records.ts";
+import { displayStart, newSecret, sha256Hex } from "./secrets.ts";
+import { type Actor, iso, type Services } from "./services.ts";
+import { tenantTable } from "./tenants.ts";
+
+export const SERVICE_TOKEN_PREFIX = "stw";
+
+export interface ServiceToken {
+  id: string;
+  name: string;
+  /** `stw_AbCd`: enough to recognise the token, not to use it. */
+  start: string;
+  permissions: string[];
+  tenant_id: string | null;
+  /** Set when the creator sees only test tenants (qa): the token inherits the limit. */
+  test_tenants_only: boolean;
+  expires_at: string | null;
+  created_by: string;
+  created_at: string;
+  last_used_at: string | null;
+  revoked_at: string | null;
+  token_hash: string;
+}
+
+const live = (t: ServiceToken) => t.revoked_at === null;
+
+export const tokenTable: Table<ServiceToken> = {
+  key: keys.token,
+  indexes: (t) =>
+    live(t)
+      ? [
+        keys.tokenHash(t.token_hash),
+        ...(t.permissions.includes(ALL_PERMISSIONS) ? [keys.superAdmin(t.id)] : []),
+      ]
+      : [],
+};
+
+/** The token as the API and the audit trail show it: never the hash. */
+export const tokenView = ({ token_hash: _, ...rest }: ServiceToken) => rest;
+
+const TOUCH_EVERY_MS = 60_000;
+
+export const tokenExpired = (t: ServiceToken, now: number) =>
+  t.expires_at !== null && Date.parse(t.expires_at) <= now;
+
+/** The principal behind a token secret, or null when unknown, revoked or expired. */
+export async function authenticateToken(svc: Services, secret: string): Promise<Principal | null> {
+  const token = await getByPointer(svc.kv, tokenTable, keys.tokenHash(await sha256Hex(secret)));
+  const now = svc.now();
+  if (!token || !live(token.value) || tokenExpired(token.value, now)) return null;
+  if (!token.value.last_used_at || now - Date.parse(token.value.last_used_at) >= TOUCH_EVERY_MS) {
+    await commit(
+      replace(svc.kv.atomic(), tokenTable, token, { ...token.value, last_used_at: iso(now) }),
+    );
+  }
+  const t = token.value;
+  return tokenPrincipal(t.id, expandPermissions(t.permissions), t.tenant_id, t.test_tenants_only);
+}
+
+export interface NewToken {
+  name: string;
+  permissions: string[];
+  tenant_id?: string | null;
+  expires_at?: string | null;
+}
+
+/** Refuses any permission `creator` could not use itself where the token will act. */
+async function checkGrantable(svc: Services, creator: Principal, input: NewToken): Promise<void> {
+  const wanted = input.permissions.includes(ALL_PERMISSIONS) ? [...PERMISSIONS] : input.permissions;
+  let held = new Set(creator.platform);
+  if (input.tenant_id) {
+    if (creator.tenant_id && creator.tenant_id !== input.tenant_id) throw notFound("tenant");
+    const tenant = await getRecord(svc.kv, tenantTable, input.tenant_id);
+    const inTenant = tenant && tenant.value.status !== "deleted"
+      ? await permissionsInTenant(svc, creator, tenant.value)
+      : null;
+    if (!inTenant) throw notFound("tenant");
+    held = new Set([...held, ...inTenant]);
+  } else if (creator.tenant_id) {
+    throw forbidden("a tenant-bound token can only create tokens bound to the same tenant");
+  }
+  const missing = wanted.filter((p) => !held.has(p as never));
+  if (missing.length) {
+    throw forbidden(`you cannot grant permissions you do not hold: ${missing.join(", ")}`);
+  }
+}
+
+export async function createToken(
+  svc: Services,
+  actor: Actor,
+  creator: Principal,
+  input: NewToken,
+  secret = newSecret(SERVICE_TOKEN_PREFIX),
+): Promise<{ secret: string; token: Versioned<ServiceToken> }> {
+  const now = svc.now();
+  if (input.expires_at && Date.parse(input.expires_at) <= now) {
+    throw badRequest("expires_at must be in the future", [{
+      path: ["expires_at"],
+      message: "must be in the future",
+    }]);
+  }
+  await checkGrantable(svc, creator, input);
+  const record: ServiceToken = {
+    id: newId("tok", now),
+    name: input.name,
+    start: displayStart(secret),
+    permissions: [...new Set(input.permissions)].sort(),
+    tenant_id: input.tenant_id ?? null,
+    test_tenants_only: creator.sees === "test",
+    expires_at: input.expires_at ?? null,
+    created_by: creator.id,
+    created_at: iso(now),
+    last_used_at: null,
+    revoked_at: null,
+    token_hash: await sha256Hex(secret),
+  };
+  const token = await createRecord(svc, actor, tokenTable, record, {
+    action: "token.created",
+    resource_type: "service_token",
+    tenant_id: (t) => t.tenant_id,
+    view: tokenView,
+  });
+  return { secret, token };
+}
+
+/** Tokens a caller may list: all of them, or only those bound to its own tenant. */
+export function listTokens(
+  svc: Services,
+  viewer: Principal,
+  page: PageRequest,
+): Promise<Page<ServiceToken>> {
+  return listPage(svc.kv, {
+    selector: { prefix: keys.tokens() },
+    filter: (t) => !viewer.tenant_id || t.tenant_id === viewer.tenant_id,
+  }, { ...page, reverse: true });
+}
+
+export async function getToken(
+  svc: Services,
+  viewer: Principal,
+  id: string,
+): Promise<Versioned<ServiceToken>> {
+  const token = await getRecord(svc.kv, tokenTable, id);
+  if (!token || (viewer.tenant_id && token.value.tenant_id !== viewer.tenant_id)) {
+    throw notFound("token");
+  }
+  return token;
+}
+
+/** Revokes at once (the hash pointer goes in the same commit). Revoking twice is a no-op. */
+export async function revokeToken(
+  svc: Services,
+  actor: Actor,
+  viewer: Principal,
+  id: string,
+  ifMatch?: string,
+): Promise<Versioned<ServiceToken>> {
+  await getToken(svc, viewer, id);
+  return await updateRecord(svc, actor, tokenTable, {
+    id,
+    noun: "token",
+    ifMatch,
+    action: "token.revoked",
+    resource_type: "service_token",
+    tenant_id: (t) => t.tenant_id,
+    view: tokenView,
+    apply: (t) => t.revoked_at ? t : { ...t, revoked_at: iso(svc.now()) },
+  });
+}

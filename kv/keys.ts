@@ -1,0 +1,81 @@
+/**
+ * The one place that names every key family in Deno KV.
+ *
+ * Layout rules (DESIGN §5): a tenant's own data lives under ["t", tenant_id, …]; secondary
+ * indexes hold ids (pointers), never copies; uniqueness is a `check` on an index key.
+ */
+export const keys = {
+  // ── Tenants ─────────────────────────────────────────────────────────────────
+  /** Tenant record, by id. Listing ["tenants"] walks tenants in creation order. */
+  tenant: (id: string) => ["tenants", id],
+  tenants: () => ["tenants"],
+  /** Unique slug → tenant id. Released when the tenant is deleted. */
+  tenantSlug: (slug: string) => ["tenant_slugs", slug],
+  /** Count of tenants that are not deleted (KvU64). */
+  tenantCount: () => ["counters", "tenants"],
+  /** Membership: the user's role in the tenant. */
+  member: (tenantId: string, userId: string) => ["t", tenantId, "members", userId],
+  /** Reverse membership pointer: tenants a user belongs to (value: role). */
+  userTenant: (userId: string, tenantId: string) => ["user_tenants", userId, tenantId],
+  userTenants: (userId: string) => ["user_tenants", userId],
+
+  // ── Users and sessions ──────────────────────────────────────────────────────
+  /** User record, by id. */
+  user: (id: string) => ["users", id],
+  users: () => ["users"],
+  /** Unique lower-cased email → user id. */
+  userEmail: (email: string) => ["user_emails", email],
+  /** Session record, by id. */
+  session: (id: string) => ["sessions", id],
+  sessions: () => ["sessions"],
+  /** SHA-256 of the session token → session id. */
+  sessionHash: (hash: string) => ["session_hashes", hash],
+  /** A user's sessions (value: session id), for listing and mass revocation. */
+  userSession: (userId: string, sessionId: string) => ["user_sessions", userId, sessionId],
+  userSessions: (userId: string) => ["user_sessions", userId],
+  /** Failed logins for an email (known or not), with the lock deadline. */
+  loginFailures: (email: string) => ["login_failures", email],
+  /** A user's password hash (scrypt), kept apart from the record so it is never serialized. */
+  password: (userId: string) => ["user_passwords", userId],
+
+  // ── Service tokens ──────────────────────────────────────────────────────────
+  /** Service token record (never the secret), by id. */
+  token: (id: string) => ["tokens", id],
+  tokens: () => ["tokens"],
+  /** SHA-256 of the token secret → token id. Deleted on revocation. */
+  tokenHash: (hash: string) => ["token_hashes", hash],
+  /** Credentials holding every permission (value: principal id); empty store ⇒ bootstrap. */
+  superAdmin: (principalId: string) => ["super_admins", principalId],
+  superAdmins: () => ["super_admins"],
+  /** Which credential the last bootstrap registered; its versionstamp serializes bootstraps. */
+  bootstrap: () => ["meta", "bootstrap"],
+
+  // ── Audit trail and domain events ───────────────────────────────────────────
+  /**
+   * Audit event, by time-ordered id. Kept outside the tenant prefix on purpose: the
+   * trail belongs to the platform and outlives a tenant's deletion.
+   */
+  audit: (id: string) => ["audit", id],
+  audits: () => ["audit"],
+  /** Per-tenant, per-actor and per-resource audit pointers (value: audit id). */
+  tenantAudit: (tenantId: string, id: string) => ["t", tenantId, "audit", id],
+  tenantAudits: (tenantId: string) => ["t", tenantId, "audit"],
+  actorAudit: (actorId: string, id: string) => ["audit_by_actor", actorId, id],
+  actorAudits: (actorId: string) => ["audit_by_actor", actorId],
+  resourceAudit: (resourceId: string, id: string) => ["audit_by_resource", resourceId, id],
+  resourceAudits: (resourceId: string) => ["audit_by_resource", resourceId],
+  /** Counter of audit events (KvU64), for list totals. */
+  auditCount: () => ["counters", "audit"],
+  /** Domain event outbox, by time-ordered id; delivered by the webhook jobs. */
+  event: (id: string) => ["events", id],
+
+  // ── HTTP plumbing ───────────────────────────────────────────────────────────
+  /** Stored first response of an idempotent POST, per principal and key (24 h). */
+  idempotency: (scope: string, key: string) => ["idempotency", scope, key],
+
+  // ── Operations ──────────────────────────────────────────────────────────────
+  /** Lease held by one worker (cron tick, job) with its deadline. */
+  lease: (name: string) => ["leases", name],
+  /** Readiness probe scratch key, one per process. */
+  healthProbe: (instanceId: string) => ["health", instanceId],
+} as const;

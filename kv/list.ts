@@ -1,0 +1,72 @@
+/**
+ * Cursor pagination over a KV range, with optional filtering and pointer resolution.
+ * Cursors are Deno KV's own opaque cursors: stable under inserts, cheap to resume.
+ */
+import type { Versioned } from "./table.ts";
+
+/** How many entries one page may scan before it returns what it found (short page + cursor). */
+const SCAN_BUDGET = 2_000;
+
+export class InvalidCursorError extends Error {
+  constructor() {
+    super("cursor is not valid for this list; start again without it");
+  }
+}
+
+export interface PageRequest {
+  limit: number;
+  cursor?: string;
+  /** Matches to skip before the page starts (jump-to-page views). */
+  offset?: number;
+  /** Newest first when the keys are time-ordered ids. */
+  reverse?: boolean;
+}
+
+export interface Page<T> {
+  items: Versioned<T>[];
+  next_cursor: string | null;
+  has_more: boolean;
+}
+
+export interface ListSource<T> {
+  selector: Deno.KvListSelector;
+  /** Turns an entry into the record to return (e.g. follow a pointer); null skips it. */
+  resolve?: (entry: Deno.KvEntry<unknown>) => Promise<Versioned<T> | null>;
+  filter?: (record: T) => boolean;
+}
+
+export async function listPage<T>(
+  kv: Deno.Kv,
+  source: ListSource<T>,
+  page: PageRequest,
+): Promise<Page<T>> {
+  const iter = kv.list<unknown>(source.selector, {
+    cursor: page.cursor,
+    reverse: page.reverse,
+    batchSize: Math.min(500, page.limit + (page.offset ?? 0) + 1),
+  });
+  const items: Versioned<T>[] = [];
+  let toSkip = page.offset ?? 0;
+  let pageEnd: string | null = null;
+  let scanned = 0;
+  try {
+    for await (const entry of iter) {
+      const record = source.resolve ? await source.resolve(entry) : entry as Versioned<T>;
+      if (record && (!source.filter || source.filter(record.value))) {
+        if (items.length === page.limit) return { items, next_cursor: pageEnd, has_more: true };
+        if (toSkip > 0) toSkip--;
+        else {
+          items.push(record);
+          pageEnd = iter.cursor;
+        }
+      }
+      if (++scanned >= SCAN_BUDGET) return { items, next_cursor: iter.cursor, has_more: true };
+    }
+  } catch (err) {
+    if (page.cursor && err instanceof TypeError && /cursor/i.test(err.message)) {
+      throw new InvalidCursorError();
+    }
+    throw err;
+  }
+  return { items, next_cursor: null, has_more: false };
+}

@@ -1,0 +1,88 @@
+/**
+ * Entry point: config → open KV → bootstrap → createApp → crons (module top level) → serve.
+ * SIGTERM/SIGINT: stop accepting, drain in-flight requests, close KV, exit 0.
+ */
+import denoJson from "./deno.json" with { type: "json" };
+import { ConfigError, loadConfig } from "./config.ts";
+import { ensureSuperAdmin } from "./domain/bootstrap.ts";
+import { MAINTENANCE_TASKS, runMaintenance } from "./domain/maintenance.ts";
+import { DEFAULT_PASSWORD_POLICY } from "./domain/passwords.ts";
+import type { Services } from "./domain/services.ts";
+import { openKv } from "./kv/open.ts";
+import { connectPostgres } from "./pg/client.ts";
+import { createApp } from "./routes/app.ts";
+
+let config;
+try {
+  config = loadConfig(Deno.env.toObject());
+} catch (err) {
+  if (!(err instanceof ConfigError)) throw err;
+  console.error(`steward: ${err.message}`);
+  Deno.exit(1);
+}
+
+const kv = await openKv(config.STEWARD_KV_PATH);
+const pg = config.DATABASE_URL ? connectPostgres(config.DATABASE_URL) : null;
+const svc: Services = {
+  kv,
+  now: Date.now,
+  passwords: DEFAULT_PASSWORD_POLICY,
+  sessions: {
+    idleMs: config.STEWARD_SESSION_IDLE_MINUTES * 60_000,
+    maxMs: config.STEWARD_SESSION_MAX_HOURS * 3_600_000,
+  },
+};
+const instanceId = crypto.randomUUID();
+
+for (const task of MAINTENANCE_TASKS) {
+  Deno.cron(`steward ${task.name}`, task.schedule, async () => {
+    const result = await runMaintenance(svc, task, instanceId);
+    if (result) {
+      console.log(
+        JSON.stringify({ level: "info", msg: "maintenance", task: task.name, ...result }),
+      );
+    }
+  });
+}
+
+const bootstrap = await ensureSuperAdmin(svc, config.STEWARD_BOOTSTRAP_TOKEN);
+if (bootstrap.status === "generated") {
+  console.log(
+    `\nSteward: no super-admin credential in the store, so one was created.\n` +
+      `Bootstrap super-admin token (shown once — store it now):\n\n  ${bootstrap.secret}\n`,
+  );
+} else if (bootstrap.status === "registered") {
+  console.log(
+    `Steward: registered STEWARD_BOOTSTRAP_TOKEN as super-admin token ${bootstrap.token_id}`,
+  );
+}
+
+const app = createApp({
+  svc,
+  config,
+  version: denoJson.version,
+  startedAt: Date.now(),
+  probes: pg ? [{ name: "postgres", check: pg.ping }] : [],
+});
+
+const server = Deno.serve({
+  port: config.PORT,
+  hostname: config.HOST,
+  onListen: ({ hostname, port }) =>
+    console.log(`Steward listening on http://${hostname}:${port} (docs: /docs)`),
+}, app.fetch);
+
+let stopping = false;
+async function shutdown(signal: string) {
+  if (stopping) return;
+  stopping = true;
+  console.log(`Steward: ${signal} received, draining`);
+  const forced = setTimeout(() => Deno.exit(1), 10_000);
+  await server.shutdown();
+  await pg?.close();
+  kv.close();
+  clearTimeout(forced);
+  Deno.exit(0);
+}
+Deno.addSignalListener("SIGTERM", () => shutdown("SIGTERM"));
+Deno.addSignalListener("SIGINT", () => shutdown("SIGINT"));

@@ -1,0 +1,99 @@
+/**
+ * createApp: the middleware chain, the error handlers, the OpenAPI document and every router.
+ * Built once per process (and once per test), from the dependencies main.ts wires.
+ */
+import { OpenAPIHono } from "@hono/zod-openapi";
+import { bodyLimit } from "hono/body-limit";
+import { cors } from "hono/cors";
+import { AppError } from "../domain/errors.ts";
+import { auditRoutes } from "./audit.ts";
+import { authRoutes } from "./auth.ts";
+import type { AppDeps, AppEnv } from "./context.ts";
+import { docsRoutes } from "./docs.ts";
+import { errorJson, notFoundHandler, onError } from "./errors.ts";
+import { healthRoutes } from "./health.ts";
+import { jsonBodyGuard, requestContext } from "./middleware/request.ts";
+import { securityHeaders } from "./middleware/security.ts";
+import { ROUTE_ACCESS, routeKey } from "./permissions.ts";
+import { validationHook } from "./route.ts";
+import { tenantRoutes } from "./tenants.ts";
+import { tokenRoutes } from "./tokens.ts";
+
+export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+  const origins = deps.config.STEWARD_CORS_ORIGINS;
+
+  app.use(
+    "*",
+    requestContext(deps),
+    securityHeaders,
+    cors({
+      origin: origins.includes("*") ? "*" : origins,
+      allowHeaders: [
+        "Authorization",
+        "Content-Type",
+        "Idempotency-Key",
+        "If-Match",
+        "X-Request-Id",
+      ],
+      allowMethods: ["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
+      exposeHeaders: ["ETag", "Location", "Retry-After", "X-Request-Id", "Idempotent-Replayed"],
+      maxAge: 600,
+    }),
+    bodyLimit({
+      maxSize: deps.config.STEWARD_BODY_LIMIT_BYTES,
+      onError: (c) =>
+        errorJson(
+          c,
+          new AppError(
+            "PAYLOAD_TOO_LARGE",
+            `the body is over ${deps.config.STEWARD_BODY_LIMIT_BYTES} bytes`,
+          ),
+        ),
+    }),
+    jsonBodyGuard,
+  );
+
+  for (
+    const routes of [
+      healthRoutes(),
+      authRoutes(),
+      tokenRoutes(),
+      tenantRoutes(),
+      auditRoutes(),
+      docsRoutes(),
+    ]
+  ) {
+    app.route("/", routes);
+  }
+
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
+    type: "http",
+    scheme: "bearer",
+    description:
+      "A session token (`sts_…`, from POST /v1/auth/login) or a service token (`stw_…`).",
+  });
+  app.doc31("/openapi.json", {
+    openapi: "3.1.0",
+    info: {
+      title: "Steward",
+      version: deps.version,
+      description:
+        "The control plane for API businesses: tenants, users, keys, plans, usage, audit and webhooks.",
+    },
+  });
+
+  app.notFound(notFoundHandler);
+  app.onError(onError);
+  assertEveryRouteHasAccess(app);
+  return app;
+}
+
+/** Deny by default: a registered route without an entry in the access table stops start-up. */
+function assertEveryRouteHasAccess(app: OpenAPIHono<AppEnv>) {
+  for (const r of app.routes) {
+    if (r.method === "ALL" || r.path.endsWith("*")) continue;
+    const key = routeKey(r.method, r.path.replace(/:(\w+)/g, "{$1}"));
+    if (!ROUTE_ACCESS[key]) throw new Error(`${key} has no entry in routes/permissions.ts`);
+  }
+}

@@ -1,0 +1,203 @@
+/** The audit trail: platform-wide, per tenant, and as a streamed NDJSON or CSV export. */
+import { z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import { type AuditEvent, type AuditFilter, exportAudit, listAudit } from "../domain/audit.ts";
+import { badRequest } from "../domain/errors.ts";
+import type { AppEnv } from "./context.ts";
+import { okList } from "./respond.ts";
+import { defineRoute, router } from "./route.ts";
+import { jsonResponse, listEnvelope, PageQuery, TenantParams, Timestamp } from "./schemas.ts";
+import { auditView } from "./views.ts";
+
+const AuditEventSchema = z.object({
+  id: z.string(),
+  actor_type: z.enum(["user", "service_token", "system"]),
+  actor_id: z.string(),
+  action: z.string(),
+  resource_type: z.string(),
+  resource_id: z.string(),
+  tenant_id: z.string().nullable(),
+  changes: z.record(z.string(), z.object({ before: z.unknown(), after: z.unknown() })).nullable(),
+  ip_address: z.string().nullable(),
+  user_agent: z.string().nullable(),
+  request_id: z.string().nullable(),
+  created_at: z.string(),
+}).openapi("AuditEvent");
+
+const Filters = {
+  actor: z.string().max(64).optional().openapi({ description: "Actor id (usr_…, tok_…, system)." }),
+  action: z.string().max(500).optional().openapi({
+    description: "Comma-separated actions, e.g. tenant.created,tenant.updated.",
+  }),
+  resource_type: z.string().max(64).optional(),
+  resource_id: z.string().max(64).optional(),
+  from: Timestamp.optional().openapi({ description: "Inclusive lower bound." }),
+  to: Timestamp.optional().openapi({ description: "Inclusive upper bound." }),
+};
+
+const AdminFilters = { ...Filters, tenant_id: z.string().max(64).optional() };
+
+type FilterQuery = { [K in keyof typeof AdminFilters]?: string };
+
+function toFilter(q: FilterQuery, tenantId?: string): AuditFilter {
+  const from = q.from ? Date.parse(q.from) : undefined;
+  const to = q.to ? Date.parse(q.to) : undefined;
+  if (from !== undefined && to !== undefined && from > to) {
+    throw badRequest("from must not be after to", [{
+      path: ["query", "from"],
+      message: "after to",
+    }]);
+  }
+  const actions = q.action?.split(",").map((a) => a.trim()).filter(Boolean);
+  const filter: AuditFilter = {
+    tenant_id: tenantId ?? q.tenant_id,
+    actor: q.actor,
+    actions: actions?.length ? actions : undefined,
+    resource_type: q.resource_type,
+    resource_id: q.resource_id,
+    from,
+    to,
+  };
+  return Object.fromEntries(Object.entries(filter).filter(([, v]) => v !== undefined));
+}
+
+const list = listEnvelope(AuditEventSchema);
+const tags = ["Audit"];
+
+const CSV_COLUMNS = [
+  "id",
+  "created_at",
+  "actor_type",
+  "actor_id",
+  "action",
+  "resource_type",
+  "resource_id",
+  "tenant_id",
+  "ip_address",
+  "user_agent",
+  "request_id",
+  "changes",
+] as const;
+
+/** Quotes a CSV cell, and defuses cells a spreadsheet would run as a formula. */
+function csvCell(value: unknown): string {
+  let text = value === null || value === undefined
+    ? ""
+    : typeof value === "string"
+    ? value
+    : JSON.stringify(value);
+  if (/^[=+\-@\t\r]/.test(text)) text = `'${text}`;
+  return /[",\n\r]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+}
+
+const csvRow = (e: AuditEvent) => CSV_COLUMNS.map((col) => csvCell(e[col])).join(",") + "\r\n";
+
+/** Streams events as they are read from KV: memory stays flat however long the trail. */
+function streamExport(c: Context<AppEnv>, filter: AuditFilter, format: "ndjson" | "csv") {
+  const events = exportAudit(c.var.svc, filter);
+  const view = auditView(c.var.principal);
+  const encoder = new TextEncoder();
+  let headerSent = format !== "csv";
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (!headerSent) {
+        headerSent = true;
+        controller.enqueue(encoder.encode(CSV_COLUMNS.join(",") + "\r\n"));
+        return;
+      }
+      const next = await events.next();
+      if (next.done) return controller.close();
+      const event = view(next.value);
+      controller.enqueue(
+        encoder.encode(format === "csv" ? csvRow(event) : JSON.stringify(event) + "\n"),
+      );
+    },
+    async cancel() {
+      await events.return(undefined);
+    },
+  });
+  const type = format === "csv" ? "text/csv; charset=utf-8" : "application/x-ndjson";
+  return new Response(body, {
+    headers: {
+      "Content-Type": type,
+      "Content-Disposition": `attachment; filename="audit.${format === "csv" ? "csv" : "ndjson"}"`,
+      "X-Request-Id": c.var.requestId,
+      "Cache-Control": "no-store",
+    },
+  });
+}
+
+export function auditRoutes() {
+  const app = router();
+
+  app.openapi(
+    defineRoute({
+      method: "get",
+      path: "/v1/admin/audit",
+      tags,
+      summary: "Search the platform's audit trail (newest first)",
+      request: { query: z.strictObject({ ...PageQuery, ...AdminFilters }) },
+      responses: { 200: jsonResponse(list, "A page of audit events.") },
+    }),
+    async (c) => {
+      const { limit, cursor, offset, ...q } = c.req.valid("query");
+      const page = await listAudit(c.var.svc, toFilter(q), { limit, cursor, offset });
+      return okList(c, page, limit, auditView(c.var.principal));
+    },
+  );
+
+  app.openapi(
+    defineRoute({
+      method: "get",
+      path: "/v1/admin/audit/export",
+      tags,
+      summary: "Export the audit trail as NDJSON or CSV (streamed, oldest first)",
+      request: {
+        query: z.strictObject({
+          ...AdminFilters,
+          format: z.enum(["ndjson", "csv"]).optional()
+            .openapi({
+              description: "Defaults to csv when Accept asks for text/csv, else ndjson.",
+            }),
+        }),
+      },
+      responses: {
+        200: {
+          description: "The matching events.",
+          content: {
+            "application/x-ndjson": { schema: z.string() },
+            "text/csv": { schema: z.string() },
+          },
+        },
+      },
+    }),
+    (c) => {
+      const { format, ...q } = c.req.valid("query");
+      const chosen = format ?? (c.req.header("Accept")?.includes("text/csv") ? "csv" : "ndjson");
+      // deno-lint-ignore no-explicit-any
+      return streamExport(c, toFilter(q), chosen) as any;
+    },
+  );
+
+  app.openapi(
+    defineRoute({
+      method: "get",
+      path: "/v1/tenants/{tenant}/audit",
+      tags,
+      summary: "The tenant's audit trail (newest first)",
+      request: { params: TenantParams, query: z.strictObject({ ...PageQuery, ...Filters }) },
+      responses: { 200: jsonResponse(list, "A page of audit events.") },
+    }),
+    async (c) => {
+      const { limit, cursor, offset, ...q } = c.req.valid("query");
+      const page = await listAudit(c.var.svc, toFilter(q, c.var.tenant.value.id), {
+        limit,
+        cursor,
+        offset,
+      });
+      return okList(c, page, limit, auditView(c.var.principal));
+    },
+  );
+
+  return app;
+}

@@ -1,0 +1,143 @@
+/** Logging in and out, and who the caller is. */
+import { z } from "@hono/zod-openapi";
+import { AppError } from "../domain/errors.ts";
+import { PERMISSIONS, TENANT_ROLES } from "../domain/permissions.ts";
+import { endSession, login } from "../domain/sessions.ts";
+import { keys } from "../kv/keys.ts";
+import type { User } from "../domain/users.ts";
+import { actorOf, clientIp, ok } from "./respond.ts";
+import { defineRoute, router } from "./route.ts";
+import { envelope, jsonBody, jsonResponse, Timestamp } from "./schemas.ts";
+
+export const UserSchema = z.object({
+  id: z.string(),
+  email: z.string(),
+  name: z.string(),
+  status: z.enum(["active", "blocked", "suspended", "deleted"]),
+  platform_role: z.enum(["super_admin", "admin", "support", "finance", "ops", "qa"]).nullable(),
+  metadata: z.record(z.string(), z.string()),
+  created_at: z.string(),
+  updated_at: z.string(),
+  last_login_at: z.string().nullable(),
+}).openapi("User");
+
+const LoginBody = z.strictObject({
+  email: z.string().trim().max(320).email(),
+  password: z.string().min(1).max(256),
+}).openapi("LoginRequest");
+
+const Me = z.object({
+  type: z.enum(["user", "service_token"]),
+  id: z.string(),
+  user: UserSchema.nullable(),
+  platform_role: UserSchema.shape.platform_role,
+  permissions: z.array(z.enum(PERMISSIONS)).openapi({
+    description: "Effective platform-wide permissions.",
+  }),
+  sees_tenants: z.enum(["all", "test", "none"]),
+  tenant_id: z.string().nullable().openapi({
+    description: "The tenant a bound service token acts in.",
+  }),
+  memberships: z.array(z.object({ tenant_id: z.string(), role: z.enum(TENANT_ROLES) })),
+  session_id: z.string().nullable(),
+}).openapi("Principal");
+
+export function authRoutes() {
+  const app = router();
+
+  app.openapi(
+    defineRoute({
+      method: "post",
+      path: "/v1/auth/login",
+      tags: ["Auth"],
+      summary: "Log in with email and password",
+      description:
+        "Returns a session token once, in `data.token`. Ten failures lock the email for 15 minutes.",
+      request: { body: jsonBody(LoginBody) },
+      responses: {
+        200: jsonResponse(
+          envelope(
+            z.object({
+              token: z.string(),
+              session_id: z.string(),
+              expires_at: Timestamp,
+              user: UserSchema,
+            }),
+          ),
+          "Logged in.",
+        ),
+      },
+    }),
+    async (c) => {
+      const result = await login(c.var.svc, c.req.valid("json"), {
+        ip: clientIp(c),
+        user_agent: c.req.header("User-Agent")?.slice(0, 512) ?? null,
+        request_id: c.var.requestId,
+      });
+      return ok(c, {
+        token: result.token,
+        session_id: result.session.id,
+        expires_at: result.session.expires_at,
+        user: result.user,
+      });
+    },
+  );
+
+  app.openapi(
+    defineRoute({
+      method: "post",
+      path: "/v1/auth/logout",
+      tags: ["Auth"],
+      summary: "End the current session",
+      responses: {
+        200: jsonResponse(envelope(z.object({ revoked: z.literal(true) })), "Logged out."),
+      },
+    }),
+    async (c) => {
+      const { principal } = c.var;
+      if (!principal.session_id) {
+        throw new AppError(
+          "BAD_REQUEST",
+          "only sessions log out; revoke a service token with DELETE /v1/admin/tokens/{id}",
+        );
+      }
+      await endSession(c.var.svc, actorOf(c), principal.session_id);
+      return ok(c, { revoked: true as const });
+    },
+  );
+
+  app.openapi(
+    defineRoute({
+      method: "get",
+      path: "/v1/auth/me",
+      tags: ["Auth"],
+      summary: "The caller: identity, roles and effective permissions",
+      responses: { 200: jsonResponse(envelope(Me), "The principal.") },
+    }),
+    async (c) => {
+      const { principal: p, svc } = c.var;
+      const user = p.type === "user" ? (await svc.kv.get<User>(keys.user(p.id))).value : null;
+      const memberships = [];
+      if (p.type === "user") {
+        for await (
+          const m of svc.kv.list<(typeof TENANT_ROLES)[number]>({ prefix: keys.userTenants(p.id) })
+        ) {
+          memberships.push({ tenant_id: m.key.at(-1) as string, role: m.value });
+        }
+      }
+      return ok(c, {
+        type: p.type,
+        id: p.id,
+        user,
+        platform_role: p.platform_role,
+        permissions: [...p.platform].sort(),
+        sees_tenants: p.sees,
+        tenant_id: p.tenant_id,
+        memberships,
+        session_id: p.session_id,
+      });
+    },
+  );
+
+  return app;
+}

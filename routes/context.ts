@@ -1,0 +1,34 @@
+/** What the HTTP layer carries per request, and the dependencies it is built with. */
+import type { Config } from "../config.ts";
+import type { Principal } from "../domain/principal.ts";
+import type { Permission } from "../domain/permissions.ts";
+import type { Services } from "../domain/services.ts";
+import type { Tenant } from "../domain/tenants.ts";
+import type { Versioned } from "../kv/table.ts";
+
+export interface Probe {
+  name: string;
+  check: () => Promise<void>;
+}
+
+export interface AppDeps {
+  svc: Services;
+  config: Pick<Config, "STEWARD_BODY_LIMIT_BYTES" | "STEWARD_CORS_ORIGINS">;
+  version: string;
+  startedAt: number;
+  /** Extra readiness checks (Postgres when configured). */
+  probes?: Probe[];
+}
+
+export type AppEnv = {
+  Variables: {
+    deps: AppDeps;
+    svc: Services;
+    requestId: string;
+    /** Set by the auth middleware on every non-public route. */
+    principal: Principal;
+    /** Set on `{tenant}` routes once the caller is known to see the tenant. */
+    tenant: Versioned<Tenant>;
+    tenantPermissions: ReadonlySet<Permission>;
+  };
+};

@@ -1,0 +1,54 @@
+/**
+ * Authentication (bearer session or service token) and authorization against the route's
+ * entry in routes/permissions.ts. On `{tenant}` routes a tenant the caller may not see is 404;
+ * one it sees without the permission is 403.
+ */
+import type { MiddlewareHandler } from "hono";
+import { AppError, forbidden, notFound } from "../../domain/errors.ts";
+import { permissionsInTenant, type Principal, seesByPlatform } from "../../domain/principal.ts";
+import { authenticateSession, SESSION_TOKEN_PREFIX } from "../../domain/sessions.ts";
+import type { Services } from "../../domain/services.ts";
+import { resolveTenant } from "../../domain/tenants.ts";
+import { authenticateToken, SERVICE_TOKEN_PREFIX } from "../../domain/tokens.ts";
+import type { AppEnv } from "../context.ts";
+import type { Access } from "../permissions.ts";
+
+const BEARER = /^Bearer\s+(\S{1,512})$/i;
+
+async function authenticate(svc: Services, header: string | undefined): Promise<Principal> {
+  const secret = header && BEARER.exec(header)?.[1];
+  if (!secret) {
+    throw new AppError("UNAUTHORIZED", "send credentials as Authorization: Bearer <token>");
+  }
+  const principal = secret.startsWith(`${SESSION_TOKEN_PREFIX}_`)
+    ? await authenticateSession(svc, secret)
+    : secret.startsWith(`${SERVICE_TOKEN_PREFIX}_`)
+    ? await authenticateToken(svc, secret)
+    : null;
+  if (!principal) throw new AppError("UNAUTHORIZED", "the token is invalid, expired or revoked");
+  return principal;
+}
+
+export function guard(access: Access, tenantScoped: boolean): MiddlewareHandler<AppEnv> {
+  if (access === "public") return async (_c, next) => await next();
+  return async (c, next) => {
+    const svc = c.var.svc;
+    const principal = await authenticate(svc, c.req.header("Authorization"));
+    c.set("principal", principal);
+    if (tenantScoped) {
+      const tenant = await resolveTenant(svc, c.req.param("tenant") ?? "");
+      const hidden = !tenant ||
+        (tenant.value.status === "deleted" && !seesByPlatform(principal, tenant.value));
+      const granted = hidden ? null : await permissionsInTenant(svc, principal, tenant.value);
+      if (!tenant || !granted) throw notFound("tenant");
+      if (access !== "authenticated" && !granted.has(access)) {
+        throw forbidden(`this needs ${access} in the tenant`);
+      }
+      c.set("tenant", tenant);
+      c.set("tenantPermissions", granted);
+    } else if (access !== "authenticated" && !principal.platform.has(access)) {
+      throw forbidden(`this needs the ${access} permission`);
+    }
+    await next();
+  };
+}

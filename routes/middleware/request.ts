@@ -1,0 +1,55 @@
+/**
+ * Per-request plumbing: the request id, dependencies on the context, and the JSON body guard
+ * (content type, UTF-8, well-formed JSON) that runs before any validator sees the body.
+ */
+import type { MiddlewareHandler } from "hono";
+import { AppError } from "../../domain/errors.ts";
+import { newId } from "../../domain/ids.ts";
+import type { AppDeps, AppEnv } from "../context.ts";
+
+const INCOMING_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export function requestContext(deps: AppDeps): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const incoming = c.req.header("X-Request-Id");
+    const id = incoming && INCOMING_ID.test(incoming) ? incoming : newId("req");
+    c.set("requestId", id);
+    c.set("deps", deps);
+    c.set("svc", deps.svc);
+    c.header("X-Request-Id", id);
+    await next();
+  };
+}
+
+const JSON_TYPE = /^application\/([a-z0-9.+-]+\+)?json\s*(;|$)/i;
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * Bodies must be JSON in UTF-8. Reading the bytes here caches them on the request, so the
+ * validator parses the same bytes afterwards.
+ */
+export const jsonBodyGuard: MiddlewareHandler<AppEnv> = async (c, next) => {
+  if (c.req.method === "GET" || c.req.method === "HEAD" || c.req.method === "OPTIONS") {
+    return await next();
+  }
+  const bytes = new Uint8Array(await c.req.arrayBuffer());
+  if (bytes.length === 0) return await next();
+  if (!JSON_TYPE.test(c.req.header("Content-Type") ?? "")) {
+    throw new AppError(
+      "UNSUPPORTED_MEDIA_TYPE",
+      "send the body as JSON with Content-Type: application/json",
+    );
+  }
+  let text: string;
+  try {
+    text = utf8.decode(bytes);
+  } catch {
+    throw new AppError("BAD_REQUEST", "the body is not valid UTF-8");
+  }
+  try {
+    JSON.parse(text);
+  } catch (err) {
+    throw new AppError("BAD_REQUEST", `the body is not valid JSON: ${(err as Error).message}`);
+  }
+  await next();
+};

@@ -1,0 +1,53 @@
+/**
+ * The one table of who may call what: every route's `METHOD /path` (OpenAPI path syntax) and
+ * the permission it needs. A route missing here cannot be registered (routes/route.ts throws),
+ * and tests/permissions_test.ts walks this table for every role.
+ *
+ * - "public": no credentials.
+ * - "authenticated": any principal; the handler narrows what it returns.
+ * - a permission: on paths with `{tenant}` it is checked inside that tenant (platform grant,
+ *   membership or token binding); elsewhere it must be a platform-wide grant.
+ */
+import type { Permission } from "../domain/permissions.ts";
+
+export type Access = "public" | "authenticated" | Permission;
+
+export const ROUTE_ACCESS: Record<string, Access> = {
+  // Health and docs
+  "GET /openapi.json": "public",
+  "GET /docs": "public",
+  "GET /docs/assets/{asset}": "public",
+  "GET /health": "public",
+  "GET /health/live": "public",
+  "GET /health/ready": "public",
+
+  // Authentication
+  "POST /v1/auth/login": "public",
+  "POST /v1/auth/logout": "authenticated",
+  "GET /v1/auth/me": "authenticated",
+
+  // Service tokens
+  "GET /v1/admin/tokens": "tokens:read",
+  "POST /v1/admin/tokens": "tokens:write",
+  "GET /v1/admin/tokens/{id}": "tokens:read",
+  "DELETE /v1/admin/tokens/{id}": "tokens:write",
+
+  // Tenants
+  "GET /v1/tenants": "authenticated",
+  "POST /v1/tenants": "tenants:create",
+  "POST /v1/tenants/test": "tenants:test",
+  "GET /v1/tenants/{tenant}": "tenants:read",
+  "PATCH /v1/tenants/{tenant}": "tenants:write",
+  "DELETE /v1/tenants/{tenant}": "tenants:manage",
+  "POST /v1/tenants/{tenant}/suspend": "tenants:manage",
+  "POST /v1/tenants/{tenant}/resume": "tenants:manage",
+  "GET /v1/tenants/{tenant}/feature-flags": "tenants:read",
+  "PATCH /v1/tenants/{tenant}/feature-flags": "tenants:write",
+
+  // Audit trail
+  "GET /v1/admin/audit": "audit:read",
+  "GET /v1/admin/audit/export": "audit:read",
+  "GET /v1/tenants/{tenant}/audit": "audit:read",
+};
+
+export const routeKey = (method: string, path: string) => `${method.toUpperCase()} ${path}`;

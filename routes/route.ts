@@ -1,0 +1,93 @@
+/**
+ * `defineRoute`: every route is an OpenAPI route whose guard, idempotency and documented error
+ * responses come from one place, so a new route gets the conventions by construction.
+ */
+import { createRoute, OpenAPIHono, type RouteConfig } from "@hono/zod-openapi";
+import type { Hook } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import { AppError } from "../domain/errors.ts";
+import type { AppEnv } from "./context.ts";
+import { errorJson } from "./errors.ts";
+import { guard } from "./middleware/auth.ts";
+import { idempotency } from "./middleware/idempotency.ts";
+import { type Access, ROUTE_ACCESS, routeKey } from "./permissions.ts";
+import { ErrorSchema } from "./schemas.ts";
+
+/** Validation failures answer 400 with every issue and its path. */
+// deno-lint-ignore no-explicit-any
+export const validationHook: Hook<any, AppEnv, any, any> = (result, c) => {
+  if (result.success) return;
+  const details = result.error.issues.map((i) => ({
+    path: [result.target, ...i.path.map(String)],
+    message: i.message,
+    code: i.code,
+  }));
+  const where = details.map((d) => d.path.join(".")).join(", ");
+  return errorJson(
+    c as Context<AppEnv>,
+    new AppError("BAD_REQUEST", `invalid request: ${where}`, details),
+  );
+};
+
+/** A router that shares the app's validation hook. */
+export const router = () => new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+
+const error = (description: string) => ({
+  description,
+  content: { "application/json": { schema: ErrorSchema } },
+});
+
+function errorResponses(route: RouteConfig, access: Access) {
+  const hasInput = Boolean(route.request?.body || route.request?.query || route.request?.params);
+  const writes = route.method === "patch" || route.method === "delete";
+  return {
+    ...(hasInput ? { 400: error("Invalid input: `details` lists each issue with its path.") } : {}),
+    ...(access === "public" ? {} : {
+      401: error("Missing, invalid, expired or revoked credentials."),
+      403: error(`The caller lacks \`${access}\`.`),
+    }),
+    ...(route.request?.params || route.path.includes("{")
+      ? { 404: error("Not found, or not visible to the caller.") }
+      : {}),
+    ...(writes || route.method === "post"
+      ? { 409: error("Conflicts with the current state.") }
+      : {}),
+    ...(writes ? { 412: error("`If-Match` names a stale version.") } : {}),
+    ...(route.request?.body
+      ? {
+        413: error("The body is over the configured limit."),
+        415: error("The body is not JSON."),
+      }
+      : {}),
+    ...(route.method === "post"
+      ? { 422: error("`Idempotency-Key` reused with a different request.") }
+      : {}),
+    429: error("Too many requests; see `Retry-After`."),
+    500: error("Unexpected failure; quote the request id."),
+  };
+}
+
+export function defineRoute<const R extends RouteConfig>(route: R): R {
+  const key = routeKey(route.method, route.path);
+  const access = ROUTE_ACCESS[key];
+  if (!access) throw new Error(`${key} has no entry in routes/permissions.ts`);
+  const guards = [guard(access, route.path.includes("{tenant}"))];
+  if (route.method === "post") guards.push(idempotency);
+  const postHeaders = route.method === "post"
+    ? [{
+      name: "Idempotency-Key",
+      in: "header" as const,
+      required: false,
+      schema: { type: "string" as const },
+    }]
+    : [];
+  return createRoute({
+    ...route,
+    middleware: [...guards, ...[route.middleware ?? []].flat()],
+    security: access === "public" ? [] : [{ bearer: [] }],
+    description: [route.description, `**Access:** \`${access}\``].filter(Boolean).join("\n\n"),
+    "x-permission": access,
+    parameters: [...(route.parameters ?? []), ...postHeaders],
+    responses: { ...errorResponses(route, access), ...route.responses },
+  }) as R;
+}

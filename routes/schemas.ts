@@ -1,0 +1,115 @@
+/**
+ * Shared schemas: envelopes, errors, pagination, ids, timestamps and safe text. One schema is
+ * the source of truth for validation, types and the OpenAPI document.
+ */
+import { z } from "@hono/zod-openapi";
+
+export const ERROR_CODES = [
+  "BAD_REQUEST",
+  "UNAUTHORIZED",
+  "FORBIDDEN",
+  "NOT_FOUND",
+  "CONFLICT",
+  "PRECONDITION_FAILED",
+  "PAYLOAD_TOO_LARGE",
+  "UNSUPPORTED_MEDIA_TYPE",
+  "UNPROCESSABLE",
+  "RATE_LIMITED",
+  "INTERNAL",
+  "UNAVAILABLE",
+] as const;
+
+export const ErrorSchema = z.object({
+  success: z.literal(false),
+  error: z.object({
+    code: z.enum(ERROR_CODES),
+    message: z.string(),
+    details: z.unknown().optional().openapi({
+      description: "For BAD_REQUEST: the issues, each with its path.",
+    }),
+    request_id: z.string(),
+  }),
+}).openapi("Error");
+
+const Meta = z.object({ request_id: z.string() });
+
+export const envelope = <T extends z.ZodType>(data: T) =>
+  z.object({ success: z.literal(true), data, meta: Meta });
+
+export const Pagination = z.object({
+  limit: z.number().int(),
+  next_cursor: z.string().nullable(),
+  has_more: z.boolean(),
+  total: z.number().int().optional().openapi({
+    description: "Present when a counter keeps it (unfiltered lists).",
+  }),
+}).openapi("Pagination");
+
+export const listEnvelope = <T extends z.ZodType>(item: T) =>
+  z.object({ success: z.literal(true), data: z.array(item), meta: Meta, pagination: Pagination });
+
+/** ASCII and Unicode control characters, which no single-line field may hold. */
+// deno-lint-ignore no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
+/** A trimmed single-line string of 1..max characters with no control characters. */
+export const Text = (max: number) =>
+  z.string().trim().min(1).max(max)
+    .refine((s) => !CONTROL.test(s), "must not contain control characters")
+    .refine((s) => s.isWellFormed(), "must be well-formed Unicode");
+
+export const Timestamp = z.iso.datetime({ offset: true }).openapi({
+  example: "2026-01-31T12:00:00.000Z",
+});
+
+export const idOf = (prefix: string) =>
+  z.string().regex(new RegExp(`^${prefix}_[0-9A-HJKMNP-TV-Z]{26}$`), `must be a ${prefix}_ id`)
+    .openapi({ example: `${prefix}_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A` });
+
+/** Free-form labels, Stripe-style: up to 50 keys of 40 characters, values up to 500. */
+export const Metadata = z.record(
+  Text(40),
+  z.string().max(500).refine((s) => !CONTROL.test(s), "no control characters"),
+)
+  .refine((m) => Object.keys(m).length <= 50, "at most 50 keys")
+  .openapi({ example: { crm_id: "A-1234" } });
+
+/** Metadata patch: a null value removes the key. */
+export const MetadataPatch = z.record(Text(40), z.string().max(500).nullable())
+  .refine((m) => Object.keys(m).length <= 50, "at most 50 keys");
+
+export const PageQuery = {
+  limit: z.coerce.number().int().min(1).max(100).default(50).openapi({
+    description: "Items per page (max 100).",
+  }),
+  cursor: z.string().max(1024).optional().openapi({
+    description: "`pagination.next_cursor` of the previous page.",
+  }),
+  offset: z.coerce.number().int().min(0).max(10_000).optional()
+    .openapi({ description: "Items to skip, for jump-to-page views (instead of a cursor)." }),
+};
+
+export const QueryBoolean = z.enum(["true", "false"]).transform((v) => v === "true");
+
+/** `{tenant}`: a tenant id or slug. */
+export const TenantParams = z.strictObject({
+  tenant: z.string().min(1).max(64).openapi({
+    param: { name: "tenant", in: "path" },
+    example: "acme",
+  }),
+});
+
+export const IdParams = (prefix: string) =>
+  z.strictObject({ id: idOf(prefix).openapi({ param: { name: "id", in: "path" } }) });
+
+/** A JSON request body; unknown fields are rejected by the strict object schema. */
+export const jsonBody = <T extends z.ZodType>(schema: T, description?: string) => ({
+  required: true,
+  description,
+  content: { "application/json": { schema } },
+});
+
+export const jsonResponse = <T extends z.ZodType>(schema: T, description: string) => ({
+  description,
+  content: { "application/json": { schema } },
+});

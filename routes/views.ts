@@ -1,0 +1,54 @@
+/**
+ * How records are shown to a caller: support staff read emails, names and IP addresses masked
+ * (DESIGN §4), wherever they appear.
+ */
+import type { AuditEvent } from "../domain/audit.ts";
+import type { Principal } from "../domain/principal.ts";
+
+export function maskEmail(email: string): string {
+  const [local, domain = ""] = email.split("@");
+  const dot = domain.lastIndexOf(".");
+  const host = dot > 0 ? domain.slice(0, dot) : domain;
+  const tld = dot > 0 ? domain.slice(dot) : "";
+  return `${local.slice(0, 1)}***@${host.slice(0, 1)}***${tld}`;
+}
+
+export function maskIp(ip: string): string {
+  if (ip.includes(":")) return ip.split(":").slice(0, 2).join(":") + ":****";
+  const parts = ip.split(".");
+  return parts.length === 4 ? `${parts[0]}.${parts[1]}.x.x` : "****";
+}
+
+export const maskName = (name: string) => name ? `${name.slice(0, 1)}***` : name;
+
+const EMAIL = /[^\s@"]+@[^\s@"]+\.[^\s@"]+/g;
+const PII_FIELD = /^(email|name|ip|ip_address)$/;
+
+const maskAs = (field: string, value: string) =>
+  field === "email" ? maskEmail(value) : field === "name" ? maskName(value) : maskIp(value);
+
+/**
+ * Masks PII anywhere in a JSON-like value: everything under an email, name or IP field (such as
+ * an audit change's before and after), and any email inside other strings.
+ */
+export function maskDeep(value: unknown, piiField: string | null = null): unknown {
+  if (typeof value === "string") {
+    return piiField ? maskAs(piiField, value) : value.replace(EMAIL, maskEmail);
+  }
+  if (Array.isArray(value)) return value.map((v) => maskDeep(v, piiField));
+  if (value && typeof value === "object") {
+    return Object.fromEntries(
+      Object.entries(value).map(([k, v]) => [k, maskDeep(v, PII_FIELD.test(k) ? k : piiField)]),
+    );
+  }
+  return value;
+}
+
+export const auditView = (viewer: Principal) => (event: AuditEvent): AuditEvent =>
+  viewer.masked
+    ? {
+      ...event,
+      ip_address: event.ip_address && maskIp(event.ip_address),
+      changes: event.changes && maskDeep(event.changes) as AuditEvent["changes"],
+    }
+    : event;
