@@ -1,0 +1,170 @@
+/**
+ * The whole app in-process on a `:memory:` KV, with a movable clock and a super-admin token.
+ *
+ *   await using h = await setup();
+ *   const res = await h.call("POST", "/v1/tenants", { token: h.root, body: { name: "Acme", slug: "acme" } });
+ */
+import { createApp } from "../routes/app.ts";
+import { ensureSuperAdmin } from "../domain/bootstrap.ts";
+import type { PlatformRole, TenantRole } from "../domain/permissions.ts";
+import { login } from "../domain/sessions.ts";
+import { type Services, SYSTEM_ACTOR } from "../domain/services.ts";
+import { createUser } from "../domain/users.ts";
+import { keys } from "../kv/keys.ts";
+
+export interface CallOptions {
+  token?: string;
+  /** JSON-encoded with Content-Type: application/json. */
+  body?: unknown;
+  /** Sent as is (for malformed bodies); set Content-Type yourself. */
+  raw?: BodyInit;
+  headers?: Record<string, string>;
+}
+
+export interface Reply {
+  status: number;
+  headers: Headers;
+  // deno-lint-ignore no-explicit-any
+  body: any;
+  text: string;
+}
+
+export const TEST_PASSWORD = "correct horse battery staple";
+
+export interface HarnessOptions {
+  bodyLimitBytes?: number;
+  corsOrigins?: string[];
+}
+
+export async function setup(opts: HarnessOptions = {}) {
+  const kv = await Deno.openKv(":memory:");
+  const clock = { now: Date.parse("2026-03-01T12:00:00.000Z") };
+  const svc: Services = {
+    kv,
+    now: () => clock.now,
+    // Cheap scrypt for tests; production uses N = 2^17.
+    passwords: { log2N: 10 },
+    sessions: { idleMs: 60 * 60_000, maxMs: 12 * 3_600_000 },
+  };
+  const boot = await ensureSuperAdmin(svc);
+  if (boot.status !== "generated") throw new Error("harness: bootstrap did not generate a token");
+  const app = createApp({
+    svc,
+    config: {
+      STEWARD_BODY_LIMIT_BYTES: opts.bodyLimitBytes ?? 64 * 1024,
+      STEWARD_CORS_ORIGINS: opts.corsOrigins ?? [],
+    },
+    version: "test",
+    startedAt: clock.now,
+  });
+
+  async function call(method: string, path: string, o: CallOptions = {}): Promise<Reply> {
+    const headers: Record<string, string> = { ...o.headers };
+    if (o.token) headers["Authorization"] = `Bearer ${o.token}`;
+    if (o.body !== undefined && !headers["Content-Type"]) {
+      headers["Content-Type"] = "application/json";
+    }
+    const res = await app.request(path, {
+      method,
+      headers,
+      body: o.raw ?? (o.body === undefined ? undefined : JSON.stringify(o.body)),
+    });
+    const text = await res.text();
+    let body;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      body = undefined;
+    }
+    return { status: res.status, headers: res.headers, body, text };
+  }
+
+  let users = 0;
+  const h = {
+    app,
+    svc,
+    kv,
+    clock,
+    /** Super-admin service token (holds "*"). */
+    root: boot.secret,
+    call,
+    advance(ms: number) {
+      clock.now += ms;
+    },
+
+    /** A user with `role` (or none), logged in: returns its id and session token. */
+    async user(role: PlatformRole | null, email = `user${++users}@example.com`) {
+      const user = await createUser(svc, SYSTEM_ACTOR, {
+        email,
+        name: `User ${users}`,
+        password: TEST_PASSWORD,
+        platform_role: role,
+      });
+      const session = await login(svc, { email, password: TEST_PASSWORD }, {
+        ip: "203.0.113.7",
+        user_agent: "harness",
+        request_id: null,
+      });
+      return { id: user.value.id, email, token: session.token };
+    },
+
+    /** Creates a tenant through the API as root; returns its record. */
+    async tenant(slug: string, extra: Record<string, unknown> = {}, path = "/v1/tenants") {
+      const res = await call("POST", path, {
+        token: boot.secret,
+        body: { name: `Tenant ${slug}`, slug, ...extra },
+      });
+      if (res.status !== 201) throw new Error(`harness: tenant ${slug}: ${res.status} ${res.text}`);
+      return res.body.data as { id: string; slug: string; is_test: boolean };
+    },
+
+    /** A service token created by root with `permissions`, optionally bound to a tenant. */
+    async serviceToken(permissions: string[], tenant_id?: string) {
+      const res = await call("POST", "/v1/admin/tokens", {
+        token: boot.secret,
+        body: { name: "test token", permissions, tenant_id },
+      });
+      if (res.status !== 201) throw new Error(`harness: token: ${res.status} ${res.text}`);
+      return { id: res.body.data.id as string, token: res.body.data.token as string };
+    },
+
+    /** Makes `userId` a member of `tenantId` (memberships' API lands with the identity issue). */
+    async member(tenantId: string, userId: string, role: TenantRole) {
+      await kv.atomic().set(keys.member(tenantId, userId), role).set(
+        keys.userTenant(userId, tenantId),
+        role,
+      ).commit();
+    },
+
+    /** Every key and value in the store as text, to prove what is (not) stored. */
+    async dump(): Promise<string> {
+      const lines: string[] = [];
+      for await (const e of kv.list({ prefix: [] })) {
+        lines.push(
+          JSON.stringify(e.key) + " " +
+            JSON.stringify(e.value, (_k, v) => typeof v === "bigint" ? String(v) : v),
+        );
+      }
+      return lines.join("\n");
+    },
+
+    /** Audit events for a resource, newest first. */
+    async auditFor(resourceId: string) {
+      const res = await call("GET", `/v1/admin/audit?resource_id=${resourceId}`, {
+        token: boot.secret,
+      });
+      return res.body.data as {
+        action: string;
+        actor_id: string;
+        changes: Record<string, unknown> | null;
+      }[];
+    },
+
+    async [Symbol.asyncDispose]() {
+      kv.close();
+    },
+  };
+  return h;
+}
+
+export type Harness = Awaited<ReturnType<typeof setup>>;
