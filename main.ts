@@ -3,7 +3,7 @@
  * SIGTERM/SIGINT: stop accepting, drain in-flight requests, close KV, exit 0.
  */
 import denoJson from "./deno.json" with { type: "json" };
-import { ConfigError, loadConfig } from "./config.ts";
+import { type Config, ConfigError, loadConfig } from "./config.ts";
 import { ensureSuperAdmin } from "./domain/bootstrap.ts";
 import { MAINTENANCE_TASKS, runMaintenance } from "./domain/maintenance.ts";
 import { DEFAULT_PASSWORD_POLICY } from "./domain/passwords.ts";
@@ -12,7 +12,7 @@ import { openKv } from "./kv/open.ts";
 import { connectPostgres } from "./pg/client.ts";
 import { createApp } from "./routes/app.ts";
 
-let config;
+let config: Config;
 try {
   config = loadConfig(Deno.env.toObject());
 } catch (err) {
@@ -36,10 +36,10 @@ const instanceId = crypto.randomUUID();
 
 for (const task of MAINTENANCE_TASKS) {
   Deno.cron(`steward ${task.name}`, task.schedule, async () => {
-    const result = await runMaintenance(svc, task, instanceId);
-    if (result) {
+    const run = await runMaintenance(svc, task, instanceId);
+    if (run) {
       console.log(
-        JSON.stringify({ level: "info", msg: "maintenance", task: task.name, ...result }),
+        JSON.stringify({ level: run.error ? "error" : "info", msg: "maintenance", ...run }),
       );
     }
   });

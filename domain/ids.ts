@@ -23,8 +23,13 @@ export type IdPrefix =
   | "sig"
   | "req";
 
-let lastTime = -1;
-const lastRandom = new Uint8Array(10);
+/**
+ * The last random part issued for each recent millisecond. Kept per millisecond (not just for
+ * the latest one) so ids for one instant stay monotonic even when calls for other instants
+ * interleave: concurrent requests, or wall-clock request ids between ids on an injected clock.
+ */
+const lastRandom = new Map<number, Uint8Array>();
+const REMEMBERED_MS = 1024;
 
 function encodeTime(ms: number): string {
   let out = "";
@@ -40,15 +45,21 @@ export const timePrefix = (ms: number) => encodeTime(Math.max(0, Math.floor(ms))
 
 /** A ULID; ids made in the same millisecond increase monotonically. */
 export function ulid(ms = Date.now()): string {
-  if (ms === lastTime) {
-    for (let i = 9; i >= 0 && ++lastRandom[i] === 0; i--);
+  let bytes = lastRandom.get(ms);
+  if (bytes) {
+    // Add one, carrying into the byte before while a byte wraps to 0.
+    for (let i = 9; i >= 0; i--) {
+      bytes[i] = (bytes[i] + 1) & 0xff;
+      if (bytes[i] !== 0) break;
+    }
   } else {
-    lastTime = ms;
-    crypto.getRandomValues(lastRandom);
-    lastRandom[0] &= 0x7f; // room to increment without overflowing 80 bits
+    bytes = crypto.getRandomValues(new Uint8Array(10));
+    bytes[0] &= 0x7f; // room to increment without overflowing 80 bits
+    lastRandom.set(ms, bytes);
+    if (lastRandom.size > REMEMBERED_MS) lastRandom.delete(lastRandom.keys().next().value!);
   }
   let bits = 0n;
-  for (const b of lastRandom) bits = (bits << 8n) | BigInt(b);
+  for (const b of bytes) bits = (bits << 8n) | BigInt(b);
   let random = "";
   for (let i = 0; i < 16; i++) {
     random = ALPHABET[Number(bits & 31n)] + random;

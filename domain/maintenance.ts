@@ -1,16 +1,28 @@
 /**
- * Scheduled maintenance: what each cron tick does. main.ts registers the schedules; each tick
- * runs under a lease so it happens once across workers and instances.
+ * Scheduled maintenance: what each cron tick does. main.ts registers the schedules. Every
+ * worker's cron fires for the same tick, so each run first takes a lease named after the task
+ * and the tick's minute: the first worker runs it, the others see the lease and skip. The lease
+ * is left to expire (not released) so a worker that fires late cannot run the tick again.
  */
-import { acquireLease, releaseLease } from "../kv/lease.ts";
+import { keys } from "../kv/keys.ts";
+import { acquireLease } from "../kv/lease.ts";
 import { pruneSessions } from "./sessions.ts";
-import type { Services } from "./services.ts";
+import { iso, type Services } from "./services.ts";
 
 export interface MaintenanceTask {
   name: string;
   /** Cron expression (UTC). */
   schedule: string;
   run(svc: Services): Promise<Record<string, number>>;
+}
+
+/** The last run of a task, for the operations endpoints. */
+export interface MaintenanceRun {
+  task: string;
+  started_at: string;
+  duration_ms: number;
+  result: Record<string, number> | null;
+  error: string | null;
 }
 
 export const MAINTENANCE_TASKS: MaintenanceTask[] = [
@@ -21,17 +33,33 @@ export const MAINTENANCE_TASKS: MaintenanceTask[] = [
   },
 ];
 
-/** Runs `task` if this worker wins the tick's lease; returns its result, or null when another ran it. */
+const TICK_LEASE_MS = 10 * 60_000;
+
+/** Runs this tick of `task` if this worker wins its lease; returns the run, or null when another worker has it. */
 export async function runMaintenance(
   svc: Services,
   task: MaintenanceTask,
   owner: string,
-): Promise<Record<string, number> | null> {
-  const lease = `cron:${task.name}`;
-  if (!(await acquireLease(svc.kv, lease, owner, 5 * 60_000, svc.now()))) return null;
-  try {
-    return await task.run(svc);
-  } finally {
-    await releaseLease(svc.kv, lease, owner);
+): Promise<MaintenanceRun | null> {
+  const started = svc.now();
+  const tick = Math.floor(started / 60_000);
+  if (!(await acquireLease(svc.kv, `cron:${task.name}:${tick}`, owner, TICK_LEASE_MS, started))) {
+    return null;
   }
+  const run: MaintenanceRun = {
+    task: task.name,
+    started_at: iso(started),
+    duration_ms: 0,
+    result: null,
+    error: null,
+  };
+  const t0 = performance.now();
+  try {
+    run.result = await task.run(svc);
+  } catch (err) {
+    run.error = err instanceof Error ? err.message : String(err);
+  }
+  run.duration_ms = Math.round(performance.now() - t0);
+  await svc.kv.set(keys.maintenanceRun(task.name), run);
+  return run;
 }

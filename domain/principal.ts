@@ -48,6 +48,19 @@ export function userPrincipal(
   };
 }
 
+/**
+ * Platform routes a tenant-bound token may still call: each narrows itself to the binding
+ * (verify and usage act on the tenant's keys, token and audit lists show its own). Anything
+ * else platform-wide, such as creating tenants, is out of a bound token's reach.
+ */
+const BOUND_PLATFORM = new Set<Permission>([
+  "keys:verify",
+  "usage:write",
+  "tokens:read",
+  "tokens:write",
+  "audit:read",
+]);
+
 export function tokenPrincipal(
   tokenId: string,
   permissions: ReadonlySet<Permission>,
@@ -58,7 +71,9 @@ export function tokenPrincipal(
     type: "service_token",
     id: tokenId,
     platform_role: null,
-    platform: permissions,
+    platform: tenantId
+      ? new Set([...permissions].filter((p) => BOUND_PLATFORM.has(p)))
+      : permissions,
     inTenants: permissions,
     sees: tenantId ? "none" : testTenantsOnly ? "test" : "all",
     tenant_id: tenantId,

@@ -59,13 +59,15 @@ async function noteFailure(svc: Services, email: string): Promise<void> {
   const key = keys.loginFailures(email);
   await retrying(async () => {
     const current = await svc.kv.get<LoginFailures>(key);
+    // A concurrent failure already set the lock: counting on would clear it.
+    if ((current.value?.locked_until ?? 0) > svc.now()) return undefined;
     const count = (current.value?.count ?? 0) + 1;
     const next: LoginFailures = count >= MAX_FAILURES
       ? { count: 0, locked_until: svc.now() + LOCK_MS }
       : { count, locked_until: null };
     const op = svc.kv.atomic().check(current).set(key, next, { expireIn: LOCK_MS * 4 });
     return (await commit(op)) ? undefined : CONFLICT;
-  });
+  }, MAX_FAILURES + 2); // each lost race is another failure counted: the lock ends the races
 }
 
 export interface LoginResult {
@@ -186,4 +188,40 @@ export async function pruneSessions(svc: Services): Promise<number> {
     ) pruned++;
   }
   return pruned;
+}
+
+/** Sessions removed per commit: well inside KV's mutation limits (each session has 3 keys). */
+const REVOKE_CHUNK = 100;
+
+/** Ends every session of a user (password change, block, "sign out everywhere"). Returns how many. */
+export async function revokeUserSessions(
+  svc: Services,
+  actor: Actor,
+  userId: string,
+): Promise<number> {
+  let revoked = 0;
+  for (;;) {
+    const ids: string[] = [];
+    for await (
+      const e of svc.kv.list<string>({ prefix: keys.userSessions(userId) }, { limit: REVOKE_CHUNK })
+    ) {
+      ids.push(e.value);
+    }
+    if (ids.length === 0) return revoked;
+    const sessions = await Promise.all(ids.map((id) => svc.kv.get<Session>(keys.session(id))));
+    const op = svc.kv.atomic();
+    ids.forEach((id, i) => {
+      const s = sessions[i];
+      if (s.versionstamp) remove(op, sessionTable, s as Versioned<Session>);
+      else op.delete(keys.userSession(userId, id)); // dangling pointer
+    });
+    recordChange(op, svc.now(), actor, {
+      action: "user.sessions_revoked",
+      resource_type: "user",
+      resource_id: userId,
+      tenant_id: null,
+      after: { id: userId, sessions_revoked: ids.length },
+    });
+    if (await commit(op)) revoked += ids.length;
+  }
 }

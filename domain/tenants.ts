@@ -151,7 +151,10 @@ export async function listTenants(
       viewer.tenant_id
         ? Promise.resolve(entry as Versioned<Tenant>)
         : getRecord(svc.kv, tenantTable, entry.key.at(-1) as string),
-    filter: (t) => matches(t) && (seesByPlatform(viewer, t) || !viewer.tenant_id),
+    // Members never see a deleted tenant (as the route guard answers 404 for it).
+    filter: (t) =>
+      matches(t) &&
+      (seesByPlatform(viewer, t) || (!viewer.tenant_id && t.status !== "deleted")),
   }, { ...page, reverse: true });
 }
 

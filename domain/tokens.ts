@@ -9,7 +9,7 @@ import { listPage, type Page, type PageRequest } from "../kv/list.ts";
 import { getByPointer, getRecord, replace, type Table, type Versioned } from "../kv/table.ts";
 import { badRequest, forbidden, notFound } from "./errors.ts";
 import { newId } from "./ids.ts";
-import { ALL_PERMISSIONS, expandPermissions, PERMISSIONS } from "./permissions.ts";
+import { ALL_PERMISSIONS, expandPermissions, isPermission, PERMISSIONS } from "./permissions.ts";
 import { permissionsInTenant, type Principal, tokenPrincipal } from "./principal.ts";
 import { createRecord, updateRecord } from "./records.ts";
 import { displayStart, newSecret, sha256Hex } from "./secrets.ts";
@@ -77,19 +77,28 @@ export interface NewToken {
   expires_at?: string | null;
 }
 
-/** Refuses any permission `creator` could not use itself where the token will act. */
-async function checkGrantable(svc: Services, creator: Principal, input: NewToken): Promise<void> {
+/**
+ * Refuses any permission `caller` could not use itself where the token acts: nobody grants,
+ * or revokes, more than they hold.
+ */
+async function checkWithinReach(
+  svc: Services,
+  caller: Principal,
+  input: Pick<NewToken, "permissions" | "tenant_id">,
+): Promise<void> {
+  const unknown = input.permissions.filter((p) => p !== ALL_PERMISSIONS && !isPermission(p));
+  if (unknown.length) throw badRequest(`unknown permissions: ${unknown.join(", ")}`);
   const wanted = input.permissions.includes(ALL_PERMISSIONS) ? [...PERMISSIONS] : input.permissions;
-  let held = new Set(creator.platform);
+  let held = new Set(caller.platform);
   if (input.tenant_id) {
-    if (creator.tenant_id && creator.tenant_id !== input.tenant_id) throw notFound("tenant");
+    if (caller.tenant_id && caller.tenant_id !== input.tenant_id) throw notFound("tenant");
     const tenant = await getRecord(svc.kv, tenantTable, input.tenant_id);
     const inTenant = tenant && tenant.value.status !== "deleted"
-      ? await permissionsInTenant(svc, creator, tenant.value)
+      ? await permissionsInTenant(svc, caller, tenant.value)
       : null;
     if (!inTenant) throw notFound("tenant");
     held = new Set([...held, ...inTenant]);
-  } else if (creator.tenant_id) {
+  } else if (caller.tenant_id) {
     throw forbidden("a tenant-bound token can only create tokens bound to the same tenant");
   }
   const missing = wanted.filter((p) => !held.has(p as never));
@@ -112,7 +121,7 @@ export async function createToken(
       message: "must be in the future",
     }]);
   }
-  await checkGrantable(svc, creator, input);
+  await checkWithinReach(svc, creator, input);
   const record: ServiceToken = {
     id: newId("tok", now),
     name: input.name,
@@ -120,7 +129,7 @@ export async function createToken(
     permissions: [...new Set(input.permissions)].sort(),
     tenant_id: input.tenant_id ?? null,
     test_tenants_only: creator.sees === "test",
-    expires_at: input.expires_at ?? null,
+    expires_at: input.expires_at ? iso(Date.parse(input.expires_at)) : null,
     created_by: creator.id,
     created_at: iso(now),
     last_used_at: null,
@@ -168,7 +177,8 @@ export async function revokeToken(
   id: string,
   ifMatch?: string,
 ): Promise<Versioned<ServiceToken>> {
-  await getToken(svc, viewer, id);
+  const token = await getToken(svc, viewer, id);
+  if (!token.value.revoked_at) await checkWithinReach(svc, viewer, token.value);
   return await updateRecord(svc, actor, tokenTable, {
     id,
     noun: "token",

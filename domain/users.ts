@@ -1,11 +1,14 @@
 /** Users: people who log in. Their passwords live apart from the record, hashed. */
 import { keys } from "../kv/keys.ts";
-import type { Table, Versioned } from "../kv/table.ts";
-import { badRequest } from "./errors.ts";
+import { commit } from "../kv/commit.ts";
+import { getRecord, type Table, type Versioned } from "../kv/table.ts";
+import { recordChange } from "./audit.ts";
+import { badRequest, conflict, notFound } from "./errors.ts";
 import { newId } from "./ids.ts";
 import { hashPassword, passwordProblem } from "./passwords.ts";
 import type { PlatformRole } from "./permissions.ts";
 import { createRecord } from "./records.ts";
+import { revokeUserSessions } from "./sessions.ts";
 import { type Actor, iso, type Services } from "./services.ts";
 
 export type UserStatus = "active" | "blocked" | "suspended" | "deleted";
@@ -76,4 +79,31 @@ export async function createUser(
 export async function findUserByEmail(svc: Services, email: string): Promise<User | null> {
   const id = (await svc.kv.get<string>(keys.userEmail(normalizeEmail(email)))).value;
   return id ? (await svc.kv.get<User>(keys.user(id))).value : null;
+}
+
+/** Sets a new password (policy-checked, hashed) and ends every session of the user. */
+export async function setPassword(
+  svc: Services,
+  actor: Actor,
+  userId: string,
+  password: string,
+): Promise<void> {
+  const user = await getRecord(svc.kv, userTable, userId);
+  if (!user || user.value.status === "deleted") throw notFound("user");
+  const problem = passwordProblem(password, user.value.email);
+  if (problem) throw badRequest(problem, [{ path: ["password"], message: problem }]);
+  const hash = await hashPassword(password, svc.passwords);
+  const op = svc.kv.atomic()
+    .check({ key: keys.user(userId), versionstamp: user.versionstamp })
+    .set(keys.password(userId), hash);
+  recordChange(op, svc.now(), actor, {
+    action: "user.password_changed",
+    resource_type: "user",
+    resource_id: userId,
+    tenant_id: null,
+  });
+  if (!(await commit(op))) {
+    throw conflict("the user changed while the password was being set; try again");
+  }
+  await revokeUserSessions(svc, actor, userId);
 }

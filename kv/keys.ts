@@ -74,6 +74,8 @@ export const keys = {
   idempotency: (scope: string, key: string) => ["idempotency", scope, key],
 
   // ── Operations ──────────────────────────────────────────────────────────────
+  /** The last run of a maintenance task (when, how long, what it did). */
+  maintenanceRun: (task: string) => ["maintenance_runs", task],
   /** Lease held by one worker (cron tick, job) with its deadline. */
   lease: (name: string) => ["leases", name],
   /** Readiness probe scratch key, one per process. */

@@ -13,6 +13,30 @@ export class InvalidCursorError extends Error {
   }
 }
 
+/**
+ * A KV cursor is a position in the key space: KV accepts almost any base64url string as one.
+ * So the cursors handed out carry a check of the cursor and the range it walks, and one that
+ * was not issued for this range (forged, truncated, from another list) is refused.
+ */
+async function tagCursor(selector: Deno.KvListSelector, cursor: string): Promise<string> {
+  const range = JSON.stringify(selector, (_k, v) => typeof v === "bigint" ? `${v}n` : v);
+  const digest = await crypto.subtle.digest(
+    "SHA-256",
+    new TextEncoder().encode(`${range}\n${cursor}`),
+  );
+  const check = Array.from(
+    new Uint8Array(digest).subarray(0, 8),
+    (b) => b.toString(16).padStart(2, "0"),
+  ).join("");
+  return `${cursor}.${check}`;
+}
+
+async function untagCursor(selector: Deno.KvListSelector, tagged: string): Promise<string> {
+  const cursor = tagged.slice(0, Math.max(0, tagged.lastIndexOf(".")));
+  if (!cursor || (await tagCursor(selector, cursor)) !== tagged) throw new InvalidCursorError();
+  return cursor;
+}
+
 export interface PageRequest {
   limit: number;
   cursor?: string;
@@ -40,8 +64,10 @@ export async function listPage<T>(
   source: ListSource<T>,
   page: PageRequest,
 ): Promise<Page<T>> {
+  const cursor = page.cursor ? await untagCursor(source.selector, page.cursor) : undefined;
+  const tagged = (c: string | null) => c === null ? null : tagCursor(source.selector, c);
   const iter = kv.list<unknown>(source.selector, {
-    cursor: page.cursor,
+    cursor,
     reverse: page.reverse,
     batchSize: Math.min(500, page.limit + (page.offset ?? 0) + 1),
   });
@@ -53,14 +79,18 @@ export async function listPage<T>(
     for await (const entry of iter) {
       const record = source.resolve ? await source.resolve(entry) : entry as Versioned<T>;
       if (record && (!source.filter || source.filter(record.value))) {
-        if (items.length === page.limit) return { items, next_cursor: pageEnd, has_more: true };
+        if (items.length === page.limit) {
+          return { items, next_cursor: await tagged(pageEnd), has_more: true };
+        }
         if (toSkip > 0) toSkip--;
         else {
           items.push(record);
           pageEnd = iter.cursor;
         }
       }
-      if (++scanned >= SCAN_BUDGET) return { items, next_cursor: iter.cursor, has_more: true };
+      if (++scanned >= SCAN_BUDGET) {
+        return { items, next_cursor: await tagged(iter.cursor), has_more: true };
+      }
     }
   } catch (err) {
     if (page.cursor && err instanceof TypeError && /cursor/i.test(err.message)) {

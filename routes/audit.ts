@@ -2,7 +2,7 @@
 import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { type AuditEvent, type AuditFilter, exportAudit, listAudit } from "../domain/audit.ts";
-import { badRequest } from "../domain/errors.ts";
+import { badRequest, notFound } from "../domain/errors.ts";
 import type { AppEnv } from "./context.ts";
 import { okList } from "./respond.ts";
 import { defineRoute, router } from "./route.ts";
@@ -59,6 +59,13 @@ function toFilter(q: FilterQuery, tenantId?: string): AuditFilter {
     to,
   };
   return Object.fromEntries(Object.entries(filter).filter(([, v]) => v !== undefined));
+}
+
+/** A tenant-bound service token reads the platform trail of its own tenant only. */
+function adminFilter(c: Context<AppEnv>, q: FilterQuery): AuditFilter {
+  const bound = c.var.principal.tenant_id;
+  if (bound && q.tenant_id && q.tenant_id !== bound) throw notFound("tenant");
+  return toFilter(q, bound ?? undefined);
 }
 
 const list = listEnvelope(AuditEventSchema);
@@ -141,7 +148,7 @@ export function auditRoutes() {
     }),
     async (c) => {
       const { limit, cursor, offset, ...q } = c.req.valid("query");
-      const page = await listAudit(c.var.svc, toFilter(q), { limit, cursor, offset });
+      const page = await listAudit(c.var.svc, adminFilter(c, q), { limit, cursor, offset });
       return okList(c, page, limit, auditView(c.var.principal));
     },
   );
@@ -175,7 +182,7 @@ export function auditRoutes() {
       const { format, ...q } = c.req.valid("query");
       const chosen = format ?? (c.req.header("Accept")?.includes("text/csv") ? "csv" : "ndjson");
       // deno-lint-ignore no-explicit-any
-      return streamExport(c, toFilter(q), chosen) as any;
+      return streamExport(c, adminFilter(c, q), chosen) as any;
     },
   );
 

@@ -5,7 +5,7 @@ import { keys } from "../kv/keys.ts";
 import type { AppDeps } from "./context.ts";
 import { ok } from "./respond.ts";
 import { defineRoute, router } from "./route.ts";
-import { envelope, jsonResponse } from "./schemas.ts";
+import { envelope, ErrorSchema, jsonResponse } from "./schemas.ts";
 
 const Check = z.object({
   status: z.enum(["ok", "failing"]),
@@ -70,7 +70,7 @@ export function healthRoutes() {
           envelope(z.object({ status: z.literal("ready"), checks: Checks })),
           "Ready.",
         ),
-        503: jsonResponse(z.unknown(), "A dependency is failing; `details` holds each check."),
+        503: jsonResponse(ErrorSchema, "A dependency is failing; `details` holds each check."),
       },
     }),
     async (c) => {
@@ -79,7 +79,7 @@ export function healthRoutes() {
       if (down.length) {
         throw new AppError("UNAVAILABLE", `not ready: ${down.join(", ")} failing`, checks, 5);
       }
-      return ok(c, { status: "ready" as const, checks });
+      return ok(c, { status: "ready" as const, checks }, 200);
     },
   );
 

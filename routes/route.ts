@@ -38,7 +38,9 @@ const error = (description: string) => ({
 });
 
 function errorResponses(route: RouteConfig, access: Access) {
-  const hasInput = Boolean(route.request?.body || route.request?.query || route.request?.params);
+  // Every POST takes input: at least the Idempotency-Key header, which can be malformed.
+  const hasInput = route.method === "post" ||
+    Boolean(route.request?.body || route.request?.query || route.request?.params);
   const writes = route.method === "patch" || route.method === "delete";
   return {
     ...(hasInput ? { 400: error("Invalid input: `details` lists each issue with its path.") } : {}),

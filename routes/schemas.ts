@@ -66,16 +66,18 @@ export const idOf = (prefix: string) =>
   z.string().regex(new RegExp(`^${prefix}_[0-9A-HJKMNP-TV-Z]{26}$`), `must be a ${prefix}_ id`)
     .openapi({ example: `${prefix}_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A` });
 
+/** A metadata value: up to 500 characters, no control characters, well-formed Unicode. */
+const MetadataValue = z.string().max(500)
+  .refine((s) => !CONTROL.test(s), "must not contain control characters")
+  .refine((s) => s.isWellFormed(), "must be well-formed Unicode");
+
 /** Free-form labels, Stripe-style: up to 50 keys of 40 characters, values up to 500. */
-export const Metadata = z.record(
-  Text(40),
-  z.string().max(500).refine((s) => !CONTROL.test(s), "no control characters"),
-)
+export const Metadata = z.record(Text(40), MetadataValue)
   .refine((m) => Object.keys(m).length <= 50, "at most 50 keys")
   .openapi({ example: { crm_id: "A-1234" } });
 
-/** Metadata patch: a null value removes the key. */
-export const MetadataPatch = z.record(Text(40), z.string().max(500).nullable())
+/** Metadata patch: a null value removes the key; values obey the same rules as on create. */
+export const MetadataPatch = z.record(Text(40), MetadataValue.nullable())
   .refine((m) => Object.keys(m).length <= 50, "at most 50 keys");
 
 export const PageQuery = {

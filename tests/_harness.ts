@@ -160,8 +160,9 @@ export async function setup(opts: HarnessOptions = {}) {
       }[];
     },
 
-    async [Symbol.asyncDispose]() {
+    [Symbol.asyncDispose](): Promise<void> {
       kv.close();
+      return Promise.resolve();
     },
   };
   return h;

@@ -3,6 +3,10 @@
  * and key; the same key with the same body replays it, with a different body is 422, and while
  * the first request still runs, 409. Responses that changed nothing (validation, auth, 5xx) are
  * not stored, so the client can fix the request and retry with the same key.
+ *
+ * Some first responses hold a secret shown once (a session or service token). So the store
+ * never sees the key or the response in clear: the slot is named by the key's SHA-256, and the
+ * response is sealed with AES-256-GCM under a key derived from the Idempotency-Key itself.
  */
 import type { MiddlewareHandler } from "hono";
 import { AppError } from "../../domain/errors.ts";
@@ -18,26 +22,53 @@ const KEY_FORMAT = /^[\x21-\x7e]{1,255}$/;
 const NOT_STORED = new Set([400, 401, 403, 413, 415, 429]);
 const REPLAYED_HEADERS = ["Content-Type", "ETag", "Location"];
 /** KV values hold at most 64 KiB; a larger response is not stored (the key is released). */
-const MAX_STORED_BODY = 60 * 1024;
+const MAX_STORED_BYTES = 60 * 1024;
 
 type Stored =
   | { state: "running"; fingerprint: string; started_at: number }
-  | {
-    state: "done";
-    fingerprint: string;
-    status: number;
-    headers: [string, string][];
-    body: string;
-  };
+  | { state: "done"; fingerprint: string; sealed: Uint8Array };
+
+interface Replay {
+  status: number;
+  headers: [string, string][];
+  body: string;
+}
+
+function sealingKey(scope: string, idempotencyKey: string): Promise<CryptoKey> {
+  const material = new TextEncoder().encode(`steward idempotency\n${scope}\n${idempotencyKey}`);
+  return crypto.subtle.digest("SHA-256", material)
+    .then((raw) => crypto.subtle.importKey("raw", raw, "AES-GCM", false, ["encrypt", "decrypt"]));
+}
+
+async function seal(key: CryptoKey, replay: Replay): Promise<Uint8Array> {
+  const iv = crypto.getRandomValues(new Uint8Array(12));
+  const plain = new TextEncoder().encode(JSON.stringify(replay));
+  const cipher = new Uint8Array(await crypto.subtle.encrypt({ name: "AES-GCM", iv }, key, plain));
+  const sealed = new Uint8Array(iv.length + cipher.length);
+  sealed.set(iv);
+  sealed.set(cipher, iv.length);
+  return sealed;
+}
+
+async function unseal(key: CryptoKey, sealed: Uint8Array): Promise<Replay> {
+  const plain = await crypto.subtle.decrypt(
+    { name: "AES-GCM", iv: sealed.slice(0, 12) },
+    key,
+    sealed.slice(12),
+  );
+  return JSON.parse(new TextDecoder().decode(plain));
+}
 
 export const idempotency: MiddlewareHandler<AppEnv> = async (c, next) => {
-  const key = c.req.header("Idempotency-Key");
-  if (key === undefined) return await next();
-  if (!KEY_FORMAT.test(key)) {
+  const idempotencyKey = c.req.header("Idempotency-Key");
+  if (idempotencyKey === undefined) return await next();
+  if (!KEY_FORMAT.test(idempotencyKey)) {
     throw new AppError("BAD_REQUEST", "Idempotency-Key must be 1–255 visible ASCII characters");
   }
   const { kv, now } = c.var.svc;
-  const slot = keys.idempotency(c.var.principal?.id ?? "public", key);
+  const scope = c.var.principal?.id ?? "public";
+  const slot = keys.idempotency(scope, await sha256Hex(idempotencyKey));
+  const sealer = await sealingKey(scope, idempotencyKey);
   const body = new Uint8Array(await c.req.arrayBuffer());
   const fingerprint = await sha256Hex(
     `${c.req.method} ${c.req.path}\n${new TextDecoder().decode(body)}`,
@@ -53,9 +84,10 @@ export const idempotency: MiddlewareHandler<AppEnv> = async (c, next) => {
     if (existing.value.state === "running") {
       throw new AppError("CONFLICT", "a request with this Idempotency-Key is still in progress");
     }
-    const replay = new Headers(existing.value.headers);
-    replay.set("Idempotent-Replayed", "true");
-    return c.body(existing.value.body, existing.value.status as 200, Object.fromEntries(replay));
+    const replay = await unseal(sealer, existing.value.sealed);
+    const headers = new Headers(replay.headers);
+    headers.set("Idempotent-Replayed", "true");
+    return c.body(replay.body, replay.status as 200, Object.fromEntries(headers));
   }
   const claim = kv.atomic().check(existing)
     .set(slot, { state: "running", fingerprint, started_at: now() } satisfies Stored, {
@@ -68,7 +100,7 @@ export const idempotency: MiddlewareHandler<AppEnv> = async (c, next) => {
   await next();
   const status = c.res.status;
   const text = await c.res.clone().text();
-  if (status >= 500 || NOT_STORED.has(status) || text.length > MAX_STORED_BODY) {
+  if (status >= 500 || NOT_STORED.has(status) || text.length > MAX_STORED_BYTES) {
     await kv.delete(slot);
     return;
   }
@@ -76,6 +108,6 @@ export const idempotency: MiddlewareHandler<AppEnv> = async (c, next) => {
     const v = c.res.headers.get(h);
     return v === null ? [] : [[h, v] as [string, string]];
   });
-  const done: Stored = { state: "done", fingerprint, status, headers, body: text };
-  await kv.set(slot, done, { expireIn: TTL_MS });
+  const sealed = await seal(sealer, { status, headers, body: text });
+  await kv.set(slot, { state: "done", fingerprint, sealed } satisfies Stored, { expireIn: TTL_MS });
 };

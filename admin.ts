@@ -1,0 +1,125 @@
+/**
+ * `deno task admin <command>`: recovery and setup directly on the store (STEWARD_KV_PATH),
+ * without the HTTP API. Every change is audited with actor `system`.
+ *
+ *   create-token   --name NAME --permissions "*"|p1,p2 [--tenant ten_…] [--expires-at ISO]
+ *   create-user    --email EMAIL --name NAME [--role super_admin|admin|…] [--password-stdin]
+ *   reset-password --email EMAIL [--password-stdin]
+ *
+ * Without --password-stdin a strong password is generated and printed once.
+ */
+import { parseArgs } from "node:util";
+import { ConfigError, loadConfig } from "./config.ts";
+import { AppError } from "./domain/errors.ts";
+import { DEFAULT_PASSWORD_POLICY } from "./domain/passwords.ts";
+import { expandPermissions, PLATFORM_ROLES, type PlatformRole } from "./domain/permissions.ts";
+import { tokenPrincipal } from "./domain/principal.ts";
+import { randomBase62 } from "./domain/secrets.ts";
+import { type Services, SYSTEM_ACTOR } from "./domain/services.ts";
+import { createToken } from "./domain/tokens.ts";
+import { createUser, findUserByEmail, setPassword } from "./domain/users.ts";
+import { openKv } from "./kv/open.ts";
+
+const USAGE = `usage: deno task admin <command> [options]
+
+  create-token   --name NAME --permissions "*"|p1,p2 [--tenant ten_…] [--expires-at ISO-8601]
+  create-user    --email EMAIL --name NAME [--role ${PLATFORM_ROLES.join("|")}] [--password-stdin]
+  reset-password --email EMAIL [--password-stdin]
+
+The store is STEWARD_KV_PATH (default ./data/steward.kv).`;
+
+async function readPassword(fromStdin: boolean): Promise<{ password: string; generated: boolean }> {
+  if (!fromStdin) return { password: randomBase62(24), generated: true };
+  const text = await new Response(Deno.stdin.readable).text();
+  return { password: text.replace(/\r?\n$/, ""), generated: false };
+}
+
+async function run(svc: Services, command: string | undefined, args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      name: { type: "string" },
+      permissions: { type: "string" },
+      tenant: { type: "string" },
+      "expires-at": { type: "string" },
+      email: { type: "string" },
+      role: { type: "string" },
+      "password-stdin": { type: "boolean", default: false },
+    },
+  });
+  const need = (flag: keyof typeof values) => {
+    const v = values[flag];
+    if (typeof v !== "string" || !v) throw new AppError("BAD_REQUEST", `--${flag} is required`);
+    return v;
+  };
+
+  switch (command) {
+    case "create-token": {
+      const system = tokenPrincipal("system", expandPermissions(["*"]), null, false);
+      const { secret, token } = await createToken(svc, SYSTEM_ACTOR, system, {
+        name: need("name"),
+        permissions: need("permissions").split(",").map((p) => p.trim()).filter(Boolean),
+        tenant_id: values.tenant ?? null,
+        expires_at: values["expires-at"] ? new Date(values["expires-at"]).toISOString() : null,
+      });
+      console.log(`created service token ${token.value.id}\ntoken (shown once): ${secret}`);
+      return;
+    }
+    case "create-user": {
+      const role = values.role ?? null;
+      if (role !== null && !(PLATFORM_ROLES as readonly string[]).includes(role)) {
+        throw new AppError("BAD_REQUEST", `--role must be one of ${PLATFORM_ROLES.join(", ")}`);
+      }
+      const { password, generated } = await readPassword(values["password-stdin"]);
+      const user = await createUser(svc, SYSTEM_ACTOR, {
+        email: need("email"),
+        name: need("name"),
+        password,
+        platform_role: role as PlatformRole | null,
+      });
+      console.log(
+        `created user ${user.value.id} <${user.value.email}>${role ? ` with role ${role}` : ""}`,
+      );
+      if (generated) console.log(`password (shown once): ${password}`);
+      return;
+    }
+    case "reset-password": {
+      const user = await findUserByEmail(svc, need("email"));
+      if (!user) throw new AppError("NOT_FOUND", "no user with that email");
+      const { password, generated } = await readPassword(values["password-stdin"]);
+      await setPassword(svc, SYSTEM_ACTOR, user.id, password);
+      console.log(`password reset for ${user.id}; every session of the user was ended`);
+      if (generated) console.log(`password (shown once): ${password}`);
+      return;
+    }
+    default:
+      console.error(USAGE);
+      Deno.exit(command ? 2 : 0);
+  }
+}
+
+if (import.meta.main) {
+  try {
+    const config = loadConfig(Deno.env.toObject());
+    const kv = await openKv(config.STEWARD_KV_PATH);
+    const svc: Services = {
+      kv,
+      now: Date.now,
+      passwords: DEFAULT_PASSWORD_POLICY,
+      sessions: { idleMs: 0, maxMs: 0 },
+    };
+    try {
+      await run(svc, Deno.args[0], Deno.args.slice(1));
+    } finally {
+      kv.close();
+    }
+  } catch (err) {
+    if (!(err instanceof AppError || err instanceof ConfigError || err instanceof TypeError)) {
+      throw err;
+    }
+    console.error(`steward admin: ${err.message}`);
+    Deno.exit(1);
+  }
+}
+
+export { run as runAdminCommand };
