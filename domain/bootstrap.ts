@@ -60,7 +60,7 @@ export async function ensureSuperAdmin(
     created_at: iso(now),
     last_used_at: null,
     revoked_at: null,
-    token_hash: await sha256Hex(secret),
+    token_hash: sha256Hex(secret),
   };
   try {
     await createRecord(

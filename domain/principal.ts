@@ -3,6 +3,7 @@
  * the platform role (all tenants, or test tenants for qa), a membership's tenant role, and a
  * service token's binding.
  */
+import { getBatched } from "../kv/batch.ts";
 import { keys } from "../kv/keys.ts";
 import {
   type Permission,
@@ -96,7 +97,7 @@ export async function membershipRole(
   tenantId: string,
   userId: string,
 ): Promise<TenantRole | null> {
-  return (await svc.kv.get<TenantRole>(keys.member(tenantId, userId))).value;
+  return (await getBatched<TenantRole>(svc.kv, keys.member(tenantId, userId))).value;
 }
 
 /**

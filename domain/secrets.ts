@@ -1,4 +1,5 @@
 /** High-entropy tokens shown once, and their SHA-256 fingerprints stored instead. */
+import { createHash } from "node:crypto";
 
 const BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
@@ -16,12 +17,9 @@ export function randomBase62(length: number): string {
 /** A secret like `stw_…` carrying 256 bits of randomness. */
 export const newSecret = (prefix: string) => `${prefix}_${randomBase62(43)}`;
 
-export async function sha256Hex(text: string | Uint8Array): Promise<string> {
-  const data = typeof text === "string" ? new TextEncoder().encode(text) : text;
-  const digest = new Uint8Array(
-    await crypto.subtle.digest("SHA-256", data as Uint8Array<ArrayBuffer>),
-  );
-  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+/** SHA-256 as hex. node:crypto hashes synchronously: WebCrypto's async digest costs a thread hop. */
+export function sha256Hex(text: string | Uint8Array): string {
+  return createHash("sha256").update(text).digest("hex");
 }
 
 /** What a secret looks like in listings: its prefix and first characters, never enough to use. */

@@ -6,7 +6,16 @@
  */
 import { commit, CONFLICT, retrying } from "../kv/commit.ts";
 import { keys } from "../kv/keys.ts";
-import { getByPointer, insert, remove, replace, type Table, type Versioned } from "../kv/table.ts";
+import { resolveImmutablePointer } from "../kv/pointers.ts";
+import {
+  getByPointer,
+  getRecord,
+  insert,
+  remove,
+  replace,
+  type Table,
+  type Versioned,
+} from "../kv/table.ts";
 import { recordChange } from "./audit.ts";
 import { AppError } from "./errors.ts";
 import { newId } from "./ids.ts";
@@ -103,7 +112,7 @@ export async function login(
   const session: Session = {
     id: newId("ses", now),
     user_id: user.value.id,
-    token_hash: await sha256Hex(token),
+    token_hash: sha256Hex(token),
     ip: from.ip,
     user_agent: from.user_agent,
     created_at: iso(now),
@@ -143,13 +152,10 @@ function sessionEnded(svc: Services, session: Session): string | null {
 
 /** The principal behind a session token, or null when it is unknown, ended or its user cannot log in. */
 export async function authenticateSession(svc: Services, token: string): Promise<Principal | null> {
-  const session = await getByPointer(
-    svc.kv,
-    sessionTable,
-    keys.sessionHash(await sha256Hex(token)),
-  );
+  const id = await resolveImmutablePointer(svc.kv, keys.sessionHash(sha256Hex(token)));
+  const session = id ? await getRecord(svc.kv, sessionTable, id) : null;
   if (!session || sessionEnded(svc, session.value)) return null;
-  const user = (await svc.kv.get<User>(keys.user(session.value.user_id))).value;
+  const user = (await getRecord(svc.kv, userTable, session.value.user_id))?.value;
   if (!user || user.status !== "active") return null;
   const now = svc.now();
   if (now - Date.parse(session.value.last_seen_at) >= TOUCH_EVERY_MS) {

@@ -6,7 +6,8 @@
 import { commit } from "../kv/commit.ts";
 import { keys } from "../kv/keys.ts";
 import { listPage, type Page, type PageRequest } from "../kv/list.ts";
-import { getByPointer, getRecord, replace, type Table, type Versioned } from "../kv/table.ts";
+import { resolveImmutablePointer } from "../kv/pointers.ts";
+import { getRecord, replace, type Table, type Versioned } from "../kv/table.ts";
 import { badRequest, forbidden, notFound } from "./errors.ts";
 import { newId } from "./ids.ts";
 import { ALL_PERMISSIONS, expandPermissions, isPermission, PERMISSIONS } from "./permissions.ts";
@@ -58,7 +59,8 @@ export const tokenExpired = (t: ServiceToken, now: number) =>
 
 /** The principal behind a token secret, or null when unknown, revoked or expired. */
 export async function authenticateToken(svc: Services, secret: string): Promise<Principal | null> {
-  const token = await getByPointer(svc.kv, tokenTable, keys.tokenHash(await sha256Hex(secret)));
+  const id = await resolveImmutablePointer(svc.kv, keys.tokenHash(sha256Hex(secret)));
+  const token = id ? await getRecord(svc.kv, tokenTable, id) : null;
   const now = svc.now();
   if (!token || !live(token.value) || tokenExpired(token.value, now)) return null;
   if (!token.value.last_used_at || now - Date.parse(token.value.last_used_at) >= TOUCH_EVERY_MS) {
@@ -134,7 +136,7 @@ export async function createToken(
     created_at: iso(now),
     last_used_at: null,
     revoked_at: null,
-    token_hash: await sha256Hex(secret),
+    token_hash: sha256Hex(secret),
   };
   const token = await createRecord(svc, actor, tokenTable, record, {
     action: "token.created",

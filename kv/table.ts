@@ -2,6 +2,7 @@
  * Typed record families: a primary key by id plus unique and pointer indexes that
  * always change in the same atomic operation as the record (DESIGN §5).
  */
+import { getBatched } from "./batch.ts";
 
 export interface Versioned<T> {
   value: T;
@@ -32,7 +33,7 @@ export async function getRecord<T extends { id: string }>(
   table: Table<T>,
   id: string,
 ): Promise<Versioned<T> | null> {
-  const entry = await kv.get<T>(table.key(id));
+  const entry = await getBatched<T>(kv, table.key(id));
   return entry.versionstamp === null
     ? null
     : { value: entry.value, versionstamp: entry.versionstamp };
@@ -44,7 +45,7 @@ export async function getByPointer<T extends { id: string }>(
   table: Table<T>,
   pointer: Deno.KvKey,
 ): Promise<Versioned<T> | null> {
-  const ptr = await kv.get<string>(pointer);
+  const ptr = await getBatched<string>(kv, pointer);
   return ptr.value === null ? null : getRecord(kv, table, ptr.value);
 }
 

@@ -124,13 +124,9 @@ function streamExport(c: Context<AppEnv>, filter: AuditFilter, format: "ndjson" 
     },
   });
   const type = format === "csv" ? "text/csv; charset=utf-8" : "application/x-ndjson";
-  return new Response(body, {
-    headers: {
-      "Content-Type": type,
-      "Content-Disposition": `attachment; filename="audit.${format === "csv" ? "csv" : "ndjson"}"`,
-      "X-Request-Id": c.var.requestId,
-      "Cache-Control": "no-store",
-    },
+  return c.body(body, 200, {
+    "Content-Type": type,
+    "Content-Disposition": `attachment; filename="audit.${format === "csv" ? "csv" : "ndjson"}"`,
   });
 }
 

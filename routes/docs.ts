@@ -49,6 +49,9 @@ export function docsRoutes() {
   const app = new Hono<AppEnv>();
   app.get("/docs", (c) => {
     c.header("Content-Security-Policy", DOCS_CSP);
+    // A page a browser renders: the legacy framing and referrer headers earn their cost here.
+    c.header("X-Frame-Options", "DENY");
+    c.header("Referrer-Policy", "no-referrer");
     c.header("Cache-Control", "no-cache");
     return c.html(page);
   });

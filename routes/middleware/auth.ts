@@ -33,10 +33,13 @@ export function guard(access: Access, tenantScoped: boolean): MiddlewareHandler<
   if (access === "public") return async (_c, next) => await next();
   return async (c, next) => {
     const svc = c.var.svc;
-    const principal = await authenticate(svc, c.req.header("Authorization"));
+    // Independent reads, so they go to KV together.
+    const [principal, tenant] = await Promise.all([
+      authenticate(svc, c.req.header("Authorization")),
+      tenantScoped ? resolveTenant(svc, c.req.param("tenant") ?? "") : null,
+    ]);
     c.set("principal", principal);
     if (tenantScoped) {
-      const tenant = await resolveTenant(svc, c.req.param("tenant") ?? "");
       const hidden = !tenant ||
         (tenant.value.status === "deleted" && !seesByPlatform(principal, tenant.value));
       const granted = hidden ? null : await permissionsInTenant(svc, principal, tenant.value);

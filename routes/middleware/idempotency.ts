@@ -67,10 +67,10 @@ export const idempotency: MiddlewareHandler<AppEnv> = async (c, next) => {
   }
   const { kv, now } = c.var.svc;
   const scope = c.var.principal?.id ?? "public";
-  const slot = keys.idempotency(scope, await sha256Hex(idempotencyKey));
+  const slot = keys.idempotency(scope, sha256Hex(idempotencyKey));
   const sealer = await sealingKey(scope, idempotencyKey);
   const body = new Uint8Array(await c.req.arrayBuffer());
-  const fingerprint = await sha256Hex(
+  const fingerprint = sha256Hex(
     `${c.req.method} ${c.req.path}\n${new TextDecoder().decode(body)}`,
   );
 

@@ -1,6 +1,6 @@
 /**
- * Per-request plumbing: the request id, dependencies on the context, and the JSON body guard
- * (content type, UTF-8, well-formed JSON) that runs before any validator sees the body.
+ * Per-request plumbing: the request id, dependencies on the context, security headers, and the
+ * JSON body guard (content type, UTF-8, well-formed JSON) that runs before any validator.
  */
 import type { MiddlewareHandler } from "hono";
 import { AppError } from "../../domain/errors.ts";
@@ -8,6 +8,19 @@ import { newId } from "../../domain/ids.ts";
 import type { AppDeps, AppEnv } from "../context.ts";
 
 const INCOMING_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/**
+ * OWASP's headers for a JSON API, set before the handler runs so Hono folds them into the
+ * response it builds. Each header costs throughput in Deno's HTTP path (measured in
+ * bench/RESULTS.md), so only those that protect a JSON response are here: the CSP's
+ * frame-ancestors supersedes X-Frame-Options, and HSTS belongs to the TLS terminator (browsers
+ * ignore it over plain HTTP). A route may override CSP and caching (the docs page does).
+ */
+const RESPONSE_HEADERS: [string, string][] = [
+  ["Cache-Control", "no-store"],
+  ["X-Content-Type-Options", "nosniff"],
+  ["Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'"],
+];
 
 export function requestContext(deps: AppDeps): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
@@ -17,6 +30,7 @@ export function requestContext(deps: AppDeps): MiddlewareHandler<AppEnv> {
     c.set("deps", deps);
     c.set("svc", deps.svc);
     c.header("X-Request-Id", id);
+    for (const [name, value] of RESPONSE_HEADERS) c.header(name, value);
     await next();
   };
 }

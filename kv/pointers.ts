@@ -1,0 +1,31 @@
+/**
+ * Pointers that never change once written — a secret's hash → its record id — remembered in
+ * memory, per KV handle, so authenticating a warm credential costs one KV read, not two.
+ * Only for immutable pointers: the record read that follows still sees a revocation or a
+ * deletion on every request. Misses are not remembered, so unknown secrets cannot fill it.
+ */
+import { getBatched } from "./batch.ts";
+
+const MAX_ENTRIES = 10_000;
+const memos = new WeakMap<Deno.Kv, Map<string, string>>();
+
+export async function resolveImmutablePointer(
+  kv: Deno.Kv,
+  key: Deno.KvKey,
+): Promise<string | null> {
+  let memo = memos.get(kv);
+  if (!memo) memos.set(kv, memo = new Map());
+  const name = JSON.stringify(key);
+  const hit = memo.get(name);
+  if (hit !== undefined) {
+    memo.delete(name); // re-insert: Map order is the LRU order
+    memo.set(name, hit);
+    return hit;
+  }
+  const id = (await getBatched<string>(kv, key)).value;
+  if (id !== null) {
+    memo.set(name, id);
+    if (memo.size > MAX_ENTRIES) memo.delete(memo.keys().next().value!);
+  }
+  return id;
+}
