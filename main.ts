@@ -7,6 +7,7 @@ import { type Config, ConfigError, loadConfig } from "./config.ts";
 import { ensureSuperAdmin } from "./domain/bootstrap.ts";
 import { MAINTENANCE_TASKS, runMaintenance } from "./domain/maintenance.ts";
 import { DEFAULT_PASSWORD_POLICY } from "./domain/passwords.ts";
+import { prepareLogins } from "./domain/sessions.ts";
 import type { Services } from "./domain/services.ts";
 import { openKv } from "./kv/open.ts";
 import { connectPostgres } from "./pg/client.ts";
@@ -56,6 +57,8 @@ if (bootstrap.status === "generated") {
     `Steward: registered STEWARD_BOOTSTRAP_TOKEN as super-admin token ${bootstrap.token_id}`,
   );
 }
+
+await prepareLogins(svc);
 
 const app = createApp({
   svc,

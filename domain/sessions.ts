@@ -2,7 +2,8 @@
  * Logins and sessions. A session token is shown once; only its SHA-256 is stored. Sessions end
  * after an idle period and at an absolute deadline, both stored and checked on every read.
  * Ten failed logins for an email lock it for 15 minutes, whether or not the email exists, so
- * the answers never tell an attacker which emails have accounts.
+ * the answers never tell an attacker which emails have accounts. Attempts are counted before
+ * the password is checked, so a burst of parallel guesses gets no more checks than a sequence.
  */
 import { commit, CONFLICT, retrying } from "../kv/commit.ts";
 import { keys } from "../kv/keys.ts";
@@ -11,6 +12,7 @@ import {
   getByPointer,
   getRecord,
   insert,
+  readCounter,
   remove,
   replace,
   type Table,
@@ -43,15 +45,10 @@ export const sessionTable: Table<Session> = {
   indexes: (s) => [keys.sessionHash(s.token_hash), keys.userSession(s.user_id, s.id)],
 };
 
-const MAX_FAILURES = 10;
+const MAX_ATTEMPTS = 10;
 const LOCK_MS = 15 * 60_000;
 /** last_seen_at is written at most this often: not a KV write per request. */
 const TOUCH_EVERY_MS = 60_000;
-
-interface LoginFailures {
-  count: number;
-  locked_until: number | null;
-}
 
 const invalidLogin = () => new AppError("UNAUTHORIZED", "invalid email or password");
 
@@ -59,24 +56,47 @@ let dummyHash: Promise<string> | null = null;
 
 /** Compares against a throwaway hash when there is no account, so both answers take as long. */
 function hashToCompare(svc: Services, stored: string | null): Promise<string> {
-  if (stored) return Promise.resolve(stored);
+  return stored ? Promise.resolve(stored) : prepareLogins(svc);
+}
+
+/** Makes the throwaway hash at start-up, so the first login for an unknown email is not slower. */
+export function prepareLogins(svc: Services): Promise<string> {
   dummyHash ??= hashPassword("not a real password", svc.passwords);
   return dummyHash;
 }
 
-async function noteFailure(svc: Services, email: string): Promise<void> {
-  const key = keys.loginFailures(email);
-  await retrying(async () => {
-    const current = await svc.kv.get<LoginFailures>(key);
-    // A concurrent failure already set the lock: counting on would clear it.
-    if ((current.value?.locked_until ?? 0) > svc.now()) return undefined;
-    const count = (current.value?.count ?? 0) + 1;
-    const next: LoginFailures = count >= MAX_FAILURES
-      ? { count: 0, locked_until: svc.now() + LOCK_MS }
-      : { count, locked_until: null };
-    const op = svc.kv.atomic().check(current).set(key, next, { expireIn: LOCK_MS * 4 });
-    return (await commit(op)) ? undefined : CONFLICT;
-  }, MAX_FAILURES + 2); // each lost race is another failure counted: the lock ends the races
+const locked = (ms: number) =>
+  new AppError(
+    "RATE_LIMITED",
+    "too many failed logins; try again later",
+    undefined,
+    Math.ceil(ms / 1000),
+  );
+
+/**
+ * Counts this attempt (an atomic KV sum, so parallel attempts each get their own count) before
+ * any password is checked: the first MAX_ATTEMPTS of a 15-minute window go on to be checked, the
+ * next one locks the email for 15 minutes. A success resets the window's count.
+ */
+async function admitAttempt(svc: Services, email: string): Promise<Deno.KvKey> {
+  const now = svc.now();
+  const lock = (await svc.kv.get<{ locked_until: number }>(keys.loginLock(email))).value;
+  if (lock && lock.locked_until > now) throw locked(lock.locked_until - now);
+  const counter = keys.loginAttempts(email, Math.floor(now / LOCK_MS));
+  const count = {
+    type: "sum",
+    key: counter,
+    value: new Deno.KvU64(1n),
+    expireIn: 2 * LOCK_MS,
+  } as const;
+  await commit(svc.kv.atomic().mutate(count));
+  if (await readCounter(svc.kv, counter) > MAX_ATTEMPTS) {
+    await svc.kv.set(keys.loginLock(email), { locked_until: now + LOCK_MS }, {
+      expireIn: 2 * LOCK_MS,
+    });
+    throw locked(LOCK_MS);
+  }
+  return counter;
 }
 
 export interface LoginResult {
@@ -91,19 +111,12 @@ export async function login(
   from: Omit<Actor, "type" | "id">,
 ): Promise<LoginResult> {
   const email = normalizeEmail(input.email);
-  const failures = (await svc.kv.get<LoginFailures>(keys.loginFailures(email))).value;
+  const attempts = await admitAttempt(svc, email);
   const now = svc.now();
-  if (failures?.locked_until && failures.locked_until > now) {
-    const wait = Math.ceil((failures.locked_until - now) / 1000);
-    throw new AppError("RATE_LIMITED", "too many failed logins; try again later", undefined, wait);
-  }
   const user = await getByPointer(svc.kv, userTable, keys.userEmail(email));
   const stored = user ? (await svc.kv.get<string>(keys.password(user.value.id))).value : null;
   const matches = await verifyPassword(input.password, await hashToCompare(svc, stored));
-  if (!user || !stored || !matches) {
-    await noteFailure(svc, email);
-    throw invalidLogin();
-  }
+  if (!user || !stored || !matches) throw invalidLogin();
   if (user.value.status !== "active") {
     throw new AppError("FORBIDDEN", `this account is ${user.value.status}`);
   }
@@ -122,7 +135,7 @@ export async function login(
   const actor: Actor = { ...from, type: "user", id: user.value.id };
   const loggedIn: User = { ...user.value, last_login_at: iso(now) };
   const op = insert(svc.kv.atomic(), sessionTable, session);
-  replace(op, userTable, user, loggedIn).delete(keys.loginFailures(email));
+  replace(op, userTable, user, loggedIn).delete(attempts);
   recordChange(op, now, actor, {
     action: "session.created",
     resource_type: "session",

@@ -33,8 +33,10 @@ export const keys = {
   /** A user's sessions (value: session id), for listing and mass revocation. */
   userSession: (userId: string, sessionId: string) => ["user_sessions", userId, sessionId],
   userSessions: (userId: string) => ["user_sessions", userId],
-  /** Failed logins for an email (known or not), with the lock deadline. */
-  loginFailures: (email: string) => ["login_failures", email],
+  /** Login attempts for an email (known or not) in one 15-minute window (KvU64). */
+  loginAttempts: (email: string, window: number) => ["login_attempts", email, window],
+  /** An email locked out of logging in, with the lock's deadline. */
+  loginLock: (email: string) => ["login_locks", email],
   /** A user's password hash (scrypt), kept apart from the record so it is never serialized. */
   password: (userId: string) => ["user_passwords", userId],
 

@@ -254,15 +254,18 @@ Deno.test("login lockout: the lock counts per email and ignores case", async () 
   assert.equal((await login(h, other.email)).status, 200, "another email is not affected");
 });
 
-Deno.test("login lockout: a burst of concurrent failures locks the email and cannot unlock it", async () => {
+Deno.test("login lockout: a parallel burst gets at most ten passwords checked, then the lock holds", async () => {
   await using h = await setup();
   const user = await h.user(null);
-  // Every attempt passes the lock check before any failure is written: the late failures
-  // must neither clear the lock the tenth one set nor be lost to write contention.
+  // Attempts are counted before any password is checked, so a burst is no better than a
+  // sequence: at most ten guesses are checked (401), the rest are refused unchecked (429).
   const burst = await Promise.all(
     Array.from({ length: 15 }, (_, i) => login(h, user.email, `wrong ${i}`)),
   );
-  assert.deepEqual(burst.map((r) => r.status), Array(15).fill(401));
+  const checked = burst.filter((r) => r.status === 401).length;
+  const refused = burst.filter((r) => r.status === 429).length;
+  assert.equal(checked + refused, 15);
+  assert.ok(checked <= 10, `${checked} passwords were checked`);
   const next = await login(h, user.email);
   assert.equal(next.status, 429);
   assert.equal(next.body.error.code, "RATE_LIMITED");
