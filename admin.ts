@@ -12,8 +12,8 @@ import { parseArgs } from "node:util";
 import { ConfigError, loadConfig } from "./config.ts";
 import { AppError } from "./domain/errors.ts";
 import { DEFAULT_PASSWORD_POLICY } from "./domain/passwords.ts";
-import { expandPermissions, PLATFORM_ROLES, type PlatformRole } from "./domain/permissions.ts";
-import { tokenPrincipal } from "./domain/principal.ts";
+import { PLATFORM_ROLES, type PlatformRole } from "./domain/permissions.ts";
+import { SYSTEM_PRINCIPAL } from "./domain/principal.ts";
 import { randomBase62 } from "./domain/secrets.ts";
 import { type Services, SYSTEM_ACTOR } from "./domain/services.ts";
 import { createToken } from "./domain/tokens.ts";
@@ -55,8 +55,7 @@ async function run(svc: Services, command: string | undefined, args: string[]): 
 
   switch (command) {
     case "create-token": {
-      const system = tokenPrincipal("system", expandPermissions(["*"]), null, false);
-      const { secret, token } = await createToken(svc, SYSTEM_ACTOR, system, {
+      const { secret, token } = await createToken(svc, SYSTEM_ACTOR, SYSTEM_PRINCIPAL, {
         name: need("name"),
         permissions: need("permissions").split(",").map((p) => p.trim()).filter(Boolean),
         tenant_id: values.tenant ?? null,

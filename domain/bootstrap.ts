@@ -5,17 +5,9 @@
  */
 import { keys } from "../kv/keys.ts";
 import { ALL_PERMISSIONS } from "./permissions.ts";
-import { createRecord } from "./records.ts";
-import { displayStart, newSecret, sha256Hex } from "./secrets.ts";
+import { SYSTEM_PRINCIPAL } from "./principal.ts";
 import { iso, type Services, SYSTEM_ACTOR } from "./services.ts";
-import { newId } from "./ids.ts";
-import {
-  SERVICE_TOKEN_PREFIX,
-  type ServiceToken,
-  tokenExpired,
-  tokenTable,
-  tokenView,
-} from "./tokens.ts";
+import { createToken, type ServiceToken, tokenExpired } from "./tokens.ts";
 import type { User } from "./users.ts";
 
 export type BootstrapResult =
@@ -46,44 +38,25 @@ export async function ensureSuperAdmin(
 ): Promise<BootstrapResult> {
   const marker = await svc.kv.get(keys.bootstrap());
   if (await hasSuperAdmin(svc)) return { status: "present" };
-  const secret = configured ?? newSecret(SERVICE_TOKEN_PREFIX);
-  const now = svc.now();
-  const record: ServiceToken = {
-    id: newId("tok", now),
-    name: "bootstrap",
-    start: displayStart(secret),
-    permissions: [ALL_PERMISSIONS],
-    tenant_id: null,
-    test_tenants_only: false,
-    expires_at: null,
-    created_by: SYSTEM_ACTOR.id,
-    created_at: iso(now),
-    last_used_at: null,
-    revoked_at: null,
-    token_hash: sha256Hex(secret),
-  };
+  let created;
   try {
-    await createRecord(
+    created = await createToken(
       svc,
       SYSTEM_ACTOR,
-      tokenTable,
-      record,
+      SYSTEM_PRINCIPAL,
+      { name: "bootstrap", permissions: [ALL_PERMISSIONS] },
       {
-        action: "token.created",
-        resource_type: "service_token",
-        tenant_id: () => null,
-        view: tokenView,
+        secret: configured,
+        extra: (op) => op.check(marker).set(keys.bootstrap(), { at: iso(svc.now()) }),
       },
-      undefined,
-      (op) =>
-        op.check(marker).set(keys.bootstrap(), { token_id: record.id, at: record.created_at }),
     );
   } catch {
     // Another worker bootstrapped between our read and our commit.
     if (await hasSuperAdmin(svc)) return { status: "present" };
     throw new Error("bootstrap failed: could not register a super-admin token");
   }
+  const token_id = created.token.value.id;
   return configured
-    ? { status: "registered", token_id: record.id }
-    : { status: "generated", token_id: record.id, secret };
+    ? { status: "registered", token_id }
+    : { status: "generated", token_id, secret: created.secret };
 }

@@ -7,6 +7,7 @@ import { getBatched } from "../kv/batch.ts";
 import { keys } from "../kv/keys.ts";
 import {
   type Permission,
+  PERMISSIONS,
   PLATFORM_ROLE_GRANTS,
   type PlatformRole,
   TENANT_ROLE_PERMISSIONS,
@@ -82,6 +83,14 @@ export function tokenPrincipal(
     masked: false,
   };
 }
+
+/** The store's own authority (bootstrap, the admin CLI): holds every permission. */
+export const SYSTEM_PRINCIPAL: Principal = tokenPrincipal(
+  "system",
+  new Set(PERMISSIONS),
+  null,
+  false,
+);
 
 /** Whether the platform role (not a membership) lets `principal` see `tenant`. */
 export function seesByPlatform(

@@ -13,30 +13,36 @@ type Described<T> = Omit<Change, "before" | "after" | "resource_id" | "tenant_id
   tenant_id: (record: T) => string | null;
   /** What the audit trail and the event show of the record (defaults to the record). */
   view?: (record: T) => Record<string, unknown>;
+  /** The 409 message for a unique index clash, e.g. `the slug "acme" is taken`. */
+  clash?: (record: T) => string;
 };
-
-/** Message for a unique index clash, e.g. "slug acme is taken". */
-type ClashMessage<T> = (record: T) => string;
 
 async function firstTaken(kv: Deno.Kv, keys: Deno.KvKey[]): Promise<boolean> {
   if (keys.length === 0) return false;
   return (await kv.getMany(keys)).some((e) => e.versionstamp !== null);
 }
 
+export interface CreateOptions<T> extends Described<T> {
+  /** Mutations committed alongside (e.g. a side record, a check). */
+  extra?: (op: Deno.AtomicOperation) => void;
+}
+
+const clashMessage = <T>(opts: Described<T>, record: T) => opts.clash?.(record) ?? "already exists";
+
 export async function createRecord<T extends { id: string }>(
   svc: Services,
   actor: Actor,
   table: Table<T>,
   record: T,
-  change: Described<T>,
-  clash: ClashMessage<T> = () => "already exists",
-  extra?: (op: Deno.AtomicOperation) => void,
+  change: CreateOptions<T>,
 ): Promise<Versioned<T>> {
   const view = change.view ?? ((r: T) => r as unknown as Record<string, unknown>);
   return await retrying(async () => {
-    if (await firstTaken(svc.kv, table.unique?.(record) ?? [])) throw conflict(clash(record));
+    if (await firstTaken(svc.kv, table.unique?.(record) ?? [])) {
+      throw conflict(clashMessage(change, record));
+    }
     const op = insert(svc.kv.atomic(), table, record);
-    extra?.(op);
+    change.extra?.(op);
     recordChange(op, svc.now(), actor, {
       action: change.action,
       resource_type: change.resource_type,
@@ -56,7 +62,6 @@ export interface UpdateOptions<T> extends Described<T> {
   ifMatch?: string;
   /** Returns the next state, or the same object for "nothing to change" (no write, no audit). */
   apply: (current: T) => T;
-  clash?: ClashMessage<T>;
   /** Mutations committed alongside (e.g. side records), given both states. */
   extra?: (op: Deno.AtomicOperation, current: T, next: T) => void;
 }
@@ -77,7 +82,7 @@ export async function updateRecord<T extends { id: string }>(
     const before = table.unique?.(current.value).map((k) => JSON.stringify(k)) ?? [];
     const added = (table.unique?.(next) ?? []).filter((k) => !before.includes(JSON.stringify(k)));
     if (await firstTaken(svc.kv, added)) {
-      throw conflict((opts.clash ?? (() => "already exists"))(next));
+      throw conflict(clashMessage(opts, next));
     }
     const op = replace(svc.kv.atomic(), table, current, next);
     opts.extra?.(op, current.value, next);

@@ -97,7 +97,8 @@ export function createTenant(
     action: "tenant.created",
     resource_type: "tenant",
     tenant_id: (t) => t.id,
-  }, slugTaken);
+    clash: slugTaken,
+  });
 }
 
 export interface TenantFilter {

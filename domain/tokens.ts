@@ -105,7 +105,7 @@ async function checkWithinReach(
   }
   const missing = wanted.filter((p) => !held.has(p as never));
   if (missing.length) {
-    throw forbidden(`you cannot grant permissions you do not hold: ${missing.join(", ")}`);
+    throw forbidden(`you do not hold these permissions: ${missing.join(", ")}`);
   }
 }
 
@@ -114,8 +114,14 @@ export async function createToken(
   actor: Actor,
   creator: Principal,
   input: NewToken,
-  secret = newSecret(SERVICE_TOKEN_PREFIX),
+  opts: {
+    /** A secret chosen by the operator (STEWARD_BOOTSTRAP_TOKEN); generated otherwise. */
+    secret?: string;
+    /** Mutations to commit with the token (the bootstrap marker's check). */
+    extra?: (op: Deno.AtomicOperation) => void;
+  } = {},
 ): Promise<{ secret: string; token: Versioned<ServiceToken> }> {
+  const secret = opts.secret ?? newSecret(SERVICE_TOKEN_PREFIX);
   const now = svc.now();
   if (input.expires_at && Date.parse(input.expires_at) <= now) {
     throw badRequest("expires_at must be in the future", [{
@@ -143,6 +149,7 @@ export async function createToken(
     resource_type: "service_token",
     tenant_id: (t) => t.tenant_id,
     view: tokenView,
+    extra: opts.extra,
   });
   return { secret, token };
 }

@@ -63,17 +63,15 @@ export async function createUser(
     updated_at: iso(now),
     last_login_at: null,
   };
-  return await createRecord(
-    svc,
-    actor,
-    userTable,
-    user,
-    { action: "user.created", resource_type: "user", tenant_id: () => null },
-    (u) => `a user with email ${u.email} already exists`,
-    (op) => {
+  return await createRecord(svc, actor, userTable, user, {
+    action: "user.created",
+    resource_type: "user",
+    tenant_id: () => null,
+    clash: (u) => `a user with email ${u.email} already exists`,
+    extra: (op) => {
       if (hash) op.set(keys.password(user.id), hash);
     },
-  );
+  });
 }
 
 export async function findUserByEmail(svc: Services, email: string): Promise<User | null> {

@@ -3,21 +3,7 @@
  * the source of truth for validation, types and the OpenAPI document.
  */
 import { z } from "@hono/zod-openapi";
-
-export const ERROR_CODES = [
-  "BAD_REQUEST",
-  "UNAUTHORIZED",
-  "FORBIDDEN",
-  "NOT_FOUND",
-  "CONFLICT",
-  "PRECONDITION_FAILED",
-  "PAYLOAD_TOO_LARGE",
-  "UNSUPPORTED_MEDIA_TYPE",
-  "UNPROCESSABLE",
-  "RATE_LIMITED",
-  "INTERNAL",
-  "UNAVAILABLE",
-] as const;
+import { ERROR_CODES } from "../domain/errors.ts";
 
 export const ErrorSchema = z.object({
   success: z.literal(false),

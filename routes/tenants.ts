@@ -1,5 +1,8 @@
 /** Tenants: the platform's customers, their lifecycle and feature flags. */
 import { z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import type { Versioned } from "../kv/table.ts";
+import type { AppEnv } from "./context.ts";
 import { randomBase62 } from "../domain/secrets.ts";
 import {
   createTenant,
@@ -89,6 +92,12 @@ const ListQuery = z.strictObject({
 const tenantView = (t: Tenant) => t;
 const flagsView = (t: Tenant) => ({ tenant_id: t.id, flags: t.feature_flags });
 const one = envelope(TenantSchema);
+
+/** 201 with the new tenant, its ETag and its Location. */
+function created(c: Context<AppEnv>, tenant: Versioned<Tenant>) {
+  c.header("Location", `/v1/tenants/${tenant.value.id}`);
+  return okRecord(c, tenant, tenantView, 201);
+}
 const tags = ["Tenants"];
 
 export function tenantRoutes() {
@@ -120,13 +129,11 @@ export function tenantRoutes() {
       request: { body: jsonBody(CreateTenant) },
       responses: { 201: jsonResponse(one, "Created.") },
     }),
-    async (c) => {
-      const tenant = await createTenant(c.var.svc, actorOf(c), c.req.valid("json"), {
-        is_test: false,
-      });
-      c.header("Location", `/v1/tenants/${tenant.value.id}`);
-      return okRecord(c, tenant, tenantView, 201);
-    },
+    async (c) =>
+      created(
+        c,
+        await createTenant(c.var.svc, actorOf(c), c.req.valid("json"), { is_test: false }),
+      ),
   );
 
   app.openapi(
@@ -142,11 +149,10 @@ export function tenantRoutes() {
     async (c) => {
       const input = c.req.valid("json");
       const slug = input.slug ?? `test-${randomBase62(10).toLowerCase()}`;
-      const tenant = await createTenant(c.var.svc, actorOf(c), { ...input, slug }, {
-        is_test: true,
-      });
-      c.header("Location", `/v1/tenants/${tenant.value.id}`);
-      return okRecord(c, tenant, tenantView, 201);
+      return created(
+        c,
+        await createTenant(c.var.svc, actorOf(c), { ...input, slug }, { is_test: true }),
+      );
     },
   );
 

@@ -19,6 +19,8 @@ export interface CallOptions {
   /** Sent as is (for malformed bodies); set Content-Type yourself. */
   raw?: BodyInit;
   headers?: Record<string, string>;
+  /** The peer address the server sees, as Deno.serve would pass it. */
+  ip?: string;
 }
 
 export interface Reply {
@@ -68,7 +70,7 @@ export async function setup(opts: HarnessOptions = {}) {
       method,
       headers,
       body: o.raw ?? (o.body === undefined ? undefined : JSON.stringify(o.body)),
-    });
+    }, o.ip ? { remoteAddr: { hostname: o.ip } } : undefined);
     const text = await res.text();
     let body;
     try {

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import type { AuditEvent } from "../domain/audit.ts";
 import type { TenantRole } from "../domain/permissions.ts";
 import { sha256Hex } from "../domain/secrets.ts";
-import { type Harness, type Reply, setup, TEST_PASSWORD } from "./_harness.ts";
+import { type CallOptions, type Harness, type Reply, setup, TEST_PASSWORD } from "./_harness.ts";
 
 const IP = "203.0.113.7";
 const MASKED_IP = "203.0.x.x";
@@ -31,32 +31,13 @@ const CSV_HEADER =
 
 // ── helpers ─────────────────────────────────────────────────────────────────────
 
-interface SendOptions {
-  token?: string;
-  body?: unknown;
-  headers?: Record<string, string>;
-  /** The peer address the server sees (as Deno.serve would pass it). */
-  ip?: string;
-}
-
 /** Like h.call, but from a peer address and with a User-Agent, as a real client would be. */
-async function send(h: Harness, method: string, path: string, o: SendOptions = {}): Promise<Reply> {
-  const headers: Record<string, string> = { "User-Agent": UA, ...o.headers };
-  if (o.token) headers["Authorization"] = `Bearer ${o.token}`;
-  if (o.body !== undefined) headers["Content-Type"] = "application/json";
-  const res = await h.app.request(
-    path,
-    { method, headers, body: o.body === undefined ? undefined : JSON.stringify(o.body) },
-    { remoteAddr: { hostname: o.ip ?? IP } } as never,
-  );
-  const text = await res.text();
-  let body;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    body = undefined;
-  }
-  return { status: res.status, headers: res.headers, body, text };
+function send(h: Harness, method: string, path: string, o: CallOptions = {}): Promise<Reply> {
+  return h.call(method, path, {
+    ...o,
+    ip: o.ip ?? IP,
+    headers: { "User-Agent": UA, ...o.headers },
+  });
 }
 
 function assertError(res: Reply, status: number, code: string) {

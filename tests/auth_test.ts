@@ -107,14 +107,13 @@ Deno.test("login: the session token is stored only as its SHA-256, never in clea
 Deno.test("login: writes a session.created audit event with the caller's ip and user agent", async () => {
   await using h = await setup();
   const user = await h.user(null);
-  // What Deno.serve hands the app as its second argument: the peer address.
-  const res = await h.app.request("/v1/auth/login", {
-    method: "POST",
-    headers: { "Content-Type": "application/json", "User-Agent": "auth-test/1.0" },
-    body: JSON.stringify({ email: user.email, password: TEST_PASSWORD }),
-  }, { remoteAddr: { transport: "tcp", hostname: "198.51.100.23", port: 40000 } });
+  const res = await h.call("POST", "/v1/auth/login", {
+    body: { email: user.email, password: TEST_PASSWORD },
+    headers: { "User-Agent": "auth-test/1.0" },
+    ip: "198.51.100.23",
+  });
   assert.equal(res.status, 200);
-  const sessionId = (await res.json()).data.session_id;
+  const sessionId = res.body.data.session_id;
 
   const events = await h.auditFor(sessionId);
   assert.equal(events.length, 1);

@@ -4,6 +4,7 @@
  * it from assets Steward serves itself (no CDN).
  */
 import assert from "node:assert/strict";
+import { ERROR_CODES } from "../domain/errors.ts";
 import { validate } from "@readme/openapi-parser";
 import { Ajv2020 } from "ajv/dist/2020.js";
 import { ROUTE_ACCESS } from "../routes/permissions.ts";
@@ -169,20 +170,7 @@ Deno.test("openapi: the error envelope schema lists every error code", async () 
     assert.ok(inner.required.includes(field), `error.${field} is not required`);
   }
   for (
-    const code of [
-      "BAD_REQUEST",
-      "UNAUTHORIZED",
-      "FORBIDDEN",
-      "NOT_FOUND",
-      "CONFLICT",
-      "PRECONDITION_FAILED",
-      "PAYLOAD_TOO_LARGE",
-      "UNSUPPORTED_MEDIA_TYPE",
-      "UNPROCESSABLE",
-      "RATE_LIMITED",
-      "INTERNAL",
-      "UNAVAILABLE",
-    ]
+    const code of ERROR_CODES
   ) {
     assert.ok(inner.properties.code.enum.includes(code), `${code} missing from Error.code`);
   }

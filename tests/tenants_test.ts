@@ -3,26 +3,10 @@
  * isolation, If-Match, Idempotency-Key and the audit event each mutation writes.
  */
 import assert from "node:assert/strict";
+import type { Tenant } from "../domain/tenants.ts";
 import type { TenantRole } from "../domain/permissions.ts";
 import { keys } from "../kv/keys.ts";
 import { type Harness, type Reply, setup } from "./_harness.ts";
-
-interface Tenant {
-  id: string;
-  name: string;
-  slug: string;
-  status: "active" | "suspended" | "deleted";
-  is_test: boolean;
-  plan: string;
-  metadata: Record<string, string>;
-  feature_flags: Record<string, boolean>;
-  suspended_reason: string | null;
-  suspended_at: string | null;
-  created_by: string | null;
-  created_at: string;
-  updated_at: string;
-  deleted_at: string | null;
-}
 
 // ── helpers ─────────────────────────────────────────────────────────────────────
 
