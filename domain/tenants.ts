@@ -3,7 +3,7 @@
  * deletion is soft (status `deleted`, slug released) so the audit trail keeps its subject.
  */
 import { keys } from "../kv/keys.ts";
-import { listPage, type Page, type PageRequest } from "../kv/list.ts";
+import { listPage, type ListSource, type Page, type PageRequest } from "../kv/list.ts";
 import { getByPointer, getRecord, readCounter, type Table, type Versioned } from "../kv/table.ts";
 import { AppError } from "./errors.ts";
 import { newId } from "./ids.ts";
@@ -109,6 +109,27 @@ export interface TenantFilter {
   search?: string;
 }
 
+/** Where the tenants `viewer` may see are listed from. */
+function visibleTenants(svc: Services, viewer: Principal): ListSource<Tenant> {
+  if (viewer.tenant_id) {
+    // A bound token sees one tenant: the range that holds exactly its key.
+    const key = keys.tenant(viewer.tenant_id);
+    return { selector: { start: key, end: [...key, ""] } };
+  }
+  if (viewer.sees !== "none") {
+    return {
+      selector: { prefix: keys.tenants() },
+      filter: viewer.sees === "test" ? (t) => t.is_test : undefined,
+    };
+  }
+  // Members walk their memberships; a deleted tenant is gone for them (the route guard says 404).
+  return {
+    selector: { prefix: keys.userTenants(viewer.id) },
+    resolve: (entry) => getRecord(svc.kv, tenantTable, entry.key.at(-1) as string),
+    filter: (t) => t.status !== "deleted",
+  };
+}
+
 /** Tenants `viewer` may see, newest first. Deleted tenants show only when asked for by status. */
 export async function listTenants(
   svc: Services,
@@ -117,46 +138,20 @@ export async function listTenants(
   page: PageRequest,
 ): Promise<Page<Tenant> & { total?: number }> {
   const search = filter.search?.toLowerCase();
-  const matches = (t: Tenant) =>
-    (filter.status ? t.status === filter.status : t.status !== "deleted") &&
-    (!filter.plan || t.plan === filter.plan) &&
-    (filter.is_test === undefined || t.is_test === filter.is_test) &&
-    (!search || t.name.toLowerCase().startsWith(search) || t.slug.startsWith(search));
-  if (viewer.sees === "all" && !viewer.tenant_id) {
-    const result = await listPage(
-      svc.kv,
-      { selector: { prefix: keys.tenants() }, filter: matches },
-      {
-        ...page,
-        reverse: true,
-      },
-    );
-    const unfiltered = Object.values(filter).every((v) => v === undefined);
-    return unfiltered
-      ? { ...result, total: await readCounter(svc.kv, keys.tenantCount()) }
-      : result;
-  }
-  if (viewer.sees === "test") {
-    return listPage(svc.kv, {
-      selector: { prefix: keys.tenants() },
-      filter: (t) => t.is_test && matches(t),
-    }, { ...page, reverse: true });
-  }
-  // Members and bound tokens: walk their own tenants only.
-  const selector = viewer.tenant_id
-    ? { start: keys.tenant(viewer.tenant_id), end: [...keys.tenant(viewer.tenant_id), ""] }
-    : { prefix: keys.userTenants(viewer.id) };
-  return listPage(svc.kv, {
-    selector,
-    resolve: (entry) =>
-      viewer.tenant_id
-        ? Promise.resolve(entry as Versioned<Tenant>)
-        : getRecord(svc.kv, tenantTable, entry.key.at(-1) as string),
-    // Members never see a deleted tenant (as the route guard answers 404 for it).
+  const source = visibleTenants(svc, viewer);
+  const result = await listPage(svc.kv, {
+    ...source,
     filter: (t) =>
-      matches(t) &&
-      (seesByPlatform(viewer, t) || (!viewer.tenant_id && t.status !== "deleted")),
+      (!source.filter || source.filter(t)) &&
+      (filter.status ? t.status === filter.status : t.status !== "deleted") &&
+      (!filter.plan || t.plan === filter.plan) &&
+      (filter.is_test === undefined || t.is_test === filter.is_test) &&
+      (!search || t.name.toLowerCase().startsWith(search) || t.slug.startsWith(search)),
   }, { ...page, reverse: true });
+  // The counter counts every tenant that is not deleted: right only for an unfiltered full view.
+  const everything = viewer.sees === "all" && !viewer.tenant_id &&
+    Object.values(filter).every((v) => v === undefined);
+  return everything ? { ...result, total: await readCounter(svc.kv, keys.tenantCount()) } : result;
 }
 
 type TenantChange = Pick<UpdateOptions<Tenant>, "action" | "apply" | "ifMatch">;
