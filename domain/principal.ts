@@ -109,6 +109,18 @@ export async function membershipRole(
   return (await getBatched<TenantRole>(svc.kv, keys.member(tenantId, userId))).value;
 }
 
+/** The tenants a user belongs to, with the role in each. */
+export async function listMemberships(
+  svc: Services,
+  userId: string,
+): Promise<{ tenant_id: string; role: TenantRole }[]> {
+  const memberships = [];
+  for await (const m of svc.kv.list<TenantRole>({ prefix: keys.userTenants(userId) })) {
+    memberships.push({ tenant_id: m.key.at(-1) as string, role: m.value });
+  }
+  return memberships;
+}
+
 /**
  * The permissions `principal` holds inside `tenant`, or null when it may not see the tenant at
  * all (which the API answers as 404, never 403).

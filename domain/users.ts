@@ -74,6 +74,10 @@ export async function createUser(
   });
 }
 
+export async function getUser(svc: Services, id: string): Promise<User | null> {
+  return (await getRecord(svc.kv, userTable, id))?.value ?? null;
+}
+
 export async function findUserByEmail(svc: Services, email: string): Promise<User | null> {
   const id = (await svc.kv.get<string>(keys.userEmail(normalizeEmail(email)))).value;
   return id ? (await svc.kv.get<User>(keys.user(id))).value : null;

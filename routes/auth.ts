@@ -3,8 +3,8 @@ import { z } from "@hono/zod-openapi";
 import { AppError } from "../domain/errors.ts";
 import { PERMISSIONS, TENANT_ROLES } from "../domain/permissions.ts";
 import { endSession, login } from "../domain/sessions.ts";
-import { keys } from "../kv/keys.ts";
-import type { User } from "../domain/users.ts";
+import { getUser } from "../domain/users.ts";
+import { listMemberships } from "../domain/principal.ts";
 import { actorOf, clientIp, ok } from "./respond.ts";
 import { defineRoute, router } from "./route.ts";
 import { envelope, jsonBody, jsonResponse, Timestamp } from "./schemas.ts";
@@ -116,15 +116,9 @@ export function authRoutes() {
     }),
     async (c) => {
       const { principal: p, svc } = c.var;
-      const user = p.type === "user" ? (await svc.kv.get<User>(keys.user(p.id))).value : null;
-      const memberships = [];
-      if (p.type === "user") {
-        for await (
-          const m of svc.kv.list<(typeof TENANT_ROLES)[number]>({ prefix: keys.userTenants(p.id) })
-        ) {
-          memberships.push({ tenant_id: m.key.at(-1) as string, role: m.value });
-        }
-      }
+      const [user, memberships] = p.type === "user"
+        ? await Promise.all([getUser(svc, p.id), listMemberships(svc, p.id)])
+        : [null, []];
       return ok(c, {
         type: p.type,
         id: p.id,
