@@ -6,6 +6,7 @@
  */
 import { createApp } from "../routes/app.ts";
 import { ensureSuperAdmin } from "../domain/bootstrap.ts";
+import type { Probe } from "../domain/health.ts";
 import type { PlatformRole, TenantRole } from "../domain/permissions.ts";
 import { login } from "../domain/sessions.ts";
 import { type Services, SYSTEM_ACTOR } from "../domain/services.ts";
@@ -36,6 +37,8 @@ export const TEST_PASSWORD = "correct horse battery staple";
 export interface HarnessOptions {
   bodyLimitBytes?: number;
   corsOrigins?: string[];
+  /** Extra readiness probes (Postgres). */
+  probes?: Probe[];
 }
 
 export async function setup(opts: HarnessOptions = {}) {
@@ -58,6 +61,7 @@ export async function setup(opts: HarnessOptions = {}) {
     },
     version: "test",
     startedAt: clock.now,
+    probes: opts.probes,
   });
 
   async function call(method: string, path: string, o: CallOptions = {}): Promise<Reply> {
