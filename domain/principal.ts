@@ -13,6 +13,7 @@ import {
   TENANT_ROLE_PERMISSIONS,
   type TenantRole,
 } from "./permissions.ts";
+import type { Membership } from "./memberships.ts";
 import type { Services } from "./services.ts";
 
 export interface Principal {
@@ -106,7 +107,7 @@ export async function membershipRole(
   tenantId: string,
   userId: string,
 ): Promise<TenantRole | null> {
-  return (await getBatched<TenantRole>(svc.kv, keys.member(tenantId, userId))).value;
+  return (await getBatched<Membership>(svc.kv, keys.member(tenantId, userId))).value?.role ?? null;
 }
 
 /** The tenants a user belongs to, with the role in each. */
@@ -114,11 +115,15 @@ export async function listMemberships(
   svc: Services,
   userId: string,
 ): Promise<{ tenant_id: string; role: TenantRole }[]> {
-  const memberships = [];
-  for await (const m of svc.kv.list<TenantRole>({ prefix: keys.userTenants(userId) })) {
-    memberships.push({ tenant_id: m.key.at(-1) as string, role: m.value });
+  const tenantIds = [];
+  for await (const m of svc.kv.list<string>({ prefix: keys.userTenants(userId) })) {
+    tenantIds.push(m.key.at(-1) as string);
   }
-  return memberships;
+  const roles = await Promise.all(tenantIds.map((t) => membershipRole(svc, t, userId)));
+  return tenantIds.flatMap((tenant_id, i) => {
+    const role = roles[i];
+    return role ? [{ tenant_id, role }] : [];
+  });
 }
 
 /**

@@ -7,7 +7,8 @@ import { listPage, type ListSource, type Page, type PageRequest } from "../kv/li
 import { getByPointer, getRecord, readCounter, type Table, type Versioned } from "../kv/table.ts";
 import { AppError } from "./errors.ts";
 import { newId } from "./ids.ts";
-import { type Principal, seesByPlatform } from "./principal.ts";
+import { seedOwner } from "./memberships.ts";
+import type { Principal } from "./principal.ts";
 import { createRecord, type UpdateOptions, updateRecord } from "./records.ts";
 import { type Actor, iso, type Services } from "./services.ts";
 
@@ -98,6 +99,10 @@ export function createTenant(
     resource_type: "tenant",
     tenant_id: (t) => t.id,
     clash: slugTaken,
+    // A user who creates a tenant owns it, from the same commit on.
+    extra: actor.type === "user"
+      ? (op) => seedOwner(op, svc.now(), actor, tenant.id, actor.id)
+      : undefined,
   });
 }
 

@@ -42,11 +42,14 @@ export interface NewUser {
   metadata?: Record<string, string>;
 }
 
-export async function createUser(
+/**
+ * A new user's record and password hash, checked against the password policy but not stored:
+ * for callers that commit the user with other changes (accepting an invitation).
+ */
+export async function prepareUser(
   svc: Services,
-  actor: Actor,
   input: NewUser,
-): Promise<Versioned<User>> {
+): Promise<{ user: User; hash: string | null }> {
   const email = normalizeEmail(input.email);
   const problem = input.password ? passwordProblem(input.password, email) : null;
   if (problem) throw badRequest(problem, [{ path: ["password"], message: problem }]);
@@ -63,6 +66,15 @@ export async function createUser(
     updated_at: iso(now),
     last_login_at: null,
   };
+  return { user, hash };
+}
+
+export async function createUser(
+  svc: Services,
+  actor: Actor,
+  input: NewUser,
+): Promise<Versioned<User>> {
+  const { user, hash } = await prepareUser(svc, input);
   return await createRecord(svc, actor, userTable, user, {
     action: "user.created",
     resource_type: "user",

@@ -13,11 +13,22 @@ export const keys = {
   tenantSlug: (slug: string) => ["tenant_slugs", slug],
   /** Count of tenants that are not deleted (KvU64). */
   tenantCount: () => ["counters", "tenants"],
-  /** Membership: the user's role in the tenant. */
+  /** Membership record (role, created_at, created_by…), by tenant and user. */
   member: (tenantId: string, userId: string) => ["t", tenantId, "members", userId],
-  /** Reverse membership pointer: tenants a user belongs to (value: role). */
+  members: (tenantId: string) => ["t", tenantId, "members"],
+  /** Reverse membership pointer: tenants a user belongs to (value: tenant id). */
   userTenant: (userId: string, tenantId: string) => ["user_tenants", userId, tenantId],
   userTenants: (userId: string) => ["user_tenants", userId],
+  /** Count of the tenant's owners (KvU64): checked atomically so the last owner cannot go. */
+  ownerCount: (tenantId: string) => ["t", tenantId, "owner_count"],
+  /** Invitation record (never the token), by tenant and id. */
+  invitation: (tenantId: string, id: string) => ["t", tenantId, "invitations", id],
+  invitations: (tenantId: string) => ["t", tenantId, "invitations"],
+  /**
+   * SHA-256 of an invitation token → { tenant_id, id }. Kept after acceptance or revocation,
+   * so a used token is told why it no longer works.
+   */
+  invitationHash: (hash: string) => ["invitation_hashes", hash],
 
   // ── Users and sessions ──────────────────────────────────────────────────────
   /** User record, by id. */

@@ -12,6 +12,8 @@ import type { AppDeps, AppEnv } from "./context.ts";
 import { docsRoutes } from "./docs.ts";
 import { errorJson, notFoundHandler, onError } from "./errors.ts";
 import { healthRoutes } from "./health.ts";
+import { invitationRoutes } from "./invitations.ts";
+import { memberRoutes } from "./members.ts";
 import { jsonBodyGuard, requestContext } from "./middleware/request.ts";
 import { ROUTE_ACCESS, routeKey } from "./permissions.ts";
 import { validationHook } from "./route.ts";
@@ -64,6 +66,8 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
       authRoutes(),
       tokenRoutes(),
       tenantRoutes(),
+      memberRoutes(),
+      invitationRoutes(),
       auditRoutes(),
       docsRoutes(),
     ]

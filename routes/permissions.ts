@@ -44,6 +44,18 @@ export const ROUTE_ACCESS: Record<string, Access> = {
   "GET /v1/tenants/{tenant}/feature-flags": "tenants:read",
   "PATCH /v1/tenants/{tenant}/feature-flags": "tenants:write",
 
+  // Members and invitations
+  "GET /v1/tenants/{tenant}/members": "members:read",
+  "POST /v1/tenants/{tenant}/members": "members:write",
+  "PATCH /v1/tenants/{tenant}/members/{user_id}": "members:write",
+  "DELETE /v1/tenants/{tenant}/members/{user_id}": "members:write",
+  "GET /v1/tenants/{tenant}/invitations": "members:read",
+  "POST /v1/tenants/{tenant}/invitations": "members:write",
+  "DELETE /v1/tenants/{tenant}/invitations/{id}": "members:write",
+  "POST /v1/invitations/accept": "public",
+  // A maintenance task whose outcome the data decides (each tenant's creator), like the others.
+  "POST /v1/admin/maintenance/backfill-members": "system:write",
+
   // Audit trail
   "GET /v1/admin/audit": "audit:read",
   "GET /v1/admin/audit/export": "audit:read",

@@ -126,6 +126,7 @@ export function tenantRoutes() {
       path: "/v1/tenants",
       tags,
       summary: "Create a tenant",
+      description: "A user (session) who creates a tenant becomes its owner in the same commit.",
       request: { body: jsonBody(CreateTenant) },
       responses: { 201: jsonResponse(one, "Created.") },
     }),

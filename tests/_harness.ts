@@ -11,7 +11,10 @@ import type { PlatformRole, TenantRole } from "../domain/permissions.ts";
 import { login } from "../domain/sessions.ts";
 import { type Services, SYSTEM_ACTOR } from "../domain/services.ts";
 import { createUser } from "../domain/users.ts";
-import { keys } from "../kv/keys.ts";
+import { addMember } from "../domain/memberships.ts";
+import { SYSTEM_PRINCIPAL } from "../domain/principal.ts";
+import { tenantTable } from "../domain/tenants.ts";
+import { getRecord } from "../kv/table.ts";
 
 export interface CallOptions {
   token?: string;
@@ -134,12 +137,11 @@ export async function setup(opts: HarnessOptions = {}) {
       return { id: res.body.data.id as string, token: res.body.data.token as string };
     },
 
-    /** Makes `userId` a member of `tenantId` (memberships' API lands with the identity issue). */
+    /** Makes `userId` a member of `tenantId` with `role` (as the system, audited). */
     async member(tenantId: string, userId: string, role: TenantRole) {
-      await kv.atomic().set(keys.member(tenantId, userId), role).set(
-        keys.userTenant(userId, tenantId),
-        role,
-      ).commit();
+      const tenant = await getRecord(kv, tenantTable, tenantId);
+      if (!tenant) throw new Error(`harness: no tenant ${tenantId}`);
+      await addMember(svc, SYSTEM_ACTOR, SYSTEM_PRINCIPAL, tenant.value, { user_id: userId, role });
     },
 
     /** Every key and value in the store as text, to prove what is (not) stored. */
