@@ -14,12 +14,7 @@
  * and is killed when the run ends, however it ends.
  */
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const START_SECONDS = 30;
-/** Variables of the caller that must not reach the servers (they get their own). */
-const NOT_INHERITED = /^(STEWARD_.*|DATABASE_URL|PORT|HOST)$/;
+import { LISTENING, randomAlnum, ServerProcess, within } from "../tests/_server.ts";
 
 function setting(name: string, fallback: number, min: number, max: number): number {
   const raw = Deno.env.get(name);
@@ -37,103 +32,6 @@ const WARMUP_SECONDS = setting("BENCH_WARMUP_SECONDS", 2, 0, 60);
 const THREADS = setting("BENCH_THREADS", 2, 1, 64);
 const CONNECTIONS = setting("BENCH_CONNECTIONS", 50, 1, 10_000);
 const ROUNDS = setting("BENCH_ROUNDS", 1, 1, 10);
-
-async function within<T>(seconds: number, what: string, p: Promise<T>): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`timed out after ${seconds} s waiting for ${what}`)),
-      seconds * 1000,
-    );
-  });
-  try {
-    return await Promise.race([p, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr;
-  listener.close();
-  return port;
-}
-
-function randomAlnum(length: number): string {
-  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-  return Array.from(
-    crypto.getRandomValues(new Uint8Array(length)),
-    (b) => alphabet[b % alphabet.length],
-  ).join("");
-}
-
-/** A server in its own process; its output is drained so it never blocks on a full pipe. */
-class Server {
-  readonly url: string;
-  readonly child: Deno.ChildProcess;
-  output = "";
-  readonly #drained: Promise<void>;
-  #listening = Promise.withResolvers<void>();
-
-  constructor(readonly name: string, args: string[], env: Record<string, string>) {
-    const port = freePort();
-    this.url = `http://127.0.0.1:${port}`;
-    this.child = new Deno.Command(Deno.execPath(), {
-      args,
-      cwd: ROOT,
-      clearEnv: true,
-      env: {
-        ...Object.fromEntries(
-          Object.entries(Deno.env.toObject()).filter(([k]) => !NOT_INHERITED.test(k)),
-        ),
-        ...env,
-        PORT: String(port),
-        HOST: "127.0.0.1",
-        NO_COLOR: "1",
-        RUST_BACKTRACE: "0",
-      },
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const read = async (stream: ReadableStream<Uint8Array>) => {
-      const decoder = new TextDecoder();
-      try {
-        for await (const chunk of stream) {
-          this.output += decoder.decode(chunk, { stream: true });
-          if (/listening on http/.test(this.output)) this.#listening.resolve();
-        }
-      } catch {
-        // The process is gone; nothing more to read.
-      }
-    };
-    this.#drained = Promise.all([read(this.child.stdout), read(this.child.stderr)]).then(() => {
-      this.#listening.reject(new Error(`${name} exited before listening:\n${this.output}`));
-    });
-    this.#listening.promise.catch(() => {});
-  }
-
-  async ready(): Promise<void> {
-    await within(START_SECONDS, `${this.name} to listen`, this.#listening.promise);
-  }
-
-  /** SIGTERM, then SIGKILL if it has not exited within 10 s; waits for its output to end. */
-  async stop(): Promise<void> {
-    try {
-      this.child.kill("SIGTERM");
-      await within(10, `${this.name} to exit`, this.child.status);
-    } catch {
-      try {
-        this.child.kill("SIGKILL");
-      } catch {
-        // Already exited.
-      }
-    }
-    await this.child.status;
-    await this.#drained;
-  }
-}
 
 interface WrkResult {
   requestsPerSec: number;
@@ -234,7 +132,7 @@ async function main(): Promise<number> {
 
   const dir = await Deno.makeTempDir({ prefix: "steward_bench_" });
   const token = `stw_${randomAlnum(40)}`;
-  const servers: Server[] = [];
+  const servers: ServerProcess[] = [];
   // Interrupted (Ctrl-C, SIGTERM): `finally` would not run, so kill the servers here.
   const interrupted = () => {
     for (const child of [...running, ...servers.map((s) => s.child)]) {
@@ -250,22 +148,15 @@ async function main(): Promise<number> {
   Deno.addSignalListener("SIGINT", interrupted);
   Deno.addSignalListener("SIGTERM", interrupted);
   try {
-    const steward = new Server(
-      "steward",
-      ["run", "--allow-net", "--allow-env", "--allow-read", "--allow-write", "main.ts"],
-      {
-        STEWARD_KV_PATH: join(dir, "steward.kv"),
-        STEWARD_BOOTSTRAP_TOKEN: token,
-      },
-    );
+    const steward = ServerProcess.spawn({
+      env: { STEWARD_KV_PATH: join(dir, "steward.kv"), STEWARD_BOOTSTRAP_TOKEN: token },
+    });
     servers.push(steward);
-    const plain = new Server(
-      "plain hono",
-      ["run", "--allow-net", "--allow-env", "bench/plain_hono.ts"],
-      {},
-    );
+    const plain = ServerProcess.spawn({
+      args: ["run", "--allow-net", "--allow-env", "bench/plain_hono.ts"],
+    });
     servers.push(plain);
-    await Promise.all(servers.map((s) => s.ready()));
+    await Promise.all(servers.map((s) => s.waitForStdout(LISTENING, "the listening line")));
 
     const auth = `Authorization: Bearer ${token}`;
     const created = await fetch(`${steward.url}/v1/tenants`, {
@@ -368,7 +259,8 @@ async function main(): Promise<number> {
   } finally {
     Deno.removeSignalListener("SIGINT", interrupted);
     Deno.removeSignalListener("SIGTERM", interrupted);
-    await Promise.all(servers.map((s) => s.stop()));
+    // SIGTERM; one that does not exit in time is killed.
+    await Promise.all(servers.map((s) => s.stop().catch(() => s[Symbol.asyncDispose]())));
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 }

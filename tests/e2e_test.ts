@@ -7,47 +7,20 @@
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import {
+  LISTENING,
+  parseJson,
+  randomAlnum,
+  type Reply,
+  ServerProcess,
+  WAIT_SECONDS,
+  within,
+} from "./_server.ts";
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
-/** Seconds to wait for a start, an exit or an answer before failing the test. */
-const WAIT_SECONDS = 20;
-const LISTENING = /Steward listening on http:\/\//;
 const ANY_SERVICE_TOKEN = /stw_[A-Za-z0-9]+/g;
-/** Variables of the test run that must not leak into the server under test. */
-const NOT_INHERITED = /^(STEWARD_.*|DATABASE_URL|PORT|HOST)$/;
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
-
-/** `p`, or a rejection naming `what` once `seconds` have passed. */
-async function within<T>(seconds: number, what: string, p: Promise<T>): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`timed out after ${seconds} s waiting for ${what}`)),
-      seconds * 1000,
-    );
-  });
-  try {
-    return await Promise.race([p, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr;
-  listener.close();
-  return port;
-}
-
-function randomAlnum(length: number): string {
-  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-  const bytes = crypto.getRandomValues(new Uint8Array(length));
-  return Array.from(bytes, (b) => alphabet[b % alphabet.length]).join("");
-}
 
 async function tempDir() {
   const path = await Deno.makeTempDir({ prefix: "steward_e2e_" });
@@ -58,168 +31,6 @@ async function tempDir() {
       await Deno.remove(path, { recursive: true });
     },
   };
-}
-
-interface Reply {
-  status: number;
-  headers: Headers;
-  // deno-lint-ignore no-explicit-any
-  body: any;
-  text: string;
-}
-
-function parseJson(text: string) {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}
-
-/** `deno run main.ts` with its stdout and stderr collected as they arrive. */
-class ServerProcess {
-  readonly port: number;
-  readonly url: string;
-  readonly child: Deno.ChildProcess;
-  stdout = "";
-  stderr = "";
-  #stdoutEnded = false;
-  #changed = Promise.withResolvers<void>();
-  readonly #drained: Promise<void>;
-
-  private constructor(kvPath: string, env: Record<string, string>) {
-    this.port = freePort();
-    this.url = `http://127.0.0.1:${this.port}`;
-    const inherited = Object.entries(Deno.env.toObject()).filter(([k]) => !NOT_INHERITED.test(k));
-    this.child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "--allow-net", "--allow-env", "--allow-read", "--allow-write", "main.ts"],
-      cwd: ROOT,
-      clearEnv: true,
-      env: {
-        ...Object.fromEntries(inherited),
-        NO_COLOR: "1",
-        RUST_BACKTRACE: "0",
-        STEWARD_KV_PATH: kvPath,
-        PORT: String(this.port),
-        HOST: "127.0.0.1",
-        ...env,
-      },
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const stdout = collect(this.child.stdout, (text) => {
-      this.stdout += text;
-      this.#notify();
-    }).finally(() => {
-      this.#stdoutEnded = true;
-      this.#notify();
-    });
-    const stderr = collect(this.child.stderr, (text) => (this.stderr += text));
-    this.#drained = Promise.all([stdout, stderr]).then(() => {});
-  }
-
-  /** Spawns the server without waiting for anything (for start-ups meant to fail). */
-  static spawn(kvPath: string, env: Record<string, string> = {}): ServerProcess {
-    return new ServerProcess(kvPath, env);
-  }
-
-  /** Spawns the server and waits for its "listening" line. */
-  static async start(kvPath: string, env: Record<string, string> = {}): Promise<ServerProcess> {
-    const server = new ServerProcess(kvPath, env);
-    try {
-      await server.waitForStdout(LISTENING, "the listening line");
-    } catch (err) {
-      await server[Symbol.asyncDispose]();
-      throw err;
-    }
-    return server;
-  }
-
-  #notify() {
-    const changed = this.#changed;
-    this.#changed = Promise.withResolvers<void>();
-    changed.resolve();
-  }
-
-  #output() {
-    return `\n--- stdout ---\n${this.stdout}\n--- stderr ---\n${this.stderr}`;
-  }
-
-  /** Waits (bounded) until stdout matches `pattern`; fails with the output so far otherwise. */
-  async waitForStdout(pattern: RegExp, what: string): Promise<void> {
-    const wait = async () => {
-      while (!pattern.test(this.stdout)) {
-        if (this.#stdoutEnded) throw new Error(`the server ended without printing ${what}`);
-        await this.#changed.promise;
-      }
-    };
-    try {
-      await within(WAIT_SECONDS, what, wait());
-    } catch (err) {
-      throw new Error(`${(err as Error).message}${this.#output()}`);
-    }
-  }
-
-  /** Waits (bounded) for the exit, with every byte of output read. */
-  async exited(): Promise<Deno.CommandStatus> {
-    const status = await within(WAIT_SECONDS, "the server to exit", this.child.status);
-    await within(WAIT_SECONDS, "the server's output to end", this.#drained);
-    return status;
-  }
-
-  /** SIGTERM, then the exit status. */
-  async stop(): Promise<Deno.CommandStatus> {
-    this.child.kill("SIGTERM");
-    return await this.exited();
-  }
-
-  async call(
-    method: string,
-    path: string,
-    o: { token?: string; body?: unknown } = {},
-  ): Promise<Reply> {
-    const headers: Record<string, string> = {};
-    if (o.token) headers["Authorization"] = `Bearer ${o.token}`;
-    if (o.body !== undefined) headers["Content-Type"] = "application/json";
-    const res = await within(
-      WAIT_SECONDS,
-      `${method} ${path}`,
-      fetch(`${this.url}${path}`, {
-        method,
-        headers,
-        body: o.body === undefined ? undefined : JSON.stringify(o.body),
-      }).then(async (r) => ({ res: r, text: await r.text() })),
-    );
-    return {
-      status: res.res.status,
-      headers: res.res.headers,
-      body: parseJson(res.text),
-      text: res.text,
-    };
-  }
-
-  /** Kills the process if it still runs and waits for it and its output streams. */
-  async [Symbol.asyncDispose]() {
-    try {
-      this.child.kill("SIGKILL");
-    } catch {
-      // Already exited.
-    }
-    await this.child.status;
-    await this.#drained;
-  }
-}
-
-/** Reads `stream` to its end, handing over the text; never rejects. */
-async function collect(stream: ReadableStream<Uint8Array>, onText: (text: string) => void) {
-  const decoder = new TextDecoder();
-  try {
-    for await (const chunk of stream) onText(decoder.decode(chunk, { stream: true }));
-    onText(decoder.decode());
-  } catch (err) {
-    onText(`\n[reading the stream failed: ${err}]\n`);
-  }
 }
 
 const HEAD_END = enc.encode("\r\n\r\n");
@@ -359,7 +170,7 @@ Deno.test("e2e: first start prints a working bootstrap token once; a restart pri
   await using dir = await tempDir();
   let token: string;
   {
-    await using server = await ServerProcess.start(dir.kvPath);
+    await using server = await ServerProcess.start({ env: { STEWARD_KV_PATH: dir.kvPath } });
     const printed = server.stdout.match(ANY_SERVICE_TOKEN) ?? [];
     assert.equal(printed.length, 1, `one stw_ token expected on first start:\n${server.stdout}`);
     token = printed[0];
@@ -372,7 +183,7 @@ Deno.test("e2e: first start prints a working bootstrap token once; a restart pri
     assert.doesNotMatch(server.stderr, ANY_SERVICE_TOKEN);
   }
   {
-    await using server = await ServerProcess.start(dir.kvPath);
+    await using server = await ServerProcess.start({ env: { STEWARD_KV_PATH: dir.kvPath } });
     const me = await server.call("GET", "/v1/auth/me", { token });
     assert.equal(me.status, 200, "the first start's token still works after a restart");
     const status = await server.stop();
@@ -385,7 +196,9 @@ Deno.test("e2e: first start prints a working bootstrap token once; a restart pri
 Deno.test("e2e: STEWARD_BOOTSTRAP_TOKEN on a fresh store is registered as is, never printed", async () => {
   await using dir = await tempDir();
   const token = `stw_${randomAlnum(40)}`;
-  await using server = await ServerProcess.start(dir.kvPath, { STEWARD_BOOTSTRAP_TOKEN: token });
+  await using server = await ServerProcess.start({
+    env: { STEWARD_KV_PATH: dir.kvPath, STEWARD_BOOTSTRAP_TOKEN: token },
+  });
   const me = await server.call("GET", "/v1/auth/me", { token });
   assert.equal(me.status, 200, me.text);
   const registered = server.stdout.match(/registered STEWARD_BOOTSTRAP_TOKEN as .*(tok_\w+)/);
@@ -407,7 +220,9 @@ Deno.test("e2e: SIGTERM lets in-flight requests finish, exits 0, and the data su
   const auth = { Authorization: `Bearer ${token}` };
   const before = {} as Record<string, string>;
   {
-    await using server = await ServerProcess.start(dir.kvPath, { STEWARD_BOOTSTRAP_TOKEN: token });
+    await using server = await ServerProcess.start({
+      env: { STEWARD_KV_PATH: dir.kvPath, STEWARD_BOOTSTRAP_TOKEN: token },
+    });
     for (const slug of ["before-1", "before-2"]) {
       const created = await server.call("POST", "/v1/tenants", {
         token,
@@ -457,7 +272,7 @@ Deno.test("e2e: SIGTERM lets in-flight requests finish, exits 0, and the data su
     assert.equal(status.signal, null);
   }
   {
-    await using server = await ServerProcess.start(dir.kvPath);
+    await using server = await ServerProcess.start({ env: { STEWARD_KV_PATH: dir.kvPath } });
     assert.doesNotMatch(server.stdout, ANY_SERVICE_TOKEN, "a restart generates no token");
     for (const [slug, id] of Object.entries(before)) {
       const read = await server.call("GET", `/v1/tenants/${id}`, { token });
@@ -476,7 +291,9 @@ for (
 ) {
   Deno.test(`e2e: ${variable}=${value} stops start-up with a message naming it`, async () => {
     await using dir = await tempDir();
-    await using server = ServerProcess.spawn(dir.kvPath, { [variable]: value });
+    await using server = ServerProcess.spawn({
+      env: { STEWARD_KV_PATH: dir.kvPath, [variable]: value },
+    });
     const status = await server.exited();
     assert.notEqual(status.code, 0, `start-up should fail:\n${server.stdout}`);
     assert.match(server.stderr, new RegExp(`\\b${variable}\\b`), server.stderr);
