@@ -26,12 +26,21 @@ export interface AuditEvent {
   created_at: string;
 }
 
-const auditTable: Table<AuditEvent> = {
+/** The users an event is about: its actor, and its subject (a user or a membership). */
+function usersOf(e: AuditEvent): string[] {
+  const users = new Set<string>();
+  if (e.actor_type === "user") users.add(e.actor_id);
+  if (e.resource_id.startsWith("usr_")) users.add(e.resource_id);
+  return [...users];
+}
+
+export const auditTable: Table<AuditEvent> = {
   key: keys.audit,
   indexes: (e) => [
     keys.actorAudit(e.actor_id, e.id),
     keys.resourceAudit(e.resource_id, e.id),
     ...(e.tenant_id ? [keys.tenantAudit(e.tenant_id, e.id)] : []),
+    ...usersOf(e).map((u) => keys.userAudit(u, e.id)),
   ],
 };
 
@@ -117,6 +126,8 @@ export function recordChange(
 }
 
 export interface AuditFilter {
+  /** Events where this user is the actor or the subject. */
+  user?: string;
   tenant_id?: string;
   actor?: string;
   actions?: string[];
@@ -131,6 +142,8 @@ export interface AuditFilter {
 function auditSource(svc: Services, f: AuditFilter) {
   const prefix = f.resource_id
     ? keys.resourceAudits(f.resource_id)
+    : f.user
+    ? keys.userAudits(f.user)
     : f.actor
     ? keys.actorAudits(f.actor)
     : f.tenant_id
@@ -146,6 +159,7 @@ function auditSource(svc: Services, f: AuditFilter) {
       ? (entry: Deno.KvEntry<unknown>) => getRecord(svc.kv, auditTable, entry.value as string)
       : undefined,
     filter: (e: AuditEvent) =>
+      (!f.user || usersOf(e).includes(f.user)) &&
       (!f.tenant_id || e.tenant_id === f.tenant_id) &&
       (!f.actor || e.actor_id === f.actor) &&
       (!actions || actions.has(e.action)) &&

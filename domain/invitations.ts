@@ -56,6 +56,7 @@ interface InvitationPointer {
 
 export const invitationTable = (tenantId: string): Table<Invitation> => ({
   key: (id) => keys.invitation(tenantId, id),
+  indexes: (i) => [keys.emailInvitation(i.email, i.tenant_id, i.id)],
 });
 
 export function invitationStatus(inv: Invitation, now: number): InvitationStatus {

@@ -6,7 +6,9 @@
  */
 import { keys } from "../kv/keys.ts";
 import { acquireLease } from "../kv/lease.ts";
+import { resumeErasures } from "./erasure.ts";
 import { pruneSessions } from "./sessions.ts";
+import { liftSuspensions } from "./user_lifecycle.ts";
 import { iso, type Services } from "./services.ts";
 
 export interface MaintenanceTask {
@@ -30,6 +32,17 @@ export const MAINTENANCE_TASKS: MaintenanceTask[] = [
     name: "expire-sessions",
     schedule: "*/10 * * * *",
     run: async (svc) => ({ sessions_deleted: await pruneSessions(svc) }),
+  },
+  {
+    // Reads already treat a suspension past its `until` as lifted; this writes it down.
+    name: "lift-suspensions",
+    schedule: "* * * * *",
+    run: async (svc) => ({ suspensions_lifted: await liftSuspensions(svc) }),
+  },
+  {
+    name: "resume-erasures",
+    schedule: "*/10 * * * *",
+    run: async (svc) => ({ erasures_finished: await resumeErasures(svc) }),
   },
 ];
 

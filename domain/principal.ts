@@ -93,6 +93,11 @@ export const SYSTEM_PRINCIPAL: Principal = tokenPrincipal(
   false,
 );
 
+/** Holds every permission platform-wide: a super-admin user, or an unbound "*" token. */
+export const isSuperAdmin = (p: Principal) =>
+  p.platform_role === "super_admin" ||
+  (p.sees === "all" && !p.tenant_id && p.platform.size === PERMISSIONS.length);
+
 /** Whether the platform role (not a membership) lets `principal` see `tenant`. */
 export function seesByPlatform(
   principal: Principal,

@@ -27,7 +27,8 @@ export interface CreateOptions<T> extends Described<T> {
   extra?: (op: Deno.AtomicOperation) => void;
 }
 
-const clashMessage = <T>(opts: Described<T>, record: T) => opts.clash?.(record) ?? "already exists";
+const clashMessage = <T>(opts: Pick<Described<T>, "clash">, record: T) =>
+  opts.clash?.(record) ?? "already exists";
 
 export async function createRecord<T extends { id: string }>(
   svc: Services,
@@ -56,7 +57,9 @@ export async function createRecord<T extends { id: string }>(
   });
 }
 
-export interface UpdateOptions<T> extends Described<T> {
+export interface UpdateOptions<T> extends Omit<Described<T>, "action"> {
+  /** The audit action, or a function of both states (`user.blocked` vs `user.updated`). */
+  action: string | ((current: T, next: T) => string);
   id: string;
   /** What is not found is called this in the 404 message. */
   noun: string;
@@ -88,7 +91,7 @@ export async function updateRecord<T extends { id: string }>(
     const op = replace(svc.kv.atomic(), table, current, next);
     opts.extra?.(op, current.value, next);
     recordChange(op, svc.now(), actor, {
-      action: opts.action,
+      action: typeof opts.action === "string" ? opts.action : opts.action(current.value, next),
       resource_type: opts.resource_type,
       resource_id: next.id,
       tenant_id: opts.tenant_id(next),

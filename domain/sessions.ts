@@ -25,7 +25,7 @@ import { hashPassword, verifyPassword } from "./passwords.ts";
 import { type Principal, userPrincipal } from "./principal.ts";
 import { newSecret, sha256Hex } from "./secrets.ts";
 import { type Actor, iso, type Services } from "./services.ts";
-import { normalizeEmail, type User, userTable } from "./users.ts";
+import { normalizeEmail, type User, userAsOf, userTable } from "./users.ts";
 
 export const SESSION_TOKEN_PREFIX = "sts";
 
@@ -117,9 +117,8 @@ export async function login(
   const stored = user ? (await svc.kv.get<string>(keys.password(user.value.id))).value : null;
   const matches = await verifyPassword(input.password, await hashToCompare(svc, stored));
   if (!user || !stored || !matches) throw invalidLogin();
-  if (user.value.status !== "active") {
-    throw new AppError("FORBIDDEN", `this account is ${user.value.status}`);
-  }
+  const status = userAsOf(user.value, now).status;
+  if (status !== "active") throw new AppError("FORBIDDEN", `this account is ${status}`);
 
   const token = newSecret(SESSION_TOKEN_PREFIX);
   const session: Session = {
@@ -168,9 +167,10 @@ export async function authenticateSession(svc: Services, token: string): Promise
   const id = await resolveImmutablePointer(svc.kv, keys.sessionHash(sha256Hex(token)));
   const session = id ? await getRecord(svc.kv, sessionTable, id) : null;
   if (!session || sessionEnded(svc, session.value)) return null;
-  const user = (await getRecord(svc.kv, userTable, session.value.user_id))?.value;
-  if (!user || user.status !== "active") return null;
   const now = svc.now();
+  const stored = (await getRecord(svc.kv, userTable, session.value.user_id))?.value;
+  const user = stored && userAsOf(stored, now);
+  if (!user || user.status !== "active") return null;
   if (now - Date.parse(session.value.last_seen_at) >= TOUCH_EVERY_MS) {
     // Best effort: a lost race means another request just touched it.
     await commit(
@@ -178,6 +178,22 @@ export async function authenticateSession(svc: Services, token: string): Promise
     );
   }
   return userPrincipal(user.id, user.platform_role, session.value.id);
+}
+
+/** A user's live sessions, oldest first. */
+export async function listUserSessions(svc: Services, userId: string): Promise<Session[]> {
+  const ids: Deno.KvKey[] = [];
+  for await (const e of svc.kv.list<string>({ prefix: keys.userSessions(userId) })) {
+    ids.push(keys.session(e.value));
+  }
+  const sessions: Session[] = [];
+  // getMany reads at most 10 keys at a time.
+  for (let i = 0; i < ids.length; i += 10) {
+    for (const e of await svc.kv.getMany<Session[]>(ids.slice(i, i + 10))) {
+      if (e.value && !sessionEnded(svc, e.value)) sessions.push(e.value);
+    }
+  }
+  return sessions;
 }
 
 /** Ends one session (logout). */

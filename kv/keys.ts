@@ -29,6 +29,14 @@ export const keys = {
    * so a used token is told why it no longer works.
    */
   invitationHash: (hash: string) => ["invitation_hashes", hash],
+  /** Invitations sent to an email (value: invitation id), so an erasure finds them. */
+  emailInvitation: (email: string, tenantId: string, id: string) => [
+    "invitations_by_email",
+    email,
+    tenantId,
+    id,
+  ],
+  emailInvitations: (email: string) => ["invitations_by_email", email],
 
   // ── Users and sessions ──────────────────────────────────────────────────────
   /** User record, by id. */
@@ -46,10 +54,29 @@ export const keys = {
   userSessions: (userId: string) => ["user_sessions", userId],
   /** Login attempts for an email (known or not) in one 15-minute window (KvU64). */
   loginAttempts: (email: string, window: number) => ["login_attempts", email, window],
+  loginAttemptsOf: (email: string) => ["login_attempts", email],
   /** An email locked out of logging in, with the lock's deadline. */
   loginLock: (email: string) => ["login_locks", email],
   /** A user's password hash (scrypt), kept apart from the record so it is never serialized. */
   password: (userId: string) => ["user_passwords", userId],
+  /** Count of users that are not erased (KvU64), for list totals. */
+  userCount: () => ["counters", "users"],
+  /** Suspended users by the end of their suspension (value: user id), for the lifting cron. */
+  userSuspension: (until: string, userId: string) => ["user_suspensions", until, userId],
+  userSuspensions: () => ["user_suspensions"],
+  /**
+   * SHA-256 of a password-reset token → its record (user, deadline, status). Kept after use or
+   * replacement, so a spent token is told why it no longer works; expires with KV's TTL.
+   */
+  passwordReset: (hash: string) => ["password_resets", hash],
+  /** The one outstanding reset of a user (value: token hash): a new request replaces it. */
+  userPasswordReset: (userId: string) => ["user_password_resets", userId],
+  /**
+   * An erasure in progress: the PII still to scrub from the audit trail and the outbox. Written
+   * with the tombstone, deleted when the scrub ends; a crash in between resumes from it.
+   */
+  erasure: (userId: string) => ["erasures", userId],
+  erasures: () => ["erasures"],
 
   // ── Service tokens ──────────────────────────────────────────────────────────
   /** Service token record (never the secret), by id. */
@@ -77,10 +104,14 @@ export const keys = {
   actorAudits: (actorId: string) => ["audit_by_actor", actorId],
   resourceAudit: (resourceId: string, id: string) => ["audit_by_resource", resourceId, id],
   resourceAudits: (resourceId: string) => ["audit_by_resource", resourceId],
+  /** Events where a user is the actor or the subject (value: audit id): its audit trail. */
+  userAudit: (userId: string, id: string) => ["audit_by_user", userId, id],
+  userAudits: (userId: string) => ["audit_by_user", userId],
   /** Counter of audit events (KvU64), for list totals. */
   auditCount: () => ["counters", "audit"],
   /** Domain event outbox, by time-ordered id; delivered by the webhook jobs. */
   event: (id: string) => ["events", id],
+  events: () => ["events"],
 
   // ── HTTP plumbing ───────────────────────────────────────────────────────────
   /** Stored first response of an idempotent POST, per principal and key (24 h). */

@@ -19,6 +19,7 @@ import { ROUTE_ACCESS, routeKey } from "./permissions.ts";
 import { validationHook } from "./route.ts";
 import { tenantRoutes } from "./tenants.ts";
 import { tokenRoutes } from "./tokens.ts";
+import { userRoutes } from "./users.ts";
 
 export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
@@ -65,6 +66,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
       healthRoutes(),
       authRoutes(),
       tokenRoutes(),
+      userRoutes(),
       tenantRoutes(),
       memberRoutes(),
       invitationRoutes(),

@@ -3,10 +3,18 @@ import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { type AuditEvent, type AuditFilter, exportAudit, listAudit } from "../domain/audit.ts";
 import { badRequest, notFound } from "../domain/errors.ts";
+import { getUserRecord } from "../domain/users.ts";
 import type { AppEnv } from "./context.ts";
 import { okList } from "./respond.ts";
 import { defineRoute, router } from "./route.ts";
-import { jsonResponse, listEnvelope, PageQuery, TenantParams, Timestamp } from "./schemas.ts";
+import {
+  IdParams,
+  jsonResponse,
+  listEnvelope,
+  PageQuery,
+  TenantParams,
+  Timestamp,
+} from "./schemas.ts";
 import { auditView } from "./views.ts";
 
 const AuditEventSchema = z.object({
@@ -198,6 +206,28 @@ export function auditRoutes() {
         cursor,
         offset,
       });
+      return okList(c, page, limit, auditView(c.var.principal));
+    },
+  );
+
+  app.openapi(
+    defineRoute({
+      method: "get",
+      path: "/v1/users/{id}/audit-trail",
+      tags: ["Users"],
+      summary: "A user's audit trail: events it did or that were done to it (newest first)",
+      request: {
+        params: IdParams("usr"),
+        query: z.strictObject({ ...PageQuery, ...AdminFilters }),
+      },
+      responses: { 200: jsonResponse(list, "A page of audit events.") },
+    }),
+    async (c) => {
+      const { id } = c.req.valid("param");
+      await getUserRecord(c.var.svc, id);
+      const { limit, cursor, offset, ...q } = c.req.valid("query");
+      const filter = { ...toFilter(q), user: id };
+      const page = await listAudit(c.var.svc, filter, { limit, cursor, offset });
       return okList(c, page, limit, auditView(c.var.principal));
     },
   );

@@ -3,28 +3,25 @@ import { z } from "@hono/zod-openapi";
 import { AppError } from "../domain/errors.ts";
 import { PERMISSIONS, TENANT_ROLES } from "../domain/permissions.ts";
 import { endSession, login } from "../domain/sessions.ts";
+import { completePasswordReset } from "../domain/password_resets.ts";
 import { getUser } from "../domain/users.ts";
+import { UserSchema } from "./users.ts";
 import { listMemberships } from "../domain/principal.ts";
-import { actorOf, clientIp, ok } from "./respond.ts";
+import { actorOf, ok, originOf } from "./respond.ts";
 import { defineRoute, router } from "./route.ts";
 import { envelope, jsonBody, jsonResponse, Timestamp } from "./schemas.ts";
-
-export const UserSchema = z.object({
-  id: z.string(),
-  email: z.string(),
-  name: z.string(),
-  status: z.enum(["active", "blocked", "suspended", "deleted"]),
-  platform_role: z.enum(["super_admin", "admin", "support", "finance", "ops", "qa"]).nullable(),
-  metadata: z.record(z.string(), z.string()),
-  created_at: z.string(),
-  updated_at: z.string(),
-  last_login_at: z.string().nullable(),
-}).openapi("User");
 
 const LoginBody = z.strictObject({
   email: z.string().trim().max(320).email(),
   password: z.string().min(1).max(256),
 }).openapi("LoginRequest");
+
+const PasswordReset = z.strictObject({
+  token: z.string().min(1).max(256),
+  new_password: z.string().min(1).max(1024).openapi({
+    description: "12–256 characters, not the account's email.",
+  }),
+}).openapi("PasswordResetRequest");
 
 const Me = z.object({
   type: z.enum(["user", "service_token"]),
@@ -69,17 +66,35 @@ export function authRoutes() {
       },
     }),
     async (c) => {
-      const result = await login(c.var.svc, c.req.valid("json"), {
-        ip: clientIp(c),
-        user_agent: c.req.header("User-Agent")?.slice(0, 512) ?? null,
-        request_id: c.var.requestId,
-      });
+      const result = await login(c.var.svc, c.req.valid("json"), originOf(c));
       return ok(c, {
         token: result.token,
         session_id: result.session.id,
         expires_at: result.session.expires_at,
         user: result.user,
       });
+    },
+  );
+
+  app.openapi(
+    defineRoute({
+      method: "post",
+      path: "/v1/auth/password-reset",
+      tags: ["Auth"],
+      summary: "Set a new password with a reset token",
+      description: "The token (from the `user.password_reset_requested` event) works once, " +
+        "within an hour, and only if no newer reset was requested. Every session of the user ends.",
+      request: { body: jsonBody(PasswordReset) },
+      responses: {
+        200: jsonResponse(
+          envelope(z.object({ user_id: z.string(), sessions_revoked: z.number().int() })),
+          "The password is set.",
+        ),
+      },
+    }),
+    async (c) => {
+      const done = await completePasswordReset(c.var.svc, c.req.valid("json"), originOf(c));
+      return ok(c, done);
     },
   );
 

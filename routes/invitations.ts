@@ -15,7 +15,7 @@ import {
 import { backfillOwners } from "../domain/memberships.ts";
 import { TENANT_ROLES } from "../domain/permissions.ts";
 import type { AppEnv } from "./context.ts";
-import { actorOf, clientIp, ifMatch, ok, okList, okRecord } from "./respond.ts";
+import { actorOf, ifMatch, ok, okList, okRecord, originOf } from "./respond.ts";
 import { defineRoute, router } from "./route.ts";
 import {
   envelope,
@@ -175,11 +175,7 @@ export function invitationRoutes() {
       responses: { 200: jsonResponse(envelope(Accepted), "Accepted.") },
     }),
     async (c) => {
-      const result = await acceptInvitation(c.var.svc, c.req.valid("json"), {
-        ip: clientIp(c),
-        user_agent: c.req.header("User-Agent")?.slice(0, 512) ?? null,
-        request_id: c.var.requestId,
-      });
+      const result = await acceptInvitation(c.var.svc, c.req.valid("json"), originOf(c));
       const u = result.user;
       return ok(c, {
         invitation: invitationView(c.var.svc.now())(result.invitation.value),

@@ -25,6 +25,19 @@ export const ROUTE_ACCESS: Record<string, Access> = {
   "POST /v1/auth/login": "public",
   "POST /v1/auth/logout": "authenticated",
   "GET /v1/auth/me": "authenticated",
+  "POST /v1/auth/password-reset": "public",
+
+  // Users (platform staff)
+  "GET /v1/users": "users:read",
+  "POST /v1/users": "users:write",
+  "GET /v1/users/{id}": "users:read",
+  "PATCH /v1/users/{id}": "users:write",
+  "DELETE /v1/users/{id}": "users:write",
+  "POST /v1/users/{id}/block": "users:write",
+  "POST /v1/users/{id}/suspend": "users:write",
+  "POST /v1/users/{id}/revoke-sessions": "users:write",
+  "POST /v1/users/{id}/reset-password": "users:write",
+  "GET /v1/users/{id}/audit-trail": "audit:read",
 
   // Service tokens
   "GET /v1/admin/tokens": "tokens:read",

@@ -64,14 +64,16 @@ export function clientIp(c: Ctx): string | null {
   return info?.hostname ?? null;
 }
 
-/** The caller as the audit trail records it. */
-export function actorOf(c: Ctx): Actor {
-  const p = c.var.principal;
+/** Where a request comes from, as the audit trail records it (also before anyone is known). */
+export function originOf(c: Ctx): Omit<Actor, "type" | "id"> {
   return {
-    type: p.type,
-    id: p.id,
     ip: clientIp(c),
     user_agent: c.req.header("User-Agent")?.slice(0, 512) ?? null,
     request_id: c.var.requestId,
   };
+}
+
+/** The caller as the audit trail records it. */
+export function actorOf(c: Ctx): Actor {
+  return { type: c.var.principal.type, id: c.var.principal.id, ...originOf(c) };
 }

@@ -64,7 +64,9 @@ Deno.test("login: the answer never carries a password or its hash", async () => 
   const res = await login(h, user.email);
   assert.equal(res.status, 200);
   assert.deepEqual(Object.keys(res.body.data.user).sort(), [
+    "blocked_reason",
     "created_at",
+    "deleted_at",
     "email",
     "id",
     "last_login_at",
@@ -72,6 +74,8 @@ Deno.test("login: the answer never carries a password or its hash", async () => 
     "name",
     "platform_role",
     "status",
+    "suspended_reason",
+    "suspended_until",
     "updated_at",
   ]);
   assert.doesNotMatch(JSON.stringify(res.body.data.user), /password|scrypt|hash/i);

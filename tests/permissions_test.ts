@@ -348,6 +348,7 @@ const PUBLIC_ROUTES = [
   "GET /health/live",
   "GET /health/ready",
   "POST /v1/auth/login",
+  "POST /v1/auth/password-reset",
   "POST /v1/invitations/accept",
 ];
 
