@@ -105,3 +105,16 @@ export async function updateRecord<T extends { id: string }>(
     return CONFLICT;
   });
 }
+
+/** A map patched Stripe-style: a null value removes the key, any other sets it. */
+export function mergeMap<V>(
+  current: Record<string, V>,
+  patch: Record<string, V | null>,
+): Record<string, V> {
+  const next = { ...current };
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === null) delete next[k];
+    else next[k] = v;
+  }
+  return next;
+}

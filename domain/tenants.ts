@@ -9,7 +9,7 @@ import { AppError } from "./errors.ts";
 import { newId } from "./ids.ts";
 import { seedOwner } from "./memberships.ts";
 import type { Principal } from "./principal.ts";
-import { createRecord, type UpdateOptions, updateRecord } from "./records.ts";
+import { createRecord, mergeMap, type UpdateOptions, updateRecord } from "./records.ts";
 import { type Actor, iso, type Services } from "./services.ts";
 
 export type TenantStatus = "active" | "suspended" | "deleted";
@@ -183,18 +183,6 @@ export interface TenantPatch {
   slug?: string;
   /** Merged: a null value removes the key. */
   metadata?: Record<string, string | null>;
-}
-
-export function mergeMap<V>(
-  current: Record<string, V>,
-  patch: Record<string, V | null>,
-): Record<string, V> {
-  const next = { ...current };
-  for (const [k, v] of Object.entries(patch)) {
-    if (v === null) delete next[k];
-    else next[k] = v;
-  }
-  return next;
 }
 
 /** True when `next` differs from `t` in any field: avoids writes and audit noise for no-ops. */

@@ -11,7 +11,7 @@ import { recordChange } from "./audit.ts";
 import { badRequest, forbidden, notFound } from "./errors.ts";
 import type { PlatformRole } from "./permissions.ts";
 import { isSuperAdmin, type Principal } from "./principal.ts";
-import { updateRecord } from "./records.ts";
+import { mergeMap, updateRecord } from "./records.ts";
 import { revokeUserSessions } from "./sessions.ts";
 import { type Actor, iso, type Services, SYSTEM_ACTOR } from "./services.ts";
 import { requireAuthorityOver, type User, userAsOf, userAuditView, userTable } from "./users.ts";
@@ -27,15 +27,6 @@ export interface UserPatch {
   /** `active` lifts a block or a suspension; `blocked` blocks (suspend has its own route). */
   status?: "active" | "blocked";
 }
-
-const mergeMetadata = (current: Record<string, string>, patch: Record<string, string | null>) => {
-  const next = { ...current };
-  for (const [k, v] of Object.entries(patch)) {
-    if (v === null) delete next[k];
-    else next[k] = v;
-  }
-  return next;
-};
 
 const unchanged = (a: User, b: User) =>
   JSON.stringify(userAuditView(a)) === JSON.stringify(userAuditView(b));
@@ -116,7 +107,7 @@ export function updateUser(
     const next: User = {
       ...u,
       name: patch.name ?? u.name,
-      metadata: patch.metadata ? mergeMetadata(u.metadata, patch.metadata) : u.metadata,
+      metadata: patch.metadata ? mergeMap(u.metadata, patch.metadata) : u.metadata,
       platform_role: patch.platform_role !== undefined ? patch.platform_role : u.platform_role,
     };
     return patch.status && patch.status !== u.status ? withAccess(next, patch.status) : next;
