@@ -7,6 +7,7 @@ import { type Config, ConfigError, loadConfig } from "./config.ts";
 import { ensureSuperAdmin } from "./domain/bootstrap.ts";
 import { MAINTENANCE_TASKS, runMaintenance } from "./domain/maintenance.ts";
 import { DEFAULT_PASSWORD_POLICY } from "./domain/passwords.ts";
+import { seedPlans } from "./domain/plans.ts";
 import { prepareLogins } from "./domain/sessions.ts";
 import type { Services } from "./domain/services.ts";
 import { openKv } from "./kv/open.ts";
@@ -57,6 +58,9 @@ if (bootstrap.status === "generated") {
     `Steward: registered STEWARD_BOOTSTRAP_TOKEN as super-admin token ${bootstrap.token_id}`,
   );
 }
+
+const seeded = await seedPlans(svc);
+if (seeded) console.log(`Steward: seeded ${seeded} standard plans`);
 
 await prepareLogins(svc);
 

@@ -20,7 +20,11 @@ export interface Tenant {
   slug: string;
   status: TenantStatus;
   is_test: boolean;
+  /** The plan's code. */
   plan: string;
+  /** Set by staff by hand (kept over what a billing sync says), with why. */
+  plan_override: boolean;
+  plan_reason: string | null;
   metadata: Record<string, string>;
   feature_flags: Record<string, boolean>;
   suspended_reason: string | null;
@@ -48,7 +52,7 @@ export const RESERVED_SLUGS = new Set([
 export const tenantTable: Table<Tenant> = {
   key: keys.tenant,
   unique: (t) => t.status === "deleted" ? [] : [keys.tenantSlug(t.slug)],
-  counter: { key: keys.tenantCount(), counts: (t) => t.status !== "deleted" },
+  counters: (t) => t.status === "deleted" ? [] : [keys.tenantCount(), keys.planTenantCount(t.plan)],
 };
 
 const slugTaken = (t: Tenant) => `the slug "${t.slug}" is taken`;
@@ -85,6 +89,8 @@ export function createTenant(
     status: "active",
     is_test: opts.is_test,
     plan: "free",
+    plan_override: false,
+    plan_reason: null,
     metadata: input.metadata ?? {},
     feature_flags: {},
     suspended_reason: null,
@@ -159,7 +165,7 @@ export async function listTenants(
   return everything ? { ...result, total: await readCounter(svc.kv, keys.tenantCount()) } : result;
 }
 
-type TenantChange = Pick<UpdateOptions<Tenant>, "action" | "apply" | "ifMatch">;
+type TenantChange = Pick<UpdateOptions<Tenant>, "action" | "apply" | "ifMatch" | "extra">;
 
 /** Applies one change to a tenant, with its audit and domain events, in one commit. */
 export function changeTenant(svc: Services, actor: Actor, id: string, change: TenantChange) {

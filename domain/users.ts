@@ -47,7 +47,7 @@ export const userTable: Table<User> = {
       ? [keys.userSuspension(u.suspended_until, u.id)]
       : []),
   ],
-  counter: { key: keys.userCount(), counts: (u) => u.status !== "deleted" },
+  counters: (u) => u.status === "deleted" ? [] : [keys.userCount()],
 };
 
 /** The user as of `now`: a suspension past its `until` reads as lifted. */

@@ -38,6 +38,15 @@ export const keys = {
   ],
   emailInvitations: (email: string) => ["invitations_by_email", email],
 
+  // ── Plans ───────────────────────────────────────────────────────────────────
+  /** Plan record, by id. */
+  plan: (id: string) => ["plans", id],
+  plans: () => ["plans"],
+  /** Unique plan code → plan id. Kept when a plan is archived (codes are never reused). */
+  planCode: (code: string) => ["plan_codes", code],
+  /** Count of live tenants on a plan (KvU64), by code: a plan in use cannot be archived. */
+  planTenantCount: (code: string) => ["counters", "plan_tenants", code],
+
   // ── Users and sessions ──────────────────────────────────────────────────────
   /** User record, by id. */
   user: (id: string) => ["users", id],

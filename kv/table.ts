@@ -16,8 +16,8 @@ export interface Table<T extends { id: string }> {
   unique?(record: T): Deno.KvKey[];
   /** Non-unique pointer index keys (value: id). */
   indexes?(record: T): Deno.KvKey[];
-  /** KvU64 counter of records for which `counts` holds (all records when omitted). */
-  counter?: { key: Deno.KvKey; counts?(record: T): boolean };
+  /** KvU64 counters the record counts towards (e.g. all live tenants, tenants on its plan). */
+  counters?(record: T): Deno.KvKey[];
 }
 
 /** Adding 2^64 − 1 to a KvU64 wraps around: this is how a counter goes down by one. */
@@ -60,7 +60,7 @@ export function insert<T extends { id: string }>(
     op.check({ key, versionstamp: null }).set(key, record.id);
   }
   for (const key of table.indexes?.(record) ?? []) op.set(key, record.id);
-  if (table.counter && (table.counter.counts?.(record) ?? true)) op.sum(table.counter.key, ONE);
+  for (const key of table.counters?.(record) ?? []) op.sum(key, ONE);
   return op;
 }
 
@@ -81,13 +81,12 @@ export function replace<T extends { id: string }>(
   const [oldIdx, newIdx] = [table.indexes?.(current.value) ?? [], table.indexes?.(next) ?? []];
   for (const k of missing(oldIdx, newIdx)) op.delete(k);
   for (const k of missing(newIdx, oldIdx)) op.set(k, next.id);
-  if (table.counter) {
-    const [was, is] = [
-      table.counter.counts?.(current.value) ?? true,
-      table.counter.counts?.(next) ?? true,
-    ];
-    if (was !== is) op.sum(table.counter.key, is ? ONE : MINUS_ONE);
-  }
+  const [oldCounters, newCounters] = [
+    table.counters?.(current.value) ?? [],
+    table.counters?.(next) ?? [],
+  ];
+  for (const k of missing(oldCounters, newCounters)) op.sum(k, MINUS_ONE);
+  for (const k of missing(newCounters, oldCounters)) op.sum(k, ONE);
   return op;
 }
 
@@ -104,9 +103,7 @@ export function remove<T extends { id: string }>(
   ) {
     op.delete(k);
   }
-  if (table.counter && (table.counter.counts?.(current.value) ?? true)) {
-    op.sum(table.counter.key, MINUS_ONE);
-  }
+  for (const key of table.counters?.(current.value) ?? []) op.sum(key, MINUS_ONE);
   return op;
 }
 

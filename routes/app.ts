@@ -16,6 +16,7 @@ import { invitationRoutes } from "./invitations.ts";
 import { memberRoutes } from "./members.ts";
 import { jsonBodyGuard, requestContext } from "./middleware/request.ts";
 import { ROUTE_ACCESS, routeKey } from "./permissions.ts";
+import { planRoutes } from "./plans.ts";
 import { validationHook } from "./route.ts";
 import { tenantRoutes } from "./tenants.ts";
 import { tokenRoutes } from "./tokens.ts";
@@ -67,6 +68,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
       authRoutes(),
       tokenRoutes(),
       userRoutes(),
+      planRoutes(),
       tenantRoutes(),
       memberRoutes(),
       invitationRoutes(),

@@ -57,6 +57,15 @@ export const ROUTE_ACCESS: Record<string, Access> = {
   "GET /v1/tenants/{tenant}/feature-flags": "tenants:read",
   "PATCH /v1/tenants/{tenant}/feature-flags": "tenants:write",
 
+  // Plans and billing. The catalogue is no secret: anyone signed in may read it.
+  "GET /v1/plans": "authenticated",
+  "POST /v1/plans": "plans:write",
+  "GET /v1/plans/{id}": "authenticated",
+  "PATCH /v1/plans/{id}": "plans:write",
+  "DELETE /v1/plans/{id}": "plans:write",
+  "GET /v1/tenants/{tenant}/billing": "billing:read",
+  "PATCH /v1/tenants/{tenant}/billing": "billing:write",
+
   // Members and invitations
   "GET /v1/tenants/{tenant}/members": "members:read",
   "POST /v1/tenants/{tenant}/members": "members:write",

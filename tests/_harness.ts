@@ -6,6 +6,7 @@
  */
 import { createApp } from "../routes/app.ts";
 import { ensureSuperAdmin } from "../domain/bootstrap.ts";
+import { seedPlans } from "../domain/plans.ts";
 import type { Probe } from "../domain/health.ts";
 import type { PlatformRole, TenantRole } from "../domain/permissions.ts";
 import { login } from "../domain/sessions.ts";
@@ -42,6 +43,8 @@ export interface HarnessOptions {
   corsOrigins?: string[];
   /** Extra readiness probes (Postgres). */
   probes?: Probe[];
+  /** Seed the standard plans, as a first start does (default true; false keeps the trail empty). */
+  seedPlans?: boolean;
 }
 
 export async function setup(opts: HarnessOptions = {}) {
@@ -55,6 +58,7 @@ export async function setup(opts: HarnessOptions = {}) {
     sessions: { idleMs: 60 * 60_000, maxMs: 12 * 3_600_000 },
   };
   const boot = await ensureSuperAdmin(svc);
+  if (opts.seedPlans ?? true) await seedPlans(svc);
   if (boot.status !== "generated") throw new Error("harness: bootstrap did not generate a token");
   const app = createApp({
     svc,

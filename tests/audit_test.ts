@@ -166,7 +166,7 @@ async function seedTrail(h: Harness) {
 // ── What every mutation records ─────────────────────────────────────────────────
 
 Deno.test("audit: every tenant mutation records who, what, where and when", async () => {
-  await using h = await setup();
+  await using h = await setup({ seedPlans: false });
   const admin = await h.user("admin");
   const tenant = await createTenant(h, "acme", admin.token);
   const steps: [string, string, unknown, string][] = [
@@ -207,7 +207,7 @@ Deno.test("audit: every tenant mutation records who, what, where and when", asyn
 });
 
 Deno.test("audit: request_id is the X-Request-Id answered to the mutating request", async () => {
-  await using h = await setup();
+  await using h = await setup({ seedPlans: false });
   const res = await send(h, "POST", "/v1/tenants", {
     token: h.root,
     body: { name: "Acme", slug: "acme" },
@@ -228,7 +228,7 @@ Deno.test("audit: request_id is the X-Request-Id answered to the mutating reques
 });
 
 Deno.test("audit: updates record only the changed fields, before and after", async () => {
-  await using h = await setup();
+  await using h = await setup({ seedPlans: false });
   const tenant = await createTenant(h, "acme", h.root, { metadata: { tier: "gold" } });
   h.advance(1_000);
   await send(h, "PATCH", "/v1/tenants/acme", {
@@ -246,7 +246,7 @@ Deno.test("audit: updates record only the changed fields, before and after", asy
 });
 
 Deno.test("audit: a service token's mutations name the token as the actor", async () => {
-  await using h = await setup();
+  await using h = await setup({ seedPlans: false });
   const token = await h.serviceToken(["tenants:create"]);
   const res = await send(h, "POST", "/v1/tenants", {
     token: token.token,
@@ -259,7 +259,7 @@ Deno.test("audit: a service token's mutations name the token as the actor", asyn
 });
 
 Deno.test("audit: creating a service token and logging in are recorded too", async () => {
-  await using h = await setup();
+  await using h = await setup({ seedPlans: false });
   const created = await send(h, "POST", "/v1/admin/tokens", {
     token: h.root,
     body: { name: "deployer", permissions: ["tenants:read"] },
@@ -285,7 +285,7 @@ Deno.test("audit: creating a service token and logging in are recorded too", asy
 });
 
 Deno.test("audit: a rejected mutation records nothing", async () => {
-  await using h = await setup();
+  await using h = await setup({ seedPlans: false });
   const before = (await audit(h)).body.pagination.total;
   await send(h, "POST", "/v1/tenants", { token: h.root, body: { name: "a\u0000b", slug: "x1x" } });
   await send(h, "POST", "/v1/tenants", { body: { name: "Acme", slug: "acme" } });
@@ -303,7 +303,7 @@ Deno.test("audit: a rejected mutation records nothing", async () => {
 // ── Listing: order, filters, pagination ─────────────────────────────────────────
 
 Deno.test("GET /v1/admin/audit: newest first, even for events in the same millisecond", async () => {
-  await using h = await setup();
+  await using h = await setup({ seedPlans: false });
   await seedTrail(h);
   const all = await allEvents(h);
   for (let i = 1; i < all.length; i++) {
@@ -325,7 +325,7 @@ Deno.test("GET /v1/admin/audit: newest first, even for events in the same millis
 });
 
 Deno.test("GET /v1/admin/audit: filters by actor", async () => {
-  await using h = await setup();
+  await using h = await setup({ seedPlans: false });
   const { admin, rootId, a, b } = await seedTrail(h);
   const byAdmin = await audit(h, `actor=${admin.id}`);
   assert.deepEqual(actions(byAdmin), ["tenant.updated", "tenant.created", "session.created"]);
@@ -342,7 +342,7 @@ Deno.test("GET /v1/admin/audit: filters by actor", async () => {
 });
 
 Deno.test("GET /v1/admin/audit: filters by a comma-separated list of actions", async () => {
-  await using h = await setup();
+  await using h = await setup({ seedPlans: false });
   const { a, b } = await seedTrail(h);
   const res = await audit(h, "action=tenant.created,tenant.suspended");
   assert.deepEqual(events(res).map((e) => [e.action, e.resource_id]), [
@@ -356,7 +356,7 @@ Deno.test("GET /v1/admin/audit: filters by a comma-separated list of actions", a
 });
 
 Deno.test("GET /v1/admin/audit: filters by resource_type and resource_id", async () => {
-  await using h = await setup();
+  await using h = await setup({ seedPlans: false });
   const { a } = await seedTrail(h);
   const tenants = await audit(h, "resource_type=tenant");
   assert.equal(events(tenants).length, 4);
@@ -368,7 +368,7 @@ Deno.test("GET /v1/admin/audit: filters by resource_type and resource_id", async
 });
 
 Deno.test("GET /v1/admin/audit: filters by tenant_id", async () => {
-  await using h = await setup();
+  await using h = await setup({ seedPlans: false });
   const { a, b } = await seedTrail(h);
   const forB = await audit(h, `tenant_id=${b.id}`);
   assert.deepEqual(actions(forB), ["tenant.suspended", "tenant.created"]);
@@ -378,7 +378,7 @@ Deno.test("GET /v1/admin/audit: filters by tenant_id", async () => {
 });
 
 Deno.test("GET /v1/admin/audit: from and to are inclusive time bounds", async () => {
-  await using h = await setup();
+  await using h = await setup({ seedPlans: false });
   const { t0, t1, t2, t3 } = await seedTrail(h);
   const q = (s: string) => encodeURIComponent(s);
   const middle = await audit(h, `from=${q(t1)}&to=${q(t2)}`);
@@ -399,7 +399,7 @@ Deno.test("GET /v1/admin/audit: from and to are inclusive time bounds", async ()
 });
 
 Deno.test("GET /v1/admin/audit: from after to is 400", async () => {
-  await using h = await setup();
+  await using h = await setup({ seedPlans: false });
   const res = await h.call(
     "GET",
     "/v1/admin/audit?from=2026-03-02T00:00:00Z&to=2026-03-01T00:00:00Z",
@@ -409,7 +409,7 @@ Deno.test("GET /v1/admin/audit: from after to is 400", async () => {
 });
 
 Deno.test("GET /v1/admin/audit: unknown filters, bad timestamps and limit over 100 are 400", async () => {
-  await using h = await setup();
+  await using h = await setup({ seedPlans: false });
   assertInvalid(await h.call("GET", "/v1/admin/audit?user=bob", { token: h.root }), "query");
   assertInvalid(
     await h.call("GET", "/v1/admin/audit?from=yesterday", { token: h.root }),
@@ -420,7 +420,7 @@ Deno.test("GET /v1/admin/audit: unknown filters, bad timestamps and limit over 1
 });
 
 Deno.test("GET /v1/admin/audit: cursor pagination walks every event exactly once", async () => {
-  await using h = await setup();
+  await using h = await setup({ seedPlans: false });
   await seedTrail(h);
   const everything = events(await audit(h, "limit=100"));
   assert.equal(everything.length, 7);
@@ -442,7 +442,7 @@ Deno.test("GET /v1/admin/audit: cursor pagination walks every event exactly once
 });
 
 Deno.test("GET /v1/admin/audit: filtered lists paginate too", async () => {
-  await using h = await setup();
+  await using h = await setup({ seedPlans: false });
   await seedTrail(h);
   const first = await audit(h, "resource_type=tenant&limit=3");
   assert.equal(events(first).length, 3);
@@ -458,7 +458,7 @@ Deno.test("GET /v1/admin/audit: filtered lists paginate too", async () => {
 });
 
 Deno.test("GET /v1/admin/audit: offset skips events", async () => {
-  await using h = await setup();
+  await using h = await setup({ seedPlans: false });
   await seedTrail(h);
   const everything = events(await audit(h));
   const page = await audit(h, "limit=2&offset=3");
@@ -468,7 +468,7 @@ Deno.test("GET /v1/admin/audit: offset skips events", async () => {
 });
 
 Deno.test("GET /v1/admin/audit: total is present only on an unfiltered list", async () => {
-  await using h = await setup();
+  await using h = await setup({ seedPlans: false });
   await seedTrail(h);
   const unfiltered = await audit(h, "limit=2");
   assert.equal(unfiltered.body.pagination.total, 7);
@@ -485,7 +485,7 @@ Deno.test("GET /v1/admin/audit: total is present only on an unfiltered list", as
 });
 
 Deno.test("GET /v1/admin/audit: without credentials is 401", async () => {
-  await using h = await setup();
+  await using h = await setup({ seedPlans: false });
   assertError(await h.call("GET", "/v1/admin/audit"), 401, "UNAUTHORIZED");
   assertError(await h.call("GET", "/v1/admin/audit/export"), 401, "UNAUTHORIZED");
   const acme = await h.tenant("acme");
@@ -493,7 +493,7 @@ Deno.test("GET /v1/admin/audit: without credentials is 401", async () => {
 });
 
 Deno.test("GET /v1/admin/audit: finance (no audit:read) and plain users are 403; ops may read", async () => {
-  await using h = await setup();
+  await using h = await setup({ seedPlans: false });
   const finance = await h.user("finance");
   assertError(await h.call("GET", "/v1/admin/audit", { token: finance.token }), 403, "FORBIDDEN");
   assertError(
@@ -510,7 +510,7 @@ Deno.test("GET /v1/admin/audit: finance (no audit:read) and plain users are 403;
 });
 
 Deno.test("GET /v1/admin/audit: a token bound to a tenant sees only that tenant's events", async () => {
-  await using h = await setup();
+  await using h = await setup({ seedPlans: false });
   const { a, b } = await seedTrail(h);
   const bound = await h.serviceToken(["audit:read"], a.id);
   const res = await audit(h, "", bound.token);
@@ -530,7 +530,7 @@ Deno.test("GET /v1/admin/audit: a token bound to a tenant sees only that tenant'
 // ── GET /v1/tenants/{tenant}/audit ──────────────────────────────────────────────
 
 Deno.test("GET /v1/tenants/{tenant}/audit: shows only that tenant's events, newest first", async () => {
-  await using h = await setup();
+  await using h = await setup({ seedPlans: false });
   const { a, b } = await seedTrail(h);
   h.advance(1_000);
   const bound = await send(h, "POST", "/v1/admin/tokens", {
@@ -548,7 +548,7 @@ Deno.test("GET /v1/tenants/{tenant}/audit: shows only that tenant's events, newe
 });
 
 Deno.test("GET /v1/tenants/{tenant}/audit: filters and pagination apply within the tenant", async () => {
-  await using h = await setup();
+  await using h = await setup({ seedPlans: false });
   const { a, t1, admin } = await seedTrail(h);
   const token = h.root;
   const updates = await h.call("GET", `/v1/tenants/${a.id}/audit?action=tenant.updated`, { token });
@@ -577,7 +577,7 @@ Deno.test("GET /v1/tenants/{tenant}/audit: filters and pagination apply within t
 });
 
 Deno.test("GET /v1/tenants/{tenant}/audit: a tenant_id filter or unknown parameter is 400", async () => {
-  await using h = await setup();
+  await using h = await setup({ seedPlans: false });
   const { a, b } = await seedTrail(h);
   assertInvalid(
     await h.call("GET", `/v1/tenants/${a.id}/audit?tenant_id=${b.id}`, { token: h.root }),
@@ -596,7 +596,7 @@ Deno.test("GET /v1/tenants/{tenant}/audit: a tenant_id filter or unknown paramet
 });
 
 Deno.test("GET /v1/tenants/{tenant}/audit: a viewer member is 403, an owner member is 200", async () => {
-  await using h = await setup();
+  await using h = await setup({ seedPlans: false });
   const { a } = await seedTrail(h);
   const viewer = await memberOf(h, a.id, "viewer");
   const member = await memberOf(h, a.id, "member");
@@ -621,7 +621,7 @@ Deno.test("GET /v1/tenants/{tenant}/audit: a viewer member is 403, an owner memb
 });
 
 Deno.test("GET /v1/tenants/{tenant}/audit: another tenant's trail is 404 for members and bound tokens", async () => {
-  await using h = await setup();
+  await using h = await setup({ seedPlans: false });
   const { a, b } = await seedTrail(h);
   const owner = await memberOf(h, a.id, "owner");
   const bound = await h.serviceToken(["audit:read"], a.id);
@@ -634,7 +634,7 @@ Deno.test("GET /v1/tenants/{tenant}/audit: another tenant's trail is 404 for mem
 });
 
 Deno.test("GET /v1/tenants/{tenant}/audit: a deleted tenant's trail stays readable by platform staff", async () => {
-  await using h = await setup();
+  await using h = await setup({ seedPlans: false });
   const { a } = await seedTrail(h);
   await send(h, "DELETE", `/v1/tenants/${a.id}`, { token: h.root });
   const ops = await h.user("ops");
@@ -646,7 +646,7 @@ Deno.test("GET /v1/tenants/{tenant}/audit: a deleted tenant's trail stays readab
 // ── Export ──────────────────────────────────────────────────────────────────────
 
 Deno.test("GET /v1/admin/audit/export: NDJSON by default, one event per line, oldest first", async () => {
-  await using h = await setup();
+  await using h = await setup({ seedPlans: false });
   await seedTrail(h);
   const res = await h.call("GET", "/v1/admin/audit/export", { token: h.root });
   assert.equal(res.status, 200);
@@ -662,7 +662,7 @@ Deno.test("GET /v1/admin/audit/export: NDJSON by default, one event per line, ol
 });
 
 Deno.test("GET /v1/admin/audit/export: format=csv has a header row and one quoted row per event", async () => {
-  await using h = await setup();
+  await using h = await setup({ seedPlans: false });
   await seedTrail(h);
   const res = await h.call("GET", "/v1/admin/audit/export?format=csv", { token: h.root });
   assert.equal(res.status, 200);
@@ -686,7 +686,7 @@ Deno.test("GET /v1/admin/audit/export: format=csv has a header row and one quote
 });
 
 Deno.test("GET /v1/admin/audit/export: CSV cells with commas and quotes are quoted and round-trip", async () => {
-  await using h = await setup();
+  await using h = await setup({ seedPlans: false });
   const agent = 'Mozilla/5.0 (X11, "quoted")';
   const res = await send(h, "POST", "/v1/tenants", {
     token: h.root,
@@ -709,7 +709,7 @@ Deno.test("GET /v1/admin/audit/export: CSV cells with commas and quotes are quot
 });
 
 Deno.test("GET /v1/admin/audit/export: Accept: text/csv picks CSV; format wins over Accept", async () => {
-  await using h = await setup();
+  await using h = await setup({ seedPlans: false });
   await seedTrail(h);
   const csv = await h.call("GET", "/v1/admin/audit/export", {
     token: h.root,
@@ -727,7 +727,7 @@ Deno.test("GET /v1/admin/audit/export: Accept: text/csv picks CSV; format wins o
 });
 
 Deno.test("GET /v1/admin/audit/export: filters apply", async () => {
-  await using h = await setup();
+  await using h = await setup({ seedPlans: false });
   const { a, b, t1, admin } = await seedTrail(h);
   const get = (q: string) => h.call("GET", `/v1/admin/audit/export?${q}`, { token: h.root });
   const created = ndjson((await get("action=tenant.created")).text);
@@ -747,7 +747,7 @@ Deno.test("GET /v1/admin/audit/export: filters apply", async () => {
 });
 
 Deno.test("GET /v1/admin/audit/export: unknown parameters, a bad format and from after to are 400", async () => {
-  await using h = await setup();
+  await using h = await setup({ seedPlans: false });
   const get = (q: string) => h.call("GET", `/v1/admin/audit/export?${q}`, { token: h.root });
   assertInvalid(await get("limit=10"), "query");
   assertInvalid(await get("format=xlsx"), "query.format");
@@ -755,7 +755,7 @@ Deno.test("GET /v1/admin/audit/export: unknown parameters, a bad format and from
 });
 
 Deno.test("GET /v1/admin/audit/export: cells a spreadsheet would run as formulas are defused", async () => {
-  await using h = await setup();
+  await using h = await setup({ seedPlans: false });
   const agents = ['=HYPERLINK("http://evil.example","click")', "+1+1", "-2+3", "@SUM(A1)"];
   for (const [i, agent] of agents.entries()) {
     const res = await send(h, "POST", "/v1/tenants", {
@@ -785,7 +785,7 @@ Deno.test("GET /v1/admin/audit/export: cells a spreadsheet would run as formulas
 });
 
 Deno.test("GET /v1/admin/audit/export: a long trail (300 events) is exported in full", async () => {
-  await using h = await setup();
+  await using h = await setup({ seedPlans: false });
   const tenant = await createTenant(h, "busy");
   for (let i = 1; i < 300; i++) {
     const res = await h.call("PATCH", `/v1/tenants/${tenant.id}`, {
@@ -833,7 +833,7 @@ async function trailWithPii(h: Harness) {
 }
 
 Deno.test("audit masking: support sees IPs and emails masked in the list", async () => {
-  await using h = await setup();
+  await using h = await setup({ seedPlans: false });
   const { customer, tenant } = await trailWithPii(h);
   const support = await h.user("support");
   const [created] = events(await audit(h, `resource_id=${tenant.id}`, support.token));
@@ -854,7 +854,7 @@ Deno.test("audit masking: support sees IPs and emails masked in the list", async
 });
 
 Deno.test("audit masking: support sees IPs and emails masked in the tenant trail", async () => {
-  await using h = await setup();
+  await using h = await setup({ seedPlans: false });
   const { tenant } = await trailWithPii(h);
   const support = await h.user("support");
   const res = await h.call("GET", `/v1/tenants/${tenant.id}/audit`, { token: support.token });
@@ -865,7 +865,7 @@ Deno.test("audit masking: support sees IPs and emails masked in the tenant trail
 });
 
 Deno.test("audit masking: support's NDJSON and CSV exports are masked too", async () => {
-  await using h = await setup();
+  await using h = await setup({ seedPlans: false });
   await trailWithPii(h);
   const support = await h.user("support");
   for (const format of ["ndjson", "csv"]) {
@@ -882,7 +882,7 @@ Deno.test("audit masking: support's NDJSON and CSV exports are masked too", asyn
 });
 
 Deno.test("audit masking: admins see IPs and emails unmasked", async () => {
-  await using h = await setup();
+  await using h = await setup({ seedPlans: false });
   const { customer, tenant } = await trailWithPii(h);
   const admin = await h.user("admin");
   const [created] = events(await audit(h, `resource_id=${tenant.id}`, admin.token));
@@ -910,7 +910,7 @@ async function auditAndEvents(h: Harness): Promise<string> {
 }
 
 Deno.test("audit: a service token's secret (or its hash) never appears in audit or domain events", async () => {
-  await using h = await setup();
+  await using h = await setup({ seedPlans: false });
   const acme = await h.tenant("acme");
   const created = await send(h, "POST", "/v1/admin/tokens", {
     token: h.root,
@@ -935,7 +935,7 @@ Deno.test("audit: a service token's secret (or its hash) never appears in audit 
 });
 
 Deno.test("audit: a session token never appears in audit or domain events", async () => {
-  await using h = await setup();
+  await using h = await setup({ seedPlans: false });
   const user = await h.user(null);
   const login = await send(h, "POST", "/v1/auth/login", {
     body: { email: user.email, password: TEST_PASSWORD },

@@ -17,7 +17,7 @@ const things: Table<Thing> = {
   key: (id) => ["things", id],
   unique: (t) => [["thing_codes", t.code]],
   indexes: (t) => [["things_by_tag", t.tag, t.id]],
-  counter: { key: ["counters", "things"], counts: (t) => t.live },
+  counters: (t) => t.live ? [["counters", "things"]] : [],
 };
 
 async function withKv(fn: (kv: Deno.Kv) => Promise<void>) {

@@ -88,6 +88,7 @@ function fill(e: Entry, fx: Fixture, doc: OpenApiDoc): string {
     if (name === "tenant") return fx.tenantId;
     if (name === "asset") return "init.js";
     if (name === "id" && e.path.startsWith("/v1/admin/tokens/")) return fx.tokenId;
+    if (name === "id" && e.path.startsWith("/v1/plans/")) return "free";
     return documentedId(e, name, doc);
   });
 }
