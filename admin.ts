@@ -18,7 +18,9 @@ import { randomBase62 } from "./domain/secrets.ts";
 import { type Services, SYSTEM_ACTOR } from "./domain/services.ts";
 import { createToken } from "./domain/tokens.ts";
 import { createUser, findUserByEmail, setPassword } from "./domain/users.ts";
+import { KvCache } from "./kv/cache.ts";
 import { openKv } from "./kv/open.ts";
+import { SumBuffer } from "./kv/sum_buffer.ts";
 
 const USAGE = `usage: deno task admin <command> [options]
 
@@ -106,6 +108,9 @@ if (import.meta.main) {
       now: Date.now,
       passwords: DEFAULT_PASSWORD_POLICY,
       sessions: { idleMs: 0, maxMs: 0 },
+      // A one-shot command: nothing to cache.
+      cache: new KvCache(kv, { freshMs: 0, maxEntries: 0 }),
+      counters: new SumBuffer(kv, { flushIntervalMs: 1_000, maxEntries: 1_000 }),
     };
     try {
       await run(svc, Deno.args[0], Deno.args.slice(1));

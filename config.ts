@@ -45,6 +45,11 @@ const ConfigSchema = z.object({
   }),
   STEWARD_SESSION_IDLE_MINUTES: intFrom(1, 7 * 24 * 60, 60),
   STEWARD_SESSION_MAX_HOURS: intFrom(1, 90 * 24, 12),
+  /**
+   * How long verify may answer from memory: a change made by another process (revocation,
+   * plan change, suspension) is seen within this window.
+   */
+  STEWARD_VERIFY_CACHE_MS: intFrom(100, 300_000, 5_000),
 });
 
 export type Config = z.infer<typeof ConfigSchema>;

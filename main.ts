@@ -10,7 +10,9 @@ import { DEFAULT_PASSWORD_POLICY } from "./domain/passwords.ts";
 import { seedPlans } from "./domain/plans.ts";
 import { prepareLogins } from "./domain/sessions.ts";
 import type { Services } from "./domain/services.ts";
+import { KvCache } from "./kv/cache.ts";
 import { openKv } from "./kv/open.ts";
+import { SumBuffer } from "./kv/sum_buffer.ts";
 import { connectPostgres } from "./pg/client.ts";
 import { createApp } from "./routes/app.ts";
 
@@ -25,6 +27,7 @@ try {
 
 const kv = await openKv(config.STEWARD_KV_PATH);
 const pg = config.DATABASE_URL ? connectPostgres(config.DATABASE_URL) : null;
+const cache = new KvCache(kv, { freshMs: config.STEWARD_VERIFY_CACHE_MS, maxEntries: 100_000 });
 const svc: Services = {
   kv,
   now: Date.now,
@@ -33,7 +36,14 @@ const svc: Services = {
     idleMs: config.STEWARD_SESSION_IDLE_MINUTES * 60_000,
     maxMs: config.STEWARD_SESSION_MAX_HOURS * 3_600_000,
   },
+  cache,
+  counters: new SumBuffer(kv, {
+    flushIntervalMs: 1_000,
+    maxEntries: 1_000,
+    onCommitted: (key, amount) => cache.adjust(key, amount),
+  }),
 };
+svc.counters.start();
 const instanceId = crypto.randomUUID();
 
 for (const task of MAINTENANCE_TASKS) {
@@ -86,6 +96,10 @@ async function shutdown(signal: string) {
   console.log(`Steward: ${signal} received, draining`);
   const forced = setTimeout(() => Deno.exit(1), 10_000);
   await server.shutdown();
+  // Everything counted before the last answer went out is written before KV closes.
+  await svc.counters.stop().catch((err) =>
+    console.error(`Steward: could not write the last counters: ${err.message}`)
+  );
   await pg?.close();
   kv.close();
   clearTimeout(forced);

@@ -244,7 +244,10 @@ export function archivePlan(
       after: next as unknown as Record<string, unknown>,
     });
     const res = await commit(op);
-    if (res) return { value: next, versionstamp: res.versionstamp };
+    if (res) {
+      svc.cache.forget(keys.plan(next.id));
+      return { value: next, versionstamp: res.versionstamp };
+    }
     if (ifMatch) throw staleVersion();
     return CONFLICT;
   });

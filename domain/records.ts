@@ -100,7 +100,11 @@ export async function updateRecord<T extends { id: string }>(
       deliver: opts.deliver,
     });
     const res = await commit(op);
-    if (res) return { value: next, versionstamp: res.versionstamp };
+    if (res) {
+      // This process's hot-path reads see the change on their next look.
+      svc.cache.forget(table.key(next.id));
+      return { value: next, versionstamp: res.versionstamp };
+    }
     if (opts.ifMatch) throw staleVersion();
     return CONFLICT;
   });

@@ -1,4 +1,6 @@
 /** What domain functions run on: built once at start-up (main.ts, or the test harness). */
+import type { KvCache } from "../kv/cache.ts";
+import type { SumBuffer } from "../kv/sum_buffer.ts";
 import type { PasswordPolicy } from "./passwords.ts";
 
 export interface Services {
@@ -7,6 +9,10 @@ export interface Services {
   now: () => number;
   passwords: PasswordPolicy;
   sessions: { idleMs: number; maxMs: number };
+  /** Hot-path reads (verify), forgotten by the mutations that change what they read. */
+  cache: KvCache;
+  /** Write-behind counters (usage, last-used times, request counts): no KV write per request. */
+  counters: SumBuffer;
 }
 
 /** Who did something, and from where: what the audit trail records (no HTTP types). */

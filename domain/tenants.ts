@@ -25,6 +25,8 @@ export interface Tenant {
   /** Set by staff by hand (kept over what a billing sync says), with why. */
   plan_override: boolean;
   plan_reason: string | null;
+  /** The first part of its API keys' prefix (`sk` → `sk_live_…`); null is the default. */
+  key_prefix: string | null;
   metadata: Record<string, string>;
   feature_flags: Record<string, boolean>;
   suspended_reason: string | null;
@@ -91,6 +93,7 @@ export function createTenant(
     plan: "free",
     plan_override: false,
     plan_reason: null,
+    key_prefix: null,
     metadata: input.metadata ?? {},
     feature_flags: {},
     suspended_reason: null,

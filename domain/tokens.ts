@@ -57,16 +57,23 @@ const TOUCH_EVERY_MS = 60_000;
 export const tokenExpired = (t: ServiceToken, now: number) =>
   t.expires_at !== null && Date.parse(t.expires_at) <= now;
 
-/** The principal behind a token secret, or null when unknown, revoked or expired. */
+/**
+ * The principal behind a token secret, or null when unknown, revoked or expired. The record
+ * comes through svc.cache: gateways call verify with a token on every request, and that must
+ * not cost a KV read. A revocation is seen at once here and within the cache window elsewhere.
+ */
 export async function authenticateToken(svc: Services, secret: string): Promise<Principal | null> {
   const id = await resolveImmutablePointer(svc.kv, keys.tokenHash(sha256Hex(secret)));
-  const token = id ? await getRecord(svc.kv, tokenTable, id) : null;
+  const entry = id ? await svc.cache.get<ServiceToken>(keys.token(id)) : null;
+  const token = entry?.versionstamp ? entry as Versioned<ServiceToken> : null;
   const now = svc.now();
   if (!token || !live(token.value) || tokenExpired(token.value, now)) return null;
   if (!token.value.last_used_at || now - Date.parse(token.value.last_used_at) >= TOUCH_EVERY_MS) {
+    // Best effort (a stale cached version simply fails); either way re-read it next time.
     await commit(
       replace(svc.kv.atomic(), tokenTable, token, { ...token.value, last_used_at: iso(now) }),
     );
+    svc.cache.forget(keys.token(token.value.id));
   }
   const t = token.value;
   return tokenPrincipal(t.id, expandPermissions(t.permissions), t.tenant_id, t.test_tenants_only);

@@ -47,6 +47,53 @@ export const keys = {
   /** Count of live tenants on a plan (KvU64), by code: a plan in use cannot be archived. */
   planTenantCount: (code: string) => ["counters", "plan_tenants", code],
 
+  // ── Projects ────────────────────────────────────────────────────────────────
+  /** A tenant's project (application), by id. */
+  project: (tenantId: string, id: string) => ["t", tenantId, "projects", id],
+  projects: (tenantId: string) => ["t", tenantId, "projects"],
+  /** Count of the tenant's live projects (KvU64). */
+  projectCount: (tenantId: string) => ["t", tenantId, "project_count"],
+
+  // ── API keys ────────────────────────────────────────────────────────────────
+  /** A tenant's API key record (never the key), by id. */
+  apiKey: (tenantId: string, id: string) => ["t", tenantId, "api_keys", id],
+  apiKeys: (tenantId: string) => ["t", tenantId, "api_keys"],
+  /**
+   * SHA-256 of an API key → { tenant_id, id }. Kept after revocation, so verify answers
+   * REVOKED for a revoked key rather than NOT_FOUND.
+   */
+  apiKeyHash: (hash: string) => ["api_key_hashes", hash],
+  /** Count of the tenant's keys that are not revoked (KvU64). */
+  tenantKeyCount: (tenantId: string) => ["t", tenantId, "key_count"],
+
+  // ── Usage (written behind, as KvU64 sums) ──────────────────────────────────
+  /** A tenant's use of a metric in one quota period ("2026-03" or "2026"). */
+  usagePeriod: (tenantId: string, metric: string, period: string) => [
+    "t",
+    tenantId,
+    "usage",
+    metric,
+    period,
+  ],
+  /** A tenant's use of a metric on one UTC day ("2026-03-01"). */
+  usageDaily: (tenantId: string, metric: string, day: string) => [
+    "t",
+    tenantId,
+    "usage_daily",
+    metric,
+    day,
+  ],
+  /** One key's verifications on one UTC day. */
+  keyUsageDaily: (tenantId: string, keyId: string, day: string) => [
+    "t",
+    tenantId,
+    "key_usage",
+    keyId,
+    day,
+  ],
+  /** When a key was last verified (KvU64 `max` of epoch ms). */
+  keyLastUsed: (tenantId: string, keyId: string) => ["t", tenantId, "key_last_used", keyId],
+
   // ── Users and sessions ──────────────────────────────────────────────────────
   /** User record, by id. */
   user: (id: string) => ["users", id],

@@ -6,6 +6,8 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
 import { AppError } from "../domain/errors.ts";
+import { Verifier } from "../domain/verify.ts";
+import { apiKeyRoutes } from "./api_keys.ts";
 import { auditRoutes } from "./audit.ts";
 import { authRoutes } from "./auth.ts";
 import type { AppDeps, AppEnv } from "./context.ts";
@@ -17,10 +19,12 @@ import { memberRoutes } from "./members.ts";
 import { jsonBodyGuard, requestContext } from "./middleware/request.ts";
 import { ROUTE_ACCESS, routeKey } from "./permissions.ts";
 import { planRoutes } from "./plans.ts";
+import { projectRoutes } from "./projects.ts";
 import { validationHook } from "./route.ts";
 import { tenantRoutes } from "./tenants.ts";
 import { tokenRoutes } from "./tokens.ts";
 import { userRoutes } from "./users.ts";
+import { verifyRoutes } from "./verify.ts";
 
 export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
@@ -69,6 +73,9 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
       tokenRoutes(),
       userRoutes(),
       planRoutes(),
+      projectRoutes(),
+      apiKeyRoutes(),
+      verifyRoutes(new Verifier(deps.svc, deps.svc.counters)),
       tenantRoutes(),
       memberRoutes(),
       invitationRoutes(),

@@ -66,6 +66,22 @@ export const ROUTE_ACCESS: Record<string, Access> = {
   "GET /v1/tenants/{tenant}/billing": "billing:read",
   "PATCH /v1/tenants/{tenant}/billing": "billing:write",
 
+  // Projects
+  "GET /v1/tenants/{tenant}/projects": "projects:read",
+  "POST /v1/tenants/{tenant}/projects": "projects:write",
+  "GET /v1/tenants/{tenant}/projects/{id}": "projects:read",
+  "PATCH /v1/tenants/{tenant}/projects/{id}": "projects:write",
+  "DELETE /v1/tenants/{tenant}/projects/{id}": "projects:write",
+
+  // API keys, and verifying them (the gateway's hot path)
+  "GET /v1/tenants/{tenant}/api-keys": "keys:read",
+  "POST /v1/tenants/{tenant}/api-keys": "keys:write",
+  "GET /v1/tenants/{tenant}/api-keys/{id}": "keys:read",
+  "PATCH /v1/tenants/{tenant}/api-keys/{id}": "keys:write",
+  "DELETE /v1/tenants/{tenant}/api-keys/{id}": "keys:write",
+  "POST /v1/tenants/{tenant}/api-keys/{id}/rotate": "keys:write",
+  "POST /v1/keys/verify": "keys:verify",
+
   // Members and invitations
   "GET /v1/tenants/{tenant}/members": "members:read",
   "POST /v1/tenants/{tenant}/members": "members:write",

@@ -35,7 +35,7 @@ const Price = z.strictObject({
   interval: Interval,
 });
 
-const RateLimitSchema = z.strictObject({
+export const RateLimitSchema = z.strictObject({
   requests_per_second: z.number().int().min(1).max(1_000_000),
   burst: z.number().int().min(1).max(10_000_000).openapi({
     description: "Most requests allowed in any one second; at least requests_per_second.",

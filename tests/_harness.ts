@@ -15,6 +15,8 @@ import { createUser } from "../domain/users.ts";
 import { addMember } from "../domain/memberships.ts";
 import { SYSTEM_PRINCIPAL } from "../domain/principal.ts";
 import { tenantTable } from "../domain/tenants.ts";
+import { KvCache } from "../kv/cache.ts";
+import { SumBuffer } from "../kv/sum_buffer.ts";
 import { getRecord } from "../kv/table.ts";
 
 export interface CallOptions {
@@ -50,12 +52,20 @@ export interface HarnessOptions {
 export async function setup(opts: HarnessOptions = {}) {
   const kv = await Deno.openKv(":memory:");
   const clock = { now: Date.parse("2026-03-01T12:00:00.000Z") };
+  const cache = new KvCache(kv, { freshMs: 5_000, maxEntries: 10_000, now: () => clock.now });
   const svc: Services = {
     kv,
     now: () => clock.now,
     // Cheap scrypt for tests; production uses N = 2^17.
     passwords: { log2N: 10 },
     sessions: { idleMs: 60 * 60_000, maxMs: 12 * 3_600_000 },
+    cache,
+    // Not started: tests flush when they want counters persisted.
+    counters: new SumBuffer(kv, {
+      flushIntervalMs: 1_000,
+      maxEntries: 1_000,
+      onCommitted: (key, amount) => cache.adjust(key, amount),
+    }),
   };
   const boot = await ensureSuperAdmin(svc);
   if (opts.seedPlans ?? true) await seedPlans(svc);

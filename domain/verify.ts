@@ -1,0 +1,221 @@
+/**
+ * "Is this key good?" — the gateway's question on every request (POST /v1/keys/verify).
+ *
+ * For a warm key the answer touches no storage: the key, its tenant, the tenant's plan and the
+ * period's persisted usage come from the stale-while-revalidate cache (svc.cache), rate limits
+ * are counted in memory, and usage is recorded into the write-behind buffer. A malformed or
+ * checksum-failing key is refused before any lookup.
+ *
+ * Checks run in a fixed order — NOT_FOUND, REVOKED, EXPIRED, TENANT_SUSPENDED,
+ * INSUFFICIENT_SCOPES, RATE_LIMITED, USAGE_EXCEEDED — and only a VALID answer spends rate
+ * limit or quota. Everything after the last await is synchronous, so concurrent verifies in
+ * one process cannot both take the last unit of a quota.
+ */
+import { keys } from "../kv/keys.ts";
+import {
+  type ApiKey,
+  type Environment,
+  type KeyMeta,
+  type KeyPointer,
+  keyStatus,
+  wellFormedKey,
+} from "./api_keys.ts";
+import type { Plan } from "./plans.ts";
+import type { Project } from "./projects.ts";
+import { type RateDecision, RateLimiter } from "./rate_limit.ts";
+import { sha256Hex } from "./secrets.ts";
+import { iso, type Services } from "./services.ts";
+import type { Tenant } from "./tenants.ts";
+
+export const VERIFY_CODES = [
+  "VALID",
+  "NOT_FOUND",
+  "REVOKED",
+  "EXPIRED",
+  "TENANT_SUSPENDED",
+  "INSUFFICIENT_SCOPES",
+  "RATE_LIMITED",
+  "USAGE_EXCEEDED",
+] as const;
+export type VerifyCode = typeof VERIFY_CODES[number];
+
+/** The metric verifications count under. */
+export const VERIFICATIONS = "verifications";
+
+export interface VerifyRequest {
+  key: string;
+  /** Every one must be held by the key. */
+  scopes?: string[];
+  /** Quota units this call spends (0: check only). */
+  cost?: number;
+  /** When given, a key of the other environment is NOT_FOUND. */
+  environment?: Environment;
+}
+
+export interface VerifyResult {
+  valid: boolean;
+  code: VerifyCode;
+  key_id: string | null;
+  tenant_id: string | null;
+  project_id: string | null;
+  environment: Environment | null;
+  scopes: string[];
+  meta: KeyMeta;
+  plan: { code: string } | null;
+  ratelimit: { limit: number; remaining: number; reset: number } | null;
+  quota: {
+    limit: number | null;
+    used: number;
+    remaining: number | null;
+    period_end: string;
+  } | null;
+  expires_at: string | null;
+}
+
+/** Where verify records usage: summed in memory, written behind (see kv/sum_buffer.ts). */
+export interface UsageSink {
+  add(key: Deno.KvKey, n: number): void;
+  max(key: Deno.KvKey, n: number): void;
+  /** What is added but not yet persisted (including a flush in flight). */
+  pending(key: Deno.KvKey): number;
+}
+
+const NOT_FOUND: VerifyResult = {
+  valid: false,
+  code: "NOT_FOUND",
+  key_id: null,
+  tenant_id: null,
+  project_id: null,
+  environment: null,
+  scopes: [],
+  meta: {},
+  plan: null,
+  ratelimit: null,
+  quota: null,
+  expires_at: null,
+};
+
+/** The quota period containing `now`: its label and its bounds (UTC calendar month or year). */
+export function quotaPeriod(interval: "month" | "year", now: number) {
+  const d = new Date(now);
+  const y = d.getUTCFullYear();
+  if (interval === "year") {
+    return { label: `${y}`, start: Date.UTC(y, 0, 1), end: Date.UTC(y + 1, 0, 1) };
+  }
+  const m = d.getUTCMonth();
+  return {
+    label: `${y}-${String(m + 1).padStart(2, "0")}`,
+    start: Date.UTC(y, m, 1),
+    end: Date.UTC(y, m + 1, 1),
+  };
+}
+
+const dayOf = (now: number) => iso(now).slice(0, 10);
+
+export class Verifier {
+  readonly #svc: Services;
+  readonly #usage: UsageSink;
+  readonly #limiter: RateLimiter;
+
+  constructor(svc: Services, usage: UsageSink, limiter = new RateLimiter()) {
+    this.#svc = svc;
+    this.#usage = usage;
+    this.#limiter = limiter;
+  }
+
+  async #plan(code: string): Promise<Plan | null> {
+    const id = (await this.#svc.cache.get<string>(keys.planCode(code))).value;
+    return id ? (await this.#svc.cache.get<Plan>(keys.plan(id))).value : null;
+  }
+
+  /**
+   * Verifies `req.key`. `boundTenant`: a tenant-bound caller only sees its own tenant's keys
+   * (any other is NOT_FOUND).
+   */
+  async verify(req: VerifyRequest, boundTenant: string | null = null): Promise<VerifyResult> {
+    if (!wellFormedKey(req.key)) return NOT_FOUND;
+    const cache = this.#svc.cache;
+    const pointer = (await cache.get<KeyPointer>(keys.apiKeyHash(sha256Hex(req.key)))).value;
+    if (!pointer || (boundTenant && pointer.tenant_id !== boundTenant)) return NOT_FOUND;
+    const [keyEntry, tenantEntry] = await Promise.all([
+      cache.get<ApiKey>(keys.apiKey(pointer.tenant_id, pointer.id)),
+      cache.get<Tenant>(keys.tenant(pointer.tenant_id)),
+    ]);
+    const key = keyEntry.value;
+    const tenant = tenantEntry.value;
+    if (!key || !tenant || tenant.status === "deleted") return NOT_FOUND;
+    if (key.project_id) {
+      const project = await cache.get<Project>(keys.project(key.tenant_id, key.project_id));
+      if (project.value?.status !== "active") return NOT_FOUND;
+    }
+    if (req.environment && key.environment !== req.environment) return NOT_FOUND;
+    const plan = await this.#plan(tenant.plan);
+    const now = this.#svc.now();
+    // Unlimited plans count by calendar month.
+    const period = quotaPeriod(plan?.quota?.period ?? "month", now);
+    const periodKey = keys.usagePeriod(tenant.id, VERIFICATIONS, period.label);
+    const loaded = (await cache.get<Deno.KvU64>(periodKey)).value;
+
+    // From here on, no await: the checks and the spending happen in one step.
+    const result: VerifyResult = {
+      valid: false,
+      code: "VALID",
+      key_id: key.id,
+      tenant_id: key.tenant_id,
+      project_id: key.project_id,
+      environment: key.environment,
+      scopes: key.scopes,
+      meta: key.meta,
+      plan: plan && { code: plan.code },
+      ratelimit: null,
+      quota: null,
+      expires_at: key.expires_at,
+    };
+    const status = keyStatus(key, now);
+    if (status === "revoked") return { ...result, code: "REVOKED" };
+    if (status === "expired") return { ...result, code: "EXPIRED" };
+    if (tenant.status !== "active") return { ...result, code: "TENANT_SUSPENDED" };
+    if (req.scopes?.some((s) => !key.scopes.includes(s))) {
+      return { ...result, code: "INSUFFICIENT_SCOPES" };
+    }
+    const limit = key.rate_limit ?? plan?.rate_limit ?? null;
+    const rate: RateDecision | null = limit && this.#limiter.check(key.id, limit, now);
+    const ratelimit = rate && { limit: rate.limit, remaining: rate.remaining, reset: rate.reset };
+    if (rate && !rate.allowed) return { ...result, code: "RATE_LIMITED", ratelimit };
+
+    const cost = req.cost ?? 1;
+    // Read again without awaiting: a flush may have moved usage from pending to persisted
+    // (adjusting the cached counter) while this call awaited.
+    const persisted = cache.peek<Deno.KvU64>(periodKey)?.value ?? loaded;
+    const used = (persisted ? Number(persisted.value) : 0) + this.#usage.pending(periodKey);
+    const units = plan?.quota?.units ?? null;
+    const quota = (spent: number) => ({
+      limit: units,
+      used: used + spent,
+      remaining: units === null ? null : Math.max(0, units - used - spent),
+      period_end: iso(period.end),
+    });
+    if (units !== null && used + cost > units) {
+      return { ...result, code: "USAGE_EXCEEDED", ratelimit, quota: quota(0) };
+    }
+
+    if (limit) this.#limiter.take(key.id, limit, now);
+    this.#record(key, cost, now, periodKey);
+    return {
+      ...result,
+      valid: true,
+      ratelimit: ratelimit && { ...ratelimit, remaining: ratelimit.remaining - 1 },
+      quota: quota(cost),
+    };
+  }
+
+  #record(key: ApiKey, cost: number, now: number, periodKey: Deno.KvKey) {
+    const day = dayOf(now);
+    if (cost > 0) {
+      this.#usage.add(periodKey, cost);
+      this.#usage.add(keys.usageDaily(key.tenant_id, VERIFICATIONS, day), cost);
+    }
+    this.#usage.add(keys.keyUsageDaily(key.tenant_id, key.id, day), 1);
+    this.#usage.max(keys.keyLastUsed(key.tenant_id, key.id), now);
+  }
+}

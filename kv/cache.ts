@@ -1,0 +1,125 @@
+/**
+ * A read-through cache of KV entries for the hot path: stale-while-revalidate, misses
+ * included, bounded, forgettable.
+ *
+ * - An entry younger than half the freshness window is served as is. Older, it is still
+ *   served, and one background read refreshes it; at the full window it is not served: the
+ *   caller waits for a fresh read. So a hot key never waits on KV, and no answer is older
+ *   than `freshMs`: that is how soon another process sees a change.
+ * - Misses are cached too, so a flood of unknown keys costs one read per key per window.
+ * - `forget(key)` drops an entry at once (the process that made a change sees it on the next
+ *   read); a read that started before the forget does not put its older value back.
+ * - At most `maxEntries` entries; the least recently used go first.
+ */
+
+interface Slot {
+  entry: Deno.KvEntryMaybe<unknown>;
+  at: number;
+  refreshing: boolean;
+}
+
+export interface KvCacheOptions {
+  freshMs: number;
+  maxEntries: number;
+  now?: () => number;
+}
+
+export class KvCache {
+  readonly #kv: Deno.Kv;
+  readonly #opts: Required<KvCacheOptions>;
+  readonly #slots = new Map<string, Slot>();
+  /** Bumped by forget(): a read that started under an older epoch is not stored. */
+  readonly #epochs = new Map<string, number>();
+  readonly #inflight = new Map<string, Promise<Deno.KvEntryMaybe<unknown>>>();
+  /** Reads that went to KV (for tests and diagnostics). */
+  reads = 0;
+
+  constructor(kv: Deno.Kv, opts: KvCacheOptions) {
+    this.#kv = kv;
+    this.#opts = { now: Date.now, ...opts };
+  }
+
+  get size() {
+    return this.#slots.size;
+  }
+
+  /** The entry at `key`, from memory when fresh enough (see the module comment). */
+  get<T>(key: Deno.KvKey): Promise<Deno.KvEntryMaybe<T>> | Deno.KvEntryMaybe<T> {
+    const name = JSON.stringify(key);
+    const slot = this.#slots.get(name);
+    if (slot) {
+      const age = this.#opts.now() - slot.at;
+      if (age < this.#opts.freshMs) {
+        if (age >= this.#opts.freshMs / 2 && !slot.refreshing) {
+          slot.refreshing = true;
+          this.#load(name, key).catch(() => slot.refreshing = false);
+        }
+        // Least recently used goes first: re-insert on use.
+        this.#slots.delete(name);
+        this.#slots.set(name, slot);
+        return slot.entry as Deno.KvEntryMaybe<T>;
+      }
+    }
+    return this.#load(name, key) as Promise<Deno.KvEntryMaybe<T>>;
+  }
+
+  /** What is cached for `key` right now, fresh or not, without reading KV. */
+  peek<T>(key: Deno.KvKey): Deno.KvEntryMaybe<T> | undefined {
+    return this.#slots.get(JSON.stringify(key))?.entry as Deno.KvEntryMaybe<T> | undefined;
+  }
+
+  /**
+   * Adds `amount` to a cached KvU64 counter, for a sum this process just committed: the
+   * cached value stays exact without a read. A read in flight is not stored over it.
+   */
+  adjust(key: Deno.KvKey, amount: bigint) {
+    const name = JSON.stringify(key);
+    this.#epochs.set(name, (this.#epochs.get(name) ?? 0) + 1);
+    this.#inflight.delete(name);
+    const slot = this.#slots.get(name);
+    if (!slot) return;
+    const current = slot.entry.value instanceof Deno.KvU64 ? slot.entry.value.value : 0n;
+    const value = new Deno.KvU64((current + amount) & 0xffff_ffff_ffff_ffffn);
+    slot.entry = { ...slot.entry, value } as Deno.KvEntryMaybe<unknown>;
+  }
+
+  /** Drops what is cached for `key`: the next get reads KV. */
+  forget(key: Deno.KvKey) {
+    const name = JSON.stringify(key);
+    this.#slots.delete(name);
+    this.#inflight.delete(name);
+    this.#epochs.set(name, (this.#epochs.get(name) ?? 0) + 1);
+    // Epochs only matter while a read is in flight; keep the map from growing for ever.
+    if (this.#epochs.size > this.#opts.maxEntries) this.#epochs.clear();
+  }
+
+  clear() {
+    this.#slots.clear();
+    this.#inflight.clear();
+    this.#epochs.clear();
+  }
+
+  #load(name: string, key: Deno.KvKey): Promise<Deno.KvEntryMaybe<unknown>> {
+    const pending = this.#inflight.get(name);
+    if (pending) return pending;
+    const read = this.#read(name, key).finally(() => {
+      if (this.#inflight.get(name) === read) this.#inflight.delete(name);
+    });
+    this.#inflight.set(name, read);
+    return read;
+  }
+
+  async #read(name: string, key: Deno.KvKey): Promise<Deno.KvEntryMaybe<unknown>> {
+    const epoch = this.#epochs.get(name) ?? 0;
+    this.reads++;
+    const entry = await this.#kv.get(key);
+    if ((this.#epochs.get(name) ?? 0) === epoch) {
+      this.#slots.delete(name);
+      this.#slots.set(name, { entry, at: this.#opts.now(), refreshing: false });
+      if (this.#slots.size > this.#opts.maxEntries) {
+        this.#slots.delete(this.#slots.keys().next().value!);
+      }
+    }
+    return entry;
+  }
+}

@@ -1,0 +1,169 @@
+/**
+ * Write-behind counters (DESIGN §6): additions are summed in memory and written as KvU64
+ * `sum` (or `max`) mutations every `flushIntervalMs`, as soon as `maxEntries` distinct keys
+ * wait, and on shutdown — a few commits a second instead of one per request.
+ *
+ * Nothing acknowledged is dropped: a flush takes the pending deltas out, and puts back any
+ * chunk whose commit failed, for the next flush. `pending(key)` counts deltas not yet
+ * committed, including those of a flush in flight, so persisted + pending is exact in this
+ * process at every moment; `onCommitted` tells a reader (the verify cache) when an amount moves
+ * from pending to persisted, in the same tick.
+ */
+import { commit } from "./commit.ts";
+
+type Kind = "sum" | "max";
+
+interface Delta {
+  key: Deno.KvKey;
+  kind: Kind;
+  value: bigint;
+}
+
+export interface SumBufferOptions {
+  flushIntervalMs: number;
+  maxEntries: number;
+  /** Called once a sum of `amount` at `key` is committed. */
+  onCommitted?: (key: Deno.KvKey, amount: bigint) => void;
+  now?: () => number;
+}
+
+export interface FlushStats {
+  flushes: number;
+  flush_errors: number;
+  last_flush_at: number | null;
+  last_flush_duration_ms: number | null;
+  last_flush_keys: number;
+  last_error: string | null;
+}
+
+/** Mutations per commit: well inside KV's 1000, and small commits keep the lock short. */
+const CHUNK = 500;
+
+const nameOf = (kind: Kind, key: Deno.KvKey) => `${kind}:${JSON.stringify(key)}`;
+
+export class SumBuffer {
+  readonly #kv: Deno.Kv;
+  readonly #opts: SumBufferOptions;
+  #pending = new Map<string, Delta>();
+  /** Sums taken by the flush in flight, by key: still counted by pending(). */
+  readonly #inflight = new Map<string, bigint>();
+  #flushing: Promise<void> | null = null;
+  #timer: ReturnType<typeof setInterval> | null = null;
+  readonly stats: FlushStats = {
+    flushes: 0,
+    flush_errors: 0,
+    last_flush_at: null,
+    last_flush_duration_ms: null,
+    last_flush_keys: 0,
+    last_error: null,
+  };
+
+  constructor(kv: Deno.Kv, opts: SumBufferOptions) {
+    this.#kv = kv;
+    this.#opts = opts;
+  }
+
+  /** Distinct keys waiting to be written. */
+  get size() {
+    return this.#pending.size;
+  }
+
+  /** Adds `n` to the counter at `key`. */
+  add(key: Deno.KvKey, n: number | bigint = 1) {
+    this.#put({ key, kind: "sum", value: BigInt(n) });
+  }
+
+  /** Raises the counter at `key` to at least `n` (e.g. a last-used time). */
+  max(key: Deno.KvKey, n: number | bigint) {
+    this.#put({ key, kind: "max", value: BigInt(n) });
+  }
+
+  /** The sum added at `key` and not yet committed. */
+  pending(key: Deno.KvKey): number {
+    const name = nameOf("sum", key);
+    return Number((this.#pending.get(name)?.value ?? 0n) + (this.#inflight.get(name) ?? 0n));
+  }
+
+  #put(d: Delta) {
+    this.#merge(d);
+    if (this.#pending.size >= this.#opts.maxEntries && !this.#flushing) {
+      void this.flush().catch(() => {});
+    }
+  }
+
+  #merge(d: Delta) {
+    const name = nameOf(d.kind, d.key);
+    const current = this.#pending.get(name);
+    if (!current) this.#pending.set(name, { ...d });
+    else if (d.kind === "sum") current.value += d.value;
+    else if (d.value > current.value) current.value = d.value;
+  }
+
+  /** Writes everything pending; resolves when this flush (and any before it) is done. */
+  flush(): Promise<void> {
+    const previous = this.#flushing ?? Promise.resolve();
+    const run = previous.then(() => this.#flushOnce());
+    this.#flushing = run.finally(() => {
+      if (this.#flushing === run) this.#flushing = null;
+    });
+    return run;
+  }
+
+  async #flushOnce() {
+    if (this.#pending.size === 0) return;
+    const now = this.#opts.now ?? Date.now;
+    const started = now();
+    const taken = [...this.#pending.entries()];
+    this.#pending = new Map();
+    for (const [name, d] of taken) if (d.kind === "sum") this.#inflight.set(name, d.value);
+    let failed: Error | null = null;
+    for (let i = 0; i < taken.length; i += CHUNK) {
+      const chunk = taken.slice(i, i + CHUNK);
+      if (!failed) {
+        try {
+          const op = this.#kv.atomic();
+          for (const [, d] of chunk) {
+            op.mutate({ type: d.kind, key: d.key, value: new Deno.KvU64(d.value) });
+          }
+          if (!(await commit(op))) throw new Error("the commit was refused");
+          for (const [name, d] of chunk) {
+            this.#inflight.delete(name);
+            if (d.kind === "sum") this.#opts.onCommitted?.(d.key, d.value);
+          }
+          continue;
+        } catch (err) {
+          failed = err instanceof Error ? err : new Error(String(err));
+        }
+      }
+      // Not written: back into pending, merged with what arrived meanwhile.
+      for (const [name, d] of chunk) {
+        this.#inflight.delete(name);
+        this.#merge(d);
+      }
+    }
+    this.stats.flushes++;
+    this.stats.last_flush_at = now();
+    this.stats.last_flush_duration_ms = now() - started;
+    this.stats.last_flush_keys = taken.length;
+    if (failed) {
+      this.stats.flush_errors++;
+      this.stats.last_error = failed.message;
+      throw failed;
+    }
+  }
+
+  /** Flushes every `flushIntervalMs` until stop(); the timer does not keep the process alive. */
+  start() {
+    if (this.#timer !== null) return;
+    const timer = setInterval(() => void this.flush().catch(() => {}), this.#opts.flushIntervalMs);
+    Deno.unrefTimer(timer);
+    this.#timer = timer;
+  }
+
+  /** Stops the timer and writes what is left (shutdown). */
+  async stop() {
+    if (this.#timer !== null) clearInterval(this.#timer);
+    this.#timer = null;
+    await this.flush();
+  }
+}
