@@ -94,6 +94,10 @@ export const keys = {
   /** When a key was last verified (KvU64 `max` of epoch ms). */
   keyLastUsed: (tenantId: string, keyId: string) => ["t", tenantId, "key_last_used", keyId],
 
+  /** Authenticated requests made by one principal (user or token) on one UTC day (KvU64). */
+  principalDaily: (principalId: string, day: string) => ["daily_requests", principalId, day],
+  principalDailies: (principalId: string) => ["daily_requests", principalId],
+
   // ── Users and sessions ──────────────────────────────────────────────────────
   /** User record, by id. */
   user: (id: string) => ["users", id],

@@ -47,6 +47,7 @@ export class SumBuffer {
   #pending = new Map<string, Delta>();
   /** Sums taken by the flush in flight, by key: still counted by pending(). */
   readonly #inflight = new Map<string, bigint>();
+  /** The last flush queued, settled either way; flushes run one after another. */
   #flushing: Promise<void> | null = null;
   #timer: ReturnType<typeof setInterval> | null = null;
   readonly stats: FlushStats = {
@@ -99,12 +100,14 @@ export class SumBuffer {
     else if (d.value > current.value) current.value = d.value;
   }
 
-  /** Writes everything pending; resolves when this flush (and any before it) is done. */
+  /** Writes everything pending; settles when this flush (after any before it) is done. */
   flush(): Promise<void> {
-    const previous = this.#flushing ?? Promise.resolve();
-    const run = previous.then(() => this.#flushOnce());
-    this.#flushing = run.finally(() => {
-      if (this.#flushing === run) this.#flushing = null;
+    const run = (this.#flushing ?? Promise.resolve()).then(() => this.#flushOnce());
+    // The chain itself never rejects: a failed flush must not stop the next one.
+    const settled = run.catch(() => {});
+    this.#flushing = settled;
+    void settled.then(() => {
+      if (this.#flushing === settled) this.#flushing = null;
     });
     return run;
   }

@@ -7,6 +7,7 @@ import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
 import { AppError } from "../domain/errors.ts";
 import { Verifier } from "../domain/verify.ts";
+import { activityRoutes } from "./activity.ts";
 import { apiKeyRoutes } from "./api_keys.ts";
 import { auditRoutes } from "./audit.ts";
 import { authRoutes } from "./auth.ts";
@@ -72,6 +73,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
       authRoutes(),
       tokenRoutes(),
       userRoutes(),
+      activityRoutes(),
       planRoutes(),
       projectRoutes(),
       apiKeyRoutes(),

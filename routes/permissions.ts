@@ -38,6 +38,11 @@ export const ROUTE_ACCESS: Record<string, Access> = {
   "POST /v1/users/{id}/revoke-sessions": "users:write",
   "POST /v1/users/{id}/reset-password": "users:write",
   "GET /v1/users/{id}/audit-trail": "audit:read",
+  "GET /v1/users/{id}/daily": "users:read",
+
+  // The caller's own activity
+  "GET /v1/me/daily": "authenticated",
+  "GET /v1/me/overview": "authenticated",
 
   // Service tokens
   "GET /v1/admin/tokens": "tokens:read",

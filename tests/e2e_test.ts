@@ -5,6 +5,7 @@
  * wall-clock time. Each child process is killed and its output drained when a test ends.
  */
 import assert from "node:assert/strict";
+import { keys } from "../kv/keys.ts";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import {
@@ -280,6 +281,55 @@ Deno.test("e2e: SIGTERM lets in-flight requests finish, exits 0, and the data su
       assert.equal(read.body.data.slug, slug);
     }
     assert.equal((await server.stop()).code, 0, server.stderr);
+  }
+});
+
+Deno.test("e2e: SIGTERM writes the counters still in memory (requests, verifications) before exit", async () => {
+  await using dir = await tempDir();
+  const token = `stw_${randomAlnum(40)}`;
+  let tokenId = "";
+  let tenantId = "";
+  {
+    await using server = await ServerProcess.start({
+      env: { STEWARD_KV_PATH: dir.kvPath, STEWARD_BOOTSTRAP_TOKEN: token },
+    });
+    tokenId = (await server.call("GET", "/v1/auth/me", { token })).body.data.id;
+    const tenant = await server.call("POST", "/v1/tenants", {
+      token,
+      body: { name: "Counted", slug: "counted" },
+    });
+    tenantId = tenant.body.data.id;
+    const key = await server.call("POST", "/v1/tenants/counted/api-keys", {
+      token,
+      body: { name: "k", environment: "live" },
+    });
+    for (let i = 0; i < 20; i++) {
+      const res = await server.call("POST", "/v1/keys/verify", {
+        token,
+        body: { key: key.body.data.key },
+      });
+      assert.equal(res.body.data.code, "VALID", res.text);
+    }
+    const status = await server.stop();
+    assert.equal(status.code, 0, server.stderr);
+  }
+  const kv = await Deno.openKv(dir.kvPath);
+  try {
+    let requests = 0n;
+    for await (const e of kv.list<Deno.KvU64>({ prefix: keys.principalDailies(tokenId) })) {
+      requests += e.value.value;
+    }
+    // /auth/me, the tenant, the key and twenty verifies: all answered, so all written.
+    assert.equal(requests, 23n);
+    let verifications = 0n;
+    for await (
+      const e of kv.list<Deno.KvU64>({ prefix: ["t", tenantId, "usage", "verifications"] })
+    ) {
+      verifications += e.value.value;
+    }
+    assert.equal(verifications, 20n);
+  } finally {
+    kv.close();
   }
 });
 

@@ -1,0 +1,120 @@
+/**
+ * What a principal did, day by day, and the tenants it works in. The request middleware
+ * counts every authenticated request into svc.counters (written behind, never a KV write per
+ * request); reads add what is still pending, so they are exact in this process.
+ */
+import { keys } from "../kv/keys.ts";
+import { getRecord, readCounter } from "../kv/table.ts";
+import { badRequest } from "./errors.ts";
+import type { TenantRole } from "./permissions.ts";
+import { listMemberships, type Principal } from "./principal.ts";
+import { iso, type Services } from "./services.ts";
+import { tenantTable } from "./tenants.ts";
+
+const DAY_MS = 86_400_000;
+export const MAX_RANGE_DAYS = 366;
+const DEFAULT_RANGE_DAYS = 30;
+
+export const dayOf = (ms: number) => iso(ms).slice(0, 10);
+
+/**
+ * The inclusive day range asked for: both ends as YYYY-MM-DD, from ≤ to, at most 366 days.
+ * Defaults to the last 30 days ending today.
+ */
+export function dayRange(now: number, from?: string, to?: string): { from: number; to: number } {
+  const end = to ? Date.parse(`${to}T00:00:00Z`) : Date.parse(`${dayOf(now)}T00:00:00Z`);
+  const start = from ? Date.parse(`${from}T00:00:00Z`) : end - (DEFAULT_RANGE_DAYS - 1) * DAY_MS;
+  if (start > end) {
+    throw badRequest("from must not be after to", [{
+      path: ["query", "from"],
+      message: "after to",
+    }]);
+  }
+  if ((end - start) / DAY_MS + 1 > MAX_RANGE_DAYS) {
+    throw badRequest(`the range is over ${MAX_RANGE_DAYS} days`, [
+      { path: ["query", "from"], message: `at most ${MAX_RANGE_DAYS} days before to` },
+    ]);
+  }
+  return { from: start, to: end };
+}
+
+export interface DailyRequests {
+  principal_id: string;
+  from: string;
+  to: string;
+  total: number;
+  days: { date: string; requests: number }[];
+}
+
+/** Requests per day in the range, zero-filled: persisted counts plus what is pending. */
+export async function dailyRequests(
+  svc: Services,
+  principalId: string,
+  range: { from: number; to: number },
+): Promise<DailyRequests> {
+  const [from, to] = [dayOf(range.from), dayOf(range.to)];
+  const stored = new Map<string, number>();
+  const selector = {
+    start: keys.principalDaily(principalId, from),
+    end: keys.principalDaily(principalId, `${to}~`),
+  };
+  for await (const e of svc.kv.list<Deno.KvU64>(selector)) {
+    stored.set(e.key.at(-1) as string, Number(e.value.value));
+  }
+  const days = [];
+  for (let t = range.from; t <= range.to; t += DAY_MS) {
+    const date = dayOf(t);
+    const requests = (stored.get(date) ?? 0) +
+      svc.counters.pending(keys.principalDaily(principalId, date));
+    days.push({ date, requests });
+  }
+  return {
+    principal_id: principalId,
+    from,
+    to,
+    total: days.reduce((n, d) => n + d.requests, 0),
+    days,
+  };
+}
+
+export interface TenantSummary {
+  tenant_id: string;
+  slug: string;
+  name: string;
+  status: string;
+  is_test: boolean;
+  plan: string;
+  role: TenantRole | null;
+  active_keys: number;
+}
+
+/** The tenants the caller works in (memberships, or a bound token's tenant), with their figures. */
+export async function overview(svc: Services, caller: Principal) {
+  const memberships: { tenant_id: string; role: TenantRole | null }[] = caller.tenant_id
+    ? [{ tenant_id: caller.tenant_id, role: null }]
+    : caller.type === "user"
+    ? await listMemberships(svc, caller.id)
+    : [];
+  const tenants: TenantSummary[] = [];
+  for (const m of memberships) {
+    const [tenant, activeKeys] = await Promise.all([
+      getRecord(svc.kv, tenantTable, m.tenant_id),
+      readCounter(svc.kv, keys.tenantKeyCount(m.tenant_id)),
+    ]);
+    const t = tenant?.value;
+    if (!t || t.status === "deleted") continue;
+    tenants.push({
+      tenant_id: t.id,
+      slug: t.slug,
+      name: t.name,
+      status: t.status,
+      is_test: t.is_test,
+      plan: t.plan,
+      role: m.role,
+      active_keys: activeKeys,
+    });
+  }
+  const today = dayOf(svc.now());
+  const { total } = await dailyRequests(svc, caller.id, dayRange(svc.now(), today, today));
+  return { principal_id: caller.id, requests_today: total, tenants };
+}

@@ -1,0 +1,112 @@
+/**
+ * kv/sum_buffer.ts: write-behind counters — sums and maxima land, in chunks; pending() stays
+ * exact through a flush in flight; a failed commit loses nothing; flushes never overlap.
+ */
+import assert from "node:assert/strict";
+import { SumBuffer } from "../kv/sum_buffer.ts";
+
+/** A KV whose commits can be made to fail or to wait. */
+async function flakyKv() {
+  const real = await Deno.openKv(":memory:");
+  const control = { failures: 0, gate: null as Promise<void> | null, commits: 0 };
+  const kv = {
+    atomic() {
+      const op = real.atomic();
+      const commit = op.commit.bind(op);
+      op.commit = async () => {
+        if (control.gate) await control.gate;
+        if (control.failures > 0) {
+          control.failures--;
+          throw new Error("disk on fire");
+        }
+        control.commits++;
+        return await commit();
+      };
+      return op;
+    },
+  } as unknown as Deno.Kv;
+  const read = async (key: Deno.KvKey) => (await real.get<Deno.KvU64>(key)).value?.value ?? 0n;
+  return { kv, real, control, read, [Symbol.dispose]: () => real.close() };
+}
+
+const options = { flushIntervalMs: 60_000, maxEntries: 100_000 };
+
+Deno.test("sum buffer: sums and maxima are written on flush; pending counts until then", async () => {
+  using f = await flakyKv();
+  const committed: [string, bigint][] = [];
+  const buffer = new SumBuffer(f.kv, {
+    ...options,
+    onCommitted: (key, amount) => committed.push([String(key[0]), amount]),
+  });
+  buffer.add(["a"], 2);
+  buffer.add(["a"]);
+  buffer.max(["last"], 50);
+  buffer.max(["last"], 40);
+  assert.equal(buffer.pending(["a"]), 3);
+  assert.equal(await f.read(["a"]), 0n);
+  await buffer.flush();
+  assert.equal(await f.read(["a"]), 3n);
+  assert.equal(await f.read(["last"]), 50n);
+  assert.equal(buffer.pending(["a"]), 0);
+  assert.deepEqual(committed, [["a", 3n]]);
+  buffer.add(["a"], 4);
+  await buffer.flush();
+  assert.equal(await f.read(["a"]), 7n);
+  assert.equal(buffer.stats.flushes, 2);
+});
+
+Deno.test("sum buffer: over a thousand keys go out in several commits, all of them", async () => {
+  using f = await flakyKv();
+  const buffer = new SumBuffer(f.kv, options);
+  for (let i = 0; i < 1_200; i++) buffer.add(["k", i], i);
+  await buffer.flush();
+  assert.equal(f.control.commits, 3);
+  for (const i of [0, 499, 500, 1_199]) assert.equal(await f.read(["k", i]), BigInt(i));
+});
+
+Deno.test("sum buffer: a failed commit keeps its deltas for the next flush; nothing is lost", async () => {
+  using f = await flakyKv();
+  const buffer = new SumBuffer(f.kv, options);
+  buffer.add(["a"], 5);
+  f.control.failures = 1;
+  await assert.rejects(buffer.flush(), /disk on fire/);
+  assert.equal(buffer.pending(["a"]), 5);
+  assert.equal(buffer.stats.flush_errors, 1);
+  assert.equal(buffer.stats.last_error, "disk on fire");
+  buffer.add(["a"], 1);
+  await buffer.flush();
+  assert.equal(await f.read(["a"]), 6n);
+  assert.equal(buffer.pending(["a"]), 0);
+});
+
+Deno.test("sum buffer: pending() still counts a flush in flight; flushes queue, never overlap", async () => {
+  using f = await flakyKv();
+  const buffer = new SumBuffer(f.kv, options);
+  let open!: () => void;
+  f.control.gate = new Promise((r) => open = r);
+  buffer.add(["a"], 3);
+  const first = buffer.flush();
+  await new Promise((r) => setTimeout(r, 10));
+  buffer.add(["a"], 2);
+  const second = buffer.flush();
+  assert.equal(buffer.pending(["a"]), 5, "in flight + new");
+  assert.equal(await f.read(["a"]), 0n);
+  f.control.gate = null;
+  open();
+  await Promise.all([first, second]);
+  assert.equal(await f.read(["a"]), 5n);
+  assert.equal(buffer.pending(["a"]), 0);
+  assert.equal(f.control.commits, 2);
+});
+
+Deno.test("sum buffer: maxEntries distinct keys start a flush by themselves; stop() writes the rest", async () => {
+  using f = await flakyKv();
+  const buffer = new SumBuffer(f.kv, { flushIntervalMs: 60_000, maxEntries: 3 });
+  buffer.start();
+  buffer.add(["a"]);
+  buffer.add(["b"]);
+  buffer.add(["c"]);
+  buffer.add(["d"]);
+  await buffer.stop();
+  for (const k of ["a", "b", "c", "d"]) assert.equal(await f.read([k]), 1n);
+});
