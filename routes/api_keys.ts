@@ -238,13 +238,15 @@ export function apiKeyRoutes() {
     }),
     async (c) => {
       const tenant = c.var.tenant.value;
-      const { grace_seconds } = c.req.valid("json") ?? { grace_seconds: 0 };
+      // The body is optional: without one there is no grace.
+      const grace =
+        (c.req.valid("json") as { grace_seconds?: number } | undefined)?.grace_seconds ?? 0;
       const { secret, key } = await rotateApiKey(
         c.var.svc,
         actorOf(c),
         tenant,
         c.req.valid("param").id,
-        grace_seconds,
+        grace,
         ifMatch(c),
       );
       c.header("Location", `/v1/tenants/${tenant.id}/api-keys/${key.value.id}`);
