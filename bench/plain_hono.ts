@@ -12,6 +12,8 @@ const body = {
   data: { id: "ten_01JBENCH0000000000000000", slug: "acme", name: "Acme", status: "active" },
 };
 app.get("/json", (c) => c.json(body));
+// The baseline for POST routes (verify): read a JSON body, answer JSON.
+app.post("/json", async (c) => c.json({ ...body, echo: Object.keys(await c.req.json()) }));
 
 Deno.serve({
   port: Number(Deno.env.get("PORT") ?? 8001),

@@ -25,10 +25,11 @@ import { validationHook } from "./route.ts";
 import { tenantRoutes } from "./tenants.ts";
 import { tokenRoutes } from "./tokens.ts";
 import { userRoutes } from "./users.ts";
-import { verifyRoutes } from "./verify.ts";
+import { isVerify, verifyFastPath, verifyRoutes } from "./verify.ts";
 
 export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+  const verifier = new Verifier(deps.svc, deps.svc.counters);
   const origins = deps.config.STEWARD_CORS_ORIGINS;
 
   app.use("*", requestContext(deps));
@@ -77,7 +78,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
       planRoutes(),
       projectRoutes(),
       apiKeyRoutes(),
-      verifyRoutes(new Verifier(deps.svc, deps.svc.counters)),
+      verifyRoutes(verifier),
       tenantRoutes(),
       memberRoutes(),
       invitationRoutes(),
@@ -107,6 +108,14 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   app.notFound(notFoundHandler);
   app.onError(onError);
   assertEveryRouteHasAccess(app);
+
+  // The gateway's hot path skips the middleware chain when it can (see routes/verify.ts).
+  const fast = verifyFastPath(deps.svc, verifier, deps.config.STEWARD_BODY_LIMIT_BYTES);
+  const full = app.fetch;
+  app.fetch = (req, env, ctx) =>
+    isVerify(req)
+      ? fast(req).then((answer) => answer instanceof Response ? answer : full(answer, env, ctx))
+      : full(req, env, ctx);
   return app;
 }
 

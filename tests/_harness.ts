@@ -87,10 +87,15 @@ export async function setup(opts: HarnessOptions = {}) {
     if (o.body !== undefined && !headers["Content-Type"]) {
       headers["Content-Type"] = "application/json";
     }
+    const json = o.body === undefined ? undefined : JSON.stringify(o.body);
+    // As an HTTP client sends it (the verify fast path needs it).
+    if (json !== undefined && !o.raw) {
+      headers["Content-Length"] ??= String(new TextEncoder().encode(json).length);
+    }
     const res = await app.request(path, {
       method,
       headers,
-      body: o.raw ?? (o.body === undefined ? undefined : JSON.stringify(o.body)),
+      body: o.raw ?? json,
     }, o.ip ? { remoteAddr: { hostname: o.ip } } : undefined);
     const text = await res.text();
     let body;

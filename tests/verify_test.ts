@@ -322,3 +322,58 @@ Deno.test("verify: 400 on bad input; 401 without a token; 403 without keys:verif
   const gateway = await h.serviceToken(["keys:verify"]);
   assert.equal((await post({ key: "x" }, gateway.token)).status, 200);
 });
+
+Deno.test("verify: the fast path and the full chain answer a call alike; errors take the full chain", async () => {
+  await using h = await setup();
+  await h.tenant("acme");
+  const k = await keyFor(h, "acme", { scopes: ["a"] });
+  const send = (headers: Record<string, string>, body: string) =>
+    h.app.request("/v1/keys/verify", {
+      method: "POST",
+      headers: {
+        Authorization: `Bearer ${h.root}`,
+        "Content-Type": "application/json",
+        ...headers,
+      },
+      body,
+    });
+  const body = JSON.stringify({ key: k.key, scopes: ["a"], cost: 0 });
+  const fast = await send({ "Content-Length": String(body.length), "X-Request-Id": "gw-1" }, body);
+  const full = await send({ "X-Request-Id": "gw-2" }, body); // no length: the full chain
+  const [a, b] = [await fast.json(), await full.json()];
+  // The second call spent one more request of the rate limit; all else is the same.
+  assert.deepEqual({ ...a.data, ratelimit: null }, { ...b.data, ratelimit: null });
+  assert.equal(a.data.ratelimit.remaining, b.data.ratelimit.remaining + 1);
+  assert.equal(a.meta.request_id, "gw-1");
+  assert.equal(b.meta.request_id, "gw-2");
+  for (
+    const name of [
+      "X-Request-Id",
+      "Cache-Control",
+      "X-Content-Type-Options",
+      "Content-Security-Policy",
+    ]
+  ) {
+    assert.ok(fast.headers.get(name), name);
+    if (name !== "X-Request-Id") assert.equal(fast.headers.get(name), full.headers.get(name), name);
+  }
+  assert.equal(fast.headers.get("Content-Type"), "application/json");
+  // Invalid bodies, bad tokens and missing permissions are answered by the full chain.
+  const bad = JSON.stringify({ key: k.key, cost: -1 });
+  const invalid = await send({ "Content-Length": String(bad.length) }, bad);
+  assert.equal(invalid.status, 400);
+  assert.equal((await invalid.json()).error.details[0].path.join("."), "json.cost");
+  const reader = await h.serviceToken(["keys:read"]);
+  const denied = await h.app.request("/v1/keys/verify", {
+    method: "POST",
+    headers: {
+      Authorization: `Bearer ${reader.token}`,
+      "Content-Type": "application/json",
+      "Content-Length": String(body.length),
+    },
+    body,
+  });
+  assert.equal(denied.status, 403);
+  const garbled = await send({ "Content-Length": "3" }, "{x}");
+  assert.equal(garbled.status, 400);
+});

@@ -7,7 +7,7 @@ import { AppError } from "../../domain/errors.ts";
 import { newId } from "../../domain/ids.ts";
 import type { AppDeps, AppEnv } from "../context.ts";
 
-const INCOMING_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+export const INCOMING_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /**
  * OWASP's headers for a JSON API, set before the handler runs so Hono folds them into the
@@ -16,7 +16,7 @@ const INCOMING_ID = /^[A-Za-z0-9._:-]{1,128}$/;
  * frame-ancestors supersedes X-Frame-Options, and HSTS belongs to the TLS terminator (browsers
  * ignore it over plain HTTP). A route may override CSP and caching (the docs page does).
  */
-const RESPONSE_HEADERS: [string, string][] = [
+export const RESPONSE_HEADERS: [string, string][] = [
   ["Cache-Control", "no-store"],
   ["X-Content-Type-Options", "nosniff"],
   ["Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'"],

@@ -1,0 +1,252 @@
+/**
+ * What the HTTP benchmarks share: settings from the environment, wrk runs and their parsing,
+ * rounds over targets with a summary table, the machine description, and server processes
+ * that are killed however the run ends.
+ */
+import { ServerProcess, within } from "../tests/_server.ts";
+
+export function setting(name: string, fallback: number, min: number, max: number): number {
+  const raw = Deno.env.get(name);
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    console.error(`bench: ${name} must be an integer from ${min} to ${max}, not "${raw}"`);
+    Deno.exit(2);
+  }
+  return value;
+}
+
+export const LOAD = {
+  seconds: setting("BENCH_SECONDS", 10, 1, 600),
+  warmupSeconds: setting("BENCH_WARMUP_SECONDS", 2, 0, 60),
+  threads: setting("BENCH_THREADS", 2, 1, 64),
+  connections: setting("BENCH_CONNECTIONS", 50, 1, 10_000),
+  rounds: setting("BENCH_ROUNDS", 1, 1, 10),
+};
+
+export interface WrkResult {
+  requestsPerSec: number;
+  requests: number;
+  p50Ms: number;
+  p99Ms: number;
+  non2xx: number;
+  socketErrors: number;
+}
+
+function toMs(value: string, unit: string): number {
+  const n = Number(value);
+  return unit === "us" ? n / 1000 : unit === "ms" ? n : unit === "s" ? n * 1000 : n * 60_000;
+}
+
+export function parseWrk(out: string): WrkResult {
+  const rps = /Requests\/sec:\s+([\d.]+)/.exec(out);
+  const p50 = /^\s*50%\s+([\d.]+)(us|ms|s|m)\s*$/m.exec(out);
+  const p99 = /^\s*99%\s+([\d.]+)(us|ms|s|m)\s*$/m.exec(out);
+  const total = /(\d+) requests in /.exec(out);
+  if (!rps || !p50 || !p99 || !total) throw new Error(`could not read wrk's output:\n${out}`);
+  const errors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  return {
+    requestsPerSec: Number(rps[1]),
+    requests: Number(total[1]),
+    p50Ms: toMs(p50[1], p50[2]),
+    p99Ms: toMs(p99[1], p99[2]),
+    non2xx: Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0),
+    socketErrors: errors ? errors.slice(1).reduce((sum, n) => sum + Number(n), 0) : 0,
+  };
+}
+
+/** One load target: a URL, its headers, and optionally a wrk Lua script (POST bodies). */
+export interface Target {
+  name: string;
+  url: string;
+  headers?: string[];
+  script?: string;
+}
+
+/** wrk processes under way, killed if the benchmark is interrupted. */
+const running = new Set<Deno.ChildProcess>();
+
+function wrkArgs(seconds: number, t: Target): string[] {
+  return [
+    `-t${LOAD.threads}`,
+    `-c${LOAD.connections}`,
+    `-d${seconds}s`,
+    "--latency",
+    ...(t.script ? ["-s", t.script] : []),
+    ...(t.headers ?? []).flatMap((h) => ["-H", h]),
+    t.url,
+  ];
+}
+
+async function wrk(seconds: number, t: Target): Promise<string> {
+  const child = new Deno.Command("wrk", {
+    args: wrkArgs(seconds, t),
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  running.add(child);
+  const out = await within(seconds + 30, "wrk", child.output()).finally(() =>
+    running.delete(child)
+  );
+  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+  if (!out.success) throw new Error(`wrk failed (${out.code}):\n${text}`);
+  return text;
+}
+
+export async function wrkInstalled(): Promise<boolean> {
+  try {
+    await new Deno.Command("wrk", { args: ["--version"], stdout: "null", stderr: "null" })
+      .output();
+    return true;
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return false;
+    throw err;
+  }
+}
+
+/** `cmd args…`'s stdout, or "" (reading /proc directly would need --allow-all). */
+export async function run(cmd: string, ...args: string[]): Promise<string> {
+  try {
+    const out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "null" }).output();
+    return new TextDecoder().decode(out.stdout).trim();
+  } catch {
+    return "";
+  }
+}
+
+export async function machine(): Promise<string[]> {
+  const model = /:\s*(.+)$/.exec(await run("grep", "-m1", "model name", "/proc/cpuinfo"))?.[1];
+  const memKb = Number(/(\d+) kB/.exec(await run("grep", "MemTotal", "/proc/meminfo"))?.[1] ?? 0);
+  return [
+    `cpus: ${navigator.hardwareConcurrency} × ${model ?? "unknown"}`,
+    `memory: ${(memKb / 1024 / 1024).toFixed(1)} GiB`,
+    `deno ${Deno.version.deno} (v8 ${Deno.version.v8}), ${Deno.build.target}`,
+    `load average before the run: ${await run("cat", "/proc/loadavg")}`,
+  ];
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
+export const fmt = (n: number, digits = 0) =>
+  n.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
+
+export interface Summary {
+  name: string;
+  rps: number;
+  p50: number;
+  p99: number;
+  bad: number;
+}
+
+/**
+ * Loads each target in turn, for LOAD.rounds rounds (after a warm-up each time), prints every
+ * round and a table of medians, and returns the medians. `secret` is masked in the commands.
+ */
+export async function loadTargets(targets: Target[], secret: string): Promise<Summary[]> {
+  console.log(`\n${(await machine()).join("\n")}`);
+  console.log(
+    `wrk -t${LOAD.threads} -c${LOAD.connections} -d${LOAD.seconds}s --latency, ` +
+      `${LOAD.warmupSeconds} s warm-up, ${LOAD.rounds} round(s), targets loaded one at a time\n`,
+  );
+  for (const t of targets) {
+    const args = wrkArgs(LOAD.seconds, t).map((a) => a.includes(" ") ? `'${a}'` : a);
+    console.log(`  wrk ${args.join(" ").replaceAll(secret, "$TOKEN")}`);
+  }
+  console.log();
+
+  const results = new Map<string, WrkResult[]>(targets.map((t) => [t.name, []]));
+  for (let round = 1; round <= LOAD.rounds; round++) {
+    for (const t of targets) {
+      if (LOAD.warmupSeconds > 0) await wrk(LOAD.warmupSeconds, t);
+      const r = parseWrk(await wrk(LOAD.seconds, t));
+      results.get(t.name)!.push(r);
+      console.log(
+        `round ${round} ${t.name}: ${fmt(r.requestsPerSec)} req/s, ` +
+          `p50 ${fmt(r.p50Ms, 2)} ms, p99 ${fmt(r.p99Ms, 2)} ms, ${r.requests} requests` +
+          (r.non2xx || r.socketErrors
+            ? `, ${r.non2xx} non-2xx, ${r.socketErrors} socket errors`
+            : ""),
+      );
+    }
+  }
+
+  const summary = targets.map((t) => {
+    const rs = results.get(t.name)!;
+    return {
+      name: t.name,
+      rps: median(rs.map((r) => r.requestsPerSec)),
+      p50: median(rs.map((r) => r.p50Ms)),
+      p99: median(rs.map((r) => r.p99Ms)),
+      bad: rs.reduce((n, r) => n + r.non2xx + r.socketErrors, 0),
+    };
+  });
+  const width = Math.max(...summary.map((s) => s.name.length));
+  console.log(
+    `\n${"target".padEnd(width)} | ${"req/s".padStart(9)} | ${"p50 ms".padStart(7)} | ` +
+      `${"p99 ms".padStart(7)} | errors`,
+  );
+  console.log(
+    `${"-".repeat(width)}-|-${"-".repeat(9)}-|-${"-".repeat(7)}-|-${"-".repeat(7)}-|-------`,
+  );
+  for (const s of summary) {
+    console.log(
+      `${s.name.padEnd(width)} | ${fmt(s.rps).padStart(9)} | ${fmt(s.p50, 2).padStart(7)} | ` +
+        `${fmt(s.p99, 2).padStart(7)} | ${s.bad}`,
+    );
+  }
+  return summary;
+}
+
+/**
+ * Runs `body` with a temporary directory and a list to put server processes in; on the way
+ * out, however it goes (error, Ctrl-C, SIGTERM), the servers and wrk are stopped and the
+ * directory removed. Returns the exit code for Deno.exit.
+ */
+export async function benchmark(
+  body: (dir: string, servers: ServerProcess[]) => Promise<number>,
+): Promise<number> {
+  if (!(await wrkInstalled())) {
+    console.error(
+      "bench: wrk is not installed. Install it (Debian/Ubuntu: apt-get install -y wrk) and retry.",
+    );
+    return 2;
+  }
+  const dir = await Deno.makeTempDir({ prefix: "steward_bench_" });
+  const servers: ServerProcess[] = [];
+  // Interrupted: `finally` would not run, so kill everything here.
+  const interrupted = () => {
+    for (const child of [...running, ...servers.map((s) => s.child)]) {
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // Already exited.
+      }
+    }
+    Deno.removeSync(dir, { recursive: true });
+    Deno.exit(130);
+  };
+  Deno.addSignalListener("SIGINT", interrupted);
+  Deno.addSignalListener("SIGTERM", interrupted);
+  try {
+    const code = await body(dir, servers);
+    console.log(`load average after the run: ${await run("cat", "/proc/loadavg")}`);
+    return code;
+  } catch (err) {
+    console.error(`bench: ${err instanceof Error ? err.message : err}`);
+    return 1;
+  } finally {
+    Deno.removeSignalListener("SIGINT", interrupted);
+    Deno.removeSignalListener("SIGTERM", interrupted);
+    // SIGTERM; one that does not exit in time is killed.
+    await Promise.all(servers.map((s) => s.stop().catch(() => s[Symbol.asyncDispose]())));
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
+/** Fails the run when any request failed: the figures would not be valid. */
+export function allAnswered(summary: Summary[]): number {
+  if (!summary.some((s) => s.bad > 0)) return 0;
+  console.error(
+    "bench: some requests failed (non-2xx or socket errors); the figures are not valid",
+  );
+  return 1;
+}

@@ -1,0 +1,179 @@
+/**
+ * Verify benchmark: `POST /v1/keys/verify` with 1,000 distinct warm keys (round robin over
+ * wrk's connections), next to a plain Hono JSON POST route and a naive verify doing one KV
+ * read and one KV sum per request (bench/naive_verify.ts), all loaded in the same run with
+ * the same wrk settings. Targets: verify ≥ 0.5 × plain Hono and ≥ 5 × naive.
+ *
+ * Then the freshness of a revocation: made on one Steward process, seen by the same process
+ * at once, and by a second process on the same KV file within STEWARD_VERIFY_CACHE_MS.
+ *
+ *   deno task bench:verify                        # wrk -t2 -c50 -d10s, one round
+ *   BENCH_ROUNDS=3 deno task bench:verify
+ *
+ * Settings as bench/http.ts (BENCH_SECONDS, BENCH_WARMUP_SECONDS, BENCH_THREADS,
+ * BENCH_CONNECTIONS, BENCH_ROUNDS) and BENCH_KEYS (1000). Needs wrk.
+ */
+import { join } from "node:path";
+import { LISTENING, randomAlnum, ServerProcess } from "../tests/_server.ts";
+import { allAnswered, benchmark, fmt, loadTargets, setting, type Target } from "./_load.ts";
+
+const KEYS = setting("BENCH_KEYS", 1_000, 1, 100_000);
+
+/** A wrk script that POSTs the lines of `bodiesFile` in turn. */
+function postScript(bodiesFile: string, token: string | null): string {
+  return `
+local bodies = {}
+for line in io.lines("${bodiesFile}") do bodies[#bodies + 1] = line end
+local i = math.random(#bodies)
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+${token ? `wrk.headers["Authorization"] = "Bearer ${token}"` : ""}
+request = function()
+  i = i % #bodies + 1
+  return wrk.format(nil, nil, nil, bodies[i])
+end
+`;
+}
+
+function expectOk(what: string, res: { status: number; text: string }, status = 200) {
+  if (res.status !== status) throw new Error(`${what}: ${res.status} ${res.text}`);
+}
+
+Deno.exit(
+  await benchmark(async (dir, servers) => {
+    const token = `stw_${randomAlnum(40)}`;
+    const kvPath = join(dir, "steward.kv");
+    const env = { STEWARD_KV_PATH: kvPath, STEWARD_BOOTSTRAP_TOKEN: token };
+    const steward = ServerProcess.spawn({ env });
+    servers.push(steward);
+    await steward.waitForStdout(LISTENING, "steward's listening line");
+
+    // A plan generous enough that every call is VALID: the whole path, usage included, runs.
+    await expectOk(
+      "plan",
+      await steward.call("POST", "/v1/plans", {
+        token,
+        body: {
+          code: "bench",
+          name: "Bench",
+          price: { amount: 0, currency: "usd", interval: "month" },
+          rate_limit: { requests_per_second: 1_000_000, burst: 1_000_000 },
+          quota: { units: 1e15, period: "month" },
+          sla: 99.9,
+        },
+      }),
+      201,
+    );
+    await expectOk(
+      "tenant",
+      await steward.call("POST", "/v1/tenants", { token, body: { name: "Bench", slug: "bench" } }),
+      201,
+    );
+    await expectOk(
+      "billing",
+      await steward.call("PATCH", "/v1/tenants/bench/billing", {
+        token,
+        body: { plan_code: "bench", override: true, reason: "benchmark" },
+      }),
+    );
+    const keys: { id: string; key: string }[] = [];
+    for (let i = 0; i < KEYS; i++) {
+      const res = await steward.call("POST", "/v1/tenants/bench/api-keys", {
+        token,
+        body: { name: `bench ${i}`, environment: "live" },
+      });
+      await expectOk("key", res, 201);
+      keys.push({ id: res.body.data.id, key: res.body.data.key });
+    }
+    console.log(`${KEYS} keys created`);
+
+    const keysFile = join(dir, "keys.txt");
+    await Deno.writeTextFile(keysFile, keys.map((k) => k.key).join("\n") + "\n");
+    const bodiesFile = join(dir, "bodies.txt");
+    await Deno.writeTextFile(
+      bodiesFile,
+      keys.map((k) => JSON.stringify({ key: k.key })).join("\n") + "\n",
+    );
+    const verifyScript = join(dir, "verify.lua");
+    await Deno.writeTextFile(verifyScript, postScript(bodiesFile, token));
+    const naiveScript = join(dir, "naive.lua");
+    await Deno.writeTextFile(naiveScript, postScript(bodiesFile, null));
+
+    const plain = ServerProcess.spawn({
+      args: ["run", "--allow-net", "--allow-env", "bench/plain_hono.ts"],
+    });
+    servers.push(plain);
+    const naive = ServerProcess.spawn({
+      args: [
+        "run",
+        "--allow-net",
+        "--allow-env",
+        "--allow-read",
+        "--allow-write",
+        "bench/naive_verify.ts",
+      ],
+      env: { BENCH_KV_PATH: join(dir, "naive.kv"), BENCH_KEYS_FILE: keysFile },
+    });
+    servers.push(naive);
+    await Promise.all([plain, naive].map((s) => s.waitForStdout(LISTENING, "the listening line")));
+
+    const sample = await steward.call("POST", "/v1/keys/verify", {
+      token,
+      body: { key: keys[0].key },
+    });
+    if (sample.body?.data?.code !== "VALID") throw new Error(`verify: ${sample.text}`);
+    const naiveSample = await naive.call("POST", "/v1/keys/verify", { body: { key: keys[0].key } });
+    if (naiveSample.body?.data?.valid !== true) throw new Error(`naive: ${naiveSample.text}`);
+
+    const PLAIN = "plain hono POST /json";
+    const NAIVE = "naive verify (1 KV read + 1 KV sum)";
+    const VERIFY = "steward POST /v1/keys/verify";
+    const targets: Target[] = [
+      { name: PLAIN, url: `${plain.url}/json`, script: naiveScript },
+      { name: NAIVE, url: `${naive.url}/v1/keys/verify`, script: naiveScript },
+      { name: VERIFY, url: `${steward.url}/v1/keys/verify`, script: verifyScript },
+    ];
+    const summary = await loadTargets(targets, token);
+    const rps = (name: string) => summary.find((s) => s.name === name)!.rps;
+    console.log(
+      `\nverify ÷ plain Hono = ${(rps(VERIFY) / rps(PLAIN)).toFixed(3)} (target ≥ 0.5)` +
+        `\nverify ÷ naive      = ${(rps(VERIFY) / rps(NAIVE)).toFixed(2)} (target ≥ 5)`,
+    );
+
+    // Freshness: revoke on this process; a second process on the same store answers from its
+    // cache until the window ends.
+    const second = ServerProcess.spawn({ env });
+    servers.push(second);
+    await second.waitForStdout(LISTENING, "the second process's listening line");
+    const victim = keys[keys.length - 1];
+    const check = async (s: ServerProcess) =>
+      (await s.call("POST", "/v1/keys/verify", { token, body: { key: victim.key } })).body.data
+        .code as string;
+    if ((await check(second)) !== "VALID") {
+      throw new Error("the second process does not see the key");
+    }
+    const revokedAt = performance.now();
+    await expectOk(
+      "revoke",
+      await steward.call("DELETE", `/v1/tenants/bench/api-keys/${victim.id}`, { token }),
+    );
+    const here = await check(steward);
+    const hereMs = performance.now() - revokedAt;
+    let polls = 0;
+    while ((await check(second)) === "VALID") {
+      polls++;
+      if (performance.now() - revokedAt > 60_000) {
+        throw new Error("never seen by the second process");
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const thereMs = performance.now() - revokedAt;
+    console.log(
+      `\nrevocation: the process that made it answered ${here} ${fmt(hereMs, 1)} ms after the ` +
+        `revoke started (its first verify); a second process answered REVOKED after ` +
+        `${fmt(thereMs)} ms (${polls} VALID answers while polling every 20 ms; ` +
+        `STEWARD_VERIFY_CACHE_MS = 5000)`,
+    );
+    return allAnswered(summary) || (here === "REVOKED" ? 0 : 1);
+  }),
+);
