@@ -16,6 +16,7 @@ import { PLATFORM_ROLES, type PlatformRole } from "./domain/permissions.ts";
 import { SYSTEM_PRINCIPAL } from "./domain/principal.ts";
 import { randomBase62 } from "./domain/secrets.ts";
 import { type Services, SYSTEM_ACTOR } from "./domain/services.ts";
+import { Vault } from "./domain/vault.ts";
 import { createToken } from "./domain/tokens.ts";
 import { createUser, findUserByEmail, setPassword } from "./domain/users.ts";
 import { KvCache } from "./kv/cache.ts";
@@ -111,6 +112,7 @@ if (import.meta.main) {
       // A one-shot command: nothing to cache.
       cache: new KvCache(kv, { freshMs: 0, maxEntries: 0 }),
       counters: new SumBuffer(kv, { flushIntervalMs: 1_000, maxEntries: 1_000 }),
+      vault: Vault.fromBase64(config.STEWARD_MASTER_KEY),
     };
     try {
       await run(svc, Deno.args[0], Deno.args.slice(1));

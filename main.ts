@@ -10,6 +10,7 @@ import { DEFAULT_PASSWORD_POLICY } from "./domain/passwords.ts";
 import { seedPlans } from "./domain/plans.ts";
 import { prepareLogins } from "./domain/sessions.ts";
 import type { Services } from "./domain/services.ts";
+import { Vault } from "./domain/vault.ts";
 import { KvCache } from "./kv/cache.ts";
 import { openKv } from "./kv/open.ts";
 import { SumBuffer } from "./kv/sum_buffer.ts";
@@ -42,6 +43,7 @@ const svc: Services = {
     maxEntries: 1_000,
     onCommitted: (key, amount) => cache.adjust(key, amount),
   }),
+  vault: Vault.fromBase64(config.STEWARD_MASTER_KEY),
 };
 svc.counters.start();
 const instanceId = crypto.randomUUID();

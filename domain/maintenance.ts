@@ -8,6 +8,7 @@ import { keys } from "../kv/keys.ts";
 import { acquireLease } from "../kv/lease.ts";
 import { resumeErasures } from "./erasure.ts";
 import { pruneSessions } from "./sessions.ts";
+import { retireSigningKeys } from "./signing_keys.ts";
 import { liftSuspensions } from "./user_lifecycle.ts";
 import { iso, type Services } from "./services.ts";
 
@@ -38,6 +39,11 @@ export const MAINTENANCE_TASKS: MaintenanceTask[] = [
     name: "lift-suspensions",
     schedule: "* * * * *",
     run: async (svc) => ({ suspensions_lifted: await liftSuspensions(svc) }),
+  },
+  {
+    name: "retire-signing-keys",
+    schedule: "*/5 * * * *",
+    run: async (svc) => ({ signing_keys_retired: await retireSigningKeys(svc) }),
   },
   {
     name: "resume-erasures",

@@ -114,6 +114,7 @@ export function createProject(
     action: "project.created",
     resource_type: "project",
     tenant_id: (p) => p.tenant_id,
+    extra: (op) => op.set(keys.projectTenant(project.id), tenant.id),
   });
 }
 

@@ -2,6 +2,7 @@
 import type { KvCache } from "../kv/cache.ts";
 import type { SumBuffer } from "../kv/sum_buffer.ts";
 import type { PasswordPolicy } from "./passwords.ts";
+import type { Vault } from "./vault.ts";
 
 export interface Services {
   kv: Deno.Kv;
@@ -13,6 +14,8 @@ export interface Services {
   cache: KvCache;
   /** Write-behind counters (usage, last-used times, request counts): no KV write per request. */
   counters: SumBuffer;
+  /** Envelope encryption under STEWARD_MASTER_KEY (closed without one). */
+  vault: Vault;
 }
 
 /** Who did something, and from where: what the audit trail records (no HTTP types). */

@@ -53,6 +53,31 @@ export const keys = {
   projects: (tenantId: string) => ["t", tenantId, "projects"],
   /** Count of the tenant's live projects (KvU64). */
   projectCount: (tenantId: string) => ["t", tenantId, "project_count"],
+  /** Project id → its tenant id, for routes without a tenant in the path (the JWKS). */
+  projectTenant: (projectId: string) => ["project_tenants", projectId],
+
+  // ── Signing keys and the vault ──────────────────────────────────────────────
+  /** A project's ES256 signing key: public JWK, private key sealed by the vault. */
+  signingKey: (tenantId: string, projectId: string, kid: string) => [
+    "t",
+    tenantId,
+    "projects",
+    projectId,
+    "signing_keys",
+    kid,
+  ],
+  signingKeys: (tenantId: string, projectId: string) => [
+    "t",
+    tenantId,
+    "projects",
+    projectId,
+    "signing_keys",
+  ],
+  /** Retiring signing keys by the end of their grace (value: { tenant_id, project_id, kid }). */
+  retiringSigningKey: (retiresAt: string, kid: string) => ["signing_keys_retiring", retiresAt, kid],
+  retiringSigningKeys: () => ["signing_keys_retiring"],
+  /** The tenant's data key, wrapped by the master key (AES-256-GCM). */
+  tenantDataKey: (tenantId: string) => ["t", tenantId, "data_key"],
 
   // ── API keys ────────────────────────────────────────────────────────────────
   /** A tenant's API key record (never the key), by id. */

@@ -22,6 +22,7 @@ import { ROUTE_ACCESS, routeKey } from "./permissions.ts";
 import { planRoutes } from "./plans.ts";
 import { projectRoutes } from "./projects.ts";
 import { validationHook } from "./route.ts";
+import { signingKeyRoutes } from "./signing_keys.ts";
 import { tenantRoutes } from "./tenants.ts";
 import { tokenRoutes } from "./tokens.ts";
 import { userRoutes } from "./users.ts";
@@ -79,6 +80,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
       projectRoutes(),
       apiKeyRoutes(),
       verifyRoutes(verifier),
+      signingKeyRoutes(verifier),
       tenantRoutes(),
       memberRoutes(),
       invitationRoutes(),

@@ -78,6 +78,12 @@ export const ROUTE_ACCESS: Record<string, Access> = {
   "PATCH /v1/tenants/{tenant}/projects/{id}": "projects:write",
   "DELETE /v1/tenants/{tenant}/projects/{id}": "projects:write",
 
+  // Signing keys, their public JWKS, and JWTs for verified keys
+  "GET /v1/tenants/{tenant}/projects/{id}/signing-keys": "projects:read",
+  "POST /v1/tenants/{tenant}/projects/{id}/signing-keys/rotate": "projects:write",
+  "GET /v1/projects/{id}/jwks.json": "public",
+  "POST /v1/tokens": "keys:verify",
+
   // API keys, and verifying them (the gateway's hot path)
   "GET /v1/tenants/{tenant}/api-keys": "keys:read",
   "POST /v1/tenants/{tenant}/api-keys": "keys:write",

@@ -7,6 +7,7 @@
 import { createApp } from "../routes/app.ts";
 import { ensureSuperAdmin } from "../domain/bootstrap.ts";
 import { seedPlans } from "../domain/plans.ts";
+import { Vault } from "../domain/vault.ts";
 import type { Probe } from "../domain/health.ts";
 import type { PlatformRole, TenantRole } from "../domain/permissions.ts";
 import { login } from "../domain/sessions.ts";
@@ -66,6 +67,7 @@ export async function setup(opts: HarnessOptions = {}) {
       maxEntries: 1_000,
       onCommitted: (key, amount) => cache.adjust(key, amount),
     }),
+    vault: new Vault(crypto.getRandomValues(new Uint8Array(32))),
   };
   const boot = await ensureSuperAdmin(svc);
   if (opts.seedPlans ?? true) await seedPlans(svc);

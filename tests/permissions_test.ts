@@ -350,6 +350,7 @@ const PUBLIC_ROUTES = [
   "GET /health/ready",
   "POST /v1/auth/login",
   "POST /v1/auth/password-reset",
+  "GET /v1/projects/{id}/jwks.json",
   "POST /v1/invitations/accept",
 ];
 
