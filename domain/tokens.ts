@@ -6,7 +6,7 @@
 import { commit } from "../kv/commit.ts";
 import { keys } from "../kv/keys.ts";
 import { listPage, type Page, type PageRequest } from "../kv/list.ts";
-import { resolveImmutablePointer } from "../kv/pointers.ts";
+import { peekImmutablePointer, resolveImmutablePointer } from "../kv/pointers.ts";
 import { getRecord, replace, type Table, type Versioned } from "../kv/table.ts";
 import { badRequest, forbidden, notFound } from "./errors.ts";
 import { newId } from "./ids.ts";
@@ -57,6 +57,16 @@ const TOUCH_EVERY_MS = 60_000;
 export const tokenExpired = (t: ServiceToken, now: number) =>
   t.expires_at !== null && Date.parse(t.expires_at) <= now;
 
+/** Null when the token does not authenticate at `now`; else whether it is due a touch. */
+function refusal(token: ServiceToken | null, now: number): "refused" | "touch" | null {
+  if (!token || !live(token) || tokenExpired(token, now)) return "refused";
+  const touched = token.last_used_at && now - Date.parse(token.last_used_at) < TOUCH_EVERY_MS;
+  return touched ? null : "touch";
+}
+
+const principalOf = (t: ServiceToken) =>
+  tokenPrincipal(t.id, expandPermissions(t.permissions), t.tenant_id, t.test_tenants_only);
+
 /**
  * The principal behind a token secret, or null when unknown, revoked or expired. The record
  * comes through svc.cache: gateways call verify with a token on every request, and that must
@@ -67,16 +77,31 @@ export async function authenticateToken(svc: Services, secret: string): Promise<
   const entry = id ? await svc.cache.get<ServiceToken>(keys.token(id)) : null;
   const token = entry?.versionstamp ? entry as Versioned<ServiceToken> : null;
   const now = svc.now();
-  if (!token || !live(token.value) || tokenExpired(token.value, now)) return null;
-  if (!token.value.last_used_at || now - Date.parse(token.value.last_used_at) >= TOUCH_EVERY_MS) {
+  const verdict = refusal(token?.value ?? null, now);
+  if (verdict === "refused") return null;
+  if (verdict === "touch") {
     // Best effort (a stale cached version simply fails); either way re-read it next time.
     await commit(
-      replace(svc.kv.atomic(), tokenTable, token, { ...token.value, last_used_at: iso(now) }),
+      replace(svc.kv.atomic(), tokenTable, token!, { ...token!.value, last_used_at: iso(now) }),
     );
-    svc.cache.forget(keys.token(token.value.id));
+    svc.cache.forget(keys.token(token!.value.id));
   }
-  const t = token.value;
-  return tokenPrincipal(t.id, expandPermissions(t.permissions), t.tenant_id, t.test_tenants_only);
+  return principalOf(token!.value);
+}
+
+/**
+ * authenticateToken without a promise, for the hot path, when memory holds all it needs:
+ * the principal, null when refused, or undefined to take the asynchronous way.
+ */
+export function authenticateTokenCached(
+  svc: Services,
+  secret: string,
+): Principal | null | undefined {
+  const id = peekImmutablePointer(svc.kv, keys.tokenHash(sha256Hex(secret)));
+  const entry = id === undefined ? undefined : svc.cache.getSync<ServiceToken>(keys.token(id));
+  if (!entry?.versionstamp) return undefined;
+  const verdict = refusal(entry.value, svc.now());
+  return verdict === "touch" ? undefined : verdict === "refused" ? null : principalOf(entry.value);
 }
 
 export interface NewToken {

@@ -112,6 +112,9 @@ export function quotaPeriod(interval: "month" | "year", now: number) {
 
 const dayOf = (now: number) => iso(now).slice(0, 10);
 
+/** A decision that could not be made yet: the key it still has to read. */
+const needsRead = (d: VerifyResult | Deno.KvKey): d is Deno.KvKey => Array.isArray(d);
+
 export class Verifier {
   readonly #svc: Services;
   readonly #usage: UsageSink;
@@ -123,40 +126,81 @@ export class Verifier {
     this.#limiter = limiter;
   }
 
-  async #plan(code: string): Promise<Plan | null> {
-    const id = (await this.#svc.cache.get<string>(keys.planCode(code))).value;
-    return id ? (await this.#svc.cache.get<Plan>(keys.plan(id))).value : null;
+  /**
+   * Verifies `req.key`. `boundTenant`: a tenant-bound caller only sees its own tenant's keys
+   * (any other is NOT_FOUND). Synchronous when memory holds everything the answer reads — no
+   * promise at all on the warm path — else it loads what is missing, then decides.
+   */
+  verify(
+    req: VerifyRequest,
+    boundTenant: string | null = null,
+  ): VerifyResult | Promise<VerifyResult> {
+    if (!wellFormedKey(req.key)) return NOT_FOUND;
+    const hash = sha256Hex(req.key);
+    const first = this.#decide(req, boundTenant, hash, new Map());
+    return needsRead(first) ? this.#load(req, boundTenant, hash, first) : first;
+  }
+
+  /** Reads each missing entry in turn (each read may reveal the next), then decides. */
+  async #load(
+    req: VerifyRequest,
+    boundTenant: string | null,
+    hash: string,
+    missing: Deno.KvKey,
+  ): Promise<VerifyResult> {
+    const loaded = new Map<string, Deno.KvEntryMaybe<unknown>>();
+    for (;;) {
+      loaded.set(JSON.stringify(missing), await this.#svc.cache.get(missing));
+      const next = this.#decide(req, boundTenant, hash, loaded);
+      if (!needsRead(next)) return next;
+      missing = next;
+    }
   }
 
   /**
-   * Verifies `req.key`. `boundTenant`: a tenant-bound caller only sees its own tenant's keys
-   * (any other is NOT_FOUND).
+   * The answer, from what memory holds (and `loaded`), or the first key it still needs. Runs
+   * without awaiting, so checking and spending rate limit and quota are one step.
    */
-  async verify(req: VerifyRequest, boundTenant: string | null = null): Promise<VerifyResult> {
-    if (!wellFormedKey(req.key)) return NOT_FOUND;
+  #decide(
+    req: VerifyRequest,
+    boundTenant: string | null,
+    hash: string,
+    loaded: Map<string, Deno.KvEntryMaybe<unknown>>,
+  ): VerifyResult | Deno.KvKey {
     const cache = this.#svc.cache;
-    const pointer = (await cache.get<KeyPointer>(keys.apiKeyHash(sha256Hex(req.key)))).value;
+    let missing: Deno.KvKey | null = null;
+    const read = <T>(key: Deno.KvKey): T | null => {
+      const name = JSON.stringify(key);
+      // The cache first: a flush adjusts the usage counter there while a call awaits.
+      const entry = cache.getSync<T>(key) ??
+        (loaded.has(name)
+          ? cache.peek<T>(key) ?? loaded.get(name) as Deno.KvEntryMaybe<T>
+          : undefined);
+      if (entry === undefined) missing ??= key;
+      return entry?.value ?? null;
+    };
+    const pointer = read<KeyPointer>(keys.apiKeyHash(hash));
+    if (missing) return missing;
     if (!pointer || (boundTenant && pointer.tenant_id !== boundTenant)) return NOT_FOUND;
-    const [keyEntry, tenantEntry] = await Promise.all([
-      cache.get<ApiKey>(keys.apiKey(pointer.tenant_id, pointer.id)),
-      cache.get<Tenant>(keys.tenant(pointer.tenant_id)),
-    ]);
-    const key = keyEntry.value;
-    const tenant = tenantEntry.value;
+    const key = read<ApiKey>(keys.apiKey(pointer.tenant_id, pointer.id));
+    const tenant = read<Tenant>(keys.tenant(pointer.tenant_id));
+    if (missing) return missing;
     if (!key || !tenant || tenant.status === "deleted") return NOT_FOUND;
     if (key.project_id) {
-      const project = await cache.get<Project>(keys.project(key.tenant_id, key.project_id));
-      if (project.value?.status !== "active") return NOT_FOUND;
+      const project = read<Project>(keys.project(key.tenant_id, key.project_id));
+      if (missing) return missing;
+      if (project?.status !== "active") return NOT_FOUND;
     }
     if (req.environment && key.environment !== req.environment) return NOT_FOUND;
-    const plan = await this.#plan(tenant.plan);
+    const planId = read<string>(keys.planCode(tenant.plan));
+    const plan = planId ? read<Plan>(keys.plan(planId)) : null;
     const now = this.#svc.now();
     // Unlimited plans count by calendar month.
     const period = quotaPeriod(plan?.quota?.period ?? "month", now);
     const periodKey = keys.usagePeriod(tenant.id, VERIFICATIONS, period.label);
-    const loaded = (await cache.get<Deno.KvU64>(periodKey)).value;
+    const persisted = read<Deno.KvU64>(periodKey);
+    if (missing) return missing;
 
-    // From here on, no await: the checks and the spending happen in one step.
     const result: VerifyResult = {
       valid: false,
       code: "VALID",
@@ -184,9 +228,6 @@ export class Verifier {
     if (rate && !rate.allowed) return { ...result, code: "RATE_LIMITED", ratelimit };
 
     const cost = req.cost ?? 1;
-    // Read again without awaiting: a flush may have moved usage from pending to persisted
-    // (adjusting the cached counter) while this call awaited.
-    const persisted = cache.peek<Deno.KvU64>(periodKey)?.value ?? loaded;
     const used = (persisted ? Number(persisted.value) : 0) + this.#usage.pending(periodKey);
     const units = plan?.quota?.units ?? null;
     const quota = (spent: number) => ({

@@ -45,22 +45,29 @@ export class KvCache {
 
   /** The entry at `key`, from memory when fresh enough (see the module comment). */
   get<T>(key: Deno.KvKey): Promise<Deno.KvEntryMaybe<T>> | Deno.KvEntryMaybe<T> {
+    return this.getSync<T>(key) ??
+      this.#load(JSON.stringify(key), key) as Promise<Deno.KvEntryMaybe<T>>;
+  }
+
+  /**
+   * The entry at `key` when memory holds a fresh one (refreshing it in the background past
+   * half the window, as get does), else undefined: for callers that stay synchronous when
+   * they can, since every promise on the hot path costs throughput.
+   */
+  getSync<T>(key: Deno.KvKey): Deno.KvEntryMaybe<T> | undefined {
     const name = JSON.stringify(key);
     const slot = this.#slots.get(name);
-    if (slot) {
-      const age = this.#opts.now() - slot.at;
-      if (age < this.#opts.freshMs) {
-        if (age >= this.#opts.freshMs / 2 && !slot.refreshing) {
-          slot.refreshing = true;
-          this.#load(name, key).catch(() => slot.refreshing = false);
-        }
-        // Least recently used goes first: re-insert on use.
-        this.#slots.delete(name);
-        this.#slots.set(name, slot);
-        return slot.entry as Deno.KvEntryMaybe<T>;
-      }
+    if (!slot) return undefined;
+    const age = this.#opts.now() - slot.at;
+    if (age >= this.#opts.freshMs) return undefined;
+    if (age >= this.#opts.freshMs / 2 && !slot.refreshing) {
+      slot.refreshing = true;
+      this.#load(name, key).catch(() => slot.refreshing = false);
     }
-    return this.#load(name, key) as Promise<Deno.KvEntryMaybe<T>>;
+    // Least recently used goes first: re-insert on use.
+    this.#slots.delete(name);
+    this.#slots.set(name, slot);
+    return slot.entry as Deno.KvEntryMaybe<T>;
   }
 
   /** What is cached for `key` right now, fresh or not, without reading KV. */

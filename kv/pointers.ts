@@ -9,22 +9,29 @@ import { getBatched } from "./batch.ts";
 const MAX_ENTRIES = 10_000;
 const memos = new WeakMap<Deno.Kv, Map<string, string>>();
 
+/** The remembered target of `key`, without reading KV (undefined when not remembered). */
+export function peekImmutablePointer(kv: Deno.Kv, key: Deno.KvKey): string | undefined {
+  const memo = memos.get(kv);
+  const name = JSON.stringify(key);
+  const hit = memo?.get(name);
+  if (hit !== undefined) {
+    memo!.delete(name); // re-insert: Map order is the LRU order
+    memo!.set(name, hit);
+  }
+  return hit;
+}
+
 export async function resolveImmutablePointer(
   kv: Deno.Kv,
   key: Deno.KvKey,
 ): Promise<string | null> {
+  const hit = peekImmutablePointer(kv, key);
+  if (hit !== undefined) return hit;
   let memo = memos.get(kv);
   if (!memo) memos.set(kv, memo = new Map());
-  const name = JSON.stringify(key);
-  const hit = memo.get(name);
-  if (hit !== undefined) {
-    memo.delete(name); // re-insert: Map order is the LRU order
-    memo.set(name, hit);
-    return hit;
-  }
   const id = (await getBatched<string>(kv, key)).value;
   if (id !== null) {
-    memo.set(name, id);
+    memo.set(JSON.stringify(key), id);
     if (memo.size > MAX_ENTRIES) memo.delete(memo.keys().next().value!);
   }
   return id;
