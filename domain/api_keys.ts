@@ -102,11 +102,15 @@ export const apiKeyTable = (tenantId: string): Table<ApiKey> => ({
   counters: (k) => k.revoked_at === null ? [keys.tenantKeyCount(k.tenant_id)] : [],
 });
 
-/** The key as the API and the audit trail show it: status computed now, never the hash. */
-export const apiKeyView = (now: number) => ({ key_hash: _, ...rest }: ApiKey) => ({
-  ...rest,
-  status: keyStatus(rest as ApiKey, now),
-});
+/**
+ * The key as the API shows it: status computed now, last use from `lastUsed`, never the hash.
+ */
+export const apiKeyView =
+  (now: number, lastUsed: Map<string, string | null>) => ({ key_hash: _, ...rest }: ApiKey) => ({
+    ...rest,
+    status: keyStatus(rest as ApiKey, now),
+    last_used_at: lastUsed.get(rest.id) ?? null,
+  });
 
 const auditView = ({ key_hash: _, ...rest }: ApiKey) => rest;
 
@@ -214,6 +218,33 @@ export async function getApiKey(
   const key = await getRecord(svc.kv, apiKeyTable(tenantId), id);
   if (!key) throw notFound("API key");
   return key;
+}
+
+/**
+ * When each key was last verified: the persisted maximum, or a later one still waiting in
+ * the write-behind counters.
+ */
+export async function lastUsedAt(
+  svc: Services,
+  tenantId: string,
+  ids: string[],
+): Promise<Map<string, string | null>> {
+  const found = new Map<string, string | null>();
+  // getMany reads at most 10 keys at a time.
+  for (let i = 0; i < ids.length; i += 10) {
+    const chunk = ids.slice(i, i + 10);
+    const entries = await svc.kv.getMany<Deno.KvU64[]>(
+      chunk.map((id) => keys.keyLastUsed(tenantId, id)),
+    );
+    chunk.forEach((id, j) => {
+      const ms = Math.max(
+        Number(entries[j].value?.value ?? 0n),
+        svc.counters.pendingMax(keys.keyLastUsed(tenantId, id)),
+      );
+      found.set(id, ms ? iso(ms) : null);
+    });
+  }
+  return found;
 }
 
 export interface KeyFilter {

@@ -85,6 +85,11 @@ export class SumBuffer {
     return Number((this.#pending.get(name)?.value ?? 0n) + (this.#inflight.get(name) ?? 0n));
   }
 
+  /** The highest value waiting for `key`'s `max`, or 0 (a flush in flight is not counted). */
+  pendingMax(key: Deno.KvKey): number {
+    return Number(this.#pending.get(nameOf("max", key))?.value ?? 0n);
+  }
+
   #put(d: Delta) {
     this.#merge(d);
     if (this.#pending.size >= this.#opts.maxEntries && !this.#flushing) {

@@ -6,6 +6,7 @@ import {
   apiKeyView,
   createApiKey,
   getApiKey,
+  lastUsedAt,
   listApiKeys,
   MAX_GRACE_SECONDS,
   revokeApiKey,
@@ -61,6 +62,9 @@ const ApiKeySchema = z.object({
   created_by: z.string(),
   created_at: z.string(),
   updated_at: z.string(),
+  last_used_at: z.string().nullable().openapi({
+    description: "When verify last answered for it (written behind: within seconds).",
+  }),
 }).openapi("ApiKey");
 
 const WithSecret = ApiKeySchema.extend({
@@ -106,9 +110,14 @@ const ListQuery = z.strictObject({
   external_id: z.string().max(128).optional(),
 });
 
-const view = (c: Context<AppEnv>) => apiKeyView(c.var.svc.now());
+/** The view of `items` with their last use (one batched read). */
+async function viewOf(c: Context<AppEnv>, items: ApiKey[]) {
+  const used = await lastUsedAt(c.var.svc, c.var.tenant.value.id, items.map((k) => k.id));
+  return apiKeyView(c.var.svc.now(), used);
+}
+/** A key just made: its secret, shown this once; never used yet. */
 const withSecret = (c: Context<AppEnv>, secret: string) => (k: ApiKey) => ({
-  ...view(c)(k),
+  ...apiKeyView(c.var.svc.now(), new Map())(k),
   key: secret,
 });
 const one = envelope(ApiKeySchema);
@@ -133,7 +142,7 @@ export function apiKeyRoutes() {
         cursor,
         offset,
       });
-      return okList(c, page, limit, view(c));
+      return okList(c, page, limit, await viewOf(c, page.items.map((i) => i.value)));
     },
   );
 
@@ -170,12 +179,10 @@ export function apiKeyRoutes() {
       request: { params: KeyParams },
       responses: { 200: jsonResponse(one, "The key; `ETag` is its version.") },
     }),
-    async (c) =>
-      okRecord(
-        c,
-        await getApiKey(c.var.svc, c.var.tenant.value.id, c.req.valid("param").id),
-        view(c),
-      ),
+    async (c) => {
+      const key = await getApiKey(c.var.svc, c.var.tenant.value.id, c.req.valid("param").id);
+      return okRecord(c, key, await viewOf(c, [key.value]));
+    },
   );
 
   app.openapi(
@@ -198,7 +205,7 @@ export function apiKeyRoutes() {
         c.req.valid("json"),
         ifMatch(c),
       );
-      return okRecord(c, key, view(c));
+      return okRecord(c, key, await viewOf(c, [key.value]));
     },
   );
 
@@ -219,7 +226,7 @@ export function apiKeyRoutes() {
         c.req.valid("param").id,
         ifMatch(c),
       );
-      return okRecord(c, key, view(c));
+      return okRecord(c, key, await viewOf(c, [key.value]));
     },
   );
 

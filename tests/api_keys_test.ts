@@ -309,3 +309,18 @@ Deno.test("POST rotate and create: Idempotency-Key replays the same key, minting
   assert.equal(r1.status, 201, r1.text);
   assert.equal(r2.body.data.key, r1.body.data.key);
 });
+
+Deno.test("api-keys: last_used_at follows verify, before and after the counters are written", async () => {
+  await using h = await setup();
+  await h.tenant("acme");
+  const k = (await createKey(h, "acme")).body.data;
+  assert.equal(k.last_used_at, null);
+  h.advance(5_000);
+  await verify(h, k.key);
+  const at = new Date(h.clock.now).toISOString();
+  const pending = await h.call("GET", path("acme", k.id), { token: h.root });
+  assert.equal(pending.body.data.last_used_at, at, "from the write-behind counters");
+  await h.svc.counters.flush();
+  const list = await h.call("GET", path("acme"), { token: h.root });
+  assert.equal(list.body.data[0].last_used_at, at, "persisted");
+});
