@@ -112,6 +112,9 @@ export function quotaPeriod(interval: "month" | "year", now: number) {
 
 const dayOf = (now: number) => iso(now).slice(0, 10);
 
+/** Bounded by clearing when full: a burst of new keys costs re-hashing, never memory. */
+const HASH_MEMO_ENTRIES = 100_000;
+
 /** A decision that could not be made yet: the key it still has to read. */
 const needsRead = (d: VerifyResult | Deno.KvKey): d is Deno.KvKey => Array.isArray(d);
 
@@ -119,6 +122,23 @@ export class Verifier {
   readonly #svc: Services;
   readonly #usage: UsageSink;
   readonly #limiter: RateLimiter;
+
+  /**
+   * SHA-256 of recently verified well-formed keys: two hashes fewer per warm call. (The keys
+   * sit in process memory only, which every verification passes them through anyway.)
+   */
+  readonly #hashes = new Map<string, string>();
+
+  #hashOf(key: string): string | null {
+    let hash = this.#hashes.get(key);
+    if (hash === undefined) {
+      if (!wellFormedKey(key)) return null;
+      hash = sha256Hex(key);
+      if (this.#hashes.size >= HASH_MEMO_ENTRIES) this.#hashes.clear();
+      this.#hashes.set(key, hash);
+    }
+    return hash;
+  }
 
   constructor(svc: Services, usage: UsageSink, limiter = new RateLimiter()) {
     this.#svc = svc;
@@ -135,8 +155,8 @@ export class Verifier {
     req: VerifyRequest,
     boundTenant: string | null = null,
   ): VerifyResult | Promise<VerifyResult> {
-    if (!wellFormedKey(req.key)) return NOT_FOUND;
-    const hash = sha256Hex(req.key);
+    const hash = this.#hashOf(req.key);
+    if (!hash) return NOT_FOUND;
     const first = this.#decide(req, boundTenant, hash, new Map());
     return needsRead(first) ? this.#load(req, boundTenant, hash, first) : first;
   }
