@@ -310,8 +310,17 @@ Deno.test("e2e: SIGTERM writes the counters still in memory (requests, verificat
       });
       assert.equal(res.body.data.code, "VALID", res.text);
     }
+    // A bad call too, so the error path has had its chance to log something.
+    await server.call("POST", "/v1/keys/verify", {
+      token,
+      body: { key: key.body.data.key, cost: -1 },
+    });
     const status = await server.stop();
     assert.equal(status.code, 0, server.stderr);
+    for (const output of [server.stdout, server.stderr]) {
+      assert.ok(!output.includes(key.body.data.key), "an API key in the logs");
+      assert.ok(!output.includes(token.slice(4)), "a service token in the logs");
+    }
   }
   const kv = await Deno.openKv(dir.kvPath);
   try {
@@ -319,8 +328,8 @@ Deno.test("e2e: SIGTERM writes the counters still in memory (requests, verificat
     for await (const e of kv.list<Deno.KvU64>({ prefix: keys.principalDailies(tokenId) })) {
       requests += e.value.value;
     }
-    // /auth/me, the tenant, the key and twenty verifies: all answered, so all written.
-    assert.equal(requests, 23n);
+    // /auth/me, the tenant, the key, twenty verifies and the bad one: all answered, all written.
+    assert.equal(requests, 24n);
     let verifications = 0n;
     for await (
       const e of kv.list<Deno.KvU64>({ prefix: ["t", tenantId, "usage", "verifications"] })
