@@ -46,32 +46,40 @@ export interface DailyRequests {
   days: { date: string; requests: number }[];
 }
 
-/** Requests per day in the range, zero-filled: persisted counts plus what is pending. */
-export async function dailyRequests(
+/**
+ * A write-behind counter per day (`dayKey(date)`) over the range, zero-filled: what is
+ * persisted plus what is still pending in this process.
+ */
+export async function dailyCounts(
   svc: Services,
-  principalId: string,
+  dayKey: (date: string) => Deno.KvKey,
   range: { from: number; to: number },
-): Promise<DailyRequests> {
-  const [from, to] = [dayOf(range.from), dayOf(range.to)];
+): Promise<{ date: string; count: number }[]> {
   const stored = new Map<string, number>();
-  const selector = {
-    start: keys.principalDaily(principalId, from),
-    end: keys.principalDaily(principalId, `${to}~`),
-  };
+  const selector = { start: dayKey(dayOf(range.from)), end: dayKey(`${dayOf(range.to)}~`) };
   for await (const e of svc.kv.list<Deno.KvU64>(selector)) {
     stored.set(e.key.at(-1) as string, Number(e.value.value));
   }
   const days = [];
   for (let t = range.from; t <= range.to; t += DAY_MS) {
     const date = dayOf(t);
-    const requests = (stored.get(date) ?? 0) +
-      svc.counters.pending(keys.principalDaily(principalId, date));
-    days.push({ date, requests });
+    days.push({ date, count: (stored.get(date) ?? 0) + svc.counters.pending(dayKey(date)) });
   }
+  return days;
+}
+
+/** Requests per day in the range, zero-filled. */
+export async function dailyRequests(
+  svc: Services,
+  principalId: string,
+  range: { from: number; to: number },
+): Promise<DailyRequests> {
+  const counts = await dailyCounts(svc, (day) => keys.principalDaily(principalId, day), range);
+  const days = counts.map((d) => ({ date: d.date, requests: d.count }));
   return {
     principal_id: principalId,
-    from,
-    to,
+    from: dayOf(range.from),
+    to: dayOf(range.to),
     total: days.reduce((n, d) => n + d.requests, 0),
     days,
   };

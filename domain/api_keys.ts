@@ -142,7 +142,8 @@ function insertKey(op: Deno.AtomicOperation, key: ApiKey) {
   const pointer = keys.apiKeyHash(key.key_hash);
   insert(op, apiKeyTable(key.tenant_id), key)
     .check({ key: pointer, versionstamp: null })
-    .set(pointer, { tenant_id: key.tenant_id, id: key.id } satisfies KeyPointer);
+    .set(pointer, { tenant_id: key.tenant_id, id: key.id } satisfies KeyPointer)
+    .set(keys.apiKeyTenant(key.id), key.tenant_id);
 }
 
 function buildKey(

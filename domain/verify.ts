@@ -12,6 +12,7 @@
  * one process cannot both take the last unit of a quota.
  */
 import { keys } from "../kv/keys.ts";
+import { dayOf } from "./activity.ts";
 import {
   type ApiKey,
   type Environment,
@@ -109,8 +110,6 @@ export function quotaPeriod(interval: "month" | "year", now: number) {
     end: Date.UTC(y, m + 1, 1),
   };
 }
-
-const dayOf = (now: number) => iso(now).slice(0, 10);
 
 /** Bounded by clearing when full: a burst of new keys costs re-hashing, never memory. */
 const HASH_MEMO_ENTRIES = 100_000;

@@ -88,6 +88,8 @@ export const keys = {
    * REVOKED for a revoked key rather than NOT_FOUND.
    */
   apiKeyHash: (hash: string) => ["api_key_hashes", hash],
+  /** API key id → its tenant id, for usage events that name only the key. */
+  apiKeyTenant: (keyId: string) => ["api_key_tenants", keyId],
   /** Count of the tenant's keys that are not revoked (KvU64). */
   tenantKeyCount: (tenantId: string) => ["t", tenantId, "key_count"],
 
@@ -100,6 +102,7 @@ export const keys = {
     metric,
     period,
   ],
+  usages: (tenantId: string) => ["t", tenantId, "usage"],
   /** A tenant's use of a metric on one UTC day ("2026-03-01"). */
   usageDaily: (tenantId: string, metric: string, day: string) => [
     "t",
@@ -116,6 +119,8 @@ export const keys = {
     keyId,
     day,
   ],
+  /** A usage event id seen in the last 24 h, per tenant (deduplicates retried batches). */
+  usageEventId: (tenantId: string, eventId: string) => ["t", tenantId, "usage_event_ids", eventId],
   /** When a key was last verified (KvU64 `max` of epoch ms). */
   keyLastUsed: (tenantId: string, keyId: string) => ["t", tenantId, "key_last_used", keyId],
 

@@ -13,7 +13,7 @@ const Day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, "a date as YYYY-MM-DD").refi
   "not a calendar date",
 );
 
-const RangeQuery = z.strictObject({
+export const RangeQuery = z.strictObject({
   from: Day.optional().openapi({ description: "First day (UTC), inclusive." }),
   to: Day.optional().openapi({ description: "Last day (UTC), inclusive; default today." }),
 });

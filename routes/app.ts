@@ -25,6 +25,7 @@ import { validationHook } from "./route.ts";
 import { signingKeyRoutes } from "./signing_keys.ts";
 import { tenantRoutes } from "./tenants.ts";
 import { tokenRoutes } from "./tokens.ts";
+import { usageRoutes } from "./usage.ts";
 import { userRoutes } from "./users.ts";
 import { isVerify, verifyFastPath, verifyRoutes } from "./verify.ts";
 
@@ -81,6 +82,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
       apiKeyRoutes(),
       verifyRoutes(verifier),
       signingKeyRoutes(verifier),
+      usageRoutes(),
       tenantRoutes(),
       memberRoutes(),
       invitationRoutes(),

@@ -93,6 +93,11 @@ export const ROUTE_ACCESS: Record<string, Access> = {
   "POST /v1/tenants/{tenant}/api-keys/{id}/rotate": "keys:write",
   "POST /v1/keys/verify": "keys:verify",
 
+  // Usage
+  "POST /v1/usage/events": "usage:write",
+  "GET /v1/tenants/{tenant}/usage": "usage:read",
+  "GET /v1/tenants/{tenant}/usage/daily": "usage:read",
+
   // Members and invitations
   "GET /v1/tenants/{tenant}/members": "members:read",
   "POST /v1/tenants/{tenant}/members": "members:write",

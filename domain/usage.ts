@@ -1,0 +1,194 @@
+/**
+ * Metered usage: what each tenant consumed, by metric, per quota period and per day. Verify
+ * counts `verifications` through the write-behind counters; platforms report other metrics
+ * in batches (POST /v1/usage/events). An event id counts once within 24 h, and an accepted
+ * event is committed with its id in one commit, so a retried batch never counts twice and an
+ * acknowledged one is never lost.
+ */
+import { commit, CONFLICT, retrying } from "../kv/commit.ts";
+import { keys } from "../kv/keys.ts";
+import { getRecord } from "../kv/table.ts";
+import { dailyCounts, dayOf } from "./activity.ts";
+import { getPlanByCode, type Plan } from "./plans.ts";
+import { iso, type Services } from "./services.ts";
+import { type Tenant, tenantTable } from "./tenants.ts";
+import { quotaPeriod, VERIFICATIONS } from "./verify.ts";
+
+export const METRIC_PATTERN = /^[a-z][a-z0-9_.]{0,63}$/;
+const DAY_MS = 86_400_000;
+const MAX_AGE_MS = 35 * DAY_MS;
+const MAX_AHEAD_MS = 5 * 60_000;
+const DEDUPE_MS = DAY_MS;
+/** Events per commit: one check each, inside a KV Connect server's 10 checks per commit. */
+const EVENTS_PER_COMMIT = 10;
+
+export interface UsageEvent {
+  id: string;
+  tenant_id?: string;
+  key_id?: string;
+  metric: string;
+  quantity: number;
+  timestamp: string;
+}
+
+/** An event that did not match the schema: its id when it had one, and what was wrong. */
+export interface InvalidEvent {
+  id: string | null;
+  invalid: string;
+}
+
+export type Outcome =
+  | { id: string; status: "accepted" | "duplicate" }
+  | { id: string | null; status: "rejected"; reason: string };
+
+interface Placed {
+  event: UsageEvent;
+  tenant: Tenant;
+  plan: Plan | null;
+  at: number;
+}
+
+/** The tenant an event belongs to, or why it cannot be counted. */
+async function place(
+  svc: Services,
+  event: UsageEvent,
+  boundTenant: string | null,
+): Promise<Placed | string> {
+  if (!event.tenant_id === !event.key_id) return "give exactly one of tenant_id and key_id";
+  const tenantId = event.tenant_id ??
+    (await svc.kv.get<string>(keys.apiKeyTenant(event.key_id!))).value;
+  if (!tenantId || (boundTenant && tenantId !== boundTenant)) {
+    return event.key_id ? "unknown key_id" : "unknown tenant_id";
+  }
+  const tenant = (await getRecord(svc.kv, tenantTable, tenantId))?.value;
+  if (!tenant || tenant.status === "deleted") return "unknown tenant_id";
+  const at = Date.parse(event.timestamp);
+  const now = svc.now();
+  if (at < now - MAX_AGE_MS) return "timestamp is more than 35 days old";
+  if (at > now + MAX_AHEAD_MS) return "timestamp is more than 5 minutes ahead";
+  return { event, tenant, plan: (await getPlanByCode(svc, tenant.plan))?.value ?? null, at };
+}
+
+const periodKey = (p: Placed) =>
+  keys.usagePeriod(
+    p.tenant.id,
+    p.event.metric,
+    quotaPeriod(p.plan?.quota?.period ?? "month", p.at).label,
+  );
+
+/**
+ * Counts a batch: each event accepted, a duplicate (its id was counted within 24 h, or
+ * earlier in this batch), or rejected with the reason; one event's fate never stops another.
+ * Events come checked against the schema; those that failed it come as InvalidEvent.
+ */
+export async function ingestUsage(
+  svc: Services,
+  events: (UsageEvent | InvalidEvent)[],
+  boundTenant: string | null,
+): Promise<Outcome[]> {
+  const outcomes = new Map<number, Outcome>();
+  const accepted: { index: number; placed: Placed }[] = [];
+  const seen = new Set<string>();
+  for (const [index, event] of events.entries()) {
+    if ("invalid" in event) {
+      outcomes.set(index, { id: event.id, status: "rejected", reason: event.invalid });
+      continue;
+    }
+    const placed = await place(svc, event, boundTenant);
+    if (typeof placed === "string") {
+      outcomes.set(index, { id: event.id, status: "rejected", reason: placed });
+      continue;
+    }
+    const name = `${placed.tenant.id}\u0000${event.id}`;
+    if (seen.has(name)) outcomes.set(index, { id: event.id, status: "duplicate" });
+    else {
+      seen.add(name);
+      accepted.push({ index, placed });
+    }
+  }
+  for (let i = 0; i < accepted.length; i += EVENTS_PER_COMMIT) {
+    const chunk = accepted.slice(i, i + EVENTS_PER_COMMIT);
+    const fresh = await commitChunk(svc, chunk.map((c) => c.placed));
+    chunk.forEach((c, j) =>
+      outcomes.set(c.index, { id: c.placed.event.id, status: fresh[j] ? "accepted" : "duplicate" })
+    );
+  }
+  return events.map((_, index) => outcomes.get(index)!);
+}
+
+/** Commits the events whose ids are new, with their ids; returns which were new. */
+function commitChunk(svc: Services, placed: Placed[]): Promise<boolean[]> {
+  return retrying(async () => {
+    const markers = placed.map((p) => keys.usageEventId(p.tenant.id, p.event.id));
+    const existing = await svc.kv.getMany(markers);
+    const now = svc.now();
+    const fresh = existing.map((e) =>
+      e.versionstamp === null || (e.value as { until: number }).until <= now
+    );
+    const op = svc.kv.atomic();
+    const sums: [Deno.KvKey, bigint][] = [];
+    placed.forEach((p, i) => {
+      if (!fresh[i]) return;
+      const amount = BigInt(p.event.quantity);
+      op.check(existing[i]).set(markers[i], { until: now + DEDUPE_MS }, { expireIn: DEDUPE_MS });
+      sums.push([periodKey(p), amount]);
+      sums.push([keys.usageDaily(p.tenant.id, p.event.metric, dayOf(p.at)), amount]);
+    });
+    for (const [key, amount] of sums) op.sum(key, amount);
+    if (!(await commit(op))) return CONFLICT;
+    // The verify cache holds persisted counters: keep them exact without a read.
+    for (const [key, amount] of sums) svc.cache.adjust(key, amount);
+    return fresh;
+  });
+}
+
+export interface MetricUsage {
+  metric: string;
+  used: number;
+  quota: number | null;
+  remaining: number | null;
+  percent: number | null;
+  period_start: string;
+  period_end: string;
+}
+
+/** The tenant's use of every metric in its current quota period (verifications always listed). */
+export async function currentUsage(svc: Services, tenant: Tenant): Promise<MetricUsage[]> {
+  const plan = (await getPlanByCode(svc, tenant.plan))?.value ?? null;
+  const period = quotaPeriod(plan?.quota?.period ?? "month", svc.now());
+  const used = new Map<string, number>([[VERIFICATIONS, 0]]);
+  for await (const e of svc.kv.list<Deno.KvU64>({ prefix: keys.usages(tenant.id) })) {
+    if (e.key.at(-1) === period.label) used.set(e.key.at(-2) as string, Number(e.value.value));
+  }
+  return [...used.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([metric, stored]) => {
+    const total = stored +
+      svc.counters.pending(keys.usagePeriod(tenant.id, metric, period.label));
+    const quota = metric === VERIFICATIONS ? plan?.quota?.units ?? null : null;
+    return {
+      metric,
+      used: total,
+      quota,
+      remaining: quota === null ? null : Math.max(0, quota - total),
+      percent: quota === null ? null : Math.round((total / quota) * 10_000) / 100,
+      period_start: iso(period.start),
+      period_end: iso(period.end),
+    };
+  });
+}
+
+/** One metric per day over the range, zero-filled, including what is still pending. */
+export async function dailyUsage(
+  svc: Services,
+  tenantId: string,
+  metric: string,
+  range: { from: number; to: number },
+) {
+  const counts = await dailyCounts(svc, (day) => keys.usageDaily(tenantId, metric, day), range);
+  return {
+    metric,
+    from: dayOf(range.from),
+    to: dayOf(range.to),
+    total: counts.reduce((n, d) => n + d.count, 0),
+    days: counts.map((d) => ({ date: d.date, used: d.count })),
+  };
+}
