@@ -24,6 +24,7 @@ import {
 import type { Plan } from "./plans.ts";
 import type { Project } from "./projects.ts";
 import { type RateDecision, RateLimiter } from "./rate_limit.ts";
+import type { ThresholdGate } from "./threshold_gate.ts";
 import { sha256Hex } from "./secrets.ts";
 import { iso, type Services } from "./services.ts";
 import type { Tenant } from "./tenants.ts";
@@ -139,10 +140,17 @@ export class Verifier {
     return hash;
   }
 
-  constructor(svc: Services, usage: UsageSink, limiter = new RateLimiter()) {
+  readonly #gate: ThresholdGate | null;
+
+  constructor(
+    svc: Services,
+    usage: UsageSink,
+    opts: { limiter?: RateLimiter; gate?: ThresholdGate } = {},
+  ) {
     this.#svc = svc;
     this.#usage = usage;
-    this.#limiter = limiter;
+    this.#limiter = opts.limiter ?? new RateLimiter();
+    this.#gate = opts.gate ?? null;
   }
 
   /**
@@ -261,6 +269,7 @@ export class Verifier {
 
     if (limit) this.#limiter.take(key.id, limit, now);
     this.#record(key, cost, now, periodKey);
+    this.#gate?.observe(tenant.id, used + cost, units, period);
     return {
       ...result,
       valid: true,

@@ -121,6 +121,14 @@ export const keys = {
   ],
   /** A usage event id seen in the last 24 h, per tenant (deduplicates retried batches). */
   usageEventId: (tenantId: string, eventId: string) => ["t", tenantId, "usage_event_ids", eventId],
+  /** A quota threshold (80, 100) announced for a tenant in a period: once, across processes. */
+  thresholdReached: (tenantId: string, period: string, percent: number) => [
+    "t",
+    tenantId,
+    "thresholds",
+    period,
+    percent,
+  ],
   /** When a key was last verified (KvU64 `max` of epoch ms). */
   keyLastUsed: (tenantId: string, keyId: string) => ["t", tenantId, "key_last_used", keyId],
 

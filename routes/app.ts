@@ -6,6 +6,7 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
 import { AppError } from "../domain/errors.ts";
+import { ThresholdGate } from "../domain/threshold_gate.ts";
 import { Verifier } from "../domain/verify.ts";
 import { activityRoutes } from "./activity.ts";
 import { apiKeyRoutes } from "./api_keys.ts";
@@ -31,7 +32,9 @@ import { isVerify, verifyFastPath, verifyRoutes } from "./verify.ts";
 
 export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
-  const verifier = new Verifier(deps.svc, deps.svc.counters);
+  const verifier = new Verifier(deps.svc, deps.svc.counters, {
+    gate: new ThresholdGate(deps.svc, { intervalMs: 5_000 }),
+  });
   const origins = deps.config.STEWARD_CORS_ORIGINS;
 
   app.use("*", requestContext(deps));
