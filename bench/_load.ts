@@ -250,3 +250,38 @@ export function allAnswered(summary: Summary[]): number {
   );
   return 1;
 }
+
+/**
+ * A tenant `slug` on a plan with no practical limits, so every verify is VALID and the whole
+ * path (rate limit, quota, usage) runs. Returns the tenant's id.
+ */
+export async function unlimitedTenant(
+  server: ServerProcess,
+  token: string,
+  slug: string,
+): Promise<string> {
+  const steps: [string, string, unknown, number][] = [
+    ["POST", "/v1/plans", {
+      code: "unlimited",
+      name: "Unlimited",
+      price: { amount: 0, currency: "usd", interval: "month" },
+      rate_limit: { requests_per_second: 1_000_000, burst: 1_000_000 },
+      quota: { units: 1e15, period: "month" },
+      sla: 99.9,
+    }, 201],
+    ["POST", "/v1/tenants", { name: slug, slug }, 201],
+    [
+      "PATCH",
+      `/v1/tenants/${slug}/billing`,
+      { plan_code: "unlimited", override: true, reason: "benchmark" },
+      200,
+    ],
+  ];
+  let tenantId = "";
+  for (const [method, path, body, status] of steps) {
+    const res = await server.call(method, path, { token, body });
+    if (res.status !== status) throw new Error(`${method} ${path}: ${res.status} ${res.text}`);
+    if (path === "/v1/tenants") tenantId = res.body.data.id;
+  }
+  return tenantId;
+}

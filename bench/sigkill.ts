@@ -11,7 +11,7 @@
  */
 import { join } from "node:path";
 import { LISTENING, randomAlnum, ServerProcess } from "../tests/_server.ts";
-import { benchmark, fmt, LOAD, parseWrk } from "./_load.ts";
+import { benchmark, fmt, LOAD, parseWrk, unlimitedTenant } from "./_load.ts";
 
 Deno.exit(
   await benchmark(async (dir, servers) => {
@@ -22,27 +22,7 @@ Deno.exit(
     });
     servers.push(steward);
     await steward.waitForStdout(LISTENING, "the listening line");
-    const plan = await steward.call("POST", "/v1/plans", {
-      token,
-      body: {
-        code: "unbounded",
-        name: "Unbounded",
-        price: { amount: 0, currency: "usd", interval: "month" },
-        rate_limit: { requests_per_second: 1_000_000, burst: 1_000_000 },
-        quota: { units: 1e15, period: "month" },
-        sla: 99,
-      },
-    });
-    if (plan.status !== 201) throw new Error(plan.text);
-    const tenant = await steward.call("POST", "/v1/tenants", {
-      token,
-      body: { name: "Killed", slug: "killed" },
-    });
-    const tenantId: string = tenant.body.data.id;
-    await steward.call("PATCH", "/v1/tenants/killed/billing", {
-      token,
-      body: { plan_code: "unbounded", override: true, reason: "benchmark" },
-    });
+    const tenantId = await unlimitedTenant(steward, token, "killed");
     const key = await steward.call("POST", "/v1/tenants/killed/api-keys", {
       token,
       body: { name: "k", environment: "live" },

@@ -15,7 +15,15 @@
  */
 import { join } from "node:path";
 import { LISTENING, randomAlnum, ServerProcess } from "../tests/_server.ts";
-import { allAnswered, benchmark, fmt, loadTargets, setting, type Target } from "./_load.ts";
+import {
+  allAnswered,
+  benchmark,
+  fmt,
+  loadTargets,
+  setting,
+  type Target,
+  unlimitedTenant,
+} from "./_load.ts";
 
 const KEYS = setting("BENCH_KEYS", 1_000, 1, 100_000);
 
@@ -48,34 +56,7 @@ Deno.exit(
     servers.push(steward);
     await steward.waitForStdout(LISTENING, "steward's listening line");
 
-    // A plan generous enough that every call is VALID: the whole path, usage included, runs.
-    await expectOk(
-      "plan",
-      await steward.call("POST", "/v1/plans", {
-        token,
-        body: {
-          code: "bench",
-          name: "Bench",
-          price: { amount: 0, currency: "usd", interval: "month" },
-          rate_limit: { requests_per_second: 1_000_000, burst: 1_000_000 },
-          quota: { units: 1e15, period: "month" },
-          sla: 99.9,
-        },
-      }),
-      201,
-    );
-    await expectOk(
-      "tenant",
-      await steward.call("POST", "/v1/tenants", { token, body: { name: "Bench", slug: "bench" } }),
-      201,
-    );
-    await expectOk(
-      "billing",
-      await steward.call("PATCH", "/v1/tenants/bench/billing", {
-        token,
-        body: { plan_code: "bench", override: true, reason: "benchmark" },
-      }),
-    );
+    await unlimitedTenant(steward, token, "bench");
     const keys: { id: string; key: string }[] = [];
     for (let i = 0; i < KEYS; i++) {
       const res = await steward.call("POST", "/v1/tenants/bench/api-keys", {

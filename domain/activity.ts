@@ -4,6 +4,7 @@
  * request); reads add what is still pending, so they are exact in this process.
  */
 import { keys } from "../kv/keys.ts";
+import type { SumBuffer } from "../kv/sum_buffer.ts";
 import { getRecord, readCounter } from "../kv/table.ts";
 import { badRequest } from "./errors.ts";
 import type { TenantRole } from "./permissions.ts";
@@ -16,6 +17,14 @@ export const MAX_RANGE_DAYS = 366;
 const DEFAULT_RANGE_DAYS = 30;
 
 export const dayOf = (ms: number) => iso(ms).slice(0, 10);
+
+/**
+ * Counts one authenticated request by `principalId` on the UTC day of `nowMs`: in memory
+ * only (synchronous, no KV access); the buffer writes it behind.
+ */
+export function recordRequest(buffer: SumBuffer, principalId: string, nowMs: number): void {
+  buffer.add(keys.principalDaily(principalId, dayOf(nowMs)));
+}
 
 /**
  * The inclusive day range asked for: both ends as YYYY-MM-DD, from ≤ to, at most 366 days.

@@ -4,7 +4,9 @@
  * before and after a flush; ranges validated; roles and visibility.
  */
 import assert from "node:assert/strict";
+import { recordRequest } from "../domain/activity.ts";
 import { keys } from "../kv/keys.ts";
+import { SumBuffer } from "../kv/sum_buffer.ts";
 import { type Harness, setup } from "./_harness.ts";
 import { assertError, assertInvalid, memberOf } from "./_assert.ts";
 
@@ -152,4 +154,29 @@ Deno.test("GET /v1/me/overview: the caller's tenants with role, plan, status and
   const empty = await h.call("GET", "/v1/me/overview", { token: loner.token });
   assert.deepEqual(empty.body.data.tenants, []);
   assertError(await h.call("GET", "/v1/me/overview"), 401, "UNAUTHORIZED");
+});
+
+Deno.test("recordRequest: in memory only, on the UTC day of the time given", async () => {
+  await using kv = await Deno.openKv(":memory:");
+  const buffer = new SumBuffer(kv, { flushIntervalMs: 60_000, maxEntries: 1_000 });
+  recordRequest(buffer, "tok_a", Date.UTC(2026, 2, 1, 23, 59, 59, 999));
+  recordRequest(buffer, "tok_a", Date.UTC(2026, 2, 2, 0, 0, 0, 0));
+  recordRequest(buffer, "tok_a", Date.UTC(2026, 2, 2, 12, 0, 0, 0));
+  assert.equal(buffer.pending(keys.principalDaily("tok_a", "2026-03-01")), 1);
+  assert.equal(buffer.pending(keys.principalDaily("tok_a", "2026-03-02")), 2);
+  assert.equal((await kv.get(keys.principalDaily("tok_a", "2026-03-02"))).versionstamp, null);
+  await buffer.flush();
+  const stored = await kv.get<Deno.KvU64>(keys.principalDaily("tok_a", "2026-03-02"));
+  assert.ok(stored.value instanceof Deno.KvU64);
+  assert.equal(stored.value.value, 2n);
+});
+
+Deno.test("a request refused by authorization still counts (authenticated before authorized)", async () => {
+  await using h = await setup();
+  const user = await h.user(null);
+  assertError(await h.call("GET", "/v1/users", { token: user.token }), 403, "FORBIDDEN");
+  const res = await h.call("GET", "/v1/me/daily?from=2026-03-01&to=2026-03-01", {
+    token: user.token,
+  });
+  assert.equal(res.body.data.total, 2);
 });

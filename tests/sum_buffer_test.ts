@@ -8,14 +8,21 @@ import { SumBuffer } from "../kv/sum_buffer.ts";
 /** A KV whose commits can be made to fail or to wait. */
 async function flakyKv() {
   const real = await Deno.openKv(":memory:");
-  const control = { failures: 0, gate: null as Promise<void> | null, commits: 0 };
+  /** `failures` commits fail once `okBeforeFailing` more have succeeded. */
+  const control = {
+    failures: 0,
+    okBeforeFailing: 0,
+    gate: null as Promise<void> | null,
+    commits: 0,
+  };
   const kv = {
     atomic() {
       const op = real.atomic();
       const commit = op.commit.bind(op);
       op.commit = async () => {
         if (control.gate) await control.gate;
-        if (control.failures > 0) {
+        if (control.failures > 0 && control.okBeforeFailing > 0) control.okBeforeFailing--;
+        else if (control.failures > 0) {
           control.failures--;
           throw new Error("disk on fire");
         }
@@ -77,6 +84,30 @@ Deno.test("sum buffer: a failed commit keeps its deltas for the next flush; noth
   await buffer.flush();
   assert.equal(await f.read(["a"]), 6n);
   assert.equal(buffer.pending(["a"]), 0);
+});
+
+Deno.test("sum buffer: a flush failing mid-way keeps the chunks not written; none is written twice", async () => {
+  using f = await flakyKv();
+  const buffer = new SumBuffer(f.kv, options);
+  for (let i = 0; i < 1_200; i++) buffer.add(["k", i], 1);
+  // The first chunk (500 keys) commits, the second fails; the third is not tried.
+  f.control.okBeforeFailing = 1;
+  f.control.failures = 1;
+  await assert.rejects(buffer.flush(), /disk on fire/);
+  assert.equal(f.control.commits, 1);
+  assert.equal(buffer.size, 700, "two chunks back in pending");
+  assert.equal(await f.read(["k", 0]), 1n);
+  assert.equal(buffer.pending(["k", 0]), 0, "written, so no longer pending");
+  assert.equal(await f.read(["k", 500]), 0n);
+  assert.equal(buffer.pending(["k", 500]), 1);
+  // What arrives meanwhile merges with what was put back.
+  buffer.add(["k", 0], 1);
+  buffer.add(["k", 1_199], 1);
+  await buffer.flush();
+  assert.equal(await f.read(["k", 0]), 2n);
+  assert.equal(await f.read(["k", 500]), 1n);
+  assert.equal(await f.read(["k", 1_199]), 2n);
+  assert.equal(buffer.size, 0);
 });
 
 Deno.test("sum buffer: pending() still counts a flush in flight; flushes queue, never overlap", async () => {

@@ -7,8 +7,8 @@ import type { MiddlewareHandler } from "hono";
 import { AppError, forbidden, notFound } from "../../domain/errors.ts";
 import { permissionsInTenant, type Principal, seesByPlatform } from "../../domain/principal.ts";
 import { authenticateSession, SESSION_TOKEN_PREFIX } from "../../domain/sessions.ts";
-import { iso, type Services } from "../../domain/services.ts";
-import { keys } from "../../kv/keys.ts";
+import type { Services } from "../../domain/services.ts";
+import { recordRequest } from "../../domain/activity.ts";
 import { resolveTenant } from "../../domain/tenants.ts";
 import { authenticateToken, SERVICE_TOKEN_PREFIX } from "../../domain/tokens.ts";
 import type { AppEnv } from "../context.ts";
@@ -41,7 +41,7 @@ export function guard(access: Access, tenantScoped: boolean): MiddlewareHandler<
     ]);
     c.set("principal", principal);
     // In memory; written behind with everything else the counters hold.
-    svc.counters.add(keys.principalDaily(principal.id, iso(svc.now()).slice(0, 10)));
+    recordRequest(svc.counters, principal.id, svc.now());
     if (tenantScoped) {
       const hidden = !tenant ||
         (tenant.value.status === "deleted" && !seesByPlatform(principal, tenant.value));
