@@ -23,7 +23,8 @@ export const dayOf = (ms: number) => iso(ms).slice(0, 10);
  * only (synchronous, no KV access); the buffer writes it behind.
  */
 export function recordRequest(buffer: SumBuffer, principalId: string, nowMs: number): void {
-  buffer.add(keys.principalDaily(principalId, dayOf(nowMs)));
+  // Lazy: a statistic, written every tenth flush (see kv/sum_buffer.ts).
+  buffer.add(keys.principalDaily(principalId, dayOf(nowMs)), 1, true);
 }
 
 /**

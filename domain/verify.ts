@@ -76,8 +76,8 @@ export interface VerifyResult {
 
 /** Where verify records usage: summed in memory, written behind (see kv/sum_buffer.ts). */
 export interface UsageSink {
-  add(key: Deno.KvKey, n: number): void;
-  max(key: Deno.KvKey, n: number): void;
+  add(key: Deno.KvKey, n: number, lazy?: boolean): void;
+  max(key: Deno.KvKey, n: number, lazy?: boolean): void;
   /** What is added but not yet persisted (including a flush in flight). */
   pending(key: Deno.KvKey): number;
 }
@@ -284,7 +284,8 @@ export class Verifier {
       this.#usage.add(periodKey, cost);
       this.#usage.add(keys.usageDaily(key.tenant_id, VERIFICATIONS, day), cost);
     }
-    this.#usage.add(keys.keyUsageDaily(key.tenant_id, key.id, day), 1);
-    this.#usage.max(keys.keyLastUsed(key.tenant_id, key.id), now);
+    // Per-key statistics are lazy: with many busy keys they are most of the writes.
+    this.#usage.add(keys.keyUsageDaily(key.tenant_id, key.id, day), 1, true);
+    this.#usage.max(keys.keyLastUsed(key.tenant_id, key.id), now, true);
   }
 }

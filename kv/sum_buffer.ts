@@ -1,7 +1,8 @@
 /**
  * Write-behind counters (DESIGN §6): additions are summed in memory and written as KvU64
- * `sum` (or `max`) mutations every `flushIntervalMs`, as soon as `maxEntries` distinct keys
- * wait, and on shutdown — a few commits a second instead of one per request.
+ * `sum` (or `max`) mutations every `flushIntervalMs` (lazy ones every `lazyEvery`-th time), as
+ * soon as `maxEntries` distinct keys wait, and on shutdown — a few commits a second instead of
+ * one per request.
  *
  * Nothing acknowledged is dropped: a flush takes the pending deltas out, and puts back any
  * chunk whose commit failed, for the next flush. `pending(key)` counts deltas not yet
@@ -17,11 +18,18 @@ interface Delta {
   key: Deno.KvKey;
   kind: Kind;
   value: bigint;
+  /** Written only every `lazyEvery`-th timed flush (and by explicit flushes and stop()). */
+  lazy: boolean;
 }
 
 export interface SumBufferOptions {
   flushIntervalMs: number;
   maxEntries: number;
+  /**
+   * Timed flushes between two writes of lazy counters (default 10): statistics that need not
+   * be as fresh as quotas cost a tenth of the writes (a hard kill can lose that much more).
+   */
+  lazyEvery?: number;
   /** Called once a sum of `amount` at `key` is committed. */
   onCommitted?: (key: Deno.KvKey, amount: bigint) => void;
   now?: () => number;
@@ -69,14 +77,14 @@ export class SumBuffer {
     return this.#pending.size;
   }
 
-  /** Adds `n` to the counter at `key`. */
-  add(key: Deno.KvKey, n: number | bigint = 1) {
-    this.#put({ key, kind: "sum", value: BigInt(n) });
+  /** Adds `n` to the counter at `key`; `lazy` ones are written less often (see lazyEvery). */
+  add(key: Deno.KvKey, n: number | bigint = 1, lazy = false) {
+    this.#put({ key, kind: "sum", value: BigInt(n), lazy });
   }
 
   /** Raises the counter at `key` to at least `n` (e.g. a last-used time). */
-  max(key: Deno.KvKey, n: number | bigint) {
-    this.#put({ key, kind: "max", value: BigInt(n) });
+  max(key: Deno.KvKey, n: number | bigint, lazy = false) {
+    this.#put({ key, kind: "max", value: BigInt(n), lazy });
   }
 
   /** The sum added at `key` and not yet committed. */
@@ -100,14 +108,18 @@ export class SumBuffer {
   #merge(d: Delta) {
     const name = nameOf(d.kind, d.key);
     const current = this.#pending.get(name);
-    if (!current) this.#pending.set(name, { ...d });
-    else if (d.kind === "sum") current.value += d.value;
+    if (!current) return void this.#pending.set(name, { ...d });
+    if (d.kind === "sum") current.value += d.value;
     else if (d.value > current.value) current.value = d.value;
+    current.lazy &&= d.lazy;
   }
 
-  /** Writes everything pending; settles when this flush (after any before it) is done. */
-  flush(): Promise<void> {
-    const run = (this.#flushing ?? Promise.resolve()).then(() => this.#flushOnce());
+  /**
+   * Writes what is pending (with `eagerOnly`, all but the lazy counters); settles when this
+   * flush (after any before it) is done.
+   */
+  flush(eagerOnly = false): Promise<void> {
+    const run = (this.#flushing ?? Promise.resolve()).then(() => this.#flushOnce(eagerOnly));
     // The chain itself never rejects: a failed flush must not stop the next one.
     const settled = run.catch(() => {});
     this.#flushing = settled;
@@ -117,12 +129,13 @@ export class SumBuffer {
     return run;
   }
 
-  async #flushOnce() {
+  async #flushOnce(eagerOnly: boolean) {
     if (this.#pending.size === 0) return;
     const now = this.#opts.now ?? Date.now;
     const started = now();
-    const taken = [...this.#pending.entries()];
-    this.#pending = new Map();
+    const taken = [...this.#pending.entries()].filter(([, d]) => !eagerOnly || !d.lazy);
+    if (eagerOnly) { for (const [name] of taken) this.#pending.delete(name); }
+    else this.#pending = new Map();
     for (const [name, d] of taken) if (d.kind === "sum") this.#inflight.set(name, d.value);
     let failed: Error | null = null;
     for (let i = 0; i < taken.length; i += CHUNK) {
@@ -163,7 +176,12 @@ export class SumBuffer {
   /** Flushes every `flushIntervalMs` until stop(); the timer does not keep the process alive. */
   start() {
     if (this.#timer !== null) return;
-    const timer = setInterval(() => void this.flush().catch(() => {}), this.#opts.flushIntervalMs);
+    let tick = 0;
+    const every = this.#opts.lazyEvery ?? 10;
+    const timer = setInterval(
+      () => void this.flush(++tick % every !== 0).catch(() => {}),
+      this.#opts.flushIntervalMs,
+    );
     Deno.unrefTimer(timer);
     this.#timer = timer;
   }

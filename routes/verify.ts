@@ -7,14 +7,14 @@
  */
 import { z } from "@hono/zod-openapi";
 import { newId } from "../domain/ids.ts";
-import { iso, type Services } from "../domain/services.ts";
+import { recordRequest } from "../domain/activity.ts";
+import type { Services } from "../domain/services.ts";
 import {
   authenticateToken,
   authenticateTokenCached,
   SERVICE_TOKEN_PREFIX,
 } from "../domain/tokens.ts";
 import { type Verifier, VERIFY_CODES } from "../domain/verify.ts";
-import { keys } from "../kv/keys.ts";
 import { INCOMING_ID, RESPONSE_HEADERS } from "./middleware/request.ts";
 import { ok } from "./respond.ts";
 import { defineRoute, router } from "./route.ts";
@@ -116,7 +116,7 @@ export function verifyFastPath(svc: Services, verifier: Verifier, bodyLimit: num
     let principal = parsed.success ? authenticateTokenCached(svc, secret) : null;
     if (principal === undefined) principal = await authenticateToken(svc, secret);
     if (!parsed.success || !principal?.platform.has("keys:verify")) return again();
-    svc.counters.add(keys.principalDaily(principal.id, iso(svc.now()).slice(0, 10)));
+    recordRequest(svc.counters, principal.id, svc.now());
     const incoming = h.get("x-request-id");
     const requestId = incoming && INCOMING_ID.test(incoming) ? incoming : newId("req");
     const verdict = verifier.verify(parsed.data, principal.tenant_id);

@@ -141,3 +141,23 @@ Deno.test("sum buffer: maxEntries distinct keys start a flush by themselves; sto
   await buffer.stop();
   for (const k of ["a", "b", "c", "d"]) assert.equal(await f.read([k]), 1n);
 });
+
+Deno.test("sum buffer: lazy counters wait for a full flush; eager ones go every time", async () => {
+  using f = await flakyKv();
+  const buffer = new SumBuffer(f.kv, options);
+  buffer.add(["quota"], 2);
+  buffer.add(["stat"], 3, true);
+  buffer.max(["seen"], 9, true);
+  buffer.add(["stat"], 1, true);
+  await buffer.flush(true);
+  assert.equal(await f.read(["quota"]), 2n);
+  assert.equal(await f.read(["stat"]), 0n);
+  assert.equal(buffer.pending(["stat"]), 4, "still counted while it waits");
+  assert.equal(buffer.pendingMax(["seen"]), 9);
+  // An eager addition to a lazy counter makes it eager.
+  buffer.add(["stat"], 1);
+  await buffer.flush(true);
+  assert.equal(await f.read(["stat"]), 5n);
+  await buffer.flush();
+  assert.equal(await f.read(["seen"]), 9n);
+});
