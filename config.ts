@@ -50,6 +50,10 @@ const ConfigSchema = z.object({
    * plan change, suspension) is seen within this window.
    */
   STEWARD_VERIFY_CACHE_MS: intFrom(100, 300_000, 5_000),
+  /** How often the write-behind counters are written (a hard kill loses at most this much). */
+  USAGE_FLUSH_INTERVAL_MS: intFrom(100, 60_000, 1_000),
+  /** Distinct counters waiting that trigger a write before the interval. */
+  USAGE_FLUSH_MAX_ENTRIES: intFrom(10, 100_000, 1_000),
 });
 
 export type Config = z.infer<typeof ConfigSchema>;

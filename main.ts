@@ -39,8 +39,8 @@ const svc: Services = {
   },
   cache,
   counters: new SumBuffer(kv, {
-    flushIntervalMs: 1_000,
-    maxEntries: 1_000,
+    flushIntervalMs: config.USAGE_FLUSH_INTERVAL_MS,
+    maxEntries: config.USAGE_FLUSH_MAX_ENTRIES,
     onCommitted: (key, amount) => cache.adjust(key, amount),
   }),
   vault: Vault.fromBase64(config.STEWARD_MASTER_KEY),
