@@ -43,6 +43,17 @@ function encodeTime(ms: number): string {
 /** The 10-character time part of a ULID for `ms`: the lower bound of ids made at that instant. */
 export const timePrefix = (ms: number) => encodeTime(Math.max(0, Math.floor(ms)));
 
+/** 80 random bits as 16 base32 characters, most significant first (no BigInt: hot path). */
+function encodeRandom(bytes: Uint8Array): string {
+  let out = "";
+  for (let bit = 0; bit < 80; bit += 5) {
+    const i = bit >> 3;
+    const pair = (bytes[i] << 8) | (bytes[i + 1] ?? 0);
+    out += ALPHABET[(pair >> (11 - (bit & 7))) & 31];
+  }
+  return out;
+}
+
 /** A ULID; ids made in the same millisecond increase monotonically. */
 export function ulid(ms = Date.now()): string {
   let bytes = lastRandom.get(ms);
@@ -58,14 +69,7 @@ export function ulid(ms = Date.now()): string {
     lastRandom.set(ms, bytes);
     if (lastRandom.size > REMEMBERED_MS) lastRandom.delete(lastRandom.keys().next().value!);
   }
-  let bits = 0n;
-  for (const b of bytes) bits = (bits << 8n) | BigInt(b);
-  let random = "";
-  for (let i = 0; i < 16; i++) {
-    random = ALPHABET[Number(bits & 31n)] + random;
-    bits >>= 5n;
-  }
-  return encodeTime(ms) + random;
+  return encodeTime(ms) + encodeRandom(bytes);
 }
 
 export const newId = (prefix: IdPrefix, ms?: number) => `${prefix}_${ulid(ms)}`;

@@ -16,6 +16,12 @@ interface Counter {
   previous: number;
 }
 
+/** A key's two windows, under one map entry: the hot path does one lookup per call. */
+interface Windows {
+  short: Counter;
+  long: Counter;
+}
+
 export interface RateDecision {
   allowed: boolean;
   /** The binding window's limit, what is left of it, and when its current window ends (ms). */
@@ -27,8 +33,31 @@ export interface RateDecision {
 const SHORT_MS = 1_000;
 const LONG_MS = 10_000;
 
+/** Rolls `c` forward to the window containing `now`. */
+function roll(c: Counter, windowMs: number, now: number): Counter {
+  const start = now - (now % windowMs);
+  if (c.start !== start) {
+    c.previous = c.start === start - windowMs ? c.current : 0;
+    c.current = 0;
+    c.start = start;
+  }
+  return c;
+}
+
+/** One window's verdict on one more request. */
+function decide(c: Counter, windowMs: number, max: number, now: number): RateDecision {
+  const overlap = 1 - (now - c.start) / windowMs;
+  const used = Math.floor(c.previous * overlap) + c.current;
+  return {
+    allowed: used < max,
+    limit: max,
+    remaining: Math.max(0, max - used),
+    reset: c.start + windowMs,
+  };
+}
+
 export class RateLimiter {
-  readonly #counters = new Map<string, Counter>();
+  readonly #windows = new Map<string, Windows>();
   readonly #maxEntries: number;
 
   constructor(maxEntries = 200_000) {
@@ -36,61 +65,49 @@ export class RateLimiter {
   }
 
   get size() {
-    return this.#counters.size;
+    return this.#windows.size;
   }
 
-  #counter(name: string, windowMs: number, now: number): Counter {
-    const start = now - (now % windowMs);
-    let c = this.#counters.get(name);
-    if (!c) {
-      if (this.#counters.size >= this.#maxEntries) this.#sweep(now);
-      c = { start, current: 0, previous: 0 };
-      this.#counters.set(name, c);
-    } else if (c.start !== start) {
-      c.previous = c.start === start - windowMs ? c.current : 0;
-      c.current = 0;
-      c.start = start;
+  #of(id: string, now: number): Windows {
+    let w = this.#windows.get(id);
+    if (!w) {
+      if (this.#windows.size >= this.#maxEntries) this.#sweep(now);
+      w = {
+        short: { start: now - (now % SHORT_MS), current: 0, previous: 0 },
+        long: { start: now - (now % LONG_MS), current: 0, previous: 0 },
+      };
+      this.#windows.set(id, w);
     }
-    return c;
+    roll(w.short, SHORT_MS, now);
+    roll(w.long, LONG_MS, now);
+    return w;
   }
 
-  /** Drops counters idle for two long windows (they weigh nothing any more). */
+  /** Drops keys idle for two long windows (they weigh nothing any more). */
   #sweep(now: number) {
-    for (const [name, c] of this.#counters) {
-      if (c.start + 2 * LONG_MS <= now) this.#counters.delete(name);
+    for (const [id, w] of this.#windows) {
+      if (w.long.start + 2 * LONG_MS <= now) this.#windows.delete(id);
     }
     // Still full (every key busy): forget the oldest rather than grow without bound.
-    while (this.#counters.size >= this.#maxEntries) {
-      this.#counters.delete(this.#counters.keys().next().value!);
+    while (this.#windows.size >= this.#maxEntries) {
+      this.#windows.delete(this.#windows.keys().next().value!);
     }
-  }
-
-  #windows(id: string, limit: RateLimit) {
-    return [
-      { name: `${id}:s`, windowMs: SHORT_MS, max: limit.burst },
-      { name: `${id}:l`, windowMs: LONG_MS, max: limit.requests_per_second * (LONG_MS / 1000) },
-    ];
   }
 
   /** Whether one more request fits, and the binding window's figures; spends nothing. */
   check(id: string, limit: RateLimit, now: number): RateDecision {
-    const decisions = this.#windows(id, limit).map((w): RateDecision => {
-      const c = this.#counter(w.name, w.windowMs, now);
-      const overlap = 1 - (now - c.start) / w.windowMs;
-      const used = Math.floor(c.previous * overlap) + c.current;
-      return {
-        allowed: used < w.max,
-        limit: w.max,
-        remaining: Math.max(0, w.max - used),
-        reset: c.start + w.windowMs,
-      };
-    });
-    return decisions.find((d) => !d.allowed) ??
-      decisions.reduce((a, b) => b.remaining < a.remaining ? b : a);
+    const w = this.#of(id, now);
+    const short = decide(w.short, SHORT_MS, limit.burst, now);
+    const long = decide(w.long, LONG_MS, limit.requests_per_second * (LONG_MS / 1000), now);
+    if (!short.allowed) return short;
+    if (!long.allowed) return long;
+    return long.remaining < short.remaining ? long : short;
   }
 
   /** Spends one request of `id`'s windows (after `check` allowed it). */
-  take(id: string, limit: RateLimit, now: number) {
-    for (const w of this.#windows(id, limit)) this.#counter(w.name, w.windowMs, now).current++;
+  take(id: string, now: number) {
+    const w = this.#of(id, now);
+    w.short.current++;
+    w.long.current++;
   }
 }

@@ -13,7 +13,7 @@ import { newId } from "./ids.ts";
 import { ALL_PERMISSIONS, expandPermissions, isPermission, PERMISSIONS } from "./permissions.ts";
 import { permissionsInTenant, type Principal, tokenPrincipal } from "./principal.ts";
 import { createRecord, updateRecord } from "./records.ts";
-import { displayStart, newSecret, sha256Hex } from "./secrets.ts";
+import { displayStart, HashMemo, newSecret, sha256Hex } from "./secrets.ts";
 import { type Actor, iso, type Services } from "./services.ts";
 import { tenantTable } from "./tenants.ts";
 
@@ -64,8 +64,27 @@ function refusal(token: ServiceToken | null, now: number): "refused" | "touch" |
   return touched ? null : "touch";
 }
 
-const principalOf = (t: ServiceToken) =>
-  tokenPrincipal(t.id, expandPermissions(t.permissions), t.tenant_id, t.test_tenants_only);
+/**
+ * The principal a token record grants, built once per record read: gateways present the same
+ * token on every call. (A changed token is a new record object, so a new principal.)
+ */
+const principals = new WeakMap<ServiceToken, Principal>();
+function principalOf(t: ServiceToken): Principal {
+  let principal = principals.get(t);
+  if (!principal) {
+    principal = tokenPrincipal(
+      t.id,
+      expandPermissions(t.permissions),
+      t.tenant_id,
+      t.test_tenants_only,
+    );
+    principals.set(t, principal);
+  }
+  return principal;
+}
+
+/** Token hashes, remembered: the hot path hashes the same few tokens on every call. */
+const tokenHashes = new HashMemo(10_000);
 
 /**
  * The principal behind a token secret, or null when unknown, revoked or expired. The record
@@ -73,7 +92,7 @@ const principalOf = (t: ServiceToken) =>
  * not cost a KV read. A revocation is seen at once here and within the cache window elsewhere.
  */
 export async function authenticateToken(svc: Services, secret: string): Promise<Principal | null> {
-  const id = await resolveImmutablePointer(svc.kv, keys.tokenHash(sha256Hex(secret)));
+  const id = await resolveImmutablePointer(svc.kv, keys.tokenHash(tokenHashes.get(secret)));
   const entry = id ? await svc.cache.get<ServiceToken>(keys.token(id)) : null;
   const token = entry?.versionstamp ? entry as Versioned<ServiceToken> : null;
   const now = svc.now();
@@ -97,7 +116,7 @@ export function authenticateTokenCached(
   svc: Services,
   secret: string,
 ): Principal | null | undefined {
-  const id = peekImmutablePointer(svc.kv, keys.tokenHash(sha256Hex(secret)));
+  const id = peekImmutablePointer(svc.kv, keys.tokenHash(tokenHashes.get(secret)));
   const entry = id === undefined ? undefined : svc.cache.getSync<ServiceToken>(keys.token(id));
   if (!entry?.versionstamp) return undefined;
   const verdict = refusal(entry.value, svc.now());

@@ -171,7 +171,7 @@ export async function currentUsage(svc: Services, tenant: Tenant): Promise<Metri
       remaining: quota === null ? null : Math.max(0, quota - total),
       percent: quota === null ? null : Math.round((total / quota) * 10_000) / 100,
       period_start: iso(period.start),
-      period_end: iso(period.end),
+      period_end: period.endIso,
     };
   });
 }

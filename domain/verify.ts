@@ -25,7 +25,7 @@ import type { Plan } from "./plans.ts";
 import type { Project } from "./projects.ts";
 import { type RateDecision, RateLimiter } from "./rate_limit.ts";
 import type { ThresholdGate } from "./threshold_gate.ts";
-import { sha256Hex } from "./secrets.ts";
+import { HashMemo } from "./secrets.ts";
 import { iso, type Services } from "./services.ts";
 import type { Tenant } from "./tenants.ts";
 
@@ -97,23 +97,29 @@ const NOT_FOUND: VerifyResult = {
   expires_at: null,
 };
 
-/** The quota period containing `now`: its label and its bounds (UTC calendar month or year). */
-export function quotaPeriod(interval: "month" | "year", now: number) {
-  const d = new Date(now);
-  const y = d.getUTCFullYear();
-  if (interval === "year") {
-    return { label: `${y}`, start: Date.UTC(y, 0, 1), end: Date.UTC(y + 1, 0, 1) };
-  }
-  const m = d.getUTCMonth();
-  return {
-    label: `${y}-${String(m + 1).padStart(2, "0")}`,
-    start: Date.UTC(y, m, 1),
-    end: Date.UTC(y, m + 1, 1),
-  };
+export interface QuotaPeriod {
+  readonly label: string;
+  readonly start: number;
+  readonly end: number;
+  /** `end` as an ISO string (verify answers it on every call). */
+  readonly endIso: string;
 }
 
-/** Bounded by clearing when full: a burst of new keys costs re-hashing, never memory. */
-const HASH_MEMO_ENTRIES = 100_000;
+/** The last period computed per interval: the hot path asks for the current one every call. */
+const lastPeriods: Record<"month" | "year", QuotaPeriod | null> = { month: null, year: null };
+
+/** The quota period containing `now`: its label and its bounds (UTC calendar month or year). */
+export function quotaPeriod(interval: "month" | "year", now: number): QuotaPeriod {
+  const last = lastPeriods[interval];
+  if (last && now >= last.start && now < last.end) return last;
+  const d = new Date(now);
+  const y = d.getUTCFullYear();
+  const m = d.getUTCMonth();
+  const [label, start, end] = interval === "year"
+    ? [`${y}`, Date.UTC(y, 0, 1), Date.UTC(y + 1, 0, 1)]
+    : [`${y}-${String(m + 1).padStart(2, "0")}`, Date.UTC(y, m, 1), Date.UTC(y, m + 1, 1)];
+  return lastPeriods[interval] = { label, start, end, endIso: iso(end) };
+}
 
 /** A decision that could not be made yet: the key it still has to read. */
 const needsRead = (d: VerifyResult | Deno.KvKey): d is Deno.KvKey => Array.isArray(d);
@@ -123,22 +129,8 @@ export class Verifier {
   readonly #usage: UsageSink;
   readonly #limiter: RateLimiter;
 
-  /**
-   * SHA-256 of recently verified well-formed keys: two hashes fewer per warm call. (The keys
-   * sit in process memory only, which every verification passes them through anyway.)
-   */
-  readonly #hashes = new Map<string, string>();
-
-  #hashOf(key: string): string | null {
-    let hash = this.#hashes.get(key);
-    if (hash === undefined) {
-      if (!wellFormedKey(key)) return null;
-      hash = sha256Hex(key);
-      if (this.#hashes.size >= HASH_MEMO_ENTRIES) this.#hashes.clear();
-      this.#hashes.set(key, hash);
-    }
-    return hash;
-  }
+  /** Hashes of recently verified well-formed keys: two hashes fewer per warm call. */
+  readonly #hashes = new HashMemo();
 
   readonly #gate: ThresholdGate | null;
 
@@ -162,7 +154,7 @@ export class Verifier {
     req: VerifyRequest,
     boundTenant: string | null = null,
   ): VerifyResult | Promise<VerifyResult> {
-    const hash = this.#hashOf(req.key);
+    const hash = this.#hashes.get(req.key, wellFormedKey);
     if (!hash) return NOT_FOUND;
     const first = this.#decide(req, boundTenant, hash, new Map());
     return needsRead(first) ? this.#load(req, boundTenant, hash, first) : first;
@@ -197,12 +189,14 @@ export class Verifier {
     const cache = this.#svc.cache;
     let missing: Deno.KvKey | null = null;
     const read = <T>(key: Deno.KvKey): T | null => {
-      const name = JSON.stringify(key);
       // The cache first: a flush adjusts the usage counter there while a call awaits.
-      const entry = cache.getSync<T>(key) ??
-        (loaded.has(name)
-          ? cache.peek<T>(key) ?? loaded.get(name) as Deno.KvEntryMaybe<T>
-          : undefined);
+      let entry = cache.getSync<T>(key);
+      if (entry === undefined && loaded.size > 0) {
+        const name = JSON.stringify(key);
+        if (loaded.has(name)) {
+          entry = cache.peek<T>(key) ?? loaded.get(name) as Deno.KvEntryMaybe<T>;
+        }
+      }
       if (entry === undefined) missing ??= key;
       return entry?.value ?? null;
     };
@@ -261,13 +255,13 @@ export class Verifier {
       limit: units,
       used: used + spent,
       remaining: units === null ? null : Math.max(0, units - used - spent),
-      period_end: iso(period.end),
+      period_end: period.endIso,
     });
     if (units !== null && used + cost > units) {
       return { ...result, code: "USAGE_EXCEEDED", ratelimit, quota: quota(0) };
     }
 
-    if (limit) this.#limiter.take(key.id, limit, now);
+    if (limit) this.#limiter.take(key.id, now);
     this.#record(key, cost, now, periodKey);
     this.#gate?.observe(tenant.id, used + cost, units, period);
     return {

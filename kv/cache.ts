@@ -9,13 +9,17 @@
  * - Misses are cached too, so a flood of unknown keys costs one read per key per window.
  * - `forget(key)` drops an entry at once (the process that made a change sees it on the next
  *   read); a read that started before the forget does not put its older value back.
- * - At most `maxEntries` entries; the least recently used go first.
+ * - At most `maxEntries` entries; eviction is CLOCK (second chance): a hit only sets a flag,
+ *   and the sweep gives a flagged entry one more round. A true LRU's delete-and-reinsert on
+ *   every hit made V8 rehash the map over and over: the cache's single largest cost.
  */
 
 interface Slot {
   entry: Deno.KvEntryMaybe<unknown>;
   at: number;
   refreshing: boolean;
+  /** Hit since the sweep last passed it. */
+  used: boolean;
 }
 
 export interface KvCacheOptions {
@@ -64,9 +68,7 @@ export class KvCache {
       slot.refreshing = true;
       this.#load(name, key).catch(() => slot.refreshing = false);
     }
-    // Least recently used goes first: re-insert on use.
-    this.#slots.delete(name);
-    this.#slots.set(name, slot);
+    slot.used = true;
     return slot.entry as Deno.KvEntryMaybe<T>;
   }
 
@@ -120,13 +122,30 @@ export class KvCache {
     const epoch = this.#epochs.get(name) ?? 0;
     this.reads++;
     const entry = await this.#kv.get(key);
-    if ((this.#epochs.get(name) ?? 0) === epoch) {
-      this.#slots.delete(name);
-      this.#slots.set(name, { entry, at: this.#opts.now(), refreshing: false });
-      if (this.#slots.size > this.#opts.maxEntries) {
-        this.#slots.delete(this.#slots.keys().next().value!);
+    const slot = this.#slots.get(name);
+    if ((this.#epochs.get(name) ?? 0) !== epoch) {
+      // Overtaken (adjusted or forgotten meanwhile): not stored, and the next hit refreshes
+      // again — else a hot counter adjusted by every flush would never refresh, and expire.
+      if (slot) slot.refreshing = false;
+    } else {
+      if (slot) Object.assign(slot, { entry, at: this.#opts.now(), refreshing: false });
+      else {
+        this.#slots.set(name, { entry, at: this.#opts.now(), refreshing: false, used: false });
+        if (this.#slots.size > this.#opts.maxEntries) this.#evictOne();
       }
     }
     return entry;
+  }
+
+  /** Drops the oldest entry not hit since the sweep last passed it (CLOCK). */
+  #evictOne() {
+    for (const [name, slot] of this.#slots) {
+      this.#slots.delete(name);
+      if (!slot.used) return;
+      // A second chance: to the back of the queue, unflagged. Every pass unflags one, so
+      // this ends within one lap of the map.
+      slot.used = false;
+      this.#slots.set(name, slot);
+    }
   }
 }

@@ -13,12 +13,9 @@ const memos = new WeakMap<Deno.Kv, Map<string, string>>();
 export function peekImmutablePointer(kv: Deno.Kv, key: Deno.KvKey): string | undefined {
   const memo = memos.get(kv);
   const name = JSON.stringify(key);
-  const hit = memo?.get(name);
-  if (hit !== undefined) {
-    memo!.delete(name); // re-insert: Map order is the LRU order
-    memo!.set(name, hit);
-  }
-  return hit;
+  // Oldest first out, hits not reordered: a re-insert per hit makes V8 rehash the map over
+  // and over, and an evicted hot pointer costs just one read.
+  return memo?.get(name);
 }
 
 export async function resolveImmutablePointer(

@@ -121,15 +121,14 @@ export function verifyFastPath(svc: Services, verifier: Verifier, bodyLimit: num
     const requestId = incoming && INCOMING_ID.test(incoming) ? incoming : newId("req");
     const verdict = verifier.verify(parsed.data, principal.tenant_id);
     const data = verdict instanceof Promise ? await verdict : verdict;
-    return new Response(
+    const res = new Response(
       JSON.stringify({ success: true, data, meta: { request_id: requestId } }),
-      {
-        headers: [
-          ["Content-Type", "application/json"],
-          ["X-Request-Id", requestId],
-          ...RESPONSE_HEADERS,
-        ],
-      },
     );
+    // Set one by one: cheaper than a headers list in the constructor (webidl conversion).
+    const headers = res.headers;
+    headers.set("Content-Type", "application/json");
+    headers.set("X-Request-Id", requestId);
+    for (const [name, value] of RESPONSE_HEADERS) headers.set(name, value);
+    return res;
   };
 }

@@ -4,6 +4,7 @@
  * pagination behave as documented.
  */
 import assert from "node:assert/strict";
+import { idTime, newId } from "../domain/ids.ts";
 import { type Harness, type Reply, setup } from "./_harness.ts";
 
 const REQUEST_ID = /^req_[0-9A-HJKMNP-TV-Z]{26}$/;
@@ -855,4 +856,18 @@ Deno.test("pagination: the token and audit lists walk every item exactly once", 
     const zero = await h.call("GET", `${path}?limit=0`, { token: h.root });
     assertError(zero, 400, "BAD_REQUEST", `${path} limit=0`);
   }
+});
+
+Deno.test("ids: ULIDs carry their time, and ids of one millisecond count up by one", () => {
+  const ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+  const random = (id: string) =>
+    [...id.slice(-16)].reduce((n, ch) => n * 32n + BigInt(ALPHABET.indexOf(ch)), 0n);
+  const ms = Date.UTC(2026, 10, 23, 12);
+  const ids = Array.from({ length: 1_000 }, () => newId("req", ms));
+  for (const [i, id] of ids.entries()) {
+    assert.match(id, /^req_[0-9A-HJKMNP-TV-Z]{26}$/);
+    assert.equal(idTime(id), ms);
+    if (i > 0) assert.equal(random(id), random(ids[i - 1]) + 1n, `${ids[i - 1]} → ${id}`);
+  }
+  assert.ok(newId("req", ms + 1) > ids.at(-1)!, "a later millisecond sorts after");
 });

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { MAINTENANCE_TASKS, runMaintenance } from "../domain/maintenance.ts";
+import { KvCache } from "../kv/cache.ts";
 import { commit, CONFLICT, ContentionError, retrying } from "../kv/commit.ts";
 import { acquireLease, releaseLease } from "../kv/lease.ts";
 import { InvalidCursorError, listPage } from "../kv/list.ts";
@@ -140,3 +141,35 @@ Deno.test("maintenance: expire-sessions prunes ended sessions once across concur
   assert.equal((await h.call("GET", "/v1/auth/me", { token: stale.token })).status, 401);
   assert.equal((await h.call("GET", "/v1/auth/me", { token: fresh.token })).status, 200);
 });
+
+Deno.test("cache: when full, the oldest entry not hit since the sweep passed goes first", () =>
+  withKv(async (kv) => {
+    const cache = new KvCache(kv, { freshMs: 60_000, maxEntries: 3 });
+    for (const k of ["a", "b", "c"]) await cache.get(["c", k]);
+    assert.ok(cache.getSync(["c", "a"])); // a hit: a second chance
+    await cache.get(["c", "d"]);
+    assert.equal(cache.size, 3);
+    assert.equal(cache.getSync(["c", "b"]), undefined, "b was the oldest not hit");
+    for (const k of ["a", "c", "d"]) assert.ok(cache.getSync(["c", k]), k);
+  }));
+
+Deno.test("cache: a refresh overtaken by an adjustment is not stored, and the next hit refreshes again", () =>
+  withKv(async (kv) => {
+    const clock = { now: 0 };
+    const cache = new KvCache(kv, { freshMs: 1_000, maxEntries: 10, now: () => clock.now });
+    const key = ["counter"];
+    await kv.set(key, new Deno.KvU64(5n));
+    await cache.get(key);
+    clock.now = 600; // past half the window: a hit starts a background refresh
+    await kv.set(key, new Deno.KvU64(7n));
+    cache.getSync(key);
+    cache.adjust(key, 2n); // a flush committed meanwhile: the read in flight is overtaken
+    await new Promise((r) => setTimeout(r, 20));
+    const reads = cache.reads;
+    const entry = cache.getSync<Deno.KvU64>(key);
+    assert.equal(entry!.value!.value, 7n, "5 read, 2 adjusted; the overtaken read not stored");
+    assert.equal(cache.reads, reads + 1, "this hit started a new refresh");
+    await new Promise((r) => setTimeout(r, 20));
+    clock.now = 1_500; // past the first read's window: served thanks to the refresh
+    assert.equal(cache.getSync<Deno.KvU64>(key)!.value!.value, 7n);
+  }));
