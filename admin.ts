@@ -10,6 +10,7 @@
  */
 import { parseArgs } from "node:util";
 import { ConfigError, loadConfig } from "./config.ts";
+import { Aggregator } from "./domain/aggregator.ts";
 import { AppError } from "./domain/errors.ts";
 import { DEFAULT_PASSWORD_POLICY } from "./domain/passwords.ts";
 import { PLATFORM_ROLES, type PlatformRole } from "./domain/permissions.ts";
@@ -104,6 +105,7 @@ if (import.meta.main) {
   try {
     const config = loadConfig(Deno.env.toObject());
     const kv = await openKv(config.STEWARD_KV_PATH);
+    const counters = new SumBuffer(kv, { flushIntervalMs: 1_000, maxEntries: 1_000 });
     const svc: Services = {
       kv,
       now: Date.now,
@@ -111,7 +113,14 @@ if (import.meta.main) {
       sessions: { idleMs: 0, maxMs: 0 },
       // A one-shot command: nothing to cache.
       cache: new KvCache(kv, { freshMs: 0, maxEntries: 0 }),
-      counters: new SumBuffer(kv, { flushIntervalMs: 1_000, maxEntries: 1_000 }),
+      counters,
+      aggregator: new Aggregator(counters, kv, {
+        enabled: false,
+        flushIntervalMs: 1_000,
+        flushMaxEntries: 1_000,
+        sampleRate: 0,
+        retentionDays: 30,
+      }),
       vault: Vault.fromBase64(config.STEWARD_MASTER_KEY),
     };
     try {

@@ -52,8 +52,19 @@ const ConfigSchema = z.object({
   STEWARD_VERIFY_CACHE_MS: intFrom(100, 300_000, 5_000),
   /** How often the write-behind counters are written (a hard kill loses at most this much). */
   USAGE_FLUSH_INTERVAL_MS: intFrom(100, 60_000, 1_000),
-  /** Distinct counters waiting that trigger a write before the interval. */
+  /** Distinct counters (or request-log entries) waiting that trigger a write before the interval. */
   USAGE_FLUSH_MAX_ENTRIES: intFrom(10, 100_000, 1_000),
+  /** Share of successful requests whose log entry is kept (warnings and errors always are). */
+  REQUEST_LOG_SAMPLE_RATE: z.coerce.number().min(0).max(1).default(0.1),
+  /** Days request logs are kept; the daily prune deletes what is older. */
+  LOG_RETENTION_DAYS: intFrom(1, 3_650, 30),
+  /**
+   * false stops collecting request logs and traffic statistics (to shed load); quota and usage
+   * counters are never dropped.
+   */
+  USAGE_AGGREGATOR_ENABLED: z.enum(["true", "false"]).default("true").transform((v) =>
+    v === "true"
+  ),
 });
 
 export type Config = z.infer<typeof ConfigSchema>;

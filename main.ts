@@ -4,6 +4,7 @@
  */
 import denoJson from "./deno.json" with { type: "json" };
 import { type Config, ConfigError, loadConfig } from "./config.ts";
+import { Aggregator } from "./domain/aggregator.ts";
 import { ensureSuperAdmin } from "./domain/bootstrap.ts";
 import { MAINTENANCE_TASKS, runMaintenance } from "./domain/maintenance.ts";
 import { DEFAULT_PASSWORD_POLICY } from "./domain/passwords.ts";
@@ -29,6 +30,18 @@ try {
 const kv = await openKv(config.STEWARD_KV_PATH);
 const pg = config.DATABASE_URL ? connectPostgres(config.DATABASE_URL) : null;
 const cache = new KvCache(kv, { freshMs: config.STEWARD_VERIFY_CACHE_MS, maxEntries: 100_000 });
+const counters = new SumBuffer(kv, {
+  flushIntervalMs: config.USAGE_FLUSH_INTERVAL_MS,
+  maxEntries: config.USAGE_FLUSH_MAX_ENTRIES,
+  onCommitted: (key, amount) => cache.adjust(key, amount),
+});
+const aggregator = new Aggregator(counters, kv, {
+  enabled: config.USAGE_AGGREGATOR_ENABLED,
+  flushIntervalMs: config.USAGE_FLUSH_INTERVAL_MS,
+  flushMaxEntries: config.USAGE_FLUSH_MAX_ENTRIES,
+  sampleRate: config.REQUEST_LOG_SAMPLE_RATE,
+  retentionDays: config.LOG_RETENTION_DAYS,
+});
 const svc: Services = {
   kv,
   now: Date.now,
@@ -38,14 +51,11 @@ const svc: Services = {
     maxMs: config.STEWARD_SESSION_MAX_HOURS * 3_600_000,
   },
   cache,
-  counters: new SumBuffer(kv, {
-    flushIntervalMs: config.USAGE_FLUSH_INTERVAL_MS,
-    maxEntries: config.USAGE_FLUSH_MAX_ENTRIES,
-    onCommitted: (key, amount) => cache.adjust(key, amount),
-  }),
+  counters,
+  aggregator,
   vault: Vault.fromBase64(config.STEWARD_MASTER_KEY),
 };
-svc.counters.start();
+aggregator.start();
 const instanceId = crypto.randomUUID();
 
 for (const task of MAINTENANCE_TASKS) {
@@ -99,8 +109,8 @@ async function shutdown(signal: string) {
   const forced = setTimeout(() => Deno.exit(1), 10_000);
   await server.shutdown();
   // Everything counted before the last answer went out is written before KV closes.
-  await svc.counters.stop().catch((err) =>
-    console.error(`Steward: could not write the last counters: ${err.message}`)
+  await aggregator.stop().catch((err) =>
+    console.error(`Steward: could not write the last counters or logs: ${err.message}`)
   );
   await pg?.close();
   kv.close();

@@ -21,7 +21,8 @@ export type IdPrefix =
   | "aud"
   | "sec"
   | "sig"
-  | "req";
+  | "req"
+  | "log";
 
 /**
  * The last random part issued for each recent millisecond. Kept per millisecond (not just for

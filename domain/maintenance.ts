@@ -7,6 +7,7 @@
 import { keys } from "../kv/keys.ts";
 import { acquireLease } from "../kv/lease.ts";
 import { resumeErasures } from "./erasure.ts";
+import { pruneExpiredLogs } from "./request_logs.ts";
 import { pruneSessions } from "./sessions.ts";
 import { retireSigningKeys } from "./signing_keys.ts";
 import { liftSuspensions } from "./user_lifecycle.ts";
@@ -44,6 +45,11 @@ export const MAINTENANCE_TASKS: MaintenanceTask[] = [
     name: "retire-signing-keys",
     schedule: "*/5 * * * *",
     run: async (svc) => ({ signing_keys_retired: await retireSigningKeys(svc) }),
+  },
+  {
+    name: "prune-request-logs",
+    schedule: "17 3 * * *",
+    run: async (svc) => ({ request_logs_deleted: await pruneExpiredLogs(svc) }),
   },
   {
     name: "resume-erasures",

@@ -1,5 +1,6 @@
 /** What domain functions run on: built once at start-up (main.ts, or the test harness). */
 import type { KvCache } from "../kv/cache.ts";
+import type { Aggregator } from "./aggregator.ts";
 import type { SumBuffer } from "../kv/sum_buffer.ts";
 import type { PasswordPolicy } from "./passwords.ts";
 import type { Vault } from "./vault.ts";
@@ -14,6 +15,8 @@ export interface Services {
   cache: KvCache;
   /** Write-behind counters (usage, last-used times, request counts): no KV write per request. */
   counters: SumBuffer;
+  /** Request logs and traffic, written behind; owns `counters` and their flushes. */
+  aggregator: Aggregator;
   /** Envelope encryption under STEWARD_MASTER_KEY (closed without one). */
   vault: Vault;
 }

@@ -211,6 +211,13 @@ export const keys = {
   event: (id: string) => ["events", id],
   events: () => ["events"],
 
+  // ── Request logs and traffic (written behind by the aggregator) ─────────────
+  /** A request-log entry, by time-ordered id (`log_…`): a range of ids is a time range. */
+  requestLog: (id: string) => ["request_logs", id],
+  requestLogs: () => ["request_logs"],
+  /** Platform-wide traffic on one UTC day (KvU64): requests, errors, bytes_in, bytes_out… */
+  traffic: (metric: string, day: string) => ["traffic", metric, day],
+
   // ── HTTP plumbing ───────────────────────────────────────────────────────────
   /** Stored first response of an idempotent POST, per principal and key (24 h). */
   idempotency: (scope: string, key: string) => ["idempotency", scope, key],

@@ -36,6 +36,8 @@ export interface SumBufferOptions {
 }
 
 export interface FlushStats {
+  /** Additions taken in (each add or max call). */
+  enqueued: number;
   flushes: number;
   flush_errors: number;
   last_flush_at: number | null;
@@ -59,6 +61,7 @@ export class SumBuffer {
   #flushing: Promise<void> | null = null;
   #timer: ReturnType<typeof setInterval> | null = null;
   readonly stats: FlushStats = {
+    enqueued: 0,
     flushes: 0,
     flush_errors: 0,
     last_flush_at: null,
@@ -99,6 +102,7 @@ export class SumBuffer {
   }
 
   #put(d: Delta) {
+    this.stats.enqueued++;
     this.#merge(d);
     if (this.#pending.size >= this.#opts.maxEntries && !this.#flushing) {
       void this.flush().catch(() => {});

@@ -4,19 +4,7 @@ import { dailyRequests, dayRange, overview } from "../domain/activity.ts";
 import { getUserRecord } from "../domain/users.ts";
 import { ok } from "./respond.ts";
 import { defineRoute, router } from "./route.ts";
-import { envelope, IdParams, jsonResponse } from "./schemas.ts";
-
-const Day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, "a date as YYYY-MM-DD").refine(
-  (d) =>
-    !Number.isNaN(Date.parse(`${d}T00:00:00Z`)) &&
-    new Date(`${d}T00:00:00Z`).toISOString().startsWith(d),
-  "not a calendar date",
-);
-
-export const RangeQuery = z.strictObject({
-  from: Day.optional().openapi({ description: "First day (UTC), inclusive." }),
-  to: Day.optional().openapi({ description: "Last day (UTC), inclusive; default today." }),
-});
+import { DayRangeQuery, envelope, IdParams, jsonResponse } from "./schemas.ts";
 
 const Daily = z.object({
   principal_id: z.string(),
@@ -54,7 +42,7 @@ export function activityRoutes() {
       tags,
       summary: "Your authenticated requests per day",
       description: RANGE,
-      request: { query: RangeQuery },
+      request: { query: DayRangeQuery },
       responses: { 200: jsonResponse(envelope(Daily), "Requests per day.") },
     }),
     async (c) => {
@@ -82,7 +70,7 @@ export function activityRoutes() {
       tags: ["Users"],
       summary: "A user's authenticated requests per day",
       description: RANGE,
-      request: { params: IdParams("usr"), query: RangeQuery },
+      request: { params: IdParams("usr"), query: DayRangeQuery },
       responses: { 200: jsonResponse(envelope(Daily), "Requests per day.") },
     }),
     async (c) => {

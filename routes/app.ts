@@ -9,6 +9,7 @@ import { AppError } from "../domain/errors.ts";
 import { ThresholdGate } from "../domain/threshold_gate.ts";
 import { Verifier } from "../domain/verify.ts";
 import { activityRoutes } from "./activity.ts";
+import { adminUsageRoutes } from "./admin_usage.ts";
 import { apiKeyRoutes } from "./api_keys.ts";
 import { auditRoutes } from "./audit.ts";
 import { authRoutes } from "./auth.ts";
@@ -17,8 +18,10 @@ import { docsRoutes } from "./docs.ts";
 import { errorJson, notFoundHandler, onError } from "./errors.ts";
 import { healthRoutes } from "./health.ts";
 import { invitationRoutes } from "./invitations.ts";
+import { logRoutes } from "./logs.ts";
 import { memberRoutes } from "./members.ts";
 import { jsonBodyGuard, requestContext } from "./middleware/request.ts";
+import { requestLog } from "./middleware/request_log.ts";
 import { ROUTE_ACCESS, routeKey } from "./permissions.ts";
 import { planRoutes } from "./plans.ts";
 import { projectRoutes } from "./projects.ts";
@@ -32,12 +35,11 @@ import { isVerify, verifyFastPath, verifyRoutes } from "./verify.ts";
 
 export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
-  const verifier = new Verifier(deps.svc, deps.svc.counters, {
-    gate: new ThresholdGate(deps.svc, { intervalMs: 5_000 }),
-  });
+  const gate = new ThresholdGate(deps.svc, { intervalMs: 5_000 });
+  const verifier = new Verifier(deps.svc, deps.svc.counters, { gate });
   const origins = deps.config.STEWARD_CORS_ORIGINS;
 
-  app.use("*", requestContext(deps));
+  app.use("*", requestContext(deps), requestLog);
   // No origins configured means no cross-origin access: then CORS costs nothing per request.
   if (origins.length) {
     app.use(
@@ -86,6 +88,8 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
       verifyRoutes(verifier),
       signingKeyRoutes(verifier),
       usageRoutes(),
+      adminUsageRoutes(gate),
+      logRoutes(),
       tenantRoutes(),
       memberRoutes(),
       invitationRoutes(),
@@ -121,7 +125,9 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   const full = app.fetch;
   app.fetch = (req, env, ctx) =>
     isVerify(req)
-      ? fast(req).then((answer) => answer instanceof Response ? answer : full(answer, env, ctx))
+      ? fast(req, env).then((answer) =>
+        answer instanceof Response ? answer : full(answer, env, ctx)
+      )
       : full(req, env, ctx);
   return app;
 }

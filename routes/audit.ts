@@ -5,6 +5,7 @@ import { type AuditEvent, type AuditFilter, exportAudit, listAudit } from "../do
 import { badRequest, notFound } from "../domain/errors.ts";
 import { getUserRecord } from "../domain/users.ts";
 import type { AppEnv } from "./context.ts";
+import { exportFormat, ExportFormatQuery, exportResponses, streamExport } from "./export.ts";
 import { okList } from "./respond.ts";
 import { defineRoute, router } from "./route.ts";
 import {
@@ -94,48 +95,10 @@ const CSV_COLUMNS = [
   "changes",
 ] as const;
 
-/** Quotes a CSV cell, and defuses cells a spreadsheet would run as a formula. */
-function csvCell(value: unknown): string {
-  let text = value === null || value === undefined
-    ? ""
-    : typeof value === "string"
-    ? value
-    : JSON.stringify(value);
-  if (/^[=+\-@\t\r]/.test(text)) text = `'${text}`;
-  return /[",\n\r]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
-}
-
-const csvRow = (e: AuditEvent) => CSV_COLUMNS.map((col) => csvCell(e[col])).join(",") + "\r\n";
-
-/** Streams events as they are read from KV: memory stays flat however long the trail. */
-function streamExport(c: Context<AppEnv>, filter: AuditFilter, format: "ndjson" | "csv") {
-  const events = exportAudit(c.var.svc, filter);
+/** The matching events, oldest first, as the caller may see them. */
+async function* viewed(c: Context<AppEnv>, filter: AuditFilter): AsyncGenerator<AuditEvent> {
   const view = auditView(c.var.principal);
-  const encoder = new TextEncoder();
-  let headerSent = format !== "csv";
-  const body = new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      if (!headerSent) {
-        headerSent = true;
-        controller.enqueue(encoder.encode(CSV_COLUMNS.join(",") + "\r\n"));
-        return;
-      }
-      const next = await events.next();
-      if (next.done) return controller.close();
-      const event = view(next.value);
-      controller.enqueue(
-        encoder.encode(format === "csv" ? csvRow(event) : JSON.stringify(event) + "\n"),
-      );
-    },
-    async cancel() {
-      await events.return(undefined);
-    },
-  });
-  const type = format === "csv" ? "text/csv; charset=utf-8" : "application/x-ndjson";
-  return c.body(body, 200, {
-    "Content-Type": type,
-    "Content-Disposition": `attachment; filename="audit.${format === "csv" ? "csv" : "ndjson"}"`,
-  });
+  for await (const event of exportAudit(c.var.svc, filter)) yield view(event);
 }
 
 export function auditRoutes() {
@@ -164,29 +127,18 @@ export function auditRoutes() {
       tags,
       summary: "Export the audit trail as NDJSON or CSV (streamed, oldest first)",
       request: {
-        query: z.strictObject({
-          ...AdminFilters,
-          format: z.enum(["ndjson", "csv"]).optional()
-            .openapi({
-              description: "Defaults to csv when Accept asks for text/csv, else ndjson.",
-            }),
-        }),
+        query: z.strictObject({ ...AdminFilters, ...ExportFormatQuery }),
       },
-      responses: {
-        200: {
-          description: "The matching events.",
-          content: {
-            "application/x-ndjson": { schema: z.string() },
-            "text/csv": { schema: z.string() },
-          },
-        },
-      },
+      responses: exportResponses("The matching events."),
     }),
     (c) => {
       const { format, ...q } = c.req.valid("query");
-      const chosen = format ?? (c.req.header("Accept")?.includes("text/csv") ? "csv" : "ndjson");
-      // deno-lint-ignore no-explicit-any
-      return streamExport(c, adminFilter(c, q), chosen) as any;
+      return streamExport(c, viewed(c, adminFilter(c, q)), {
+        format: exportFormat(c, format),
+        name: "audit",
+        columns: CSV_COLUMNS,
+        // deno-lint-ignore no-explicit-any
+      }) as any;
     },
   );
 

@@ -97,6 +97,13 @@ export const ROUTE_ACCESS: Record<string, Access> = {
   "POST /v1/usage/events": "usage:write",
   "GET /v1/tenants/{tenant}/usage": "usage:read",
   "GET /v1/tenants/{tenant}/usage/daily": "usage:read",
+  "GET /v1/admin/usage/aggregator-status": "usage:read",
+  "GET /v1/admin/metrics/daily": "usage:read",
+  "GET /v1/admin/bandwidth/daily": "usage:read",
+  "GET /v1/admin/logs": "logs:read",
+  "GET /v1/admin/logs/export": "logs:read",
+  "POST /v1/admin/logs/test": "logs:write",
+  "POST /v1/admin/logs/prune": "logs:write",
 
   // Members and invitations
   "GET /v1/tenants/{tenant}/members": "members:read",

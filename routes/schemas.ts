@@ -48,6 +48,19 @@ export const Timestamp = z.iso.datetime({ offset: true }).openapi({
   example: "2026-01-31T12:00:00.000Z",
 });
 
+const Day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, "a date as YYYY-MM-DD").refine(
+  (d) =>
+    !Number.isNaN(Date.parse(`${d}T00:00:00Z`)) &&
+    new Date(`${d}T00:00:00Z`).toISOString().startsWith(d),
+  "not a calendar date",
+);
+
+/** A range of UTC days (at most 366; see dayRange). */
+export const DayRangeQuery = z.strictObject({
+  from: Day.optional().openapi({ description: "First day (UTC), inclusive." }),
+  to: Day.optional().openapi({ description: "Last day (UTC), inclusive; default today." }),
+});
+
 export const idOf = (prefix: string) =>
   z.string().regex(new RegExp(`^${prefix}_[0-9A-HJKMNP-TV-Z]{26}$`), `must be a ${prefix}_ id`)
     .openapi({ example: `${prefix}_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A` });

@@ -9,10 +9,16 @@ import {
   METRIC_PATTERN,
   type UsageEvent,
 } from "../domain/usage.ts";
-import { RangeQuery } from "./activity.ts";
 import { ok } from "./respond.ts";
 import { defineRoute, router } from "./route.ts";
-import { envelope, jsonBody, jsonResponse, TenantParams, Timestamp } from "./schemas.ts";
+import {
+  DayRangeQuery,
+  envelope,
+  jsonBody,
+  jsonResponse,
+  TenantParams,
+  Timestamp,
+} from "./schemas.ts";
 
 const Metric = z.string().regex(METRIC_PATTERN, "[a-z][a-z0-9_.]{0,63}");
 
@@ -114,7 +120,7 @@ export function usageRoutes() {
       description: "At most 366 days (400 beyond or inverted); default the last 30 days.",
       request: {
         params: TenantParams,
-        query: RangeQuery.extend({ metric: Metric.default("verifications") }),
+        query: DayRangeQuery.extend({ metric: Metric.default("verifications") }),
       },
       responses: { 200: jsonResponse(envelope(DailyUsage), "Per day.") },
     }),

@@ -94,7 +94,9 @@ const JSON_TYPE = /^application\/json\s*(;|$)/i;
  * request id, security headers), so both answer a valid call alike.
  */
 export function verifyFastPath(svc: Services, verifier: Verifier, bodyLimit: number) {
-  return async (req: Request): Promise<Response | Request> => {
+  const encoder = new TextEncoder();
+  return async (req: Request, info?: unknown): Promise<Response | Request> => {
+    const started = performance.now();
     const h = req.headers;
     const secret = BEARER.exec(h.get("authorization") ?? "")?.[1];
     const length = Number(h.get("content-length") ?? NaN);
@@ -121,14 +123,36 @@ export function verifyFastPath(svc: Services, verifier: Verifier, bodyLimit: num
     const requestId = incoming && INCOMING_ID.test(incoming) ? incoming : newId("req");
     const verdict = verifier.verify(parsed.data, principal.tenant_id);
     const data = verdict instanceof Promise ? await verdict : verdict;
-    const res = new Response(
+    const answer = encoder.encode(
       JSON.stringify({ success: true, data, meta: { request_id: requestId } }),
     );
+    const res = new Response(answer);
     // Set one by one: cheaper than a headers list in the constructor (webidl conversion).
     const headers = res.headers;
     headers.set("Content-Type", "application/json");
     headers.set("X-Request-Id", requestId);
     for (const [name, value] of RESPONSE_HEADERS) headers.set(name, value);
+    const aggregator = svc.aggregator;
+    if (!aggregator.collecting) aggregator.drop();
+    else {
+      aggregator.record({
+        method: "POST",
+        route: "/v1/keys/verify",
+        path: "/v1/keys/verify",
+        status: 200,
+        duration_ms: Math.round((performance.now() - started) * 100) / 100,
+        bytes_in: length,
+        bytes_out: answer.length,
+        tenant_id: data.tenant_id ?? principal.tenant_id,
+        principal_id: principal.id,
+        ip: (info as { remoteAddr?: { hostname?: string } } | undefined)?.remoteAddr?.hostname ??
+          null,
+        user_agent: h.get("user-agent")?.slice(0, 512) ?? null,
+        request_id: requestId,
+        error_code: null,
+        verification: true,
+      });
+    }
     return res;
   };
 }

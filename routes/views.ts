@@ -2,6 +2,7 @@
  * How records are shown to a caller: support staff read emails, names and IP addresses masked
  * (DESIGN §4), wherever they appear.
  */
+import type { RequestLog } from "../domain/request_logs.ts";
 import type { AuditEvent } from "../domain/audit.ts";
 import type { Principal } from "../domain/principal.ts";
 
@@ -52,3 +53,7 @@ export const auditView = (viewer: Principal) => (event: AuditEvent): AuditEvent 
       changes: event.changes && maskDeep(event.changes) as AuditEvent["changes"],
     }
     : event;
+
+/** A request-log entry as `viewer` may see it: support sees masked IPs. */
+export const logView = (viewer: Principal) => (entry: RequestLog): RequestLog =>
+  viewer.masked && entry.ip ? { ...entry, ip: maskIp(entry.ip) } : entry;

@@ -5,6 +5,7 @@
  *   const res = await h.call("POST", "/v1/tenants", { token: h.root, body: { name: "Acme", slug: "acme" } });
  */
 import { createApp } from "../routes/app.ts";
+import { Aggregator } from "../domain/aggregator.ts";
 import { ensureSuperAdmin } from "../domain/bootstrap.ts";
 import { seedPlans } from "../domain/plans.ts";
 import { Vault } from "../domain/vault.ts";
@@ -54,6 +55,12 @@ export async function setup(opts: HarnessOptions = {}) {
   const kv = await Deno.openKv(":memory:");
   const clock = { now: Date.parse("2026-03-01T12:00:00.000Z") };
   const cache = new KvCache(kv, { freshMs: 5_000, maxEntries: 10_000, now: () => clock.now });
+  // Not started: tests flush when they want counters and logs persisted.
+  const counters = new SumBuffer(kv, {
+    flushIntervalMs: 1_000,
+    maxEntries: 1_000,
+    onCommitted: (key, amount) => cache.adjust(key, amount),
+  });
   const svc: Services = {
     kv,
     now: () => clock.now,
@@ -61,11 +68,15 @@ export async function setup(opts: HarnessOptions = {}) {
     passwords: { log2N: 10 },
     sessions: { idleMs: 60 * 60_000, maxMs: 12 * 3_600_000 },
     cache,
-    // Not started: tests flush when they want counters persisted.
-    counters: new SumBuffer(kv, {
+    counters,
+    // Every request logged (sampling has its own test).
+    aggregator: new Aggregator(counters, kv, {
+      enabled: true,
       flushIntervalMs: 1_000,
-      maxEntries: 1_000,
-      onCommitted: (key, amount) => cache.adjust(key, amount),
+      flushMaxEntries: 1_000,
+      sampleRate: 1,
+      retentionDays: 30,
+      now: () => clock.now,
     }),
     vault: new Vault(crypto.getRandomValues(new Uint8Array(32))),
   };

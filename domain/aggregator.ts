@@ -1,0 +1,277 @@
+/**
+ * The write-behind aggregator, one per process (DESIGN §6): usage deltas (through the
+ * SumBuffer it owns), platform traffic per day and request-log entries are collected in memory
+ * and written every flush interval, when `flushMaxEntries` wait, and on shutdown.
+ *
+ * - Traffic (requests, errors, bytes, verifications) is kept as plain numbers per day and turned
+ *   into counter deltas at each flush: counting a request costs a few additions, no lookup.
+ * - Log entries are sampled: a warning or an error is always kept, a success with probability
+ *   `sampleRate`. A failed write keeps its entries for the next flush; past `maxPendingLogs`
+ *   (the store is down for long) the oldest are let go and counted.
+ * - `enabled: false` sheds the analytics (logs and traffic), counted as dropped; quota and
+ *   usage counters go through the SumBuffer either way.
+ */
+import { keys } from "../kv/keys.ts";
+import type { SumBuffer } from "../kv/sum_buffer.ts";
+import { dayOf } from "./activity.ts";
+import { newId } from "./ids.ts";
+import { levelOf, type RequestLog } from "./request_logs.ts";
+import { iso } from "./services.ts";
+
+export interface AggregatorOptions {
+  enabled: boolean;
+  flushIntervalMs: number;
+  flushMaxEntries: number;
+  /** 0–1: the share of successful requests logged. */
+  sampleRate: number;
+  retentionDays: number;
+  /** Entries held while writes fail, at most (default 100 × flushMaxEntries). */
+  maxPendingLogs?: number;
+  now?: () => number;
+  random?: () => number;
+}
+
+/** What the request middleware reports of one answered request. */
+export type RequestRecord = Omit<RequestLog, "id" | "at" | "level"> & {
+  /** A call of POST /v1/keys/verify (counted as a verification). */
+  verification?: boolean;
+};
+
+export const TRAFFIC_METRICS = [
+  "requests",
+  "errors",
+  "bytes_in",
+  "bytes_out",
+  "verifications",
+] as const;
+export type TrafficMetric = typeof TRAFFIC_METRICS[number];
+type Traffic = Record<TrafficMetric, number>;
+
+const LOGS_PER_COMMIT = 200;
+
+export class Aggregator {
+  readonly counters: SumBuffer;
+  readonly options: Required<AggregatorOptions>;
+  readonly #kv: Deno.Kv;
+  #traffic = new Map<string, Traffic>();
+  #logs: RequestLog[] = [];
+  #enqueuedTraffic = 0;
+  #writing: Promise<void> | null = null;
+  #timer: ReturnType<typeof setInterval> | null = null;
+  readonly stats = {
+    dropped_when_disabled: 0,
+    sampled_logs: 0,
+    skipped_logs: 0,
+    dropped_logs: 0,
+    log_flushes: 0,
+    log_flush_errors: 0,
+    last_log_flush_at: null as number | null,
+    last_flush_log_count: 0,
+    last_log_error: null as string | null,
+    prunes: 0,
+    last_prune_at: null as number | null,
+    last_prune_rows_deleted: 0,
+  };
+
+  constructor(counters: SumBuffer, kv: Deno.Kv, opts: AggregatorOptions) {
+    this.counters = counters;
+    this.#kv = kv;
+    this.options = {
+      maxPendingLogs: 100 * opts.flushMaxEntries,
+      now: Date.now,
+      random: Math.random,
+      ...opts,
+    };
+  }
+
+  /** False when analytics are shed: callers skip measuring the request and call drop(). */
+  get collecting(): boolean {
+    return this.options.enabled;
+  }
+
+  /** Counts a request not collected because the aggregator is disabled. */
+  drop(): void {
+    this.stats.dropped_when_disabled++;
+  }
+
+  /** Counts one answered request and keeps its log entry when sampled. Synchronous. */
+  record(r: RequestRecord): void {
+    if (!this.options.enabled) return this.drop();
+    const now = this.options.now();
+    const day = dayOf(now);
+    let t = this.#traffic.get(day);
+    if (!t) this.#traffic.set(day, t = zeroTraffic());
+    t.requests++;
+    if (r.status >= 500) t.errors++;
+    t.bytes_in += r.bytes_in;
+    t.bytes_out += r.bytes_out ?? 0;
+    if (r.verification) t.verifications++;
+    this.#enqueuedTraffic++;
+
+    const level = levelOf(r.status);
+    if (level === "info" && this.options.random() >= this.options.sampleRate) {
+      this.stats.skipped_logs++;
+      return;
+    }
+    this.stats.sampled_logs++;
+    const { verification: _, ...fields } = r;
+    this.#enqueue({ id: newId("log", now), at: iso(now), level, ...fields });
+  }
+
+  /** Adds bytes of a streamed answer, known when the stream ends. */
+  addBytesOut(bytes: number): void {
+    if (!this.options.enabled) return;
+    const day = dayOf(this.options.now());
+    let t = this.#traffic.get(day);
+    if (!t) this.#traffic.set(day, t = zeroTraffic());
+    t.bytes_out += bytes;
+  }
+
+  /** Writes one entry through the pipeline, whatever the sampling (POST /v1/admin/logs/test). */
+  recordTest(fields: Omit<RequestLog, "id" | "at" | "level">): string {
+    const now = this.options.now();
+    const id = newId("log", now);
+    this.#enqueue({ id, at: iso(now), level: levelOf(fields.status), ...fields, test: true });
+    return id;
+  }
+
+  #enqueue(entry: RequestLog) {
+    this.#logs.push(entry);
+    const over = this.#logs.length - this.options.maxPendingLogs;
+    if (over > 0) {
+      this.#logs.splice(0, over);
+      this.stats.dropped_logs += over;
+    }
+    if (this.#logs.length >= this.options.flushMaxEntries && !this.#writing) {
+      void this.#writeLogs().catch(() => {});
+    }
+  }
+
+  /** Traffic still in memory for `day` (reads add it, so they are exact in this process). */
+  pendingTraffic(metric: TrafficMetric, day: string): number {
+    return this.#traffic.get(day)?.[metric] ?? 0;
+  }
+
+  get pendingLogs(): number {
+    return this.#logs.length;
+  }
+
+  /** Moves the traffic numbers into counter deltas (written by the SumBuffer's flush). */
+  #moveTraffic() {
+    for (const [day, t] of this.#traffic) {
+      for (const metric of TRAFFIC_METRICS) {
+        if (t[metric]) this.counters.add(keys.traffic(metric, day), t[metric]);
+      }
+    }
+    this.#traffic = new Map();
+  }
+
+  /** Writes pending log entries; failed chunks go back to the front, in order. */
+  #writeLogs(): Promise<void> {
+    const run = (this.#writing ?? Promise.resolve()).then(async () => {
+      const taken = this.#logs;
+      this.#logs = [];
+      const started = this.options.now();
+      let written = 0;
+      try {
+        for (; written < taken.length; written += LOGS_PER_COMMIT) {
+          const op = this.#kv.atomic();
+          for (const entry of taken.slice(written, written + LOGS_PER_COMMIT)) {
+            op.set(keys.requestLog(entry.id), entry);
+          }
+          await op.commit();
+        }
+      } catch (err) {
+        this.#logs = [...taken.slice(written), ...this.#logs];
+        this.stats.log_flush_errors++;
+        this.stats.last_log_error = err instanceof Error ? err.message : String(err);
+        throw err;
+      } finally {
+        this.stats.log_flushes++;
+        this.stats.last_log_flush_at = started;
+        this.stats.last_flush_log_count = Math.min(written, taken.length);
+      }
+    });
+    const settled = run.catch(() => {});
+    this.#writing = settled;
+    void settled.then(() => {
+      if (this.#writing === settled) this.#writing = null;
+    });
+    return run;
+  }
+
+  /** Writes everything pending: traffic and usage deltas, then log entries. */
+  async flush(): Promise<void> {
+    this.#moveTraffic();
+    const results = await Promise.allSettled([this.counters.flush(), this.#writeLogs()]);
+    const failed = results.find((r) => r.status === "rejected");
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+  }
+
+  /** Starts the timers: the counters' own (eager and lazy flushes) and the logs'. */
+  start() {
+    if (this.#timer !== null) return;
+    this.counters.start();
+    const timer = setInterval(() => {
+      // Before the counters' next tick: traffic goes out with the next counter flush.
+      this.#moveTraffic();
+      if (this.#logs.length) void this.#writeLogs().catch(() => {});
+    }, this.options.flushIntervalMs);
+    Deno.unrefTimer(timer);
+    this.#timer = timer;
+  }
+
+  /** Stops the timers and writes what is left (shutdown). */
+  async stop() {
+    if (this.#timer !== null) clearInterval(this.#timer);
+    this.#timer = null;
+    this.#moveTraffic();
+    const results = await Promise.allSettled([this.counters.stop(), this.#writeLogs()]);
+    const failed = results.find((r) => r.status === "rejected");
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+  }
+
+  notePrune(deleted: number) {
+    this.stats.prunes++;
+    this.stats.last_prune_at = this.options.now();
+    this.stats.last_prune_rows_deleted = deleted;
+  }
+
+  /** The aggregator's state, from memory only (GET /v1/admin/usage/aggregator-status). */
+  status() {
+    const c = this.counters.stats;
+    const s = this.stats;
+    const lastFlush = Math.max(c.last_flush_at ?? 0, s.last_log_flush_at ?? 0);
+    return {
+      enabled: this.options.enabled,
+      flush_interval_ms: this.options.flushIntervalMs,
+      flush_max_entries: this.options.flushMaxEntries,
+      request_log_sample_rate: this.options.sampleRate,
+      enqueued_deltas: c.enqueued + this.#enqueuedTraffic,
+      dropped_when_disabled: s.dropped_when_disabled,
+      sampled_logs: s.sampled_logs,
+      skipped_logs: s.skipped_logs,
+      dropped_logs: s.dropped_logs,
+      flushes: c.flushes + s.log_flushes,
+      flush_errors: c.flush_errors + s.log_flush_errors,
+      last_flush_at: lastFlush ? iso(lastFlush) : null,
+      last_flush_duration_ms: c.last_flush_duration_ms,
+      last_flush_bucket_count: c.last_flush_keys,
+      last_flush_log_count: s.last_flush_log_count,
+      last_error: s.last_log_error ?? c.last_error,
+      pending_buckets: this.counters.size + this.#traffic.size * TRAFFIC_METRICS.length,
+      pending_logs: this.#logs.length,
+      prunes: s.prunes,
+      last_prune_at: s.last_prune_at ? iso(s.last_prune_at) : null,
+      last_prune_rows_deleted: s.last_prune_rows_deleted,
+    };
+  }
+}
+
+const zeroTraffic = (): Traffic => ({
+  requests: 0,
+  errors: 0,
+  bytes_in: 0,
+  bytes_out: 0,
+  verifications: 0,
+});

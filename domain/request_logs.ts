@@ -1,0 +1,115 @@
+/**
+ * Request logs: one entry per (sampled) request, written behind by the aggregator under
+ * time-ordered ids, so a time filter is a key range and retention is a range delete.
+ */
+import { keys } from "../kv/keys.ts";
+import { listPage, type Page, type PageRequest } from "../kv/list.ts";
+import { timePrefix } from "./ids.ts";
+import type { Services } from "./services.ts";
+
+export type LogLevel = "info" | "warn" | "error";
+
+export interface RequestLog {
+  id: string;
+  at: string;
+  method: string;
+  /** The route's pattern (`/v1/tenants/{tenant}`), null when no route matched. */
+  route: string | null;
+  path: string;
+  status: number;
+  duration_ms: number;
+  bytes_in: number;
+  /** Null for a streamed answer (its size is known only when it ends). */
+  bytes_out: number | null;
+  tenant_id: string | null;
+  principal_id: string | null;
+  ip: string | null;
+  user_agent: string | null;
+  request_id: string;
+  level: LogLevel;
+  error_code: string | null;
+  /** Written by POST /v1/admin/logs/test to check the pipeline end to end. */
+  test?: true;
+}
+
+/** warn for 4xx, error for 5xx. */
+export const levelOf = (status: number): LogLevel =>
+  status >= 500 ? "error" : status >= 400 ? "warn" : "info";
+
+export interface LogFilter {
+  level?: LogLevel;
+  status?: number;
+  tenant_id?: string;
+  /** Path prefix. */
+  path?: string;
+  /** Inclusive bounds, in ms. */
+  from?: number;
+  to?: number;
+}
+
+function logSource(f: LogFilter) {
+  const base = keys.requestLogs();
+  const lo = f.from !== undefined ? `log_${timePrefix(f.from)}` : "log_";
+  const hi = f.to !== undefined ? `log_${timePrefix(f.to + 1)}` : "log_~";
+  return {
+    selector: { start: [...base, lo], end: [...base, hi] },
+    filter: (e: RequestLog) =>
+      (!f.level || e.level === f.level) &&
+      (f.status === undefined || e.status === f.status) &&
+      (!f.tenant_id || e.tenant_id === f.tenant_id) &&
+      (!f.path || e.path.startsWith(f.path)),
+  };
+}
+
+/** Newest first. */
+export function listLogs(
+  svc: Services,
+  filter: LogFilter,
+  page: PageRequest,
+): Promise<Page<RequestLog>> {
+  return listPage(svc.kv, logSource(filter), { ...page, reverse: true });
+}
+
+/** Every matching entry, oldest first, read in batches: for streaming exports. */
+export async function* exportLogs(svc: Services, filter: LogFilter): AsyncGenerator<RequestLog> {
+  const source = logSource(filter);
+  for await (const entry of svc.kv.list<RequestLog>(source.selector, { batchSize: 500 })) {
+    if (source.filter(entry.value)) yield entry.value;
+  }
+}
+
+const DELETES_PER_COMMIT = 500;
+
+/** Deletes every entry logged before `before` (ms); returns how many. */
+export async function pruneLogs(svc: Services, before: number): Promise<number> {
+  const selector = {
+    start: [...keys.requestLogs(), "log_"],
+    end: [...keys.requestLogs(), `log_${timePrefix(before)}`],
+  };
+  let deleted = 0;
+  let batch: Deno.KvKey[] = [];
+  const drop = async () => {
+    const op = svc.kv.atomic();
+    for (const key of batch) op.delete(key);
+    await op.commit();
+    deleted += batch.length;
+    batch = [];
+  };
+  for await (const entry of svc.kv.list(selector, { batchSize: DELETES_PER_COMMIT })) {
+    batch.push(entry.key);
+    if (batch.length === DELETES_PER_COMMIT) await drop();
+  }
+  if (batch.length) await drop();
+  return deleted;
+}
+
+/**
+ * Deletes entries older than `retentionDays` (default: the aggregator's, LOG_RETENTION_DAYS)
+ * and records the prune in the aggregator's status; returns how many went.
+ */
+export async function pruneExpiredLogs(svc: Services, retentionDays?: number): Promise<number> {
+  const days = retentionDays ?? svc.aggregator.options.retentionDays;
+  const deleted = await pruneLogs(svc, svc.now() - days * 86_400_000);
+  svc.aggregator.notePrune(deleted);
+  return deleted;
+}

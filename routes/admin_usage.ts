@@ -1,0 +1,126 @@
+/** Platform operations on usage and traffic: the aggregator's state and daily traffic. */
+import { z } from "@hono/zod-openapi";
+import { dayRange } from "../domain/activity.ts";
+import type { ThresholdGate } from "../domain/threshold_gate.ts";
+import { dailyTraffic } from "../domain/traffic.ts";
+import { ok } from "./respond.ts";
+import { defineRoute, router } from "./route.ts";
+import { DayRangeQuery, envelope, jsonResponse } from "./schemas.ts";
+
+const AggregatorStatus = z.object({
+  generated_at: z.string(),
+  aggregator: z.object({
+    enabled: z.boolean(),
+    flush_interval_ms: z.number(),
+    flush_max_entries: z.number(),
+    request_log_sample_rate: z.number(),
+    enqueued_deltas: z.number(),
+    dropped_when_disabled: z.number(),
+    sampled_logs: z.number(),
+    skipped_logs: z.number(),
+    dropped_logs: z.number().openapi({
+      description: "Entries let go because writes failed for long (bounded buffer).",
+    }),
+    flushes: z.number(),
+    flush_errors: z.number(),
+    last_flush_at: z.string().nullable(),
+    last_flush_duration_ms: z.number().nullable(),
+    last_flush_bucket_count: z.number(),
+    last_flush_log_count: z.number(),
+    last_error: z.string().nullable(),
+    pending_buckets: z.number(),
+    pending_logs: z.number(),
+    prunes: z.number(),
+    last_prune_at: z.string().nullable(),
+    last_prune_rows_deleted: z.number(),
+  }),
+  threshold_gate: z.object({
+    enabled: z.boolean(),
+    interval_ms: z.number(),
+    allowed: z.number(),
+    skipped_throttled: z.number(),
+    skipped_disabled: z.number(),
+    evicted_entries: z.number(),
+    tracked_tenants: z.number(),
+  }),
+}).openapi("AggregatorStatus");
+
+const day = (fields: Record<string, z.ZodNumber>) =>
+  z.object({
+    from: z.string(),
+    to: z.string(),
+    days: z.array(z.object({ date: z.string(), ...fields })),
+    totals: z.object(fields),
+  });
+
+const MetricsDaily = day({
+  requests: z.number(),
+  verifications: z.number().openapi({ description: "Calls of POST /v1/keys/verify." }),
+  errors: z.number().openapi({ description: "Answers with a 5xx status." }),
+}).openapi("MetricsDaily");
+
+const BandwidthDaily = day({ bytes_in: z.number(), bytes_out: z.number() })
+  .openapi("BandwidthDaily");
+
+const tags = ["Usage"];
+
+export function adminUsageRoutes(gate: ThresholdGate) {
+  const app = router();
+
+  app.openapi(
+    defineRoute({
+      method: "get",
+      path: "/v1/admin/usage/aggregator-status",
+      tags,
+      summary: "The write-behind aggregator and the threshold gate of this process",
+      description: "From memory only (no KV read): each process answers for itself.",
+      responses: { 200: jsonResponse(envelope(AggregatorStatus), "Their state.") },
+    }),
+    (c) => {
+      const svc = c.var.svc;
+      return ok(c, {
+        generated_at: new Date(svc.now()).toISOString(),
+        aggregator: svc.aggregator.status(),
+        threshold_gate: gate.stats,
+      });
+    },
+  );
+
+  app.openapi(
+    defineRoute({
+      method: "get",
+      path: "/v1/admin/metrics/daily",
+      tags,
+      summary: "Requests, verifications and server errors per day, platform-wide",
+      request: { query: DayRangeQuery },
+      responses: { 200: jsonResponse(envelope(MetricsDaily), "Zero-filled daily points.") },
+    }),
+    async (c) => {
+      const svc = c.var.svc;
+      const { from, to } = c.req.valid("query");
+      const range = dayRange(svc.now(), from, to);
+      return ok(c, await dailyTraffic(svc, ["requests", "verifications", "errors"], range));
+    },
+  );
+
+  app.openapi(
+    defineRoute({
+      method: "get",
+      path: "/v1/admin/bandwidth/daily",
+      tags,
+      summary: "Bytes received and sent per day, platform-wide",
+      request: { query: DayRangeQuery },
+      responses: { 200: jsonResponse(envelope(BandwidthDaily), "Zero-filled daily points.") },
+    }),
+    async (c) => {
+      const svc = c.var.svc;
+      const { from, to } = c.req.valid("query");
+      return ok(
+        c,
+        await dailyTraffic(svc, ["bytes_in", "bytes_out"], dayRange(svc.now(), from, to)),
+      );
+    },
+  );
+
+  return app;
+}

@@ -1,0 +1,63 @@
+/**
+ * Reports every answered request to the aggregator (traffic counters, sampled log entry). It
+ * runs around the whole chain, so errors answered by onError are logged with their code.
+ */
+import type { MiddlewareHandler } from "hono";
+import type { AppEnv } from "../context.ts";
+import { clientIp } from "../respond.ts";
+
+/** Answers sent as a stream: counted as they flow, never buffered to be measured. */
+const STREAMED = /^(text\/event-stream|application\/x-ndjson|text\/csv)/;
+
+export const requestLog: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const started = performance.now();
+  await next();
+  const aggregator = c.var.svc.aggregator;
+  if (!aggregator.collecting) return aggregator.drop();
+  const res = c.res;
+  let bytesOut: number | null = Number(res.headers.get("content-length") ?? NaN);
+  let errorCode: string | null = null;
+  if (STREAMED.test(res.headers.get("content-type") ?? "") && res.body) {
+    bytesOut = null;
+    let counted = 0;
+    const counter = new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        counted += chunk.byteLength;
+        controller.enqueue(chunk);
+      },
+      flush: () => aggregator.addBytesOut(counted),
+    });
+    c.res = new Response(res.body.pipeThrough(counter), res);
+  } else if (Number.isNaN(bytesOut) || res.status >= 400) {
+    const body = res.body ? await res.clone().text() : "";
+    bytesOut = new TextEncoder().encode(body).length;
+    if (res.status >= 400) errorCode = errorCodeOf(body);
+  }
+  const principal = c.get("principal");
+  const tenant = c.get("tenant");
+  aggregator.record({
+    method: c.req.method,
+    route: c.req.routePath === "/*" ? null : c.req.routePath.replace(/:(\w+)/g, "{$1}"),
+    path: c.req.path,
+    status: res.status,
+    duration_ms: Math.round((performance.now() - started) * 100) / 100,
+    bytes_in: Number(c.req.header("content-length") ?? 0) || 0,
+    bytes_out: bytesOut,
+    tenant_id: tenant?.value.id ?? principal?.tenant_id ?? null,
+    principal_id: principal?.id ?? null,
+    ip: clientIp(c),
+    user_agent: c.req.header("user-agent")?.slice(0, 512) ?? null,
+    request_id: c.var.requestId,
+    error_code: errorCode,
+    verification: c.req.path === "/v1/keys/verify",
+  });
+};
+
+function errorCodeOf(body: string): string | null {
+  try {
+    const code = JSON.parse(body)?.error?.code;
+    return typeof code === "string" ? code : null;
+  } catch {
+    return null;
+  }
+}
