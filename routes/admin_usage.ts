@@ -2,7 +2,7 @@
 import { z } from "@hono/zod-openapi";
 import { dayRange } from "../domain/activity.ts";
 import type { ThresholdGate } from "../domain/threshold_gate.ts";
-import { dailyTraffic } from "../domain/traffic.ts";
+import { dailyTraffic, platformOverview } from "../domain/traffic.ts";
 import { ok } from "./respond.ts";
 import { defineRoute, router } from "./route.ts";
 import { DayRangeQuery, envelope, jsonResponse } from "./schemas.ts";
@@ -62,6 +62,30 @@ const MetricsDaily = day({
 const BandwidthDaily = day({ bytes_in: z.number(), bytes_out: z.number() })
   .openapi("BandwidthDaily");
 
+const Summary = {
+  requests: z.number(),
+  verifications: z.number(),
+  errors: z.number(),
+  bytes_in: z.number(),
+  bytes_out: z.number(),
+  error_rate: z.number().openapi({ description: "5xx answers ÷ requests (0 without requests)." }),
+};
+
+const Overview = z.object({
+  generated_at: z.string(),
+  tenants: z.object({
+    total: z.number(),
+    by_status: z.record(z.string(), z.number()),
+    by_plan: z.record(z.string(), z.number()),
+  }),
+  users: z.number(),
+  active_keys: z.number(),
+  today: z.object(Summary),
+  period: z.object({ start: z.string(), ...Summary }).openapi({
+    description: "The current calendar month (UTC).",
+  }),
+}).openapi("PlatformOverview");
+
 const tags = ["Usage"];
 
 export function adminUsageRoutes(gate: ThresholdGate) {
@@ -84,6 +108,19 @@ export function adminUsageRoutes(gate: ThresholdGate) {
         threshold_gate: gate.stats,
       });
     },
+  );
+
+  app.openapi(
+    defineRoute({
+      method: "get",
+      path: "/v1/admin/overview",
+      tags,
+      summary: "The platform at a glance: tenants, users, keys and traffic",
+      description: "Tenants by status and plan (deleted ones left out), users, active keys, and " +
+        "traffic today and this month, exact in this process.",
+      responses: { 200: jsonResponse(envelope(Overview), "The figures.") },
+    }),
+    async (c) => ok(c, await platformOverview(c.var.svc)),
   );
 
   app.openapi(

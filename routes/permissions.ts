@@ -98,6 +98,7 @@ export const ROUTE_ACCESS: Record<string, Access> = {
   "GET /v1/tenants/{tenant}/usage": "usage:read",
   "GET /v1/tenants/{tenant}/usage/daily": "usage:read",
   "GET /v1/admin/usage/aggregator-status": "usage:read",
+  "GET /v1/admin/overview": "usage:read",
   "GET /v1/admin/metrics/daily": "usage:read",
   "GET /v1/admin/bandwidth/daily": "usage:read",
   "GET /v1/admin/logs": "logs:read",

@@ -318,3 +318,48 @@ Deno.test("aggregator: a failed log write keeps its entries for the next flush",
   assert.equal(await a.stored(), 3);
   assert.equal(a.aggregator.pendingLogs, 0);
 });
+
+Deno.test("overview: tenants by status and plan, users, active keys, traffic today and this month", async () => {
+  await using h = await setup();
+  const key = await verifyKey(h); // acme, one key: 2 requests
+  await h.tenant("globex");
+  await h.call("POST", "/v1/tenants/globex/suspend", { token: h.root, body: { reason: "late" } });
+  await h.tenant("gone");
+  await h.call("DELETE", "/v1/tenants/gone", { token: h.root });
+  const revoked = await h.call("POST", "/v1/tenants/acme/api-keys", {
+    token: h.root,
+    body: { name: "old", environment: "live" },
+  });
+  await h.call("DELETE", `/v1/tenants/acme/api-keys/${revoked.body.data.id}`, { token: h.root });
+  await h.user(null);
+  for (let i = 0; i < 3; i++) {
+    await h.call("POST", "/v1/keys/verify", { token: h.root, body: { key } });
+  }
+  // Yesterday's traffic counts in the month, not today (the harness clock is 1 March, noon).
+  h.advance(DAY);
+
+  const res = await h.call("GET", "/v1/admin/overview", { token: h.root });
+  assert.equal(res.status, 200, res.text);
+  const o = res.body.data;
+  assert.deepEqual(o.tenants, {
+    total: 2,
+    by_status: { active: 1, suspended: 1 },
+    by_plan: { free: 2 },
+  });
+  assert.equal(o.users, 1);
+  assert.equal(o.active_keys, 1);
+  assert.deepEqual(o.today, {
+    requests: 0,
+    verifications: 0,
+    errors: 0,
+    bytes_in: 0,
+    bytes_out: 0,
+    error_rate: 0,
+  });
+  assert.equal(o.period.start, "2026-03-01T00:00:00.000Z");
+  assert.equal(o.period.requests, 11, "8 setup calls (h.user makes none) and 3 verifies");
+  assert.equal(o.period.verifications, 3);
+  assertError(await h.call("GET", "/v1/admin/overview"), 401, "UNAUTHORIZED");
+  const bound = await h.serviceToken(["usage:read"], (await h.tenant("initech")).id);
+  assertError(await h.call("GET", "/v1/admin/overview", { token: bound.token }), 403, "FORBIDDEN");
+});
