@@ -94,45 +94,56 @@ export class Aggregator {
     this.stats.dropped_when_disabled++;
   }
 
-  /** Counts one answered request and keeps its log entry when sampled. Synchronous. */
-  record(r: RequestRecord): void {
-    if (!this.options.enabled) return this.drop();
-    const now = this.options.now();
-    const day = dayOf(now);
+  /** Today's traffic numbers, started at zero. */
+  #today(): Traffic {
+    const day = dayOf(this.options.now());
     let t = this.#traffic.get(day);
     if (!t) this.#traffic.set(day, t = zeroTraffic());
+    return t;
+  }
+
+  /**
+   * Counts one answered request; true when its log entry is to be kept (then hand it to
+   * log()). The hot path builds an entry only for the requests sampled.
+   */
+  count(r: Pick<RequestRecord, "status" | "bytes_in" | "bytes_out" | "verification">): boolean {
+    if (!this.options.enabled) {
+      this.drop();
+      return false;
+    }
+    const t = this.#today();
     t.requests++;
     if (r.status >= 500) t.errors++;
     t.bytes_in += r.bytes_in;
     t.bytes_out += r.bytes_out ?? 0;
     if (r.verification) t.verifications++;
     this.#enqueuedTraffic++;
-
-    const level = levelOf(r.status);
-    if (level === "info" && this.options.random() >= this.options.sampleRate) {
+    if (r.status < 400 && this.options.random() >= this.options.sampleRate) {
       this.stats.skipped_logs++;
-      return;
+      return false;
     }
     this.stats.sampled_logs++;
+    return true;
+  }
+
+  /** Queues a log entry, whatever the sampling (POST /v1/admin/logs/test marks it `test`). */
+  log(fields: Omit<RequestLog, "id" | "at" | "level">): string {
+    const now = this.options.now();
+    const id = newId("log", now);
+    this.#enqueue({ id, at: iso(now), level: levelOf(fields.status), ...fields });
+    return id;
+  }
+
+  /** count(), and log() when sampled: for callers that hold the whole entry anyway. */
+  record(r: RequestRecord): void {
+    if (!this.count(r)) return;
     const { verification: _, ...fields } = r;
-    this.#enqueue({ id: newId("log", now), at: iso(now), level, ...fields });
+    this.log(fields);
   }
 
   /** Adds bytes of a streamed answer, known when the stream ends. */
   addBytesOut(bytes: number): void {
-    if (!this.options.enabled) return;
-    const day = dayOf(this.options.now());
-    let t = this.#traffic.get(day);
-    if (!t) this.#traffic.set(day, t = zeroTraffic());
-    t.bytes_out += bytes;
-  }
-
-  /** Writes one entry through the pipeline, whatever the sampling (POST /v1/admin/logs/test). */
-  recordTest(fields: Omit<RequestLog, "id" | "at" | "level">): string {
-    const now = this.options.now();
-    const id = newId("log", now);
-    this.#enqueue({ id, at: iso(now), level: levelOf(fields.status), ...fields, test: true });
-    return id;
+    if (this.options.enabled) this.#today().bytes_out += bytes;
   }
 
   #enqueue(entry: RequestLog) {
@@ -201,9 +212,14 @@ export class Aggregator {
   }
 
   /** Writes everything pending: traffic and usage deltas, then log entries. */
-  async flush(): Promise<void> {
+  flush(): Promise<void> {
+    return this.#writeAll(() => this.counters.flush());
+  }
+
+  /** Traffic into counter deltas, then the counters (by `writeCounters`) and the logs together. */
+  async #writeAll(writeCounters: () => Promise<void>): Promise<void> {
     this.#moveTraffic();
-    const results = await Promise.allSettled([this.counters.flush(), this.#writeLogs()]);
+    const results = await Promise.allSettled([writeCounters(), this.#writeLogs()]);
     const failed = results.find((r) => r.status === "rejected");
     if (failed) throw (failed as PromiseRejectedResult).reason;
   }
@@ -222,13 +238,10 @@ export class Aggregator {
   }
 
   /** Stops the timers and writes what is left (shutdown). */
-  async stop() {
+  stop(): Promise<void> {
     if (this.#timer !== null) clearInterval(this.#timer);
     this.#timer = null;
-    this.#moveTraffic();
-    const results = await Promise.allSettled([this.counters.stop(), this.#writeLogs()]);
-    const failed = results.find((r) => r.status === "rejected");
-    if (failed) throw (failed as PromiseRejectedResult).reason;
+    return this.#writeAll(() => this.counters.stop());
   }
 
   notePrune(deleted: number) {

@@ -1,11 +1,17 @@
 /** The audit trail: platform-wide, per tenant, and as a streamed NDJSON or CSV export. */
 import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { type AuditEvent, type AuditFilter, exportAudit, listAudit } from "../domain/audit.ts";
-import { badRequest, notFound } from "../domain/errors.ts";
+import { type AuditFilter, exportAudit, listAudit } from "../domain/audit.ts";
+import { notFound } from "../domain/errors.ts";
 import { getUserRecord } from "../domain/users.ts";
 import type { AppEnv } from "./context.ts";
-import { exportFormat, ExportFormatQuery, exportResponses, streamExport } from "./export.ts";
+import {
+  exportFormat,
+  ExportFormatQuery,
+  exportResponses,
+  streamExport,
+  timeBounds,
+} from "./export.ts";
 import { okList } from "./respond.ts";
 import { defineRoute, router } from "./route.ts";
 import {
@@ -49,14 +55,7 @@ const AdminFilters = { ...Filters, tenant_id: z.string().max(64).optional() };
 type FilterQuery = { [K in keyof typeof AdminFilters]?: string };
 
 function toFilter(q: FilterQuery, tenantId?: string): AuditFilter {
-  const from = q.from ? Date.parse(q.from) : undefined;
-  const to = q.to ? Date.parse(q.to) : undefined;
-  if (from !== undefined && to !== undefined && from > to) {
-    throw badRequest("from must not be after to", [{
-      path: ["query", "from"],
-      message: "after to",
-    }]);
-  }
+  const { from, to } = timeBounds(q);
   const actions = q.action?.split(",").map((a) => a.trim()).filter(Boolean);
   const filter: AuditFilter = {
     tenant_id: tenantId ?? q.tenant_id,
@@ -95,12 +94,6 @@ const CSV_COLUMNS = [
   "changes",
 ] as const;
 
-/** The matching events, oldest first, as the caller may see them. */
-async function* viewed(c: Context<AppEnv>, filter: AuditFilter): AsyncGenerator<AuditEvent> {
-  const view = auditView(c.var.principal);
-  for await (const event of exportAudit(c.var.svc, filter)) yield view(event);
-}
-
 export function auditRoutes() {
   const app = router();
 
@@ -133,10 +126,11 @@ export function auditRoutes() {
     }),
     (c) => {
       const { format, ...q } = c.req.valid("query");
-      return streamExport(c, viewed(c, adminFilter(c, q)), {
+      return streamExport(c, exportAudit(c.var.svc, adminFilter(c, q)), {
         format: exportFormat(c, format),
         name: "audit",
         columns: CSV_COLUMNS,
+        view: auditView(c.var.principal),
         // deno-lint-ignore no-explicit-any
       }) as any;
     },

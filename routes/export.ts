@@ -1,6 +1,7 @@
-/** Streamed NDJSON and CSV exports (audit trail, request logs). */
+/** Searches and streamed NDJSON or CSV exports of time-ordered records (audit trail, request logs). */
 import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
+import { badRequest } from "../domain/errors.ts";
 import type { AppEnv } from "./context.ts";
 
 export type ExportFormat = "ndjson" | "csv";
@@ -21,6 +22,19 @@ export const exportResponses = (what: string) => ({
   },
 });
 
+/** Inclusive time bounds from ISO query values (ms); 400 when from is after to. */
+export function timeBounds(q: { from?: string; to?: string }): { from?: number; to?: number } {
+  const from = q.from ? Date.parse(q.from) : undefined;
+  const to = q.to ? Date.parse(q.to) : undefined;
+  if (from !== undefined && to !== undefined && from > to) {
+    throw badRequest("from must not be after to", [{
+      path: ["query", "from"],
+      message: "after to",
+    }]);
+  }
+  return { from, to };
+}
+
 /** The format asked for, else what Accept prefers. */
 export const exportFormat = (c: Context<AppEnv>, format?: ExportFormat): ExportFormat =>
   format ?? (c.req.header("Accept")?.includes("text/csv") ? "csv" : "ndjson");
@@ -37,13 +51,19 @@ function csvCell(value: unknown): string {
 }
 
 /**
- * Streams `records` as they are read (memory stays flat however long the list) as NDJSON, or
- * as CSV with `columns`; `name` names the download.
+ * Streams `records` as they are read (memory stays flat however long the list), each through
+ * `view`, as NDJSON or as CSV with `columns`; `name` names the download.
  */
 export function streamExport<T extends object>(
   c: Context<AppEnv>,
   records: AsyncGenerator<T>,
-  opts: { format: ExportFormat; name: string; columns: readonly (keyof T & string)[] },
+  opts: {
+    format: ExportFormat;
+    name: string;
+    columns: readonly (keyof T & string)[];
+    /** How the caller may see each record (masking). */
+    view: (record: T) => T;
+  },
 ) {
   const encoder = new TextEncoder();
   const csv = opts.format === "csv";
@@ -57,9 +77,10 @@ export function streamExport<T extends object>(
       }
       const next = await records.next();
       if (next.done) return controller.close();
+      const record = opts.view(next.value);
       const line = csv
-        ? opts.columns.map((col) => csvCell(next.value[col])).join(",") + "\r\n"
-        : JSON.stringify(next.value) + "\n";
+        ? opts.columns.map((col) => csvCell(record[col])).join(",") + "\r\n"
+        : JSON.stringify(record) + "\n";
       controller.enqueue(encoder.encode(line));
     },
     async cancel() {

@@ -1,16 +1,13 @@
 /** Request logs: search, streamed export, a test entry through the pipeline, and pruning. */
 import { z } from "@hono/zod-openapi";
-import type { Context } from "hono";
-import { badRequest } from "../domain/errors.ts";
+import { exportLogs, listLogs, type LogFilter, pruneExpiredLogs } from "../domain/request_logs.ts";
 import {
-  exportLogs,
-  listLogs,
-  type LogFilter,
-  pruneExpiredLogs,
-  type RequestLog,
-} from "../domain/request_logs.ts";
-import type { AppEnv } from "./context.ts";
-import { exportFormat, ExportFormatQuery, exportResponses, streamExport } from "./export.ts";
+  exportFormat,
+  ExportFormatQuery,
+  exportResponses,
+  streamExport,
+  timeBounds,
+} from "./export.ts";
 import { clientIp, ok, okList } from "./respond.ts";
 import { defineRoute, router } from "./route.ts";
 import { logView } from "./views.ts";
@@ -45,17 +42,10 @@ const Filters = {
   to: Timestamp.optional().openapi({ description: "Inclusive upper bound." }),
 };
 
-function toFilter(q: { [K in keyof typeof Filters]?: string | number }): LogFilter {
-  const from = q.from ? Date.parse(q.from as string) : undefined;
-  const to = q.to ? Date.parse(q.to as string) : undefined;
-  if (from !== undefined && to !== undefined && from > to) {
-    throw badRequest("from must not be after to", [{
-      path: ["query", "from"],
-      message: "after to",
-    }]);
-  }
-  return { ...q, from, to } as LogFilter;
-}
+const toFilter = (q: { [K in keyof typeof Filters]?: string | number }): LogFilter => ({
+  ...q,
+  ...timeBounds(q as { from?: string; to?: string }),
+} as LogFilter);
 
 const CSV_COLUMNS = [
   "id",
@@ -77,11 +67,6 @@ const CSV_COLUMNS = [
 ] as const;
 
 const tags = ["Logs"];
-
-async function* viewed(c: Context<AppEnv>, filter: LogFilter): AsyncGenerator<RequestLog> {
-  const view = logView(c.var.principal);
-  for await (const entry of exportLogs(c.var.svc, filter)) yield view(entry);
-}
 
 export function logRoutes() {
   const app = router();
@@ -115,10 +100,11 @@ export function logRoutes() {
     }),
     (c) => {
       const { format, ...q } = c.req.valid("query");
-      return streamExport(c, viewed(c, toFilter(q)), {
+      return streamExport(c, exportLogs(c.var.svc, toFilter(q)), {
         format: exportFormat(c, format),
         name: "request-logs",
         columns: CSV_COLUMNS,
+        view: logView(c.var.principal),
         // deno-lint-ignore no-explicit-any
       }) as any;
     },
@@ -138,7 +124,7 @@ export function logRoutes() {
     }),
     (c) => {
       const principal = c.var.principal;
-      const id = c.var.svc.aggregator.recordTest({
+      const id = c.var.svc.aggregator.log({
         method: "POST",
         route: "/v1/admin/logs/test",
         path: c.req.path,
@@ -152,6 +138,7 @@ export function logRoutes() {
         user_agent: c.req.header("User-Agent")?.slice(0, 512) ?? null,
         request_id: c.var.requestId,
         error_code: null,
+        test: true,
       });
       return ok(c, { ok: true, id });
     },

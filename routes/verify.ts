@@ -133,16 +133,23 @@ export function verifyFastPath(svc: Services, verifier: Verifier, bodyLimit: num
     headers.set("X-Request-Id", requestId);
     for (const [name, value] of RESPONSE_HEADERS) headers.set(name, value);
     const aggregator = svc.aggregator;
-    if (!aggregator.collecting) aggregator.drop();
-    else {
-      aggregator.record({
+    // An entry is built only for the requests sampled.
+    if (
+      aggregator.count({
+        status: 200,
+        bytes_in: length,
+        bytes_out: answer.length,
+        verification: true,
+      })
+    ) {
+      aggregator.log({
+        status: 200,
+        bytes_in: length,
+        bytes_out: answer.length,
         method: "POST",
         route: "/v1/keys/verify",
         path: "/v1/keys/verify",
-        status: 200,
         duration_ms: Math.round((performance.now() - started) * 100) / 100,
-        bytes_in: length,
-        bytes_out: answer.length,
         tenant_id: data.tenant_id ?? principal.tenant_id,
         principal_id: principal.id,
         ip: (info as { remoteAddr?: { hostname?: string } } | undefined)?.remoteAddr?.hostname ??
@@ -150,7 +157,6 @@ export function verifyFastPath(svc: Services, verifier: Verifier, bodyLimit: num
         user_agent: h.get("user-agent")?.slice(0, 512) ?? null,
         request_id: requestId,
         error_code: null,
-        verification: true,
       });
     }
     return res;

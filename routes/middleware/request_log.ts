@@ -29,9 +29,10 @@ export const requestLog: MiddlewareHandler<AppEnv> = async (c, next) => {
     });
     c.res = new Response(res.body.pipeThrough(counter), res);
   } else if (Number.isNaN(bytesOut) || res.status >= 400) {
-    const body = res.body ? await res.clone().text() : "";
-    bytesOut = new TextEncoder().encode(body).length;
-    if (res.status >= 400) errorCode = errorCodeOf(body);
+    // Hono sets no Content-Length on JSON answers: measure a copy (the error code is in it too).
+    const body = res.body ? new Uint8Array(await res.clone().arrayBuffer()) : new Uint8Array();
+    bytesOut = body.length;
+    if (res.status >= 400) errorCode = errorCodeOf(new TextDecoder().decode(body));
   }
   const principal = c.get("principal");
   const tenant = c.get("tenant");
