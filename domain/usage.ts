@@ -5,8 +5,10 @@
  * event is committed with its id in one commit, so a retried batch never counts twice and an
  * acknowledged one is never lost.
  */
+import { getBatched } from "../kv/batch.ts";
 import { commit, CONFLICT, retrying } from "../kv/commit.ts";
 import { keys } from "../kv/keys.ts";
+import { checksPerCommit } from "../kv/open.ts";
 import { getRecord } from "../kv/table.ts";
 import { dailyCounts, dayOf } from "./activity.ts";
 import { getPlanByCode, type Plan } from "./plans.ts";
@@ -19,8 +21,6 @@ const DAY_MS = 86_400_000;
 const MAX_AGE_MS = 35 * DAY_MS;
 const MAX_AHEAD_MS = 5 * 60_000;
 const DEDUPE_MS = DAY_MS;
-/** Events per commit: one check each, inside a KV Connect server's 10 checks per commit. */
-const EVENTS_PER_COMMIT = 10;
 
 export interface UsageEvent {
   id: string;
@@ -106,8 +106,10 @@ export async function ingestUsage(
       accepted.push({ index, placed });
     }
   }
-  for (let i = 0; i < accepted.length; i += EVENTS_PER_COMMIT) {
-    const chunk = accepted.slice(i, i + EVENTS_PER_COMMIT);
+  // One check per event: a batch of 100 is one commit on a local store, ten over KV Connect.
+  const perCommit = checksPerCommit(svc.kv);
+  for (let i = 0; i < accepted.length; i += perCommit) {
+    const chunk = accepted.slice(i, i + perCommit);
     const fresh = await commitChunk(svc, chunk.map((c) => c.placed));
     chunk.forEach((c, j) =>
       outcomes.set(c.index, { id: c.placed.event.id, status: fresh[j] ? "accepted" : "duplicate" })
@@ -120,7 +122,7 @@ export async function ingestUsage(
 function commitChunk(svc: Services, placed: Placed[]): Promise<boolean[]> {
   return retrying(async () => {
     const markers = placed.map((p) => keys.usageEventId(p.tenant.id, p.event.id));
-    const existing = await svc.kv.getMany(markers);
+    const existing = await Promise.all(markers.map((key) => getBatched(svc.kv, key)));
     const now = svc.now();
     const fresh = existing.map((e) =>
       e.versionstamp === null || (e.value as { until: number }).until <= now
