@@ -121,6 +121,8 @@ if (import.meta.main) {
         sampleRate: 0,
         retentionDays: 30,
       }),
+      // The server's audit tail copies what a command records to Postgres.
+      pg: null,
       vault: Vault.fromBase64(config.STEWARD_MASTER_KEY),
     };
     try {

@@ -58,6 +58,8 @@ const ConfigSchema = z.object({
   REQUEST_LOG_SAMPLE_RATE: z.coerce.number().min(0).max(1).default(0.1),
   /** Days request logs are kept; the daily prune deletes what is older. */
   LOG_RETENTION_DAYS: intFrom(1, 3_650, 30),
+  /** Log entries and usage events held in memory while Postgres is unreachable, at most. */
+  PG_BUFFER_MAX_ROWS: intFrom(1_000, 10_000_000, 100_000),
   /**
    * false stops collecting request logs and traffic statistics (to shed load); quota and usage
    * counters are never dropped.

@@ -8,6 +8,7 @@ import { Aggregator } from "./domain/aggregator.ts";
 import { ensureSuperAdmin } from "./domain/bootstrap.ts";
 import { MAINTENANCE_TASKS, runMaintenance } from "./domain/maintenance.ts";
 import { DEFAULT_PASSWORD_POLICY } from "./domain/passwords.ts";
+import { PgSync } from "./domain/pg_sync.ts";
 import { seedPlans } from "./domain/plans.ts";
 import { prepareLogins } from "./domain/sessions.ts";
 import type { Services } from "./domain/services.ts";
@@ -15,7 +16,9 @@ import { Vault } from "./domain/vault.ts";
 import { KvCache } from "./kv/cache.ts";
 import { openKv } from "./kv/open.ts";
 import { SumBuffer } from "./kv/sum_buffer.ts";
+import { PgAnalytics } from "./pg/analytics.ts";
 import { connectPostgres } from "./pg/client.ts";
+import { migrate } from "./pg/migrations.ts";
 import { createApp } from "./routes/app.ts";
 
 let config: Config;
@@ -29,11 +32,17 @@ try {
 
 const kv = await openKv(config.STEWARD_KV_PATH);
 const pg = config.DATABASE_URL ? connectPostgres(config.DATABASE_URL) : null;
+const pgSync = pg
+  ? new PgSync(kv, new PgAnalytics(pg), { maxBuffered: config.PG_BUFFER_MAX_ROWS })
+  : null;
 const cache = new KvCache(kv, { freshMs: config.STEWARD_VERIFY_CACHE_MS, maxEntries: 100_000 });
 const counters = new SumBuffer(kv, {
   flushIntervalMs: config.USAGE_FLUSH_INTERVAL_MS,
   maxEntries: config.USAGE_FLUSH_MAX_ENTRIES,
-  onCommitted: (key, amount) => cache.adjust(key, amount),
+  onCommitted: (key, amount) => {
+    cache.adjust(key, amount);
+    pgSync?.touched(key);
+  },
 });
 const aggregator = new Aggregator(counters, kv, {
   enabled: config.USAGE_AGGREGATOR_ENABLED,
@@ -41,6 +50,7 @@ const aggregator = new Aggregator(counters, kv, {
   flushMaxEntries: config.USAGE_FLUSH_MAX_ENTRIES,
   sampleRate: config.REQUEST_LOG_SAMPLE_RATE,
   retentionDays: config.LOG_RETENTION_DAYS,
+  pg: pgSync,
 });
 const svc: Services = {
   kv,
@@ -53,8 +63,16 @@ const svc: Services = {
   cache,
   counters,
   aggregator,
+  pg: pgSync,
   vault: Vault.fromBase64(config.STEWARD_MASTER_KEY),
 };
+if (pg) {
+  // db-init at start (idempotent); an unreachable Postgres only degrades the analytics.
+  await migrate(pg).then(
+    (m) => m.applied.length && console.log(`Steward: Postgres schema now at ${m.version}`),
+    (err) => console.error(`Steward: Postgres schema not checked: ${err.message}`),
+  );
+}
 aggregator.start();
 const instanceId = crypto.randomUUID();
 

@@ -66,17 +66,21 @@ export interface DailyRequests {
 
 /**
  * A write-behind counter per day (`dayKey(date)`) over the range, zero-filled: what is
- * persisted plus what is still pending in this process.
+ * persisted (in KV, or the values given in `stored`, read from Postgres) plus what is still
+ * pending in this process.
  */
 export async function dailyCounts(
   svc: Services,
   dayKey: (date: string) => Deno.KvKey,
   range: { from: number; to: number },
+  stored?: Map<string, number>,
 ): Promise<{ date: string; count: number }[]> {
-  const stored = new Map<string, number>();
-  const selector = { start: dayKey(dayOf(range.from)), end: dayKey(`${dayOf(range.to)}~`) };
-  for await (const e of svc.kv.list<Deno.KvU64>(selector)) {
-    stored.set(e.key.at(-1) as string, Number(e.value.value));
+  if (!stored) {
+    stored = new Map();
+    const selector = { start: dayKey(dayOf(range.from)), end: dayKey(`${dayOf(range.to)}~`) };
+    for await (const e of svc.kv.list<Deno.KvU64>(selector)) {
+      stored.set(e.key.at(-1) as string, Number(e.value.value));
+    }
   }
   const days = [];
   for (let t = range.from; t <= range.to; t += DAY_MS) {

@@ -8,6 +8,8 @@
  * - Log entries are sampled: a warning or an error is always kept, a success with probability
  *   `sampleRate`. A failed write keeps its entries for the next flush; past `maxPendingLogs`
  *   (the store is down for long) the oldest are let go and counted.
+ * - With a Postgres sync (DATABASE_URL), log entries go to Postgres instead of KV, and each
+ *   flush also copies the daily counters it touched and the new audit events (domain/pg_sync.ts).
  * - `enabled: false` sheds the analytics (logs and traffic), counted as dropped; quota and
  *   usage counters go through the SumBuffer either way.
  */
@@ -15,6 +17,7 @@ import { keys } from "../kv/keys.ts";
 import type { SumBuffer } from "../kv/sum_buffer.ts";
 import { dayOf } from "./activity.ts";
 import { newId } from "./ids.ts";
+import type { PgSync } from "./pg_sync.ts";
 import { levelOf, type RequestLog } from "./request_logs.ts";
 import { iso } from "./services.ts";
 
@@ -27,6 +30,8 @@ export interface AggregatorOptions {
   retentionDays: number;
   /** Entries held while writes fail, at most (default 100 × flushMaxEntries). */
   maxPendingLogs?: number;
+  /** Where logs and daily counters are copied when Postgres is configured. */
+  pg?: PgSync | null;
   now?: () => number;
   random?: () => number;
 }
@@ -78,6 +83,7 @@ export class Aggregator {
     this.#kv = kv;
     this.options = {
       maxPendingLogs: 100 * opts.flushMaxEntries,
+      pg: null,
       now: Date.now,
       random: Math.random,
       ...opts,
@@ -127,10 +133,30 @@ export class Aggregator {
   }
 
   /** Queues a log entry, whatever the sampling (POST /v1/admin/logs/test marks it `test`). */
-  log(fields: Omit<RequestLog, "id" | "at" | "level">): string {
+  log(f: Omit<RequestLog, "id" | "at" | "level">): string {
     const now = this.options.now();
     const id = newId("log", now);
-    this.#enqueue({ id, at: iso(now), level: levelOf(fields.status), ...fields });
+    // Fields in one order whoever logs, as Postgres returns them: both stores answer alike.
+    const entry: RequestLog = {
+      id,
+      at: iso(now),
+      method: f.method,
+      route: f.route,
+      path: f.path,
+      status: f.status,
+      duration_ms: f.duration_ms,
+      bytes_in: f.bytes_in,
+      bytes_out: f.bytes_out,
+      tenant_id: f.tenant_id,
+      principal_id: f.principal_id,
+      ip: f.ip,
+      user_agent: f.user_agent,
+      request_id: f.request_id,
+      level: levelOf(f.status),
+      error_code: f.error_code,
+    };
+    if (f.test) entry.test = true;
+    this.#enqueue(entry);
     return id;
   }
 
@@ -177,8 +203,18 @@ export class Aggregator {
     this.#traffic = new Map();
   }
 
-  /** Writes pending log entries; failed chunks go back to the front, in order. */
+  /**
+   * Writes pending log entries (to KV, or hands them to the Postgres sync, which then writes
+   * them with the touched counters); failed chunks go back to the front, in order.
+   */
   #writeLogs(): Promise<void> {
+    const pg = this.options.pg;
+    if (pg) {
+      pg.addLogs(this.#logs);
+      this.stats.last_flush_log_count = this.#logs.length;
+      this.#logs = [];
+      return pg.write();
+    }
     const run = (this.#writing ?? Promise.resolve()).then(async () => {
       const taken = this.#logs;
       this.#logs = [];
@@ -219,7 +255,10 @@ export class Aggregator {
   /** Traffic into counter deltas, then the counters (by `writeCounters`) and the logs together. */
   async #writeAll(writeCounters: () => Promise<void>): Promise<void> {
     this.#moveTraffic();
-    const results = await Promise.allSettled([writeCounters(), this.#writeLogs()]);
+    const pg = this.options.pg;
+    // With Postgres, the copy follows the counters so it carries what they just committed.
+    const results = await Promise.allSettled([writeCounters(), pg ? null : this.#writeLogs()]);
+    if (pg) results.push(...await Promise.allSettled([this.#writeLogs()]));
     const failed = results.find((r) => r.status === "rejected");
     if (failed) throw (failed as PromiseRejectedResult).reason;
   }
@@ -231,7 +270,7 @@ export class Aggregator {
     const timer = setInterval(() => {
       // Before the counters' next tick: traffic goes out with the next counter flush.
       this.#moveTraffic();
-      if (this.#logs.length) void this.#writeLogs().catch(() => {});
+      if (this.#logs.length || this.options.pg) void this.#writeLogs().catch(() => {});
     }, this.options.flushIntervalMs);
     Deno.unrefTimer(timer);
     this.#timer = timer;

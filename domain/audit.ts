@@ -27,7 +27,7 @@ export interface AuditEvent {
 }
 
 /** The users an event is about: its actor, and its subject (a user or a membership). */
-function usersOf(e: AuditEvent): string[] {
+export function auditUsers(e: AuditEvent): string[] {
   const users = new Set<string>();
   if (e.actor_type === "user") users.add(e.actor_id);
   if (e.resource_id.startsWith("usr_")) users.add(e.resource_id);
@@ -40,7 +40,7 @@ export const auditTable: Table<AuditEvent> = {
     keys.actorAudit(e.actor_id, e.id),
     keys.resourceAudit(e.resource_id, e.id),
     ...(e.tenant_id ? [keys.tenantAudit(e.tenant_id, e.id)] : []),
-    ...usersOf(e).map((u) => keys.userAudit(u, e.id)),
+    ...auditUsers(e).map((u) => keys.userAudit(u, e.id)),
   ],
 };
 
@@ -159,7 +159,7 @@ function auditSource(svc: Services, f: AuditFilter) {
       ? (entry: Deno.KvEntry<unknown>) => getRecord(svc.kv, auditTable, entry.value as string)
       : undefined,
     filter: (e: AuditEvent) =>
-      (!f.user || usersOf(e).includes(f.user)) &&
+      (!f.user || auditUsers(e).includes(f.user)) &&
       (!f.tenant_id || e.tenant_id === f.tenant_id) &&
       (!f.actor || e.actor_id === f.actor) &&
       (!actions || actions.has(e.action)) &&
@@ -181,8 +181,10 @@ export async function listAudit(
   return { ...result, total: await readCounter(svc.kv, keys.auditCount()) };
 }
 
-/** Every matching event, oldest first, read in batches: for streaming exports. */
+/** Every matching event, oldest first, read in batches: for streaming exports (from Postgres when configured). */
 export async function* exportAudit(svc: Services, filter: AuditFilter): AsyncGenerator<AuditEvent> {
+  // Postgres holds a copy of the trail, up to the last flush.
+  if (svc.pg) return yield* svc.pg.analytics.exportAudit(filter);
   const source = auditSource(svc, filter);
   for await (const entry of svc.kv.list<unknown>(source.selector, { batchSize: 500 })) {
     const record = source.resolve ? await source.resolve(entry) : entry as Deno.KvEntry<AuditEvent>;

@@ -9,7 +9,7 @@
 import { commit, CONFLICT, retrying } from "../kv/commit.ts";
 import { keys } from "../kv/keys.ts";
 import { getRecord, replace, type Versioned } from "../kv/table.ts";
-import { type AuditEvent, auditTable, recordChange } from "./audit.ts";
+import { type AuditEvent, auditTable, auditUsers, recordChange } from "./audit.ts";
 import { conflict, notFound, staleVersion } from "./errors.ts";
 import type { DomainEvent } from "./events.ts";
 import { type Invitation, invitationTable } from "./invitations.ts";
@@ -203,6 +203,11 @@ async function scrubAudit(svc: Services, prefix: Deno.KvKey, erasure: Erasure) {
     if (!sameJson(event, scrubbed)) updates.push([keys.audit(event.id), scrubbed]);
   }
   await writeAll(svc.kv, updates);
+  // The Postgres copy is scrubbed the same way (a failure leaves the erasure to resume).
+  await svc.pg?.analytics.upsertAudit(updates.map(([, value]) => {
+    const event = value as AuditEvent;
+    return { event, userIds: auditUsers(event) };
+  }));
 }
 
 /** Scrubs domain events still in the outbox that name the user or carry the email. */

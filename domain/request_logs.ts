@@ -3,7 +3,7 @@
  * time-ordered ids, so a time filter is a key range and retention is a range delete.
  */
 import { keys } from "../kv/keys.ts";
-import { listPage, type Page, type PageRequest } from "../kv/list.ts";
+import { InvalidCursorError, listPage, type Page, type PageRequest } from "../kv/list.ts";
 import { timePrefix } from "./ids.ts";
 import type { Services } from "./services.ts";
 
@@ -61,17 +61,45 @@ function logSource(f: LogFilter) {
   };
 }
 
-/** Newest first. */
-export function listLogs(
+const LOG_ID = /^log_[0-9A-HJKMNP-TV-Z]{26}$/;
+
+/** Newest first. From Postgres when configured: a cursor is then the last id seen, encoded. */
+export async function listLogs(
   svc: Services,
   filter: LogFilter,
   page: PageRequest,
 ): Promise<Page<RequestLog>> {
-  return listPage(svc.kv, logSource(filter), { ...page, reverse: true });
+  if (!svc.pg) return listPage(svc.kv, logSource(filter), { ...page, reverse: true });
+  let beforeId: string | undefined;
+  if (page.cursor) {
+    beforeId = decodeCursor(page.cursor);
+    if (!LOG_ID.test(beforeId)) throw new InvalidCursorError();
+  }
+  const rows = await svc.pg.read((pg) =>
+    pg.listLogs(filter, { limit: page.limit + 1, beforeId, offset: beforeId ? 0 : page.offset })
+  );
+  const items = rows.slice(0, page.limit);
+  const hasMore = rows.length > page.limit;
+  return {
+    items: items.map((value) => ({ value, versionstamp: "" })),
+    next_cursor: hasMore ? encodeCursor(items.at(-1)!.id) : null,
+    has_more: hasMore,
+  };
+}
+
+const encodeCursor = (id: string) => btoa(id).replaceAll("=", "");
+
+function decodeCursor(cursor: string): string {
+  try {
+    return atob(cursor);
+  } catch {
+    throw new InvalidCursorError();
+  }
 }
 
 /** Every matching entry, oldest first, read in batches: for streaming exports. */
 export async function* exportLogs(svc: Services, filter: LogFilter): AsyncGenerator<RequestLog> {
+  if (svc.pg) return yield* svc.pg.analytics.exportLogs(filter);
   const source = logSource(filter);
   for await (const entry of svc.kv.list<RequestLog>(source.selector, { batchSize: 500 })) {
     if (source.filter(entry.value)) yield entry.value;
@@ -109,7 +137,10 @@ export async function pruneLogs(svc: Services, before: number): Promise<number> 
  */
 export async function pruneExpiredLogs(svc: Services, retentionDays?: number): Promise<number> {
   const days = retentionDays ?? svc.aggregator.options.retentionDays;
-  const deleted = await pruneLogs(svc, svc.now() - days * 86_400_000);
+  const before = svc.now() - days * 86_400_000;
+  // KV too when Postgres is configured: it holds what was logged before Postgres was.
+  const deleted = await pruneLogs(svc, before) +
+    (svc.pg ? await svc.pg.read((pg) => pg.pruneLogs(new Date(before))) : 0);
   svc.aggregator.notePrune(deleted);
   return deleted;
 }

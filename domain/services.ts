@@ -3,6 +3,7 @@ import type { KvCache } from "../kv/cache.ts";
 import type { Aggregator } from "./aggregator.ts";
 import type { SumBuffer } from "../kv/sum_buffer.ts";
 import type { PasswordPolicy } from "./passwords.ts";
+import type { PgSync } from "./pg_sync.ts";
 import type { Vault } from "./vault.ts";
 
 export interface Services {
@@ -17,6 +18,8 @@ export interface Services {
   counters: SumBuffer;
   /** Request logs and traffic, written behind; owns `counters` and their flushes. */
   aggregator: Aggregator;
+  /** The Postgres analytics store and what is waiting to be copied there (DATABASE_URL), or null. */
+  pg: PgSync | null;
   /** Envelope encryption under STEWARD_MASTER_KEY (closed without one). */
   vault: Vault;
 }

@@ -21,8 +21,11 @@ export async function dailyTraffic<M extends TrafficMetric>(
   metrics: readonly M[],
   range: { from: number; to: number },
 ): Promise<{ from: string; to: string; days: TrafficDay<M>[]; totals: Record<M, number> }> {
+  const stored = await svc.pg?.read((pg) =>
+    pg.trafficDays(metrics, dayOf(range.from), dayOf(range.to))
+  );
   const series = await Promise.all(
-    metrics.map((m) => dailyCounts(svc, (day) => keys.traffic(m, day), range)),
+    metrics.map((m) => dailyCounts(svc, (day) => keys.traffic(m, day), range, stored?.get(m))),
   );
   const totals = Object.fromEntries(metrics.map((m) => [m, 0])) as Record<M, number>;
   const days = series[0].map(({ date }, i) => {

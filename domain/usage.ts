@@ -11,6 +11,7 @@ import { keys } from "../kv/keys.ts";
 import { checksPerCommit } from "../kv/open.ts";
 import { getRecord } from "../kv/table.ts";
 import { dailyCounts, dayOf } from "./activity.ts";
+import { newId } from "./ids.ts";
 import { getPlanByCode, type Plan } from "./plans.ts";
 import { iso, type Services } from "./services.ts";
 import { type Tenant, tenantTable } from "./tenants.ts";
@@ -139,7 +140,22 @@ function commitChunk(svc: Services, placed: Placed[]): Promise<boolean[]> {
     for (const [key, amount] of sums) op.sum(key, amount);
     if (!(await commit(op))) return CONFLICT;
     // The verify cache holds persisted counters: keep them exact without a read.
-    for (const [key, amount] of sums) svc.cache.adjust(key, amount);
+    for (const [key, amount] of sums) {
+      svc.cache.adjust(key, amount);
+      svc.pg?.touched(key);
+    }
+    svc.pg?.addUsageEvents(
+      placed.filter((_, i) => fresh[i]).map((p) => ({
+        id: newId("use", now),
+        event_id: p.event.id,
+        tenant_id: p.tenant.id,
+        key_id: p.event.key_id ?? null,
+        metric: p.event.metric,
+        quantity: p.event.quantity,
+        occurred_at: iso(p.at),
+        source: "event",
+      })),
+    );
     return fresh;
   });
 }
@@ -185,7 +201,15 @@ export async function dailyUsage(
   metric: string,
   range: { from: number; to: number },
 ) {
-  const counts = await dailyCounts(svc, (day) => keys.usageDaily(tenantId, metric, day), range);
+  const stored = await svc.pg?.read((pg) =>
+    pg.usageDays(tenantId, metric, dayOf(range.from), dayOf(range.to))
+  );
+  const counts = await dailyCounts(
+    svc,
+    (day) => keys.usageDaily(tenantId, metric, day),
+    range,
+    stored,
+  );
   return {
     metric,
     from: dayOf(range.from),

@@ -43,6 +43,27 @@ const AggregatorStatus = z.object({
     evicted_entries: z.number(),
     tracked_tenants: z.number(),
   }),
+  postgres: z.object({
+    enabled: z.boolean(),
+    writes: z.number(),
+    write_errors: z.number(),
+    last_write_at: z.string().nullable(),
+    last_write_duration_ms: z.number().nullable(),
+    last_error: z.string().nullable(),
+    dropped_rows: z.number().openapi({
+      description: "Log entries and usage events let go while Postgres was down (bounded buffer).",
+    }),
+    logs_written: z.number(),
+    usage_events_written: z.number(),
+    daily_rows_written: z.number(),
+    audit_events_copied: z.number(),
+    buffered: z.object({
+      logs: z.number(),
+      usage_events: z.number(),
+      daily_counters: z.number(),
+    }),
+    max_buffered: z.number(),
+  }).nullable().openapi({ description: "The copy to Postgres; null without DATABASE_URL." }),
 }).openapi("AggregatorStatus");
 
 const day = (fields: Record<string, z.ZodNumber>) =>
@@ -106,6 +127,7 @@ export function adminUsageRoutes(gate: ThresholdGate) {
         generated_at: new Date(svc.now()).toISOString(),
         aggregator: svc.aggregator.status(),
         threshold_gate: gate.stats,
+        postgres: svc.pg?.status() ?? null,
       });
     },
   );

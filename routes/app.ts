@@ -19,6 +19,7 @@ import { errorJson, notFoundHandler, onError } from "./errors.ts";
 import { healthRoutes } from "./health.ts";
 import { invitationRoutes } from "./invitations.ts";
 import { logRoutes } from "./logs.ts";
+import { postgresRoutes } from "./postgres.ts";
 import { memberRoutes } from "./members.ts";
 import { jsonBodyGuard, requestContext } from "./middleware/request.ts";
 import { requestLog } from "./middleware/request_log.ts";
@@ -90,6 +91,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
       usageRoutes(),
       adminUsageRoutes(gate),
       logRoutes(),
+      postgresRoutes(),
       tenantRoutes(),
       memberRoutes(),
       invitationRoutes(),

@@ -117,6 +117,8 @@ export const ROUTE_ACCESS: Record<string, Access> = {
   "POST /v1/invitations/accept": "public",
   // A maintenance task whose outcome the data decides (each tenant's creator), like the others.
   "POST /v1/admin/maintenance/backfill-members": "system:write",
+  "POST /v1/admin/maintenance/db-init": "system:write",
+  "POST /v1/admin/maintenance/migrate-kv-to-postgres": "system:write",
 
   // Audit trail
   "GET /v1/admin/audit": "audit:read",

@@ -17,7 +17,10 @@ import { createUser } from "../domain/users.ts";
 import { addMember } from "../domain/memberships.ts";
 import { SYSTEM_PRINCIPAL } from "../domain/principal.ts";
 import { tenantTable } from "../domain/tenants.ts";
+import { PgSync } from "../domain/pg_sync.ts";
 import { KvCache } from "../kv/cache.ts";
+import { PgAnalytics } from "../pg/analytics.ts";
+import type { PgStore } from "../pg/client.ts";
 import { SumBuffer } from "../kv/sum_buffer.ts";
 import { getRecord } from "../kv/table.ts";
 
@@ -49,17 +52,25 @@ export interface HarnessOptions {
   probes?: Probe[];
   /** Seed the standard plans, as a first start does (default true; false keeps the trail empty). */
   seedPlans?: boolean;
+  /** A migrated Postgres store: logs, audit copies and daily reads go through it. */
+  pg?: PgStore;
 }
 
 export async function setup(opts: HarnessOptions = {}) {
   const kv = await Deno.openKv(":memory:");
   const clock = { now: Date.parse("2026-03-01T12:00:00.000Z") };
   const cache = new KvCache(kv, { freshMs: 5_000, maxEntries: 10_000, now: () => clock.now });
+  const pg = opts.pg
+    ? new PgSync(kv, new PgAnalytics(opts.pg), { maxBuffered: 10_000, now: () => clock.now })
+    : null;
   // Not started: tests flush when they want counters and logs persisted.
   const counters = new SumBuffer(kv, {
     flushIntervalMs: 1_000,
     maxEntries: 1_000,
-    onCommitted: (key, amount) => cache.adjust(key, amount),
+    onCommitted: (key, amount) => {
+      cache.adjust(key, amount);
+      pg?.touched(key);
+    },
   });
   const svc: Services = {
     kv,
@@ -76,8 +87,10 @@ export async function setup(opts: HarnessOptions = {}) {
       flushMaxEntries: 1_000,
       sampleRate: 1,
       retentionDays: 30,
+      pg,
       now: () => clock.now,
     }),
+    pg,
     vault: new Vault(crypto.getRandomValues(new Uint8Array(32))),
   };
   const boot = await ensureSuperAdmin(svc);
