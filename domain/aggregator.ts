@@ -136,10 +136,11 @@ export class Aggregator {
   log(f: Omit<RequestLog, "id" | "at" | "level">): string {
     const now = this.options.now();
     const id = newId("log", now);
-    // Fields in one order whoever logs, as Postgres returns them: both stores answer alike.
+    // Fields in one order (LOG_FIELDS) whoever logs: both stores answer alike.
     const entry: RequestLog = {
       id,
       at: iso(now),
+      level: levelOf(f.status),
       method: f.method,
       route: f.route,
       path: f.path,
@@ -152,7 +153,6 @@ export class Aggregator {
       ip: f.ip,
       user_agent: f.user_agent,
       request_id: f.request_id,
-      level: levelOf(f.status),
       error_code: f.error_code,
     };
     if (f.test) entry.test = true;

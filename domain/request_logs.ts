@@ -32,6 +32,26 @@ export interface RequestLog {
   test?: true;
 }
 
+/** An entry's fields in the order every store and export gives them (`test` aside). */
+export const LOG_FIELDS = [
+  "id",
+  "at",
+  "level",
+  "method",
+  "route",
+  "path",
+  "status",
+  "duration_ms",
+  "bytes_in",
+  "bytes_out",
+  "tenant_id",
+  "principal_id",
+  "ip",
+  "user_agent",
+  "request_id",
+  "error_code",
+] as const satisfies readonly (keyof RequestLog)[];
+
 /** warn for 4xx, error for 5xx. */
 export const levelOf = (status: number): LogLevel =>
   status >= 500 ? "error" : status >= 400 ? "warn" : "info";

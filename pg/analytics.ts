@@ -4,7 +4,7 @@
  * shapes the API returns, so either store answers the same.
  */
 import type { AuditEvent, AuditFilter } from "../domain/audit.ts";
-import type { LogFilter, RequestLog } from "../domain/request_logs.ts";
+import { LOG_FIELDS, type LogFilter, type RequestLog } from "../domain/request_logs.ts";
 import type { Json, PgStore, Sql } from "./client.ts";
 
 export interface UsageEventRow {
@@ -27,29 +27,11 @@ export type DailyRow =
 /** Rows per insert statement: far below Postgres's 65,535 parameters. */
 const ROWS_PER_INSERT = 500;
 
-const LOG_COLUMNS = [
-  "id",
-  "at",
-  "method",
-  "route",
-  "path",
-  "status",
-  "duration_ms",
-  "bytes_in",
-  "bytes_out",
-  "tenant_id",
-  "principal_id",
-  "ip",
-  "user_agent",
-  "request_id",
-  "level",
-  "error_code",
-  "test",
-] as const;
+const LOG_COLUMNS = [...LOG_FIELDS, "test"] as const;
 
 const toLogRow = (e: RequestLog) => ({ ...e, test: e.test ?? false });
 
-/** A row as the entry KV would hold: the same fields in the same order (see Aggregator.log). */
+/** A row (selected in LOG_COLUMNS order) as the entry KV holds: same fields, same order. */
 function fromLogRow(row: Record<string, unknown>): RequestLog {
   const { test, ...entry } = { ...row, at: (row.at as Date).toISOString() } as
     & RequestLog
@@ -172,7 +154,8 @@ export class PgAnalytics {
     f: LogFilter,
     page: { limit: number; beforeId?: string; offset?: number },
   ): Promise<RequestLog[]> {
-    const rows = await this.sql`select * from request_logs where ${this.#logWhere(f, page.beforeId)}
+    const rows = await this.sql`select ${this.sql(LOG_COLUMNS)} from request_logs
+      where ${this.#logWhere(f, page.beforeId)}
       order by id desc limit ${page.limit} offset ${page.offset ?? 0}`;
     return rows.map(fromLogRow);
   }
@@ -180,7 +163,8 @@ export class PgAnalytics {
   /** Every matching entry, oldest first, read in batches by a cursor. */
   async *exportLogs(f: LogFilter): AsyncGenerator<RequestLog> {
     const sql = this.sql;
-    const cursor = sql`select * from request_logs where ${this.#logWhere(f)} order by id`
+    const cursor = sql`select ${sql(LOG_COLUMNS)} from request_logs where ${this.#logWhere(f)}
+      order by id`
       .cursor(500);
     for await (const rows of cursor) yield* rows.map(fromLogRow);
   }

@@ -1,6 +1,12 @@
 /** Request logs: search, streamed export, a test entry through the pipeline, and pruning. */
 import { z } from "@hono/zod-openapi";
-import { exportLogs, listLogs, type LogFilter, pruneExpiredLogs } from "../domain/request_logs.ts";
+import {
+  exportLogs,
+  listLogs,
+  LOG_FIELDS,
+  type LogFilter,
+  pruneExpiredLogs,
+} from "../domain/request_logs.ts";
 import {
   exportFormat,
   ExportFormatQuery,
@@ -47,24 +53,7 @@ const toFilter = (q: { [K in keyof typeof Filters]?: string | number }): LogFilt
   ...timeBounds(q as { from?: string; to?: string }),
 } as LogFilter);
 
-const CSV_COLUMNS = [
-  "id",
-  "at",
-  "level",
-  "method",
-  "route",
-  "path",
-  "status",
-  "duration_ms",
-  "bytes_in",
-  "bytes_out",
-  "tenant_id",
-  "principal_id",
-  "ip",
-  "user_agent",
-  "request_id",
-  "error_code",
-] as const;
+const CSV_COLUMNS = LOG_FIELDS;
 
 const tags = ["Logs"];
 
