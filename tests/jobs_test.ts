@@ -9,6 +9,7 @@ import {
   backoffMs,
   enqueueJob,
   getJob,
+  handleWakeUp,
   type Job,
   type JobHandlers,
   type JobSpec,
@@ -17,8 +18,10 @@ import {
 } from "../domain/jobs.ts";
 import { JobWorker } from "../domain/job_worker.ts";
 import { MAINTENANCE_TASKS, runMaintenance } from "../domain/maintenance.ts";
+import { newId } from "../domain/ids.ts";
 import { commit } from "../kv/commit.ts";
 import { type Harness, setup } from "./_harness.ts";
+import { assertError, assertInvalid, memberOf } from "./_assert.ts";
 
 const MINUTE = 60_000;
 
@@ -262,4 +265,315 @@ Deno.test("jobs: the sweep-jobs maintenance task runs due jobs once per tick", a
   assert.equal(runs.length, 1, "one worker per tick");
   assert.deepEqual(runs[0]!.result, { jobs_run: 1 });
   assert.equal((await status(h, job.id))?.status, "dead", "no handler registered for its type");
+});
+
+// ── Admin routes ──────────────────────────────────────────────────────────────
+
+const QUEUES = "/v1/admin/system/queues";
+const jobsOf = (queue: string, query = "") => `${QUEUES}/${queue}/jobs${query}`;
+
+async function queues(h: Harness, token = h.root) {
+  const res = await h.call("GET", QUEUES, { token });
+  assert.equal(res.status, 200, res.text);
+  return res.body.data as {
+    name: string;
+    counts: Record<string, number>;
+    paused: boolean;
+    paused_at: string | null;
+    oldest_due_age_ms: number | null;
+  }[];
+}
+
+Deno.test("admin queues: counts by status, pause state and how overdue the oldest due job is", async () => {
+  await using h = await setup();
+  assert.deepEqual(await queues(h), []);
+  const handlers: JobHandlers = {
+    ...recorder().handlers,
+    "test.fail": () => Promise.resolve({ ok: false, error: "no" }),
+  };
+  await enqueue(h, { queue: "mail" });
+  await enqueue(h, { queue: "mail", type: "test.fail" });
+  await enqueue(h, { queue: "mail", type: "test.fail", maxAttempts: 1 });
+  await enqueue(h, { queue: "mail", runAt: h.clock.now + 10 * MINUTE });
+  await enqueue(h, { queue: "hooks", runAt: h.clock.now + MINUTE });
+  assert.equal(await h.runJobs(handlers), 3);
+  h.advance(2 * MINUTE);
+
+  const [hooks, mail] = await queues(h);
+  assert.deepEqual(hooks, {
+    name: "hooks",
+    counts: { pending: 1, running: 0, succeeded: 0, failed: 0, dead: 0 },
+    paused: false,
+    paused_at: null,
+    oldest_due_age_ms: MINUTE,
+  });
+  assert.deepEqual(mail.counts, { pending: 1, running: 0, succeeded: 1, failed: 1, dead: 1 });
+  assert.equal(mail.oldest_due_age_ms, 2 * MINUTE - backoffMs(1), "the retry, due after 30 s");
+  h.advance(-2 * MINUTE);
+  assert.equal((await queues(h))[0].oldest_due_age_ms, null, "nothing due yet");
+});
+
+Deno.test("admin queues: a queue's jobs, newest first, by status, paginated with totals; 400s and 404s", async () => {
+  await using h = await setup();
+  const made: Job[] = [];
+  for (let i = 0; i < 5; i++) {
+    made.push(await enqueue(h, { queue: "mail", payload: { n: i } }));
+    h.advance(1);
+  }
+  await runJob(h.svc, recorder().handlers, made[0].id);
+
+  const all = await h.call("GET", jobsOf("mail", "?limit=2"), { token: h.root });
+  assert.equal(all.status, 200, all.text);
+  assert.deepEqual(all.body.data.map((j: Job) => j.id), [made[4].id, made[3].id]);
+  assert.deepEqual(all.body.pagination, {
+    limit: 2,
+    next_cursor: all.body.pagination.next_cursor,
+    has_more: true,
+    total: 5,
+  });
+  const seen = [...all.body.data];
+  let cursor = all.body.pagination.next_cursor;
+  while (cursor) {
+    const next = await h.call("GET", jobsOf("mail", `?limit=2&cursor=${cursor}`), {
+      token: h.root,
+    });
+    assert.equal(next.status, 200, next.text);
+    seen.push(...next.body.data);
+    cursor = next.body.pagination.next_cursor;
+  }
+  assert.deepEqual(seen.map((j) => j.id), made.map((j) => j.id).reverse(), "each once");
+
+  const done = await h.call("GET", jobsOf("mail", "?status=succeeded"), { token: h.root });
+  assert.deepEqual(done.body.data.map((j: Job) => j.id), [made[0].id]);
+  assert.equal(done.body.pagination.total, 1);
+  assert.equal(done.body.data[0].status, "succeeded");
+  assert.equal(done.body.data[0].attempts, 1);
+  assert.deepEqual(done.body.data[0].payload, { n: 0 });
+  const pending = await h.call("GET", jobsOf("mail", "?status=pending"), { token: h.root });
+  assert.equal(pending.body.pagination.total, 4);
+
+  const one = await h.call("GET", `/v1/admin/system/jobs/${made[1].id}`, { token: h.root });
+  assert.equal(one.status, 200, one.text);
+  assert.equal(one.body.data.id, made[1].id);
+  assert.ok(one.headers.get("ETag"));
+
+  assertInvalid(
+    await h.call("GET", jobsOf("mail", "?status=lost"), { token: h.root }),
+    "query.status",
+  );
+  assertInvalid(await h.call("GET", jobsOf("mail", "?limit=0"), { token: h.root }), "query.limit");
+  assertInvalid(await h.call("GET", jobsOf("mail", "?sort=id"), { token: h.root }), "query");
+  assertError(
+    await h.call("GET", jobsOf("mail", "?cursor=nope"), { token: h.root }),
+    400,
+    "BAD_REQUEST",
+  );
+  const otherCursor = (await h.call("GET", jobsOf("mail", "?status=pending&limit=1"), {
+    token: h.root,
+  })).body.pagination.next_cursor;
+  assertError(
+    await h.call("GET", jobsOf("mail", `?cursor=${otherCursor}`), { token: h.root }),
+    400,
+    "BAD_REQUEST",
+  );
+  assertInvalid(await h.call("GET", jobsOf("Mail!"), { token: h.root }), "param.name");
+  assertError(await h.call("GET", jobsOf("nothing"), { token: h.root }), 404, "NOT_FOUND");
+  assertError(
+    await h.call("GET", `/v1/admin/system/jobs/${newId("job")}`, { token: h.root }),
+    404,
+    "NOT_FOUND",
+  );
+  assertInvalid(await h.call("GET", "/v1/admin/system/jobs/nope", { token: h.root }), "param.id");
+});
+
+Deno.test("admin queues: a paused queue holds its jobs; resuming runs them, nothing lost; audited", async () => {
+  await using h = await setup();
+  const { ran, handlers } = recorder();
+  const held = await enqueue(h, { queue: "mail", payload: { name: "held" } });
+  await enqueue(h, { queue: "other", payload: { name: "other" } });
+
+  const pause = await h.call("POST", `${QUEUES}/mail/pause`, { token: h.root });
+  assert.equal(pause.status, 200, pause.text);
+  assert.equal(pause.body.data.paused, true);
+  assert.equal(pause.body.data.paused_at, new Date(h.clock.now).toISOString());
+  const again = await h.call("POST", `${QUEUES}/mail/pause`, { token: h.root });
+  assert.deepEqual(again.body.data, pause.body.data, "pausing twice changes nothing");
+
+  h.advance(5 * MINUTE);
+  assert.equal(await h.runJobs(handlers), 1);
+  assert.deepEqual(ran, ["other"], "the paused queue's job is held");
+  assert.equal(await runJob(h.svc, handlers, held.id), null, "a wake-up does not run it either");
+  assert.equal(await h.runJobs(handlers, { queue: "mail" }), 0);
+  const [mail] = await queues(h);
+  assert.equal(mail.paused, true);
+  assert.equal(mail.counts.pending, 1);
+  assert.equal(mail.oldest_due_age_ms, 5 * MINUTE, "the backlog shows");
+
+  // The resume commits a wake-up that runs the queue's due jobs.
+  const woken = Promise.withResolvers<unknown>();
+  void h.kv.listenQueue((m) => {
+    if ((m as { queue?: string }).queue) woken.resolve(m);
+  });
+  const resume = await h.call("POST", `${QUEUES}/mail/resume`, { token: h.root });
+  assert.equal(resume.status, 200, resume.text);
+  assert.equal(resume.body.data.paused, false);
+  assert.deepEqual(await woken.promise, { queue: "mail" });
+  assert.equal(await handleWakeUp(h.svc, handlers, { queue: "mail" }), true);
+  assert.deepEqual(ran, ["other", "held"]);
+  assert.equal((await status(h, held.id))?.status, "succeeded");
+  const resumeAgain = await h.call("POST", `${QUEUES}/mail/resume`, { token: h.root });
+  assert.equal(resumeAgain.body.data.paused, false);
+
+  assert.deepEqual(
+    (await h.auditFor("mail")).map((e) => e.action),
+    ["job_queue.resumed", "job_queue.paused"],
+    "one event per change, none for the no-ops",
+  );
+  assertError(await h.call("POST", `${QUEUES}/nothing/pause`, { token: h.root }), 404, "NOT_FOUND");
+  assertError(
+    await h.call("POST", `${QUEUES}/nothing/resume`, { token: h.root }),
+    404,
+    "NOT_FOUND",
+  );
+  assertInvalid(await h.call("POST", `${QUEUES}/A%20B/pause`, { token: h.root }), "param.name");
+});
+
+Deno.test("admin jobs: retry runs a dead or failed job again; 409 for pending, running, succeeded", async () => {
+  await using h = await setup();
+  let fail = true;
+  const handlers: JobHandlers = {
+    "test.flaky": () => Promise.resolve(fail ? { ok: false, error: "down" } : { ok: true }),
+  };
+  const dead = await enqueue(h, { type: "test.flaky", maxAttempts: 1 });
+  const failed = await enqueue(h, { type: "test.flaky", maxAttempts: 3 });
+  const pending = await enqueue(h, { runAt: h.clock.now + MINUTE });
+  await h.runJobs(handlers);
+  assert.equal((await status(h, dead.id))?.status, "dead");
+  assert.equal((await status(h, failed.id))?.status, "failed");
+
+  const retry = (id: string, headers?: Record<string, string>) =>
+    h.call("POST", `/v1/admin/system/jobs/${id}/retry`, { token: h.root, headers });
+  const res = await retry(dead.id);
+  assert.equal(res.status, 200, res.text);
+  assert.equal(res.body.data.status, "pending");
+  assert.equal(res.body.data.attempts, 0, "a fresh round of attempts");
+  assert.equal(res.body.data.next_run_at, new Date(h.clock.now).toISOString());
+  assert.equal(res.body.data.last_error, "down", "kept until the next run");
+  assert.equal((await retry(failed.id)).status, 200, "a scheduled retry is brought forward");
+  fail = false;
+  assert.equal(await h.runJobs(handlers), 2, "both due now, without waiting for the backoff");
+  assert.equal((await status(h, dead.id))?.status, "succeeded");
+  assert.equal((await status(h, dead.id))?.last_error, null);
+
+  assertError(await retry(dead.id), 409, "CONFLICT");
+  assertError(await retry(pending.id), 409, "CONFLICT");
+  const started = Promise.withResolvers<void>();
+  const release = Promise.withResolvers<void>();
+  const running = await enqueue(h);
+  const run = runJob(h.svc, {
+    "test.ok": async () => {
+      started.resolve();
+      await release.promise;
+      return { ok: true };
+    },
+  }, running.id);
+  await started.promise;
+  assertError(await retry(running.id), 409, "CONFLICT");
+  release.resolve();
+  await run;
+  assertError(await retry(newId("job")), 404, "NOT_FOUND");
+  assertInvalid(await retry("job_nope"), "param.id");
+  assert.deepEqual((await h.auditFor(dead.id)).map((e) => e.action), ["job.retried"]);
+});
+
+Deno.test("admin jobs: delete removes a job and its counts; 404 unknown, 409 while running, 412 stale", async () => {
+  await using h = await setup();
+  const job = await enqueue(h, { queue: "mail" });
+  const keep = await enqueue(h, { queue: "mail" });
+  const del = (id: string, headers?: Record<string, string>) =>
+    h.call("DELETE", `/v1/admin/system/jobs/${id}`, { token: h.root, headers });
+
+  const etag = (await h.call("GET", `/v1/admin/system/jobs/${job.id}`, { token: h.root })).headers
+    .get("ETag")!;
+  assertError(
+    await del(job.id, { "If-Match": '"00000000000000000000"' }),
+    412,
+    "PRECONDITION_FAILED",
+  );
+  const res = await del(job.id, { "If-Match": etag });
+  assert.equal(res.status, 200, res.text);
+  assert.equal(res.body.data.id, job.id);
+  assert.equal(await status(h, job.id), undefined);
+  assertError(await del(job.id), 404, "NOT_FOUND");
+  assert.equal((await queues(h))[0].counts.pending, 1);
+  assert.equal(await h.runJobs(recorder().handlers), 1, "only the kept job runs");
+  assert.deepEqual((await h.auditFor(job.id)).map((e) => e.action), ["job.deleted"]);
+
+  const started = Promise.withResolvers<void>();
+  const release = Promise.withResolvers<void>();
+  const running = await enqueue(h, { queue: "mail" });
+  const run = runJob(h.svc, {
+    "test.ok": async () => {
+      started.resolve();
+      await release.promise;
+      return { ok: true };
+    },
+  }, running.id);
+  await started.promise;
+  assertError(await del(running.id), 409, "CONFLICT");
+  release.resolve();
+  await run;
+  assert.equal((await del(running.id)).status, 200, "deletable once finished");
+  assert.equal((await del(keep.id)).status, 200);
+  assert.deepEqual((await queues(h))[0].counts, {
+    pending: 0,
+    running: 0,
+    succeeded: 0,
+    failed: 0,
+    dead: 0,
+  });
+});
+
+Deno.test("admin queues and jobs: 401 without credentials, 403 without system permissions or when tenant-bound", async () => {
+  await using h = await setup();
+  const t = await h.tenant("acme");
+  const job = await enqueue(h, {
+    queue: "mail",
+    type: "test.none",
+    payload: { to: "ann@example.com" },
+  });
+  await h.runJobs(recorder().handlers);
+  const finance = await h.user("finance");
+  const support = await h.user("support");
+  const ops = await h.user("ops");
+  const owner = await memberOf(h, t.id, "owner");
+  const bound = await h.serviceToken(["tenants:read", "webhooks:write"], t.id);
+  const routes: [string, string, boolean][] = [
+    ["GET", QUEUES, false],
+    ["GET", jobsOf("mail"), false],
+    ["GET", `/v1/admin/system/jobs/${job.id}`, false],
+    ["POST", `${QUEUES}/mail/pause`, true],
+    ["POST", `${QUEUES}/mail/resume`, true],
+    ["POST", `/v1/admin/system/jobs/${job.id}/retry`, true],
+    ["DELETE", `/v1/admin/system/jobs/${job.id}`, true],
+  ];
+  for (const [method, path, writes] of routes) {
+    assertError(await h.call(method, path), 401, "UNAUTHORIZED");
+    assertError(
+      await h.call(method, path, { headers: { Authorization: "Bearer stw_nope" } }),
+      401,
+      "UNAUTHORIZED",
+    );
+    for (const who of [finance, owner, bound]) {
+      assertError(await h.call(method, path, { token: who.token }), 403, "FORBIDDEN");
+    }
+    if (writes) assertError(await h.call(method, path, { token: support.token }), 403, "FORBIDDEN");
+  }
+  // ops runs the system; support reads it with PII masked.
+  assert.equal((await h.call("POST", `${QUEUES}/mail/pause`, { token: ops.token })).status, 200);
+  const seen = await h.call("GET", jobsOf("mail"), { token: support.token });
+  assert.equal(seen.status, 200, seen.text);
+  assert.deepEqual(seen.body.data[0].payload, { to: "a***@e***.com" });
+  const full = await h.call("GET", jobsOf("mail"), { token: ops.token });
+  assert.deepEqual(full.body.data[0].payload, { to: "ann@example.com" });
 });
