@@ -24,8 +24,9 @@
  */
 import { commit } from "../kv/commit.ts";
 import { keys } from "../kv/keys.ts";
-import { getRecord, insert, replace, type Table, type Versioned } from "../kv/table.ts";
-import { newId } from "./ids.ts";
+import { checksPerCommit } from "../kv/open.ts";
+import { getRecord, insert, remove, replace, type Table, type Versioned } from "../kv/table.ts";
+import { newId, timePrefix } from "./ids.ts";
 import { iso, type Services } from "./services.ts";
 
 export type JobStatus = "pending" | "running" | "succeeded" | "failed" | "dead";
@@ -302,15 +303,24 @@ async function dueIn(svc: Services, queue: string, now: number, limit: number) {
   return due;
 }
 
+export interface SweepOptions extends RunOptions {
+  /** Only this queue. */
+  queue?: string;
+  /** At most this many jobs (default 100; the next call goes on). */
+  limit?: number;
+  /** Jobs run at once, started in due order (default 1: one after the other). */
+  concurrency?: number;
+}
+
 /**
- * Claims (under a lease) and runs every job due at svc.now(), in due order, up to `limit`
- * (default 100; the next call goes on); returns how many ran. Paused queues are skipped. Used
- * by the sweep cron and by tests (deterministic, injected clock).
+ * Claims (under a lease) and runs every job due at svc.now(), in due order; returns how many
+ * ran. Paused queues are skipped. Used by the sweep cron and by tests (deterministic, injected
+ * clock).
  */
 export async function runDueJobs(
   svc: Services,
   handlers: JobHandlers,
-  opts: { queue?: string; limit?: number } & RunOptions = {},
+  opts: SweepOptions = {},
 ): Promise<number> {
   const now = svc.now();
   const limit = opts.limit ?? DEFAULT_SWEEP_LIMIT;
@@ -320,10 +330,51 @@ export async function runDueJobs(
     .sort((a, b) => a.at - b.at || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
     .slice(0, limit);
   let ran = 0;
-  for (const { id } of due) {
-    if (await runJob(svc, handlers, id, opts)) ran++;
-  }
+  let next = 0;
+  const lane = async () => {
+    while (next < due.length) {
+      if (await runJob(svc, handlers, due[next++].id, opts)) ran++;
+    }
+  };
+  const lanes = Math.min(due.length, Math.max(1, opts.concurrency ?? 1));
+  await Promise.all(Array.from({ length: lanes }, lane));
   return ran;
+}
+
+/** How long finished jobs are kept after they finish: the daily prune deletes older ones. */
+export const JOB_RETENTION_MS = { succeeded: 7 * 86_400_000, dead: 30 * 86_400_000 } as const;
+
+/**
+ * Deletes succeeded jobs a week after they finished and dead ones after 30 days; returns how
+ * many. Each status index is in creation order, so only jobs created before the cutoff are read.
+ */
+export async function pruneFinishedJobs(svc: Services): Promise<number> {
+  const now = svc.now();
+  const perCommit = checksPerCommit(svc.kv);
+  let deleted = 0;
+  let batch: Versioned<Job>[] = [];
+  const drop = async () => {
+    const op = svc.kv.atomic();
+    for (const job of batch) remove(op, jobTable, job);
+    // A job retried meanwhile fails its check: it is no longer finished, so it stays.
+    if (await commit(op)) deleted += batch.length;
+    batch = [];
+  };
+  for (const queue of await queueNames(svc)) {
+    for (const status of ["succeeded", "dead"] as const) {
+      const cutoff = now - JOB_RETENTION_MS[status];
+      const prefix = keys.jobsByStatus(queue, status);
+      const selector = { start: prefix, end: [...prefix, `job_${timePrefix(cutoff)}`] };
+      for await (const entry of svc.kv.list<string>(selector, { batchSize: 500 })) {
+        const job = await getJob(svc, entry.value);
+        if (!job || Date.parse(job.value.finished_at!) >= cutoff) continue;
+        batch.push(job);
+        if (batch.length === perCommit) await drop();
+      }
+    }
+  }
+  if (batch.length) await drop();
+  return deleted;
 }
 
 /** What the KV queue listener does with a message; false for one that is not a job wake-up. */

@@ -8,7 +8,7 @@ import { keys } from "../kv/keys.ts";
 import { acquireLease } from "../kv/lease.ts";
 import { resumeErasures } from "./erasure.ts";
 import { JOB_HANDLERS } from "./job_handlers.ts";
-import { runDueJobs } from "./jobs.ts";
+import { pruneFinishedJobs, runDueJobs } from "./jobs.ts";
 import { pruneExpiredLogs } from "./request_logs.ts";
 import { pruneSessions } from "./sessions.ts";
 import { retireSigningKeys } from "./signing_keys.ts";
@@ -58,6 +58,11 @@ export const MAINTENANCE_TASKS: MaintenanceTask[] = [
     name: "sweep-jobs",
     schedule: "* * * * *",
     run: async (svc) => ({ jobs_run: await runDueJobs(svc, JOB_HANDLERS, { limit: 1_000 }) }),
+  },
+  {
+    name: "prune-jobs",
+    schedule: "37 3 * * *",
+    run: async (svc) => ({ jobs_deleted: await pruneFinishedJobs(svc) }),
   },
   {
     name: "resume-erasures",

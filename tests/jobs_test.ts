@@ -267,6 +267,66 @@ Deno.test("jobs: the sweep-jobs maintenance task runs due jobs once per tick", a
   assert.equal((await status(h, job.id))?.status, "dead", "no handler registered for its type");
 });
 
+Deno.test("jobs: with concurrency, a slow job does not hold up the others; each runs once", async () => {
+  await using h = await setup();
+  const release = Promise.withResolvers<void>();
+  const othersDone = Promise.withResolvers<void>();
+  const ran: string[] = [];
+  const handlers: JobHandlers = {
+    "test.slow": async () => {
+      await release.promise;
+      ran.push("slow");
+      return { ok: true };
+    },
+    "test.ok": (_svc, job) => {
+      ran.push(job.payload.name as string);
+      if (ran.length === 3) othersDone.resolve();
+      return Promise.resolve({ ok: true });
+    },
+  };
+  await enqueue(h, { type: "test.slow", runAt: h.clock.now - 1 });
+  for (const name of ["a", "b", "c"]) await enqueue(h, { payload: { name } });
+  const sweep = runDueJobs(h.svc, handlers, { concurrency: 2 });
+  await othersDone.promise;
+  assert.deepEqual(ran, ["a", "b", "c"], "run while the first-due job is still running");
+  release.resolve();
+  assert.equal(await sweep, 4);
+  assert.deepEqual(ran, ["a", "b", "c", "slow"]);
+});
+
+Deno.test("jobs: prune-jobs deletes succeeded jobs a week after they finish, dead ones after 30 days", async () => {
+  await using h = await setup();
+  const DAY = 86_400_000;
+  const handlers: JobHandlers = {
+    ...recorder().handlers,
+    "test.fatal": () => Promise.resolve({ ok: false, error: "no", dead: true }),
+  };
+  const old = await enqueue(h);
+  const dead = await enqueue(h, { type: "test.fatal" });
+  const late = await enqueue(h, { runAt: h.clock.now + 3 * DAY });
+  const waiting = await enqueue(h, { runAt: h.clock.now + 365 * DAY });
+  await h.runJobs(handlers);
+  h.advance(3 * DAY);
+  await h.runJobs(handlers);
+  const task = MAINTENANCE_TASKS.find((t) => t.name === "prune-jobs")!;
+
+  h.advance(4 * DAY);
+  assert.deepEqual(await task.run(h.svc), { jobs_deleted: 0 }, "kept for a week");
+  h.advance(1);
+  assert.deepEqual(await task.run(h.svc), { jobs_deleted: 1 });
+  assert.equal(await status(h, old.id), undefined);
+  h.advance(3 * DAY);
+  assert.deepEqual(await task.run(h.svc), { jobs_deleted: 1 }, "a week after it finished");
+  assert.equal(await status(h, late.id), undefined);
+  assert.equal((await status(h, dead.id))?.status, "dead", "dead jobs are kept longer");
+  h.advance(20 * DAY);
+  assert.deepEqual(await task.run(h.svc), { jobs_deleted: 1 });
+  assert.equal(await status(h, dead.id), undefined);
+  assert.equal((await status(h, waiting.id))?.status, "pending", "unfinished jobs stay");
+  const [test] = await queues(h);
+  assert.deepEqual(test.counts, { pending: 1, running: 0, succeeded: 0, failed: 0, dead: 0 });
+});
+
 // ── Admin routes ──────────────────────────────────────────────────────────────
 
 const QUEUES = "/v1/admin/system/queues";
