@@ -61,8 +61,11 @@ export interface Job {
 }
 
 export interface JobSpec {
+  /** Matches QUEUE_NAME; the unit that is paused, resumed and counted. */
   queue: string;
+  /** Picks the handler (a key of JobHandlers), e.g. `webhook.deliver`. */
   type: string;
+  /** Stored in the job record (KV values stop at 64 KiB): carry ids, not documents. */
   payload: Record<string, unknown>;
   /** Epoch ms; default now. */
   runAt?: number;
@@ -134,6 +137,7 @@ export function wakeJob(op: Deno.AtomicOperation, id: string, delayMs: number) {
  */
 export function enqueueJob(op: Deno.AtomicOperation, now: number, spec: JobSpec): Job {
   if (!QUEUE_NAME.test(spec.queue)) throw new Error(`jobs: invalid queue name "${spec.queue}"`);
+  if (!spec.type) throw new Error("jobs: a job needs a type");
   const maxAttempts = spec.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
   if (!Number.isInteger(maxAttempts) || maxAttempts < 1) {
     throw new Error(`jobs: maxAttempts must be a positive integer, not ${maxAttempts}`);
@@ -277,21 +281,19 @@ export async function runJob(
   return await execute(svc, handlers, claimed);
 }
 
-/** Every queue that has had a job or is paused, by name. */
-export async function queueNames(svc: Services): Promise<string[]> {
+/** Every queue that has had a job or is paused (by name), and which of them are paused. */
+async function queueState(svc: Services): Promise<{ names: string[]; paused: Set<string> }> {
   const names = new Set<string>();
-  for await (const e of svc.kv.list({ prefix: keys.jobCounts() })) names.add(e.key[1] as string);
-  for await (const e of svc.kv.list({ prefix: keys.queuePauses() })) names.add(e.key[1] as string);
-  return [...names].sort();
-}
-
-export async function pausedQueues(svc: Services): Promise<Set<string>> {
   const paused = new Set<string>();
+  for await (const e of svc.kv.list({ prefix: keys.jobCounts() })) names.add(e.key[1] as string);
   for await (const e of svc.kv.list({ prefix: keys.queuePauses() })) {
+    names.add(e.key[1] as string);
     paused.add(e.key[1] as string);
   }
-  return paused;
+  return { names: [...names].sort(), paused };
 }
+
+export const queueNames = async (svc: Services) => (await queueState(svc)).names;
 
 /** The first `limit` entries of a queue's due index at or before `now`. */
 async function dueIn(svc: Services, queue: string, now: number, limit: number) {
@@ -324,8 +326,8 @@ export async function runDueJobs(
 ): Promise<number> {
   const now = svc.now();
   const limit = opts.limit ?? DEFAULT_SWEEP_LIMIT;
-  const paused = await pausedQueues(svc);
-  const queues = (opts.queue ? [opts.queue] : await queueNames(svc)).filter((q) => !paused.has(q));
+  const { names, paused } = await queueState(svc);
+  const queues = (opts.queue ? [opts.queue] : names).filter((q) => !paused.has(q));
   const due = (await Promise.all(queues.map((q) => dueIn(svc, q, now, limit)))).flat()
     .sort((a, b) => a.at - b.at || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
     .slice(0, limit);

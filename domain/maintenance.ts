@@ -57,7 +57,9 @@ export const MAINTENANCE_TASKS: MaintenanceTask[] = [
     // The backstop of the in-process sweeps (main.ts): due jobs run even if every one stalls.
     name: "sweep-jobs",
     schedule: "* * * * *",
-    run: async (svc) => ({ jobs_run: await runDueJobs(svc, JOB_HANDLERS, { limit: 1_000 }) }),
+    run: async (svc) => ({
+      jobs_run: await runDueJobs(svc, JOB_HANDLERS, { limit: 1_000, concurrency: 4 }),
+    }),
   },
   {
     name: "prune-jobs",
