@@ -254,6 +254,12 @@ async function execute(svc: Services, handlers: JobHandlers, claimed: Versioned<
       result = { ok: false, error: errorText(err) };
     }
   }
+  // Handlers come from other modules: a malformed answer fails the attempt, not the runner.
+  if (typeof result?.ok !== "boolean") {
+    result = { ok: false, error: "the handler returned no result" };
+  } else if (!result.ok && result.retryAt !== undefined && !Number.isFinite(result.retryAt)) {
+    result = { ...result, retryAt: undefined };
+  }
   return await finish(svc, claimed, result);
 }
 

@@ -13,6 +13,7 @@ import {
   type Job,
   type JobHandlers,
   type JobSpec,
+  jobTable,
   runDueJobs,
   runJob,
 } from "../domain/jobs.ts";
@@ -20,6 +21,7 @@ import { JobWorker } from "../domain/job_worker.ts";
 import { MAINTENANCE_TASKS, runMaintenance } from "../domain/maintenance.ts";
 import { newId } from "../domain/ids.ts";
 import { commit } from "../kv/commit.ts";
+import { insert } from "../kv/table.ts";
 import { type Harness, setup } from "./_harness.ts";
 import { assertError, assertInvalid, memberOf } from "./_assert.ts";
 
@@ -250,6 +252,52 @@ Deno.test("jobs: a KV queue wake-up runs the job through the worker's listener",
   assert.equal(await done.promise, job.id, "woken by its queue message, not by a sweep");
   await worker.stop();
   assert.equal((await status(h, job.id))?.status, "succeeded");
+});
+
+Deno.test("jobs: the worker's sweep runs a job no wake-up announced; stop waits for the run", async () => {
+  await using h = await setup();
+  const started = Promise.withResolvers<void>();
+  const release = Promise.withResolvers<void>();
+  const handlers: JobHandlers = {
+    "test.ok": async () => {
+      started.resolve();
+      await release.promise;
+      return { ok: true };
+    },
+  };
+  // The record alone, as a store without queues commits it.
+  const job: Job = {
+    ...enqueueJob(h.kv.atomic(), h.clock.now, { queue: "test", type: "test.ok", payload: {} }),
+  };
+  assert.ok(await commit(insert(h.kv.atomic(), jobTable, job)));
+  const worker = new JobWorker(h.svc, handlers, { sweepIntervalMs: 10, onError: started.reject });
+  // The sweep's timer is unref'd (it must not keep a server alive): hold the test's loop open.
+  const keepAlive = setTimeout(() => started.reject(new Error("the sweep never ran")), 20_000);
+  worker.start();
+  await started.promise;
+  clearTimeout(keepAlive);
+  let stopped = false;
+  const stopping = worker.stop().then(() => stopped = true);
+  await Promise.resolve();
+  assert.equal(stopped, false, "stop waits for the run in flight");
+  release.resolve();
+  await stopping;
+  assert.equal((await status(h, job.id))?.status, "succeeded");
+});
+
+Deno.test("jobs: a malformed handler answer or retry time fails the attempt, not the runner", async () => {
+  await using h = await setup();
+  const handlers = {
+    "test.nothing": () => Promise.resolve(undefined),
+    "test.nan": () => Promise.resolve({ ok: false, error: "x", retryAt: NaN }),
+  } as unknown as JobHandlers;
+  const nothing = await enqueue(h, { type: "test.nothing" });
+  const nan = await enqueue(h, { type: "test.nan" });
+  assert.equal(await h.runJobs(handlers), 2);
+  assert.equal((await status(h, nothing.id))?.last_error, "the handler returned no result");
+  const n = (await status(h, nan.id))!;
+  assert.equal(n.status, "failed");
+  assert.equal(Date.parse(n.next_run_at!), h.clock.now + backoffMs(1), "the default backoff");
 });
 
 Deno.test("jobs: the sweep-jobs maintenance task runs due jobs once per tick", async () => {
