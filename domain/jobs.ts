@@ -171,6 +171,7 @@ const isClaimable = (job: Job, now: number) => {
   return due !== null && due <= now;
 };
 
+/** A failure as `last_error`: a message, at most MAX_ERROR_LENGTH characters. */
 const errorText = (err: unknown) =>
   (err instanceof Error ? err.message : String(err)).slice(0, MAX_ERROR_LENGTH) || "failed";
 
@@ -237,7 +238,6 @@ async function finish(
     };
     wakeJob(op, job.id, retryAt - now);
   }
-  next.last_error &&= next.last_error.slice(0, MAX_ERROR_LENGTH);
   return (await commit(replace(op, jobTable, claimed, next))) ? next : null;
 }
 
@@ -257,8 +257,9 @@ async function execute(svc: Services, handlers: JobHandlers, claimed: Versioned<
   // Handlers come from other modules: a malformed answer fails the attempt, not the runner.
   if (typeof result?.ok !== "boolean") {
     result = { ok: false, error: "the handler returned no result" };
-  } else if (!result.ok && result.retryAt !== undefined && !Number.isFinite(result.retryAt)) {
-    result = { ...result, retryAt: undefined };
+  } else if (!result.ok) {
+    const retryAt = Number.isFinite(result.retryAt) ? result.retryAt : undefined;
+    result = { ...result, error: errorText(result.error ?? "failed"), retryAt };
   }
   return await finish(svc, claimed, result);
 }

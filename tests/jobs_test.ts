@@ -290,10 +290,13 @@ Deno.test("jobs: a malformed handler answer or retry time fails the attempt, not
   const handlers = {
     "test.nothing": () => Promise.resolve(undefined),
     "test.nan": () => Promise.resolve({ ok: false, error: "x", retryAt: NaN }),
+    "test.long": () => Promise.resolve({ ok: false, error: "e".repeat(5_000) }),
   } as unknown as JobHandlers;
   const nothing = await enqueue(h, { type: "test.nothing" });
   const nan = await enqueue(h, { type: "test.nan" });
-  assert.equal(await h.runJobs(handlers), 2);
+  const long = await enqueue(h, { type: "test.long" });
+  assert.equal(await h.runJobs(handlers), 3);
+  assert.equal((await status(h, long.id))?.last_error?.length, 1_000, "kept short");
   assert.equal((await status(h, nothing.id))?.last_error, "the handler returned no result");
   const n = (await status(h, nan.id))!;
   assert.equal(n.status, "failed");
