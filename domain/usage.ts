@@ -177,8 +177,9 @@ class Sums {
 /** Commits the events whose ids are new, with their ids; returns which were new. */
 function commitChunk(svc: Services, placed: Placed[]): Promise<boolean[]> {
   const markers = placed.map((p) => keys.usageEventId(p.tenant.id, p.event.id));
-  // New ids are the common case: first commit them all as new, unread; only when one of them
-  // turns out to be known (a retried batch, a race) read the markers and commit what is new.
+  // New ids are the common case: first commit them all as new, unread; only when a marker is
+  // there (a retried batch, a race, one past its 24 h that KV has not expired yet) read the
+  // markers and commit what is new.
   let unread = true;
   return retrying(async () => {
     const existing: Deno.KvEntryMaybe<unknown>[] = unread
