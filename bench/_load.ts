@@ -61,6 +61,15 @@ export interface Target {
   url: string;
   headers?: string[];
   script?: string;
+  /** wrk's per-request timeout (default 2 s), for targets whose answers take longer. */
+  timeoutSeconds?: number;
+  /**
+   * A count the target's server keeps of the work it has done (events committed, …), read
+   * before and after each measured run: its rate is reported as units committed per second.
+   * Unlike wrk's request rate it also counts the work of requests still in flight at the end,
+   * which matters when a single request takes seconds.
+   */
+  committed?: () => Promise<number>;
 }
 
 /** wrk processes under way, killed if the benchmark is interrupted. */
@@ -72,6 +81,7 @@ function wrkArgs(seconds: number, t: Target): string[] {
     `-c${LOAD.connections}`,
     `-d${seconds}s`,
     "--latency",
+    ...(t.timeoutSeconds ? ["--timeout", `${t.timeoutSeconds}s`] : []),
     ...(t.script ? ["-s", t.script] : []),
     ...(t.headers ?? []).flatMap((h) => ["-H", h]),
     t.url,
@@ -135,6 +145,8 @@ export interface Summary {
   p50: number;
   p99: number;
   bad: number;
+  /** Median units committed per second (targets with `committed`), else null. */
+  committedPerSec: number | null;
 }
 
 /**
@@ -154,13 +166,22 @@ export async function loadTargets(targets: Target[], secret: string): Promise<Su
   console.log();
 
   const results = new Map<string, WrkResult[]>(targets.map((t) => [t.name, []]));
+  const rates = new Map<string, number[]>(targets.map((t) => [t.name, []]));
   for (let round = 1; round <= LOAD.rounds; round++) {
     for (const t of targets) {
       if (LOAD.warmupSeconds > 0) await wrk(LOAD.warmupSeconds, t);
+      const before = await t.committed?.();
+      const started = performance.now();
       const r = parseWrk(await wrk(LOAD.seconds, t));
       results.get(t.name)!.push(r);
+      let rate = "";
+      if (t.committed) {
+        const perSec = ((await t.committed()) - before!) / ((performance.now() - started) / 1000);
+        rates.get(t.name)!.push(perSec);
+        rate = `, ${fmt(perSec)} units/s committed`;
+      }
       console.log(
-        `round ${round} ${t.name}: ${fmt(r.requestsPerSec)} req/s, ` +
+        `round ${round} ${t.name}: ${fmt(r.requestsPerSec)} req/s${rate}, ` +
           `p50 ${fmt(r.p50Ms, 2)} ms, p99 ${fmt(r.p99Ms, 2)} ms, ${r.requests} requests` +
           (r.non2xx || r.socketErrors
             ? `, ${r.non2xx} non-2xx, ${r.socketErrors} socket errors`
@@ -177,6 +198,7 @@ export async function loadTargets(targets: Target[], secret: string): Promise<Su
       p50: median(rs.map((r) => r.p50Ms)),
       p99: median(rs.map((r) => r.p99Ms)),
       bad: rs.reduce((n, r) => n + r.non2xx + r.socketErrors, 0),
+      committedPerSec: t.committed ? median(rates.get(t.name)!) : null,
     };
   });
   const width = Math.max(...summary.map((s) => s.name.length));

@@ -2,6 +2,7 @@
  * A Steward (or any Deno) server in its own process, for end-to-end tests and benchmarks:
  * stdout and stderr drained as they arrive (a full pipe never blocks it), every wait bounded.
  */
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -40,6 +41,18 @@ export async function within<T>(seconds: number, what: string, p: Promise<T>): P
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** A temporary folder with the path of a KV file in it; removed on dispose. */
+export async function tempDir() {
+  const path = await Deno.makeTempDir({ prefix: "steward_e2e_" });
+  return {
+    path,
+    kvPath: join(path, "steward.kv"),
+    async [Symbol.asyncDispose]() {
+      await Deno.remove(path, { recursive: true });
+    },
+  };
 }
 
 export function freePort(): number {

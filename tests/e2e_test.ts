@@ -7,13 +7,13 @@
 import assert from "node:assert/strict";
 import { keys } from "../kv/keys.ts";
 import { existsSync } from "node:fs";
-import { join } from "node:path";
 import {
   LISTENING,
   parseJson,
   randomAlnum,
   type Reply,
   ServerProcess,
+  tempDir,
   WAIT_SECONDS,
   within,
 } from "./_server.ts";
@@ -22,17 +22,6 @@ const ANY_SERVICE_TOKEN = /stw_[A-Za-z0-9]+/g;
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
-
-async function tempDir() {
-  const path = await Deno.makeTempDir({ prefix: "steward_e2e_" });
-  return {
-    path,
-    kvPath: join(path, "steward.kv"),
-    async [Symbol.asyncDispose]() {
-      await Deno.remove(path, { recursive: true });
-    },
-  };
-}
 
 const HEAD_END = enc.encode("\r\n\r\n");
 

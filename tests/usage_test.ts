@@ -83,6 +83,59 @@ Deno.test("usage events: a retried batch counts once, also when two copies race"
   assert.equal(later.body.data.results[0].status, "accepted");
 });
 
+Deno.test("usage events: full batches overlapping across the 100-event boundary, raced, count each id once per tenant", async () => {
+  await using h = await setup();
+  const acme = await h.tenant("acme");
+  const globex = await h.tenant("globex");
+  const event = (tenant_id: string, n: number) => ({
+    id: `evt-${n}`,
+    tenant_id,
+    metric: "api.calls",
+    quantity: 1 + n % 3,
+    timestamp: at(h),
+  });
+  const range = (tenant: string, from: number) =>
+    Array.from({ length: 100 }, (_, i) => event(tenant, from + i));
+  // ids 0–99 and 50–149 of acme twice each, ids 0–99 of globex (the same ids, another tenant),
+  // and a batch repeating one id of the overlap within itself.
+  const batches = [
+    range(acme.id, 0),
+    range(acme.id, 50),
+    range(acme.id, 0),
+    range(acme.id, 50),
+    range(globex.id, 0),
+    [...range(acme.id, 60).slice(0, 50), ...Array(50).fill(event(acme.id, 99))],
+  ];
+  const replies = await Promise.all(batches.map((events) => ingest(h, events)));
+  const accepted = new Map<string, number>();
+  for (const [b, reply] of replies.entries()) {
+    assert.equal(reply.status, 200, reply.text);
+    for (const [i, r] of reply.body.data.results.entries()) {
+      assert.notEqual(r.status, "rejected", r.reason);
+      if (r.status !== "accepted") continue;
+      const name = `${batches[b][i].tenant_id}/${r.id}`;
+      accepted.set(name, (accepted.get(name) ?? 0) + 1);
+    }
+  }
+  assert.equal(accepted.size, 250);
+  assert.ok([...accepted.values()].every((n) => n === 1));
+  const sum = (from: number, to: number) => {
+    let n = 0;
+    for (let i = from; i < to; i++) n += 1 + i % 3;
+    return n;
+  };
+  const used = async (slug: string) =>
+    (await h.call("GET", `/v1/tenants/${slug}/usage`, { token: h.root })).body.data.metrics
+      .find((m: { metric: string }) => m.metric === "api.calls").used;
+  assert.equal(await used("acme"), sum(0, 150));
+  assert.equal(await used("globex"), sum(0, 100));
+  // Sent again, every one of them is a duplicate.
+  for (const reply of await Promise.all(batches.map((events) => ingest(h, events)))) {
+    assert.ok(reply.body.data.results.every((r: { status: string }) => r.status === "duplicate"));
+  }
+  assert.equal(await used("acme"), sum(0, 150));
+});
+
 Deno.test("usage events: a bound token reports for its own tenant only; 400, 401, 403", async () => {
   await using h = await setup();
   const t = await h.tenant("acme");

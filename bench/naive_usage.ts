@@ -1,0 +1,54 @@
+/**
+ * The naive baseline of bench/usage_events.ts: usage events committed one by one behind a
+ * plain Hono route — per event one dedupe read and one atomic commit of the id marker (checked
+ * absent) and the period and day sums. The same duplicate-safety as Steward, none of its
+ * batching.
+ *
+ *   BENCH_KV_PATH=naive.kv PORT=8003 deno run -A bench/naive_usage.ts
+ */
+import { Hono } from "hono";
+
+const kv = await Deno.openKv(Deno.env.get("BENCH_KV_PATH")!);
+const DAY_MS = 86_400_000;
+
+interface Event {
+  id: string;
+  tenant_id: string;
+  metric: string;
+  quantity: number;
+  timestamp: string;
+}
+
+const app = new Hono();
+app.post("/v1/usage/events", async (c) => {
+  const { events } = await c.req.json<{ events: Event[] }>();
+  const results = [];
+  for (const e of events) {
+    const marker = ["usage_event_ids", e.tenant_id, e.id];
+    const seen = await kv.get(marker);
+    const amount = BigInt(e.quantity);
+    const done = seen.versionstamp === null &&
+      (await kv.atomic()
+        .check(seen)
+        .set(marker, true, { expireIn: DAY_MS })
+        .sum(["usage", e.tenant_id, e.metric, e.timestamp.slice(0, 7)], amount)
+        .sum(["usage_daily", e.tenant_id, e.metric, e.timestamp.slice(0, 10)], amount)
+        .commit()).ok;
+    results.push({ id: e.id, status: done ? "accepted" : "duplicate" });
+  }
+  return c.json({ success: true, data: { results } });
+});
+
+// Events committed so far (every event has quantity 1 in the benchmark): how it measures the rate.
+app.get("/v1/usage/total", async (c) => {
+  let total = 0n;
+  for await (const e of kv.list<Deno.KvU64>({ prefix: ["usage"] })) total += e.value.value;
+  return c.json({ success: true, data: { total: Number(total) } });
+});
+
+Deno.serve({
+  port: Number(Deno.env.get("PORT") ?? 8003),
+  hostname: "127.0.0.1",
+  onListen: ({ hostname, port }) =>
+    console.log(`naive usage listening on http://${hostname}:${port}`),
+}, app.fetch);
