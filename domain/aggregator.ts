@@ -10,8 +10,12 @@
  *   (the store is down for long) the oldest are let go and counted.
  * - `enabled: false` sheds the analytics (logs and traffic), counted as dropped; quota and
  *   usage counters go through the SumBuffer either way.
+ * - KV units counted by the `meter` join the day's traffic (`kv_reads`, `kv_writes`) when there
+ *   was traffic since the last move, or at an explicit flush: a flush's own writes are counted
+ *   by the next one, and an idle process must not keep writing just to count that.
  */
 import { keys } from "../kv/keys.ts";
+import type { KvMeter } from "../kv/metered.ts";
 import type { SumBuffer } from "../kv/sum_buffer.ts";
 import { dayOf } from "./activity.ts";
 import { newId } from "./ids.ts";
@@ -29,6 +33,8 @@ export interface AggregatorOptions {
   maxPendingLogs?: number;
   now?: () => number;
   random?: () => number;
+  /** KV units this process used (kv/metered.ts), folded into the traffic counters. */
+  meter?: KvMeter | null;
 }
 
 /** What the request middleware reports of one answered request. */
@@ -43,6 +49,8 @@ export const TRAFFIC_METRICS = [
   "bytes_in",
   "bytes_out",
   "verifications",
+  "kv_reads",
+  "kv_writes",
 ] as const;
 export type TrafficMetric = typeof TRAFFIC_METRICS[number];
 type Traffic = Record<TrafficMetric, number>;
@@ -80,6 +88,7 @@ export class Aggregator {
       maxPendingLogs: 100 * opts.flushMaxEntries,
       now: Date.now,
       random: Math.random,
+      meter: null,
       ...opts,
     };
   }
@@ -160,15 +169,30 @@ export class Aggregator {
 
   /** Traffic still in memory for `day` (reads add it, so they are exact in this process). */
   pendingTraffic(metric: TrafficMetric, day: string): number {
-    return this.#traffic.get(day)?.[metric] ?? 0;
+    const held = this.#traffic.get(day)?.[metric] ?? 0;
+    const meter = this.options.meter;
+    if (!meter || day !== dayOf(this.options.now())) return held;
+    return held + (metric === "kv_reads" ? meter.reads : metric === "kv_writes" ? meter.writes : 0);
   }
 
   get pendingLogs(): number {
     return this.#logs.length;
   }
 
-  /** Moves the traffic numbers into counter deltas (written by the SumBuffer's flush). */
-  #moveTraffic() {
+  /**
+   * Moves the traffic numbers into counter deltas (written by the SumBuffer's flush); the KV
+   * units too when there was traffic, or `always` (explicit flushes).
+   */
+  #moveTraffic(always = false) {
+    const meter = this.options.meter;
+    if (meter && this.options.enabled && (always || this.#traffic.size)) {
+      const units = meter.take();
+      if (units.reads || units.writes) {
+        const t = this.#today();
+        t.kv_reads += units.reads;
+        t.kv_writes += units.writes;
+      }
+    }
     for (const [day, t] of this.#traffic) {
       for (const metric of TRAFFIC_METRICS) {
         if (t[metric]) this.counters.add(keys.traffic(metric, day), t[metric]);
@@ -218,7 +242,7 @@ export class Aggregator {
 
   /** Traffic into counter deltas, then the counters (by `writeCounters`) and the logs together. */
   async #writeAll(writeCounters: () => Promise<void>): Promise<void> {
-    this.#moveTraffic();
+    this.#moveTraffic(true);
     const results = await Promise.allSettled([writeCounters(), this.#writeLogs()]);
     const failed = results.find((r) => r.status === "rejected");
     if (failed) throw (failed as PromiseRejectedResult).reason;
@@ -287,4 +311,6 @@ const zeroTraffic = (): Traffic => ({
   bytes_in: 0,
   bytes_out: 0,
   verifications: 0,
+  kv_reads: 0,
+  kv_writes: 0,
 });
