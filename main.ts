@@ -11,8 +11,10 @@ import { DEFAULT_PASSWORD_POLICY } from "./domain/passwords.ts";
 import { seedPlans } from "./domain/plans.ts";
 import { prepareLogins } from "./domain/sessions.ts";
 import type { Services } from "./domain/services.ts";
+import { verifyItem } from "./domain/usage_stream.ts";
 import { Vault } from "./domain/vault.ts";
 import { KvCache } from "./kv/cache.ts";
+import { meterKv } from "./kv/metered.ts";
 import { openKv } from "./kv/open.ts";
 import { SumBuffer } from "./kv/sum_buffer.ts";
 import { connectPostgres } from "./pg/client.ts";
@@ -28,12 +30,16 @@ try {
 }
 
 const kv = await openKv(config.STEWARD_KV_PATH);
+// Counts KV read and write units for the cost model (off the warm verify path, which reads none).
+const meter = meterKv(kv);
 const pg = config.DATABASE_URL ? connectPostgres(config.DATABASE_URL) : null;
 const cache = new KvCache(kv, { freshMs: config.STEWARD_VERIFY_CACHE_MS, maxEntries: 100_000 });
 const counters = new SumBuffer(kv, {
   flushIntervalMs: config.USAGE_FLUSH_INTERVAL_MS,
   maxEntries: config.USAGE_FLUSH_MAX_ENTRIES,
   onCommitted: (key, amount) => cache.adjust(key, amount),
+  // A key's flushed verifications enter the usage stream in the commit of their sum.
+  companion: verifyItem,
 });
 const aggregator = new Aggregator(counters, kv, {
   enabled: config.USAGE_AGGREGATOR_ENABLED,
@@ -41,6 +47,7 @@ const aggregator = new Aggregator(counters, kv, {
   flushMaxEntries: config.USAGE_FLUSH_MAX_ENTRIES,
   sampleRate: config.REQUEST_LOG_SAMPLE_RATE,
   retentionDays: config.LOG_RETENTION_DAYS,
+  meter,
 });
 const svc: Services = {
   kv,

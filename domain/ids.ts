@@ -22,7 +22,8 @@ export type IdPrefix =
   | "sec"
   | "sig"
   | "req"
-  | "log";
+  | "log"
+  | "usg";
 
 /**
  * The last random part issued for each recent millisecond. Kept per millisecond (not just for

@@ -3,7 +3,9 @@
  * counts `verifications` through the write-behind counters; platforms report other metrics
  * in batches (POST /v1/usage/events). An event id counts once within 24 h, and an accepted
  * event is committed with its id in one commit, so a retried batch never counts twice and an
- * acknowledged one is never lost.
+ * acknowledged one is never lost. Each accepted event also writes its usage-stream item in that
+ * commit. `verifications` are reported against a key: they count in its per-key statistics too,
+ * which stay the sum of the tenant's (the diagnostics' drift check).
  */
 import { getBatched } from "../kv/batch.ts";
 import { commit, CONFLICT, retrying } from "../kv/commit.ts";
@@ -14,6 +16,7 @@ import { dailyCounts, dayOf } from "./activity.ts";
 import { getPlanByCode, type Plan } from "./plans.ts";
 import { iso, type Services } from "./services.ts";
 import { type Tenant, tenantTable } from "./tenants.ts";
+import { eventItem } from "./usage_stream.ts";
 import { quotaPeriod, VERIFICATIONS } from "./verify.ts";
 
 export const METRIC_PATTERN = /^[a-z][a-z0-9_.]{0,63}$/;
@@ -94,7 +97,9 @@ export async function ingestUsage(
       outcomes.set(index, { id: event.id, status: "rejected", reason: event.invalid });
       continue;
     }
-    const placed = await place(svc, event, boundTenant);
+    const placed = event.metric === VERIFICATIONS && !event.key_id
+      ? "verifications are reported against a key: give key_id"
+      : await place(svc, event, boundTenant);
     if (typeof placed === "string") {
       outcomes.set(index, { id: event.id, status: "rejected", reason: placed });
       continue;
@@ -132,9 +137,13 @@ function commitChunk(svc: Services, placed: Placed[]): Promise<boolean[]> {
     placed.forEach((p, i) => {
       if (!fresh[i]) return;
       const amount = BigInt(p.event.quantity);
-      op.check(existing[i]).set(markers[i], { until: now + DEDUPE_MS }, { expireIn: DEDUPE_MS });
+      op.check(existing[i]).set(markers[i], { until: now + DEDUPE_MS }, { expireIn: DEDUPE_MS })
+        .mutate(eventItem(p.tenant.id, p.event, p.at, now));
       sums.push([periodKey(p), amount]);
       sums.push([keys.usageDaily(p.tenant.id, p.event.metric, dayOf(p.at)), amount]);
+      if (p.event.metric === VERIFICATIONS) {
+        sums.push([keys.keyUsageDaily(p.tenant.id, p.event.key_id!, dayOf(p.at)), amount]);
+      }
     });
     for (const [key, amount] of sums) op.sum(key, amount);
     if (!(await commit(op))) return CONFLICT;

@@ -4,6 +4,7 @@
  *   await using h = await setup();
  *   const res = await h.call("POST", "/v1/tenants", { token: h.root, body: { name: "Acme", slug: "acme" } });
  */
+import { loadConfig } from "../config.ts";
 import { createApp } from "../routes/app.ts";
 import { Aggregator } from "../domain/aggregator.ts";
 import { ensureSuperAdmin } from "../domain/bootstrap.ts";
@@ -17,7 +18,9 @@ import { createUser } from "../domain/users.ts";
 import { addMember } from "../domain/memberships.ts";
 import { SYSTEM_PRINCIPAL } from "../domain/principal.ts";
 import { tenantTable } from "../domain/tenants.ts";
+import { verifyItem } from "../domain/usage_stream.ts";
 import { KvCache } from "../kv/cache.ts";
+import { meterKv } from "../kv/metered.ts";
 import { SumBuffer } from "../kv/sum_buffer.ts";
 import { getRecord } from "../kv/table.ts";
 
@@ -49,10 +52,13 @@ export interface HarnessOptions {
   probes?: Probe[];
   /** Seed the standard plans, as a first start does (default true; false keeps the trail empty). */
   seedPlans?: boolean;
+  /** Environment variables for the app's configuration (COST_*, USAGE_STREAM_POLL_MS, …). */
+  env?: Record<string, string>;
 }
 
 export async function setup(opts: HarnessOptions = {}) {
   const kv = await Deno.openKv(":memory:");
+  const meter = meterKv(kv);
   const clock = { now: Date.parse("2026-03-01T12:00:00.000Z") };
   const cache = new KvCache(kv, { freshMs: 5_000, maxEntries: 10_000, now: () => clock.now });
   // Not started: tests flush when they want counters and logs persisted.
@@ -60,6 +66,8 @@ export async function setup(opts: HarnessOptions = {}) {
     flushIntervalMs: 1_000,
     maxEntries: 1_000,
     onCommitted: (key, amount) => cache.adjust(key, amount),
+    companion: verifyItem,
+    now: () => clock.now,
   });
   const svc: Services = {
     kv,
@@ -77,6 +85,7 @@ export async function setup(opts: HarnessOptions = {}) {
       sampleRate: 1,
       retentionDays: 30,
       now: () => clock.now,
+      meter,
     }),
     vault: new Vault(crypto.getRandomValues(new Uint8Array(32))),
   };
@@ -86,6 +95,8 @@ export async function setup(opts: HarnessOptions = {}) {
   const app = createApp({
     svc,
     config: {
+      // A short poll, so a live tail answers within a test's patience.
+      ...loadConfig({ STEWARD_KV_PATH: ":memory:", USAGE_STREAM_POLL_MS: "10", ...opts.env }),
       STEWARD_BODY_LIMIT_BYTES: opts.bodyLimitBytes ?? 64 * 1024,
       STEWARD_CORS_ORIGINS: opts.corsOrigins ?? [],
     },
@@ -125,6 +136,7 @@ export async function setup(opts: HarnessOptions = {}) {
     app,
     svc,
     kv,
+    meter,
     clock,
     /** Super-admin service token (holds "*"). */
     root: boot.secret,
