@@ -147,6 +147,9 @@ export async function readUsageStream(svc: Services, q: StreamQuery): Promise<St
 
   const after = q.cursor !== undefined ? `${q.cursor}\u0000` : idAt(q.from!);
   const start = after > oldest ? after : oldest;
+  const resume = q.cursor ?? cursorBefore(q.from!);
+  // A cursor or a start not yet settled: nothing to read yet.
+  if (start >= settled) return { items: [], next_cursor: resume, has_more: false };
   const items: UsageItem[] = [];
   let last: string | null = null;
   let scanned = 0;
@@ -164,7 +167,7 @@ export async function readUsageStream(svc: Services, q: StreamQuery): Promise<St
     last = entry.value.id;
     if (keep(entry.value)) items.push(view(entry.value));
   }
-  return { items, next_cursor: last ?? q.cursor ?? cursorBefore(q.from!), has_more: hasMore };
+  return { items, next_cursor: last ?? resume, has_more: hasMore };
 }
 
 /** Resolves after `ms`, or at once when `signal` aborts; leaves no timer behind. */

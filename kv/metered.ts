@@ -3,7 +3,8 @@
  * started 4 KiB read (a `get` or each key of a `getMany`; a `list` by the total size of what it
  * returned), a write unit per started 1 KiB written by each mutation of a committed write. A
  * miss still costs a read unit; a commit refused by its checks writes nothing and counts none.
- * Sizes are estimates (key parts plus the value as JSON), close enough to model a bill.
+ * Sizes are estimates (key parts plus the value as JSON), close enough to model a bill. `watch`
+ * is not counted: Steward does not use it.
  *
  * The counters are plain numbers the aggregator takes and folds into the daily traffic
  * (`kv_reads`, `kv_writes`), so they outlive the process. The methods are replaced on the

@@ -231,7 +231,7 @@ export function usageOpsRoutes(gate: ThresholdGate, costs: CostReports, pollMs: 
         "also when `has_more` is false. Items show once " + `${SETTLE_MS / 1000}` +
         " s old, so a cursor never passes an item still being written. A key's " +
         "verifications appear as they are flushed (every ten flush intervals).\n\n" +
-        "With `Accept: text/event-stream`, a live tail: each item is an `usage` event whose " +
+        "With `Accept: text/event-stream`, a live tail: each item is a `usage` event whose " +
         "`id:` is its cursor (a reconnecting client's `Last-Event-ID` resumes after it), and a " +
         `comment is sent as heartbeat after ${HEARTBEAT_POLLS} polls without an item.`,
       request: { query: StreamQuerySchema },

@@ -164,6 +164,16 @@ Deno.test("usage stream: a cursor resumes exactly after the last item; filters; 
     (await page(h, `?metric=storage.gb&tenant_id=${tenantId}`)).data.map((i) => i.event_id),
     ["e0", "e6"],
   );
+  // A start not settled yet (or in the future) reads nothing, and resumes from where it was.
+  const ahead = `usg_${"Z".repeat(26)}`;
+  assert.deepEqual((await page(h, `?cursor=${ahead}`)).pagination, {
+    limit: 50,
+    next_cursor: ahead,
+    has_more: false,
+  });
+  const soon = await page(h, `?from=${encodeURIComponent(at(h, 1_000))}`);
+  assert.deepEqual(soon.data, []);
+  assert.equal((await page(h, `?cursor=${soon.pagination.next_cursor}`)).data.length, 0);
   const filtered = await page(h, `?metric=storage.gb&limit=1&cursor=${all[0].id}`);
   assert.deepEqual(filtered.data.map((i) => i.event_id), ["e3"]);
   assert.equal(filtered.pagination.has_more, true);
