@@ -7,6 +7,8 @@ import { z } from "@hono/zod-openapi";
 const intFrom = (min: number, max: number, fallback: number) =>
   z.coerce.number().int().min(min).max(max).default(fallback);
 
+const price = (fallback: number) => z.coerce.number().min(0).max(1_000_000).default(fallback);
+
 const ConfigSchema = z.object({
   PORT: intFrom(0, 65_535, 8000),
   HOST: z.string().min(1).default("0.0.0.0"),
@@ -72,6 +74,21 @@ const ConfigSchema = z.object({
   USAGE_AGGREGATOR_ENABLED: z.enum(["true", "false"]).default("true").transform((v) =>
     v === "true"
   ),
+  /** How often a live tail of the usage stream (SSE) looks for new items. */
+  USAGE_STREAM_POLL_MS: intFrom(10, 10_000, 1_000),
+  /** A billing source answering the month's cost as JSON; unset, the cost is modeled. */
+  COST_LIVE_URL: z.string().regex(/^https?:\/\/\S+$/, "must be an http(s) URL").optional(),
+  /** Sent to COST_LIVE_URL as a bearer token. */
+  COST_LIVE_TOKEN: z.string().optional(),
+  COST_LIVE_TIMEOUT_MS: intFrom(100, 60_000, 3_000),
+  /** Unit prices of the modeled cost (ISO 4217 currency). */
+  COST_CURRENCY: z.string().regex(/^[A-Z]{3}$/, "must be an ISO 4217 code like USD").default(
+    "USD",
+  ),
+  COST_PER_MILLION_REQUESTS: price(2),
+  COST_PER_MILLION_KV_READS: price(1),
+  COST_PER_MILLION_KV_WRITES: price(2.5),
+  COST_PER_GIB_MONTH: price(0.75),
 });
 
 export type Config = z.infer<typeof ConfigSchema>;

@@ -14,8 +14,10 @@ import { PgSync } from "./domain/pg_sync.ts";
 import { seedPlans } from "./domain/plans.ts";
 import { prepareLogins } from "./domain/sessions.ts";
 import type { Services } from "./domain/services.ts";
+import { verifyItem } from "./domain/usage_stream.ts";
 import { Vault } from "./domain/vault.ts";
 import { KvCache } from "./kv/cache.ts";
+import { meterKv } from "./kv/metered.ts";
 import { hasQueues, openKv } from "./kv/open.ts";
 import { SumBuffer } from "./kv/sum_buffer.ts";
 import { PgAnalytics } from "./pg/analytics.ts";
@@ -33,6 +35,8 @@ try {
 }
 
 const kv = await openKv(config.STEWARD_KV_PATH);
+// Counts KV read and write units for the cost model (off the warm verify path, which reads none).
+const meter = meterKv(kv);
 const pg = config.DATABASE_URL ? connectPostgres(config.DATABASE_URL) : null;
 const pgSync = pg
   ? new PgSync(kv, new PgAnalytics(pg), { maxBuffered: config.PG_BUFFER_MAX_ROWS })
@@ -45,6 +49,8 @@ const counters = new SumBuffer(kv, {
     cache.adjust(key, amount);
     pgSync?.touched(key);
   },
+  // A key's flushed verifications enter the usage stream in the commit of their sum.
+  companion: verifyItem,
 });
 const aggregator = new Aggregator(counters, kv, {
   enabled: config.USAGE_AGGREGATOR_ENABLED,
@@ -53,6 +59,7 @@ const aggregator = new Aggregator(counters, kv, {
   sampleRate: config.REQUEST_LOG_SAMPLE_RATE,
   retentionDays: config.LOG_RETENTION_DAYS,
   pg: pgSync,
+  meter,
 });
 const svc: Services = {
   kv,

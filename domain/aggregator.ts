@@ -12,8 +12,12 @@
  *   flush also copies the daily counters it touched and the new audit events (domain/pg_sync.ts).
  * - `enabled: false` sheds the analytics (logs and traffic), counted as dropped; quota and
  *   usage counters go through the SumBuffer either way.
+ * - KV units counted by the `meter` join the day's traffic (`kv_reads`, `kv_writes`) when there
+ *   was traffic since the last move, or at an explicit flush: a flush's own writes are counted
+ *   by the next one, and an idle process must not keep writing just to count that.
  */
 import { keys } from "../kv/keys.ts";
+import type { KvMeter } from "../kv/metered.ts";
 import type { SumBuffer } from "../kv/sum_buffer.ts";
 import { dayOf } from "./activity.ts";
 import { newId } from "./ids.ts";
@@ -34,6 +38,8 @@ export interface AggregatorOptions {
   pg?: PgSync | null;
   now?: () => number;
   random?: () => number;
+  /** KV units this process used (kv/metered.ts), folded into the traffic counters. */
+  meter?: KvMeter | null;
 }
 
 /** What the request middleware reports of one answered request. */
@@ -48,6 +54,8 @@ export const TRAFFIC_METRICS = [
   "bytes_in",
   "bytes_out",
   "verifications",
+  "kv_reads",
+  "kv_writes",
 ] as const;
 export type TrafficMetric = typeof TRAFFIC_METRICS[number];
 type Traffic = Record<TrafficMetric, number>;
@@ -86,6 +94,7 @@ export class Aggregator {
       pg: null,
       now: Date.now,
       random: Math.random,
+      meter: null,
       ...opts,
     };
   }
@@ -186,15 +195,30 @@ export class Aggregator {
 
   /** Traffic still in memory for `day` (reads add it, so they are exact in this process). */
   pendingTraffic(metric: TrafficMetric, day: string): number {
-    return this.#traffic.get(day)?.[metric] ?? 0;
+    const held = this.#traffic.get(day)?.[metric] ?? 0;
+    const meter = this.options.meter;
+    if (!meter || day !== dayOf(this.options.now())) return held;
+    return held + (metric === "kv_reads" ? meter.reads : metric === "kv_writes" ? meter.writes : 0);
   }
 
   get pendingLogs(): number {
     return this.#logs.length;
   }
 
-  /** Moves the traffic numbers into counter deltas (written by the SumBuffer's flush). */
-  #moveTraffic() {
+  /**
+   * Moves the traffic numbers into counter deltas (written by the SumBuffer's flush); the KV
+   * units too when there was traffic, or `always` (explicit flushes).
+   */
+  #moveTraffic(always = false) {
+    const meter = this.options.meter;
+    if (meter && this.options.enabled && (always || this.#traffic.size)) {
+      const units = meter.take();
+      if (units.reads || units.writes) {
+        const t = this.#today();
+        t.kv_reads += units.reads;
+        t.kv_writes += units.writes;
+      }
+    }
     for (const [day, t] of this.#traffic) {
       for (const metric of TRAFFIC_METRICS) {
         if (t[metric]) this.counters.add(keys.traffic(metric, day), t[metric]);
@@ -254,7 +278,7 @@ export class Aggregator {
 
   /** Traffic into counter deltas, then the counters (by `writeCounters`) and the logs together. */
   async #writeAll(writeCounters: () => Promise<void>): Promise<void> {
-    this.#moveTraffic();
+    this.#moveTraffic(true);
     const pg = this.options.pg;
     // With Postgres, the copy follows the counters so it carries what they just committed.
     const results = await Promise.allSettled([writeCounters(), pg ? null : this.#writeLogs()]);
@@ -326,4 +350,6 @@ const zeroTraffic = (): Traffic => ({
   bytes_in: 0,
   bytes_out: 0,
   verifications: 0,
+  kv_reads: 0,
+  kv_writes: 0,
 });

@@ -9,7 +9,7 @@ import { createHash } from "node:crypto";
 import { commit } from "../kv/commit.ts";
 import { keys } from "../kv/keys.ts";
 import { listPage, type Page, type PageRequest } from "../kv/list.ts";
-import { getRecord, insert, type Table, type Versioned } from "../kv/table.ts";
+import { getRecord, insert, replace, type Table, type Versioned } from "../kv/table.ts";
 import { recordChange } from "./audit.ts";
 import { badRequest, conflict, notFound } from "./errors.ts";
 import { requireProject } from "./projects.ts";
@@ -17,7 +17,7 @@ import { updateRecord } from "./records.ts";
 import { newId } from "./ids.ts";
 import type { RateLimit } from "./plans.ts";
 import { randomBase62, sha256Hex } from "./secrets.ts";
-import { type Actor, iso, type Services } from "./services.ts";
+import { type Actor, iso, type Services, SYSTEM_ACTOR } from "./services.ts";
 import type { Tenant } from "./tenants.ts";
 
 export type Environment = "live" | "test";
@@ -41,6 +41,11 @@ export interface ApiKey {
   external_id: string | null;
   /** When the key stops working: now for a revocation, later for a rotation's grace. */
   revoked_at: string | null;
+  /**
+   * When the expiring cron recorded that `expires_at` passed (reads already say `expired` from
+   * `expires_at`); the key then leaves the tenant's count of live keys. Absent on older records.
+   */
+  expired_at?: string | null;
   rotated_from: string | null;
   rotated_to: string | null;
   created_by: string;
@@ -93,13 +98,18 @@ export const keyPrefix = (tenant: Pick<Tenant, "key_prefix">, env: Environment) 
 
 export function keyStatus(key: ApiKey, now: number): KeyStatus {
   if (key.revoked_at && Date.parse(key.revoked_at) <= now) return "revoked";
-  if (key.expires_at && Date.parse(key.expires_at) <= now) return "expired";
+  if (key.expired_at || (key.expires_at && Date.parse(key.expires_at) <= now)) return "expired";
   return "active";
 }
 
+/** Neither revoked (nor in a rotation's grace) nor recorded as expired. */
+const live = (k: ApiKey) => k.revoked_at === null && !k.expired_at;
+
 export const apiKeyTable = (tenantId: string): Table<ApiKey> => ({
   key: (id) => keys.apiKey(tenantId, id),
-  counters: (k) => k.revoked_at === null ? [keys.tenantKeyCount(k.tenant_id)] : [],
+  indexes: (k) =>
+    live(k) && k.expires_at ? [keys.apiKeyExpiry(k.expires_at, k.tenant_id, k.id)] : [],
+  counters: (k) => live(k) ? [keys.tenantKeyCount(k.tenant_id)] : [],
 });
 
 /**
@@ -108,6 +118,7 @@ export const apiKeyTable = (tenantId: string): Table<ApiKey> => ({
 export const apiKeyView =
   (now: number, lastUsed: Map<string, string | null>) => ({ key_hash: _, ...rest }: ApiKey) => ({
     ...rest,
+    expired_at: rest.expired_at ?? null,
     status: keyStatus(rest as ApiKey, now),
     last_used_at: lastUsed.get(rest.id) ?? null,
   });
@@ -168,6 +179,7 @@ function buildKey(
     meta: input.meta ?? {},
     external_id: input.external_id ?? null,
     revoked_at: null,
+    expired_at: null,
     rotated_from: null,
     rotated_to: null,
     created_by: actor.id,
@@ -322,13 +334,16 @@ export function updateApiKey(
 ): Promise<Versioned<ApiKey>> {
   return changeKey(svc, actor, tenantId, id, ifMatch, "api_key.updated", (k, now) => {
     if (keyStatus(k, now) === "revoked") throw conflict("the key is revoked");
+    const expiresAt = patch.expires_at !== undefined
+      ? futureOrNull(patch.expires_at, now, "expires_at")
+      : k.expires_at;
     const next: ApiKey = {
       ...k,
       name: patch.name ?? k.name,
       scopes: patch.scopes ? [...new Set(patch.scopes)].sort() : k.scopes,
-      expires_at: patch.expires_at !== undefined
-        ? futureOrNull(patch.expires_at, now, "expires_at")
-        : k.expires_at,
+      expires_at: expiresAt,
+      // A new deadline revives a key the cron marked expired, as it always did by the time.
+      ...(k.expired_at && expiresAt !== k.expires_at ? { expired_at: null } : {}),
       rate_limit: patch.rate_limit !== undefined ? patch.rate_limit : k.rate_limit,
       meta: patch.meta ?? k.meta,
     };
@@ -398,4 +413,43 @@ export async function rotateApiKey(
     key: { value: key, versionstamp: previous.versionstamp },
     previous: previous.value,
   };
+}
+
+/**
+ * Records the expiry of every live key whose `expires_at` has passed (the cron): the record says
+ * `expired_at`, the tenant's count of live keys drops by one, `api_key.expired` is audited as the
+ * system with its domain event, and this process's verify cache forgets the key. Returns how
+ * many keys it marked. A concurrent change to a key wins; the next run sees its outcome.
+ */
+export async function expireApiKeys(svc: Services): Promise<number> {
+  const now = svc.now();
+  let expired = 0;
+  const due = svc.kv.list<string>({
+    start: keys.apiKeyExpiries(),
+    end: [...keys.apiKeyExpiries(), iso(now), "\uffff"],
+  });
+  for await (const entry of due) {
+    const tenantId = entry.key.at(-2) as string;
+    const table = apiKeyTable(tenantId);
+    const key = await getRecord(svc.kv, table, entry.value);
+    if (!key || !live(key.value) || key.value.expires_at !== entry.key.at(-3)) {
+      await svc.kv.delete(entry.key); // a stale pointer
+      continue;
+    }
+    const next: ApiKey = { ...key.value, expired_at: iso(now), updated_at: iso(now) };
+    const op = replace(svc.kv.atomic(), table, key, next);
+    recordChange(op, now, SYSTEM_ACTOR, {
+      action: "api_key.expired",
+      resource_type: "api_key",
+      resource_id: next.id,
+      tenant_id: tenantId,
+      before: auditView(key.value),
+      after: auditView(next),
+    });
+    if (await commit(op)) {
+      svc.cache.forget(table.key(next.id));
+      expired++;
+    }
+  }
+  return expired;
 }

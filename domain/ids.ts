@@ -23,7 +23,7 @@ export type IdPrefix =
   | "sig"
   | "req"
   | "log"
-  | "use";
+  | "usg";
 
 /**
  * The last random part issued for each recent millisecond. Kept per millisecond (not just for

@@ -8,7 +8,14 @@
 import { commit, CONFLICT, retrying } from "../kv/commit.ts";
 import { keys } from "../kv/keys.ts";
 import { listPage, type Page, type PageRequest } from "../kv/list.ts";
-import { getByPointer, getRecord, insert, type Table, type Versioned } from "../kv/table.ts";
+import {
+  getByPointer,
+  getRecord,
+  insert,
+  replace,
+  type Table,
+  type Versioned,
+} from "../kv/table.ts";
 import { recordChange } from "./audit.ts";
 import { AppError, badRequest, conflict, notFound } from "./errors.ts";
 import { newId } from "./ids.ts";
@@ -23,7 +30,7 @@ import type { TenantRole } from "./permissions.ts";
 import type { Principal } from "./principal.ts";
 import { updateRecord } from "./records.ts";
 import { newSecret, sha256Hex } from "./secrets.ts";
-import { type Actor, iso, type Services } from "./services.ts";
+import { type Actor, iso, type Services, SYSTEM_ACTOR } from "./services.ts";
 import { type Tenant, tenantTable } from "./tenants.ts";
 import { normalizeEmail, prepareUser, type User, userTable } from "./users.ts";
 
@@ -36,8 +43,8 @@ export interface Invitation {
   tenant_id: string;
   email: string;
   role: TenantRole;
-  /** As stored: `expired` is computed on read from `expires_at`. */
-  status: Exclude<InvitationStatus, "expired">;
+  /** As stored: `expired` once the expiring cron ran; reads also compute it from `expires_at`. */
+  status: InvitationStatus;
   expires_at: string;
   created_by: string;
   created_at: string;
@@ -56,7 +63,10 @@ interface InvitationPointer {
 
 export const invitationTable = (tenantId: string): Table<Invitation> => ({
   key: (id) => keys.invitation(tenantId, id),
-  indexes: (i) => [keys.emailInvitation(i.email, i.tenant_id, i.id)],
+  indexes: (i) => [
+    keys.emailInvitation(i.email, i.tenant_id, i.id),
+    ...(i.status === "pending" ? [keys.invitationExpiry(i.expires_at, i.tenant_id, i.id)] : []),
+  ],
 });
 
 export function invitationStatus(inv: Invitation, now: number): InvitationStatus {
@@ -286,4 +296,39 @@ export async function acceptInvitation(
       user_created: !existing,
     };
   });
+}
+
+/**
+ * Records the expiry of every pending invitation past its deadline (the cron): status
+ * `expired`, audited as the system with `invitation.expired`. Reads already said so; this writes
+ * it down and ends the pending list. Returns how many it marked.
+ */
+export async function expireInvitations(svc: Services): Promise<number> {
+  const now = svc.now();
+  let expired = 0;
+  const due = svc.kv.list<string>({
+    start: keys.invitationExpiries(),
+    end: [...keys.invitationExpiries(), iso(now), "\uffff"],
+  });
+  for await (const entry of due) {
+    const table = invitationTable(entry.key.at(-2) as string);
+    const inv = await getRecord(svc.kv, table, entry.value);
+    if (!inv || inv.value.status !== "pending" || Date.parse(inv.value.expires_at) > now) {
+      await svc.kv.delete(entry.key); // a stale pointer
+      continue;
+    }
+    const next: Invitation = { ...inv.value, status: "expired", updated_at: iso(now) };
+    const op = replace(svc.kv.atomic(), table, inv, next);
+    recordChange(op, now, SYSTEM_ACTOR, {
+      action: "invitation.expired",
+      resource_type: "invitation",
+      resource_id: next.id,
+      tenant_id: next.tenant_id,
+      before: auditView(inv.value),
+      after: auditView(next),
+    });
+    // A concurrent accept or revoke wins; the next run sees its outcome.
+    if (await commit(op)) expired++;
+  }
+  return expired;
 }

@@ -6,10 +6,13 @@
  */
 import { keys } from "../kv/keys.ts";
 import { acquireLease } from "../kv/lease.ts";
+import { expireApiKeys } from "./api_keys.ts";
 import { resumeErasures } from "./erasure.ts";
+import { expireInvitations } from "./invitations.ts";
 import { JOB_HANDLERS } from "./job_handlers.ts";
 import { pruneFinishedJobs, runDueJobs } from "./jobs.ts";
 import { pruneExpiredLogs } from "./request_logs.ts";
+import { rollupRecentDays } from "./rollups.ts";
 import { pruneSessions } from "./sessions.ts";
 import { retireSigningKeys } from "./signing_keys.ts";
 import { liftSuspensions } from "./user_lifecycle.ts";
@@ -70,6 +73,23 @@ export const MAINTENANCE_TASKS: MaintenanceTask[] = [
     name: "resume-erasures",
     schedule: "*/10 * * * *",
     run: async (svc) => ({ erasures_finished: await resumeErasures(svc) }),
+  },
+  {
+    // Reads already say `expired` past the deadline; this writes it down.
+    name: "expire-invitations",
+    schedule: "*/10 * * * *",
+    run: async (svc) => ({ invitations_expired: await expireInvitations(svc) }),
+  },
+  {
+    // Reads already say `expired`; this records it, so the live-key counts and events follow.
+    name: "expire-api-keys",
+    schedule: "* * * * *",
+    run: async (svc) => ({ api_keys_expired: await expireApiKeys(svc) }),
+  },
+  {
+    name: "rollup-daily",
+    schedule: "20 0 * * *",
+    run: async (svc) => ({ days_rolled_up: await rollupRecentDays(svc) }),
   },
 ];
 

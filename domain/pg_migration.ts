@@ -1,20 +1,35 @@
 /**
  * Setting up the Postgres analytics store: the schema (db-init) and the copy of what KV already
- * holds (request logs, the audit trail, daily usage and traffic counters). The copy walks each
- * family from a cursor kept in Postgres and moves it after each batch, so an interrupted run
- * resumes where it stopped and a second run copies nothing twice; counters are copied as
- * absolute values, which Postgres only ever raises.
+ * holds (request logs, the audit trail, the usage stream's items, daily usage and traffic
+ * counters). Each time-ordered family is walked from a cursor kept in Postgres, moved after each
+ * batch, so an interrupted run resumes where it stopped and a second run copies nothing twice;
+ * counters are copied as absolute values, which Postgres only ever raises.
  */
 import { keys } from "../kv/keys.ts";
 import type { PgAnalytics } from "../pg/analytics.ts";
 import { migrate } from "../pg/migrations.ts";
 import { conflict } from "./errors.ts";
-import { copyAudit, dailyRowOf, type PgSync } from "./pg_sync.ts";
+import {
+  AUDIT_COPY,
+  type CopiedFamily,
+  copyFamily,
+  dailyRowOf,
+  type PgSync,
+  USAGE_ITEM_COPY,
+} from "./pg_sync.ts";
 import type { RequestLog } from "./request_logs.ts";
 import type { Services } from "./services.ts";
 import type { Tenant } from "./tenants.ts";
 
 const BATCH = 500;
+
+/** Request logs written to KV (before Postgres was configured). */
+const LOG_COPY: CopiedFamily<RequestLog> = {
+  name: "request_logs",
+  base: keys.requestLogs(),
+  idPrefix: "log",
+  write: (pg, batch) => pg.insertLogs(batch),
+};
 
 function postgresOf(svc: Services): PgSync {
   if (!svc.pg) throw conflict("Postgres is not configured: set DATABASE_URL");
@@ -32,6 +47,7 @@ export interface MigrationReport {
   copied: {
     request_logs: number;
     audit_events: number;
+    usage_events: number;
     usage_daily: number;
     traffic_daily: number;
   };
@@ -41,45 +57,31 @@ export function migrateKvToPostgres(svc: Services): Promise<MigrationReport> {
   return postgresOf(svc).read(async (pg) => ({
     schema_version: (await migrate(pg.store)).version,
     copied: {
-      request_logs: await copyLogs(svc.kv, pg),
-      audit_events: await copyTrail(svc.kv, pg),
+      request_logs: await copyHistory(svc.kv, pg, LOG_COPY),
+      audit_events: await copyHistory(svc.kv, pg, AUDIT_COPY),
+      usage_events: await copyHistory(svc.kv, pg, USAGE_ITEM_COPY),
       usage_daily: await copyCounters(svc.kv, pg, await tenantUsagePrefixes(svc.kv)),
       traffic_daily: await copyCounters(svc.kv, pg, [["traffic"]]),
     },
   }));
 }
 
-const LOGS_CURSOR = "migrate:request_logs";
-const AUDIT_CURSOR = "migrate:audit";
-
-async function copyLogs(kv: Deno.Kv, pg: PgAnalytics): Promise<number> {
-  const after = await pg.cursor(LOGS_CURSOR);
-  const base = keys.requestLogs();
-  // Just after the cursor's id: "\0" sorts first among what can follow it.
-  const selector = { start: [...base, after ? `${after}\0` : "log_"], end: [...base, "log_~"] };
-  let batch: RequestLog[] = [];
-  let copied = 0;
-  const send = async () => {
-    copied += await pg.insertLogs(batch);
-    await pg.setCursor(LOGS_CURSOR, batch.at(-1)!.id);
-    batch = [];
-  };
-  for await (const e of kv.list<RequestLog>(selector, { batchSize: BATCH })) {
-    batch.push(e.value);
-    if (batch.length === BATCH) await send();
-  }
-  if (batch.length) await send();
-  return copied;
-}
-
-async function copyTrail(kv: Deno.Kv, pg: PgAnalytics): Promise<number> {
-  const after = await pg.cursor(AUDIT_CURSOR);
-  const copied = await copyAudit(
+/** Copies a family from where the last run stopped; returns how many records. */
+async function copyHistory<T extends { id: string }>(
+  kv: Deno.Kv,
+  pg: PgAnalytics,
+  family: CopiedFamily<T>,
+): Promise<number> {
+  const cursorName = `migrate:${family.name}`;
+  const after = await pg.cursor(cursorName);
+  const copied = await copyFamily(
     kv,
     pg,
-    after ? `${after}\0` : "aud_",
+    family,
+    // Just after the cursor's id: "\0" sorts first among what can follow it.
+    after ? `${after}\0` : `${family.idPrefix}_`,
     () => true,
-    (ids) => pg.setCursor(AUDIT_CURSOR, ids.at(-1)!),
+    (ids) => pg.setCursor(cursorName, ids.at(-1)!),
   );
   return copied.count;
 }

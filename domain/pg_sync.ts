@@ -1,33 +1,36 @@
 /**
- * What the aggregator copies to Postgres when DATABASE_URL is set (DESIGN §6): request logs and
- * accepted usage events (held in memory until written), the daily counters a flush touched, and
- * the audit trail. KV stays the source of truth for counters and audit; Postgres serves the
- * log, audit-export and daily reads.
+ * What the aggregator copies to Postgres when DATABASE_URL is set (DESIGN §6): request logs
+ * (held in memory until written), the daily counters a flush touched, and two time-ordered KV
+ * families tailed by id: the audit trail and the usage stream's items (accepted usage events and
+ * flushed verification deltas). KV stays the source of truth for counters, audit and the stream;
+ * Postgres serves the log, audit-export and daily reads.
  *
  * - Daily counters are copied as absolute values read back from KV after each commit, and
  *   Postgres keeps the greatest value seen: a retried or repeated copy never counts twice, and
  *   an overtaken one never lowers a counter.
- * - The audit trail is tailed by time-ordered id from a cursor kept in Postgres, re-reading a
- *   short window behind it: an event committed a little after a later id is still copied.
- * - While Postgres is down, rows wait in memory (at most `maxBuffered`; past that the oldest
- *   are let go and counted) and every write retries at the next flush. Verify never waits on it.
+ * - A tail reads from a little behind its cursor (kept in Postgres), so a record committed a
+ *   little after a later id is still copied; what it copied in that window it remembers.
+ * - While Postgres is down, log entries wait in memory (at most `maxBuffered`; past that the
+ *   oldest are let go and counted), tails and counters simply resume from where they were, and
+ *   every write retries at the next flush. Verify never waits on it.
  */
 import { getBatched } from "../kv/batch.ts";
 import { keys } from "../kv/keys.ts";
-import type { DailyRow, PgAnalytics, UsageEventRow } from "../pg/analytics.ts";
+import type { DailyRow, PgAnalytics } from "../pg/analytics.ts";
 import { isUnreachable } from "../pg/client.ts";
-import { AppError } from "./errors.ts";
 import { type AuditEvent, auditUsers } from "./audit.ts";
+import { AppError } from "./errors.ts";
 import { timeOfId, timePrefix } from "./ids.ts";
 import type { RequestLog } from "./request_logs.ts";
 import { iso } from "./services.ts";
+import type { UsageItem } from "./usage_stream.ts";
 
-/** How far behind the audit cursor each tail re-reads: covers commits that land out of id order. */
-const AUDIT_LOOKBACK_MS = 10_000;
-const AUDIT_CURSOR = "audit-tail";
+/** How far behind its cursor a tail re-reads: covers commits that land out of id order. */
+const TAIL_LOOKBACK_MS = 10_000;
+const BATCH = 500;
 
 export interface PgSyncOptions {
-  /** Log entries and usage events held while Postgres is unreachable, at most. */
+  /** Log entries held while Postgres is unreachable, at most. */
   maxBuffered: number;
   now?: () => number;
 }
@@ -49,18 +52,115 @@ export function dailyRowOf(key: Deno.KvKey, value: number): DailyRow | null {
   return null;
 }
 
+/** A KV family under time-ordered ids (`{idPrefix}_…`) that Postgres holds a copy of. */
+export interface CopiedFamily<T extends { id: string }> {
+  name: string;
+  base: Deno.KvKey;
+  idPrefix: string;
+  /** Writes a batch (idempotently); returns the rows written. */
+  write(pg: PgAnalytics, batch: T[]): Promise<number>;
+}
+
+export const AUDIT_COPY: CopiedFamily<AuditEvent> = {
+  name: "audit",
+  base: keys.audits(),
+  idPrefix: "aud",
+  write: (pg, batch) =>
+    pg.upsertAudit(batch.map((event) => ({ event, userIds: auditUsers(event) }))),
+};
+
+export const USAGE_ITEM_COPY: CopiedFamily<UsageItem> = {
+  name: "usage_items",
+  base: keys.usageItems(),
+  idPrefix: "usg",
+  write: (pg, batch) =>
+    pg.insertUsageEvents(batch.map((item) => ({
+      id: item.id,
+      tenant_id: item.tenant_id,
+      key_id: item.key_id,
+      metric: item.metric,
+      quantity: item.quantity,
+      occurred_at: item.timestamp,
+      source: item.source,
+      event_id: item.event_id,
+    }))),
+};
+
+/**
+ * Copies the records of `family` from id `from` on that `wanted` accepts, in batches (`onBatch`
+ * gets each batch's ids once written); returns how many and the last id.
+ */
+export async function copyFamily<T extends { id: string }>(
+  kv: Deno.Kv,
+  pg: PgAnalytics,
+  family: CopiedFamily<T>,
+  from: string,
+  wanted: (id: string) => boolean,
+  onBatch: (ids: string[]) => Promise<void> | void,
+): Promise<{ count: number; last: string | null }> {
+  let batch: T[] = [];
+  let count = 0;
+  let last: string | null = null;
+  const send = async () => {
+    await family.write(pg, batch);
+    count += batch.length;
+    last = batch.at(-1)!.id;
+    await onBatch(batch.map((r) => r.id));
+    batch = [];
+  };
+  const selector = { start: [...family.base, from], end: [...family.base, `${family.idPrefix}_~`] };
+  for await (const e of kv.list<T>(selector, { batchSize: BATCH })) {
+    if (!wanted(e.value.id)) continue;
+    batch.push(e.value);
+    if (batch.length === BATCH) await send();
+  }
+  if (batch.length) await send();
+  return { count, last };
+}
+
+/** Follows one family: copies what is new since the cursor, re-reading a short window behind it. */
+class Tail<T extends { id: string }> {
+  #cursor: string | null = null;
+  /** Ids copied within the re-read window. */
+  readonly #seen = new Set<string>();
+
+  constructor(readonly family: CopiedFamily<T>) {}
+
+  get cursorName() {
+    return `${this.family.name}-tail`;
+  }
+
+  /** Copies the new records; returns how many. With no cursor yet, starts `now` − the window. */
+  async run(kv: Deno.Kv, pg: PgAnalytics, now: number): Promise<number> {
+    const cursor = this.#cursor ?? await pg.cursor(this.cursorName);
+    const since = (cursor ? timeOfId(cursor) : now) - TAIL_LOOKBACK_MS;
+    for (const id of this.#seen) if (timeOfId(id) < since) this.#seen.delete(id);
+    const copied = await copyFamily(
+      kv,
+      pg,
+      this.family,
+      `${this.family.idPrefix}_${timePrefix(since)}`,
+      (id) => !this.#seen.has(id),
+      (ids) => ids.forEach((id) => this.#seen.add(id)),
+    );
+    if (copied.last && (!cursor || copied.last > cursor)) {
+      await pg.setCursor(this.cursorName, copied.last);
+      this.#cursor = copied.last;
+    }
+    return copied.count;
+  }
+}
+
 export class PgSync {
   readonly analytics: PgAnalytics;
   readonly #kv: Deno.Kv;
   readonly #opts: Required<PgSyncOptions>;
   #logs: RequestLog[] = [];
-  #usageEvents: UsageEventRow[] = [];
   /** Daily counters committed since the last copy, by their key's JSON. */
   #dirty = new Map<string, Deno.KvKey>();
   #writing: Promise<void> | null = null;
-  #auditCursor: string | null = null;
-  /** Audit ids copied within the re-read window. */
-  #auditSeen = new Set<string>();
+  readonly #audit = new Tail(AUDIT_COPY);
+  readonly #usage = new Tail(USAGE_ITEM_COPY);
   readonly stats = {
     writes: 0,
     write_errors: 0,
@@ -69,9 +169,9 @@ export class PgSync {
     last_error: null as string | null,
     dropped_rows: 0,
     logs_written: 0,
-    usage_events_written: 0,
     daily_rows_written: 0,
     audit_events_copied: 0,
+    usage_items_copied: 0,
   };
 
   constructor(kv: Deno.Kv, analytics: PgAnalytics, opts: PgSyncOptions) {
@@ -92,12 +192,11 @@ export class PgSync {
 
   addLogs(entries: RequestLog[]) {
     this.#logs.push(...entries);
-    this.#bound();
-  }
-
-  addUsageEvents(rows: UsageEventRow[]) {
-    this.#usageEvents.push(...rows);
-    this.#bound();
+    const over = this.#logs.length - this.#opts.maxBuffered;
+    if (over > 0) {
+      this.#logs.splice(0, over);
+      this.stats.dropped_rows += over;
+    }
   }
 
   /** Notes a committed counter; the daily ones are copied at the next write. */
@@ -105,25 +204,11 @@ export class PgSync {
     if (dailyRowOf(key, 0)) this.#dirty.set(JSON.stringify(key), key);
   }
 
-  #bound() {
-    let over = this.#logs.length + this.#usageEvents.length - this.#opts.maxBuffered;
-    if (over <= 0) return;
-    this.stats.dropped_rows += over;
-    const fromLogs = Math.min(over, this.#logs.length);
-    this.#logs.splice(0, fromLogs);
-    over -= fromLogs;
-    this.#usageEvents.splice(0, over);
-  }
-
   get buffered() {
-    return {
-      logs: this.#logs.length,
-      usage_events: this.#usageEvents.length,
-      daily_counters: this.#dirty.size,
-    };
+    return { logs: this.#logs.length, daily_counters: this.#dirty.size };
   }
 
-  /** Copies everything waiting, then tails the audit trail; one write at a time. */
+  /** Writes the logs and touched counters, then runs the tails; one write at a time. */
   write(): Promise<void> {
     const run = (this.#writing ?? Promise.resolve()).then(() => this.#write());
     const settled = run.catch(() => {});
@@ -138,30 +223,22 @@ export class PgSync {
     const started = this.#opts.now();
     const t0 = performance.now();
     const logs = this.#logs;
-    const events = this.#usageEvents;
     const dirty = this.#dirty;
     this.#logs = [];
-    this.#usageEvents = [];
     this.#dirty = new Map();
     let step = 0;
     try {
-      await this.analytics.insertLogs(logs);
+      this.stats.logs_written += await this.analytics.insertLogs(logs);
       step = 1;
-      this.stats.logs_written += logs.length;
-      await this.analytics.insertUsageEvents(events);
-      step = 2;
-      this.stats.usage_events_written += events.length;
       const rows = await this.#readDaily([...dirty.values()]);
-      await this.analytics.upsertDaily(rows);
-      step = 3;
-      this.stats.daily_rows_written += rows.length;
-      this.stats.audit_events_copied += await this.#tailAudit();
+      this.stats.daily_rows_written += await this.analytics.upsertDaily(rows);
+      step = 2;
+      this.stats.audit_events_copied += await this.#audit.run(this.#kv, this.analytics, started);
+      this.stats.usage_items_copied += await this.#usage.run(this.#kv, this.analytics, started);
     } catch (err) {
       // What was not written goes back, ahead of what came in meanwhile.
-      if (step < 1) this.#logs = [...logs, ...this.#logs];
-      if (step < 2) this.#usageEvents = [...events, ...this.#usageEvents];
-      if (step < 3) { for (const [name, key] of dirty) this.#dirty.set(name, key); }
-      this.#bound();
+      if (step < 1) this.addLogs(logs.concat(this.#logs.splice(0)));
+      if (step < 2) { for (const [name, key] of dirty) this.#dirty.set(name, key); }
       this.stats.write_errors++;
       this.stats.last_error = err instanceof Error ? err.message : String(err);
       throw err;
@@ -177,28 +254,6 @@ export class PgSync {
     return entries.flatMap((e) => e.value ? [dailyRowOf(e.key, Number(e.value.value))!] : []);
   }
 
-  /**
-   * Copies audit events from a little behind the cursor on; returns how many. Ids copied in
-   * the window are remembered, so the re-read window is not written again and again.
-   */
-  async #tailAudit(): Promise<number> {
-    const cursor = this.#auditCursor ?? await this.analytics.cursor(AUDIT_CURSOR);
-    const since = (cursor ? timeOfId(cursor) : this.#opts.now()) - AUDIT_LOOKBACK_MS;
-    for (const id of this.#auditSeen) if (timeOfId(id) < since) this.#auditSeen.delete(id);
-    const copied = await copyAudit(
-      this.#kv,
-      this.analytics,
-      `aud_${timePrefix(since)}`,
-      (id) => !this.#auditSeen.has(id),
-      (ids) => ids.forEach((id) => this.#auditSeen.add(id)),
-    );
-    if (copied.last && (!cursor || copied.last > cursor)) {
-      await this.analytics.setCursor(AUDIT_CURSOR, copied.last);
-      this.#auditCursor = copied.last;
-    }
-    return copied.count;
-  }
-
   status() {
     const s = this.stats;
     return {
@@ -209,35 +264,4 @@ export class PgSync {
       max_buffered: this.#opts.maxBuffered,
     };
   }
-}
-
-/**
- * Upserts the audit events from id `from` on that `wanted` accepts, in batches (`onBatch` gets
- * each batch's ids once written); returns how many and the last id.
- */
-export async function copyAudit(
-  kv: Deno.Kv,
-  analytics: PgAnalytics,
-  from: string,
-  wanted: (id: string) => boolean,
-  onBatch: (ids: string[]) => Promise<void> | void,
-): Promise<{ count: number; last: string | null }> {
-  let batch: AuditEvent[] = [];
-  let count = 0;
-  let last: string | null = null;
-  const send = async () => {
-    await analytics.upsertAudit(batch.map((event) => ({ event, userIds: auditUsers(event) })));
-    count += batch.length;
-    last = batch.at(-1)!.id;
-    await onBatch(batch.map((e) => e.id));
-    batch = [];
-  };
-  const selector = { start: [...keys.audits(), from], end: [...keys.audits(), "aud_~"] };
-  for await (const e of kv.list<AuditEvent>(selector, { batchSize: 500 })) {
-    if (!wanted(e.value.id)) continue;
-    batch.push(e.value);
-    if (batch.length === 500) await send();
-  }
-  if (batch.length) await send();
-  return { count, last };
 }

@@ -3,7 +3,9 @@
  * counts `verifications` through the write-behind counters; platforms report other metrics
  * in batches (POST /v1/usage/events). An event id counts once within 24 h, and an accepted
  * event is committed with its id in one commit, so a retried batch never counts twice and an
- * acknowledged one is never lost.
+ * acknowledged one is never lost. Each accepted event also writes its usage-stream item in that
+ * commit. `verifications` are reported against a key: they count in its per-key statistics too,
+ * which stay the sum of the tenant's (the diagnostics' drift check).
  */
 import { getBatched } from "../kv/batch.ts";
 import { commit, CONFLICT, retrying } from "../kv/commit.ts";
@@ -11,10 +13,10 @@ import { keys } from "../kv/keys.ts";
 import { checksPerCommit } from "../kv/open.ts";
 import { getRecord } from "../kv/table.ts";
 import { dailyCounts, dayOf } from "./activity.ts";
-import { newId } from "./ids.ts";
 import { getPlanByCode, type Plan } from "./plans.ts";
 import { iso, type Services } from "./services.ts";
 import { type Tenant, tenantTable } from "./tenants.ts";
+import { eventItem } from "./usage_stream.ts";
 import { quotaPeriod, VERIFICATIONS } from "./verify.ts";
 
 export const METRIC_PATTERN = /^[a-z][a-z0-9_.]{0,63}$/;
@@ -137,7 +139,9 @@ export async function ingestUsage(
       outcomes.set(index, { id: event.id, status: "rejected", reason: event.invalid });
       continue;
     }
-    const placed = place(found, event, boundTenant, now);
+    const placed = event.metric === VERIFICATIONS && !event.key_id
+      ? "verifications are reported against a key: give key_id"
+      : place(found, event, boundTenant, now);
     if (typeof placed === "string") {
       outcomes.set(index, { id: event.id, status: "rejected", reason: placed });
       continue;
@@ -195,9 +199,13 @@ function commitChunk(svc: Services, placed: Placed[]): Promise<boolean[]> {
     placed.forEach((p, i) => {
       if (!fresh[i]) return;
       const amount = BigInt(p.event.quantity);
-      op.check(existing[i]).set(markers[i], { until: now + DEDUPE_MS }, { expireIn: DEDUPE_MS });
+      op.check(existing[i]).set(markers[i], { until: now + DEDUPE_MS }, { expireIn: DEDUPE_MS })
+        .mutate(eventItem(p.tenant.id, p.event, p.at, now));
       sums.add(periodKey(p), amount);
       sums.add(keys.usageDaily(p.tenant.id, p.event.metric, dayOf(p.at)), amount);
+      if (p.event.metric === VERIFICATIONS) {
+        sums.add(keys.keyUsageDaily(p.tenant.id, p.event.key_id!, dayOf(p.at)), amount);
+      }
     });
     for (const [key, amount] of sums) op.sum(key, amount);
     if (!(await commit(op))) {
@@ -209,18 +217,6 @@ function commitChunk(svc: Services, placed: Placed[]): Promise<boolean[]> {
       svc.cache.adjust(key, amount);
       svc.pg?.touched(key);
     }
-    svc.pg?.addUsageEvents(
-      placed.filter((_, i) => fresh[i]).map((p) => ({
-        id: newId("use", now),
-        event_id: p.event.id,
-        tenant_id: p.tenant.id,
-        key_id: p.event.key_id ?? null,
-        metric: p.event.metric,
-        quantity: p.event.quantity,
-        occurred_at: iso(p.at),
-        source: "event",
-      })),
-    );
     return fresh;
   });
 }

@@ -277,9 +277,10 @@ export class Verifier {
     if (cost > 0) {
       this.#usage.add(periodKey, cost);
       this.#usage.add(keys.usageDaily(key.tenant_id, VERIFICATIONS, day), cost);
+      // Per-key statistics are lazy: with many busy keys they are most of the writes. In
+      // units, like the tenant's counters, so the keys' days add up to the tenant's.
+      this.#usage.add(keys.keyUsageDaily(key.tenant_id, key.id, day), cost, true);
     }
-    // Per-key statistics are lazy: with many busy keys they are most of the writes.
-    this.#usage.add(keys.keyUsageDaily(key.tenant_id, key.id, day), 1, true);
     this.#usage.max(keys.keyLastUsed(key.tenant_id, key.id), now, true);
   }
 }

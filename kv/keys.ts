@@ -37,6 +37,14 @@ export const keys = {
     id,
   ],
   emailInvitations: (email: string) => ["invitations_by_email", email],
+  /** Pending invitations by deadline (value: invitation id), for the expiring cron. */
+  invitationExpiry: (expiresAt: string, tenantId: string, id: string) => [
+    "invitation_expiries",
+    expiresAt,
+    tenantId,
+    id,
+  ],
+  invitationExpiries: () => ["invitation_expiries"],
 
   // ── Plans ───────────────────────────────────────────────────────────────────
   /** Plan record, by id. */
@@ -90,8 +98,16 @@ export const keys = {
   apiKeyHash: (hash: string) => ["api_key_hashes", hash],
   /** API key id → its tenant id, for usage events that name only the key. */
   apiKeyTenant: (keyId: string) => ["api_key_tenants", keyId],
-  /** Count of the tenant's keys that are not revoked (KvU64). */
+  /** Count of the tenant's keys that are neither revoked nor marked expired (KvU64). */
   tenantKeyCount: (tenantId: string) => ["t", tenantId, "key_count"],
+  /** Live keys with an expiry, by deadline (value: key id), for the expiring cron. */
+  apiKeyExpiry: (expiresAt: string, tenantId: string, id: string) => [
+    "api_key_expiries",
+    expiresAt,
+    tenantId,
+    id,
+  ],
+  apiKeyExpiries: () => ["api_key_expiries"],
 
   // ── Usage (written behind, as KvU64 sums) ──────────────────────────────────
   /** A tenant's use of a metric in one quota period ("2026-03" or "2026"). */
@@ -111,7 +127,7 @@ export const keys = {
     metric,
     day,
   ],
-  /** One key's verifications on one UTC day. */
+  /** The verification units one key spent on one UTC day (verify's cost, events naming the key). */
   keyUsageDaily: (tenantId: string, keyId: string, day: string) => [
     "t",
     tenantId,
@@ -131,6 +147,20 @@ export const keys = {
   ],
   /** When a key was last verified (KvU64 `max` of epoch ms). */
   keyLastUsed: (tenantId: string, keyId: string) => ["t", tenantId, "key_last_used", keyId],
+
+  /**
+   * What was counted, one item per accepted usage event or flushed per-key verification delta,
+   * by time-ordered id (`usg_…`): the admin usage stream. Platform-wide, like the request logs;
+   * kept 7 days (expireIn, and the stored deadline checked on read).
+   */
+  usageItem: (id: string) => ["usage_items", id],
+  usageItems: () => ["usage_items"],
+  /** One UTC day rolled up: platform traffic and usage totals (written by the daily cron). */
+  rollup: (day: string) => ["rollups", day],
+  rollups: () => ["rollups"],
+  /** One tenant's usage totals on a rolled-up day (a day's tenants would outgrow one value). */
+  tenantRollup: (day: string, tenantId: string) => ["rollup_tenants", day, tenantId],
+  tenantRollups: (day: string) => ["rollup_tenants", day],
 
   /** Authenticated requests made by one principal (user or token) on one UTC day (KvU64). */
   principalDaily: (principalId: string, day: string) => ["daily_requests", principalId, day],

@@ -38,3 +38,22 @@ export function hasQueues(kv: Deno.Kv): boolean {
 export function checksPerCommit(kv: Deno.Kv): number {
   return remote.has(kv) ? 10 : 100;
 }
+
+/**
+ * Bytes the store at `path` takes on disk (the SQLite file with its WAL and shared memory), or
+ * null when that cannot be measured here (`:memory:`, a KV Connect server).
+ */
+export async function storeSize(path: string): Promise<number | null> {
+  if (path === ":memory:" || /^https?:\/\//.test(path)) return null;
+  const size = async (file: string) => {
+    try {
+      return (await Deno.stat(file)).size;
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) return null;
+      throw err;
+    }
+  };
+  const main = await size(path);
+  if (main === null) return null;
+  return main + ((await size(`${path}-wal`)) ?? 0) + ((await size(`${path}-shm`)) ?? 0);
+}

@@ -8,7 +8,8 @@
  * chunk whose commit failed, for the next flush. `pending(key)` counts deltas not yet
  * committed, including those of a flush in flight, so persisted + pending is exact in this
  * process at every moment; `onCommitted` tells a reader (the verify cache) when an amount moves
- * from pending to persisted, in the same tick.
+ * from pending to persisted, in the same tick. A `companion` adds a record that must commit with
+ * a sum (the usage stream's item for a flushed delta) to the sum's own commit.
  */
 import { commit } from "./commit.ts";
 
@@ -32,6 +33,8 @@ export interface SumBufferOptions {
   lazyEvery?: number;
   /** Called once a sum of `amount` at `key` is committed. */
   onCommitted?: (key: Deno.KvKey, amount: bigint) => void;
+  /** A mutation to commit with the sum of `amount` at `key` (drawn anew at each attempt), or null. */
+  companion?: (key: Deno.KvKey, amount: bigint, now: number) => Deno.KvMutation | null;
   now?: () => number;
 }
 
@@ -46,7 +49,7 @@ export interface FlushStats {
   last_error: string | null;
 }
 
-/** Mutations per commit: well inside KV's 1000, and small commits keep the lock short. */
+/** Mutations per commit (companions included): well inside KV's 1000, and small commits keep the lock short. */
 const CHUNK = 500;
 
 const nameOf = (kind: Kind, key: Deno.KvKey) => `${kind}:${JSON.stringify(key)}`;
@@ -60,6 +63,8 @@ export class SumBuffer {
   /** The last flush queued, settled either way; flushes run one after another. */
   #flushing: Promise<void> | null = null;
   #timer: ReturnType<typeof setInterval> | null = null;
+  /** Odd while a flush is writing; bumped at its start and end (see `idle`). */
+  #writes = 0;
   readonly stats: FlushStats = {
     enqueued: 0,
     flushes: 0,
@@ -99,6 +104,31 @@ export class SumBuffer {
   /** The highest value waiting for `key`'s `max`, or 0 (a flush in flight is not counted). */
   pendingMax(key: Deno.KvKey): number {
     return Number(this.#pending.get(nameOf("max", key))?.value ?? 0n);
+  }
+
+  /** Every sum added and not yet committed (a flush in flight included), with its key. */
+  *pendingSums(): Generator<[Deno.KvKey, number]> {
+    for (const [name, d] of this.#pending) {
+      if (d.kind === "sum") yield [d.key, Number(d.value + (this.#inflight.get(name) ?? 0n))];
+    }
+    for (const [name, value] of this.#inflight) {
+      if (!this.#pending.has(name)) yield [JSON.parse(name.slice("sum:".length)), Number(value)];
+    }
+  }
+
+  /**
+   * Resolves when no flush is writing, with a mark that changes as soon as one starts: a reader
+   * that compares the mark before and after its reads knows no commit moved an amount from
+   * pending to persisted in between (which would count it twice or not at all).
+   */
+  async idle(): Promise<number> {
+    while (this.#writes % 2 === 1) await this.#flushing;
+    return this.#writes;
+  }
+
+  /** The mark idle() resolved with, as it is now. */
+  get writeMark(): number {
+    return this.#writes;
   }
 
   #put(d: Delta) {
@@ -141,30 +171,35 @@ export class SumBuffer {
     if (eagerOnly) { for (const [name] of taken) this.#pending.delete(name); }
     else this.#pending = new Map();
     for (const [name, d] of taken) if (d.kind === "sum") this.#inflight.set(name, d.value);
+    this.#writes++;
     let failed: Error | null = null;
-    for (let i = 0; i < taken.length; i += CHUNK) {
-      const chunk = taken.slice(i, i + CHUNK);
-      if (!failed) {
-        try {
-          const op = this.#kv.atomic();
-          for (const [, d] of chunk) {
-            op.mutate({ type: d.kind, key: d.key, value: new Deno.KvU64(d.value) });
+    try {
+      for (const chunk of this.#chunks(taken, started)) {
+        if (!failed) {
+          try {
+            const op = this.#kv.atomic();
+            for (const { d, extra } of chunk) {
+              op.mutate({ type: d.kind, key: d.key, value: new Deno.KvU64(d.value) });
+              if (extra) op.mutate(extra);
+            }
+            if (!(await commit(op))) throw new Error("the commit was refused");
+            for (const { name, d } of chunk) {
+              this.#inflight.delete(name);
+              if (d.kind === "sum") this.#opts.onCommitted?.(d.key, d.value);
+            }
+            continue;
+          } catch (err) {
+            failed = err instanceof Error ? err : new Error(String(err));
           }
-          if (!(await commit(op))) throw new Error("the commit was refused");
-          for (const [name, d] of chunk) {
-            this.#inflight.delete(name);
-            if (d.kind === "sum") this.#opts.onCommitted?.(d.key, d.value);
-          }
-          continue;
-        } catch (err) {
-          failed = err instanceof Error ? err : new Error(String(err));
+        }
+        // Not written: back into pending, merged with what arrived meanwhile.
+        for (const { name, d } of chunk) {
+          this.#inflight.delete(name);
+          this.#merge(d);
         }
       }
-      // Not written: back into pending, merged with what arrived meanwhile.
-      for (const [name, d] of chunk) {
-        this.#inflight.delete(name);
-        this.#merge(d);
-      }
+    } finally {
+      this.#writes++;
     }
     this.stats.flushes++;
     this.stats.last_flush_at = now();
@@ -175,6 +210,24 @@ export class SumBuffer {
       this.stats.last_error = failed.message;
       throw failed;
     }
+  }
+
+  /** The deltas in commits of at most CHUNK mutations, each sum with its companion, if any. */
+  *#chunks(taken: [string, Delta][], now: number) {
+    let chunk: { name: string; d: Delta; extra: Deno.KvMutation | null }[] = [];
+    let mutations = 0;
+    for (const [name, d] of taken) {
+      const extra = d.kind === "sum" ? this.#opts.companion?.(d.key, d.value, now) ?? null : null;
+      const size = extra ? 2 : 1;
+      if (mutations + size > CHUNK) {
+        yield chunk;
+        chunk = [];
+        mutations = 0;
+      }
+      chunk.push({ name, d, extra });
+      mutations += size;
+    }
+    if (chunk.length) yield chunk;
   }
 
   /** Flushes every `flushIntervalMs` until stop(); the timer does not keep the process alive. */

@@ -7,16 +7,17 @@ import type { AuditEvent, AuditFilter } from "../domain/audit.ts";
 import { LOG_FIELDS, type LogFilter, type RequestLog } from "../domain/request_logs.ts";
 import type { Json, PgStore, Sql } from "./client.ts";
 
+/** An item of the usage stream (domain/usage_stream.ts): an accepted event or a verify delta. */
 export interface UsageEventRow {
   id: string;
-  /** The id the platform gave the event (deduplicated for 24 h). */
-  event_id: string;
   tenant_id: string;
   key_id: string | null;
   metric: string;
   quantity: number;
   occurred_at: string;
   source: string;
+  /** The id the platform gave an event (deduplicated for 24 h); null for a verify delta. */
+  event_id: string | null;
 }
 
 /** A daily counter's absolute value: per tenant (`usage`) or platform-wide (`traffic`). */
@@ -210,16 +211,5 @@ export class PgAnalytics {
     const out = new Map<string, Map<string, number>>(metrics.map((m) => [m, new Map()]));
     for (const r of rows) out.get(r.metric)!.set(r.day, r.quantity);
     return out;
-  }
-
-  /** Rows per table, for the migration's report and the diagnostics. */
-  async counts(): Promise<Record<string, number>> {
-    const [row] = await this.sql<Record<string, number>[]>`select
-      (select count(*) from request_logs)::bigint as request_logs,
-      (select count(*) from audit_events)::bigint as audit_events,
-      (select count(*) from usage_events)::bigint as usage_events,
-      (select count(*) from usage_daily)::bigint as usage_daily,
-      (select count(*) from traffic_daily)::bigint as traffic_daily`;
-    return row;
   }
 }

@@ -49,15 +49,16 @@ export const MIGRATIONS: Migration[] = [
       )`,
       `create index audit_events_tenant on audit_events (tenant_id, id)`,
       `create index audit_events_users on audit_events using gin (user_ids)`,
+      // The usage stream's items: accepted events and flushed verification deltas.
       `create table usage_events (
         id text primary key,
-        event_id text not null,
         tenant_id text not null,
         key_id text,
         metric text not null,
         quantity bigint not null,
         occurred_at timestamptz not null,
-        source text not null
+        source text not null,
+        event_id text
       )`,
       `create index usage_events_tenant on usage_events (tenant_id, metric, occurred_at)`,
       // Daily counters hold KV's absolute values; only ever raised (see domain/pg_sync.ts).

@@ -51,17 +51,13 @@ const AggregatorStatus = z.object({
     last_write_duration_ms: z.number().nullable(),
     last_error: z.string().nullable(),
     dropped_rows: z.number().openapi({
-      description: "Log entries and usage events let go while Postgres was down (bounded buffer).",
+      description: "Log entries let go while Postgres was down (bounded buffer).",
     }),
     logs_written: z.number(),
-    usage_events_written: z.number(),
     daily_rows_written: z.number(),
     audit_events_copied: z.number(),
-    buffered: z.object({
-      logs: z.number(),
-      usage_events: z.number(),
-      daily_counters: z.number(),
-    }),
+    usage_items_copied: z.number(),
+    buffered: z.object({ logs: z.number(), daily_counters: z.number() }),
     max_buffered: z.number(),
   }).nullable().openapi({ description: "The copy to Postgres; null without DATABASE_URL." }),
 }).openapi("AggregatorStatus");

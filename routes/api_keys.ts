@@ -57,6 +57,10 @@ const ApiKeySchema = z.object({
   revoked_at: z.string().nullable().openapi({
     description: "When it stops (stopped) working; later than now during a rotation's grace.",
   }),
+  expired_at: z.string().nullable().openapi({
+    description: "When the expiring cron recorded that `expires_at` passed (the key then no " +
+      "longer counts as live); `status` says `expired` from `expires_at` already.",
+  }),
   rotated_from: z.string().nullable(),
   rotated_to: z.string().nullable(),
   created_by: z.string(),

@@ -5,6 +5,7 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
+import { CostReports, type CostSettings } from "../domain/cost.ts";
 import { AppError } from "../domain/errors.ts";
 import { ThresholdGate } from "../domain/threshold_gate.ts";
 import { Verifier } from "../domain/verify.ts";
@@ -32,6 +33,7 @@ import { signingKeyRoutes } from "./signing_keys.ts";
 import { tenantRoutes } from "./tenants.ts";
 import { tokenRoutes } from "./tokens.ts";
 import { usageRoutes } from "./usage.ts";
+import { usageOpsRoutes } from "./usage_ops.ts";
 import { userRoutes } from "./users.ts";
 import { isVerify, verifyFastPath, verifyRoutes } from "./verify.ts";
 
@@ -39,6 +41,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   const gate = new ThresholdGate(deps.svc, { intervalMs: 5_000 });
   const verifier = new Verifier(deps.svc, deps.svc.counters, { gate });
+  const costs = new CostReports(deps.svc, costSettings(deps.config));
   const origins = deps.config.STEWARD_CORS_ORIGINS;
 
   app.use("*", requestContext(deps), requestLog);
@@ -91,6 +94,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
       signingKeyRoutes(verifier),
       usageRoutes(),
       adminUsageRoutes(gate),
+      usageOpsRoutes(gate, costs, deps.config.USAGE_STREAM_POLL_MS),
       logRoutes(),
       postgresRoutes(),
       adminQueueRoutes(),
@@ -134,6 +138,27 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
       )
       : full(req, env, ctx);
   return app;
+}
+
+/** The cost model's settings, from the COST_* variables. */
+function costSettings(config: AppDeps["config"]): CostSettings {
+  return {
+    currency: config.COST_CURRENCY,
+    prices: {
+      requests: config.COST_PER_MILLION_REQUESTS,
+      kv_reads: config.COST_PER_MILLION_KV_READS,
+      kv_writes: config.COST_PER_MILLION_KV_WRITES,
+      storage_gib_month: config.COST_PER_GIB_MONTH,
+    },
+    storePath: config.STEWARD_KV_PATH,
+    live: config.COST_LIVE_URL
+      ? {
+        url: config.COST_LIVE_URL,
+        token: config.COST_LIVE_TOKEN ?? null,
+        timeoutMs: config.COST_LIVE_TIMEOUT_MS,
+      }
+      : null,
+  };
 }
 
 /** Deny by default: a registered route without an entry in the access table stops start-up. */

@@ -9,7 +9,21 @@ import type { Versioned } from "../kv/table.ts";
 
 export interface AppDeps {
   svc: Services;
-  config: Pick<Config, "STEWARD_BODY_LIMIT_BYTES" | "STEWARD_CORS_ORIGINS">;
+  config: Pick<
+    Config,
+    | "STEWARD_BODY_LIMIT_BYTES"
+    | "STEWARD_CORS_ORIGINS"
+    | "STEWARD_KV_PATH"
+    | "USAGE_STREAM_POLL_MS"
+    | "COST_LIVE_URL"
+    | "COST_LIVE_TOKEN"
+    | "COST_LIVE_TIMEOUT_MS"
+    | "COST_CURRENCY"
+    | "COST_PER_MILLION_REQUESTS"
+    | "COST_PER_MILLION_KV_READS"
+    | "COST_PER_MILLION_KV_WRITES"
+    | "COST_PER_GIB_MONTH"
+  >;
   version: string;
   startedAt: number;
   /** Extra readiness checks (Postgres when configured). */

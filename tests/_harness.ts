@@ -4,6 +4,7 @@
  *   await using h = await setup();
  *   const res = await h.call("POST", "/v1/tenants", { token: h.root, body: { name: "Acme", slug: "acme" } });
  */
+import { loadConfig } from "../config.ts";
 import { createApp } from "../routes/app.ts";
 import { Aggregator } from "../domain/aggregator.ts";
 import { ensureSuperAdmin } from "../domain/bootstrap.ts";
@@ -20,7 +21,9 @@ import { addMember } from "../domain/memberships.ts";
 import { SYSTEM_PRINCIPAL } from "../domain/principal.ts";
 import { tenantTable } from "../domain/tenants.ts";
 import { PgSync } from "../domain/pg_sync.ts";
+import { verifyItem } from "../domain/usage_stream.ts";
 import { KvCache } from "../kv/cache.ts";
+import { meterKv } from "../kv/metered.ts";
 import { PgAnalytics } from "../pg/analytics.ts";
 import type { PgStore } from "../pg/client.ts";
 import { SumBuffer } from "../kv/sum_buffer.ts";
@@ -56,10 +59,13 @@ export interface HarnessOptions {
   seedPlans?: boolean;
   /** A migrated Postgres store: logs, audit copies and daily reads go through it. */
   pg?: PgStore;
+  /** Environment variables for the app's configuration (COST_*, USAGE_STREAM_POLL_MS, …). */
+  env?: Record<string, string>;
 }
 
 export async function setup(opts: HarnessOptions = {}) {
   const kv = await Deno.openKv(":memory:");
+  const meter = meterKv(kv);
   const clock = { now: Date.parse("2026-03-01T12:00:00.000Z") };
   const cache = new KvCache(kv, { freshMs: 5_000, maxEntries: 10_000, now: () => clock.now });
   const pg = opts.pg
@@ -73,6 +79,8 @@ export async function setup(opts: HarnessOptions = {}) {
       cache.adjust(key, amount);
       pg?.touched(key);
     },
+    companion: verifyItem,
+    now: () => clock.now,
   });
   const svc: Services = {
     kv,
@@ -91,6 +99,7 @@ export async function setup(opts: HarnessOptions = {}) {
       retentionDays: 30,
       pg,
       now: () => clock.now,
+      meter,
     }),
     pg,
     vault: new Vault(crypto.getRandomValues(new Uint8Array(32))),
@@ -101,6 +110,8 @@ export async function setup(opts: HarnessOptions = {}) {
   const app = createApp({
     svc,
     config: {
+      // A short poll, so a live tail answers within a test's patience.
+      ...loadConfig({ STEWARD_KV_PATH: ":memory:", USAGE_STREAM_POLL_MS: "10", ...opts.env }),
       STEWARD_BODY_LIMIT_BYTES: opts.bodyLimitBytes ?? 64 * 1024,
       STEWARD_CORS_ORIGINS: opts.corsOrigins ?? [],
     },
@@ -140,6 +151,7 @@ export async function setup(opts: HarnessOptions = {}) {
     app,
     svc,
     kv,
+    meter,
     clock,
     /** Super-admin service token (holds "*"). */
     root: boot.secret,

@@ -7,8 +7,9 @@ import { TRAFFIC_METRICS } from "../domain/aggregator.ts";
 import { migrateKvToPostgres } from "../domain/pg_migration.ts";
 import { PgSync } from "../domain/pg_sync.ts";
 import type { RequestLog } from "../domain/request_logs.ts";
+import { rollupDay } from "../domain/rollups.ts";
 import { dailyTraffic } from "../domain/traffic.ts";
-import { PgAnalytics, type UsageEventRow } from "../pg/analytics.ts";
+import { PgAnalytics } from "../pg/analytics.ts";
 import { connectPostgres, type PgStore } from "../pg/client.ts";
 import { migrate, SCHEMA_VERSION } from "../pg/migrations.ts";
 import { type Harness, type Reply, setup } from "./_harness.ts";
@@ -185,6 +186,8 @@ Deno.test({
     for await (const e of h.kv.list({ prefix: ["audit"] })) kvAudit.push(e);
     assert.equal(copied.request_logs, kvLogs.length);
     assert.equal(copied.audit_events, kvAudit.length);
+    // The usage stream's items: 4 events and the key's flushed verifications.
+    assert.equal(copied.usage_events, 5);
     assert.ok(copied.usage_daily >= 5, JSON.stringify(copied)); // storage.gb × 4 days + verifications
     assert.ok(copied.traffic_daily >= 4, JSON.stringify(copied));
     // Resumable and idempotent: nothing new, nothing copied.
@@ -194,6 +197,7 @@ Deno.test({
     assert.deepEqual(second.body.data.copied, {
       request_logs: 0,
       audit_events: 0,
+      usage_events: 0,
       usage_daily: 0,
       traffic_daily: 0,
     });
@@ -287,10 +291,10 @@ Deno.test({
       ));
     assert.deepEqual(usage.fromPg, usage.fromKv);
     assert.equal((usage.fromPg as { data: { total: number } }).data.total, 5);
-    const [{ n }] = await store.sql<
-      { n: number }[]
-    >`select sum(quantity)::bigint as n from usage_events`;
-    assert.equal(n, 1 + 2 + 3 + 4);
+    // The usage stream's items, tailed: the events and the key's verifications.
+    const sums = await store.sql<{ source: string; n: number }[]>`
+      select source, sum(quantity)::bigint as n from usage_events group by source order by source`;
+    assert.deepEqual(sums.map((r) => [r.source, r.n]), [["event", 1 + 2 + 3 + 4], ["verify", 5]]);
 
     // Prune: entries past retention go from Postgres.
     h.advance(31 * 86_400_000);
@@ -347,15 +351,35 @@ Deno.test({
   },
 });
 
-Deno.test("postgres: the buffer is bounded: past maxBuffered the oldest rows go, counted", () => {
-  const sync = new PgSync(
-    {} as Deno.Kv,
-    {} as PgAnalytics,
-    { maxBuffered: 3 },
-  );
+Deno.test("postgres: the buffer is bounded: past maxBuffered the oldest entries go, counted", () => {
+  const sync = new PgSync({} as Deno.Kv, {} as PgAnalytics, { maxBuffered: 3 });
   const entry = (id: string) => ({ id }) as RequestLog;
   sync.addLogs([entry("a"), entry("b")]);
-  sync.addUsageEvents([{ id: "u1" } as UsageEventRow, { id: "u2" } as UsageEventRow]);
-  assert.deepEqual(sync.buffered, { logs: 1, usage_events: 2, daily_counters: 0 });
-  assert.equal(sync.stats.dropped_rows, 1);
+  sync.addLogs([entry("c"), entry("d"), entry("e")]);
+  assert.deepEqual(sync.buffered, { logs: 3, daily_counters: 0 });
+  assert.equal(sync.stats.dropped_rows, 2);
+});
+
+Deno.test({
+  name: "postgres: the daily rollup writes the day's counters to Postgres too (mends a lost copy)",
+  ignore: !url,
+  fn: async () => {
+    await using store = await freshStore();
+    await migrate(store);
+    await using h = await setup();
+    await activity(h);
+    // Attached after the fact: no flush copied anything, as after a crash between the two.
+    h.svc.pg = new PgSync(h.kv, new PgAnalytics(store), { maxBuffered: 1_000 });
+    const day = new Date(h.clock.now).toISOString().slice(0, 10);
+    const rollup = await rollupDay(h.svc, day);
+    const usage = await store.sql<{ metric: string; quantity: number }[]>`
+      select metric, quantity from usage_daily where day = ${day} order by metric`;
+    assert.deepEqual(usage.map((r) => [r.metric, r.quantity]), [["storage.gb", 1], [
+      "verifications",
+      5,
+    ]]);
+    const [{ quantity }] = await store.sql<{ quantity: number }[]>`
+      select quantity from traffic_daily where day = ${day} and metric = 'requests'`;
+    assert.equal(quantity, rollup.traffic.requests);
+  },
 });

@@ -161,3 +161,78 @@ Deno.test("sum buffer: lazy counters wait for a full flush; eager ones go every 
   await buffer.flush();
   assert.equal(await f.read(["seen"]), 9n);
 });
+
+Deno.test("sum buffer: a companion commits with its sum; a commit holds at most 500 mutations", async () => {
+  using f = await flakyKv();
+  let mutations = 0;
+  const atomic = f.kv.atomic.bind(f.kv);
+  f.kv.atomic = () => {
+    const op = atomic();
+    const mutate = op.mutate.bind(op);
+    op.mutate = (...m) => (mutations += m.length, mutate(...m));
+    const commit = op.commit.bind(op);
+    op.commit = () => {
+      assert.ok(mutations <= 500, `${mutations} mutations in one commit`);
+      mutations = 0;
+      return commit();
+    };
+    return op;
+  };
+  const buffer = new SumBuffer(f.kv, {
+    ...options,
+    companion: (key, amount, now) =>
+      key[0] === "stat" ? { type: "set", key: ["item", ...key], value: { amount, now } } : null,
+    now: () => 42,
+  });
+  for (let i = 0; i < 300; i++) buffer.add(["stat", i], i + 1);
+  for (let i = 0; i < 100; i++) buffer.add(["plain", i]);
+  await buffer.flush();
+  assert.equal(f.control.commits, 2, "700 mutations: two commits");
+  for (const i of [0, 150, 299]) {
+    assert.equal(await f.read(["stat", i]), BigInt(i + 1));
+    assert.deepEqual((await f.real.get(["item", "stat", i])).value, {
+      amount: BigInt(i + 1),
+      now: 42,
+    });
+  }
+  assert.equal((await f.real.get(["item", "plain", 0])).value, null);
+});
+
+Deno.test("sum buffer: a failed commit writes no companion; the next flush draws it anew", async () => {
+  using f = await flakyKv();
+  let drawn = 0;
+  const buffer = new SumBuffer(f.kv, {
+    ...options,
+    companion: (_key, amount) => ({ type: "set", key: ["item", ++drawn], value: amount }),
+  });
+  buffer.add(["a"], 2);
+  f.control.failures = 1;
+  await assert.rejects(buffer.flush(), /disk on fire/);
+  assert.equal((await f.real.get(["item", 1])).value, null);
+  buffer.add(["a"], 1);
+  await buffer.flush();
+  assert.equal((await f.real.get(["item", 2])).value, 3n, "one item for the whole delta");
+});
+
+Deno.test("sum buffer: pendingSums lists what is not yet committed; idle() and the mark bracket flushes", async () => {
+  using f = await flakyKv();
+  const buffer = new SumBuffer(f.kv, options);
+  buffer.add(["a"], 3);
+  buffer.max(["m"], 9);
+  let open!: () => void;
+  f.control.gate = new Promise((r) => open = r);
+  const mark = await buffer.idle();
+  const flushing = buffer.flush();
+  await new Promise((r) => setTimeout(r, 10));
+  buffer.add(["a"], 2);
+  buffer.add(["b"], 1);
+  assert.notEqual(buffer.writeMark, mark, "a flush is writing");
+  assert.deepEqual([...buffer.pendingSums()], [[["a"], 5], [["b"], 1]], "sums only, in flight too");
+  const waited = buffer.idle();
+  f.control.gate = null;
+  open();
+  await flushing;
+  const after = await waited;
+  assert.equal(after, buffer.writeMark);
+  assert.deepEqual([...buffer.pendingSums()], [[["a"], 2], [["b"], 1]]);
+});

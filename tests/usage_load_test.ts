@@ -124,7 +124,8 @@ Deno.test("usage under load: 10,000 concurrent events and verifies give exact to
   for (const { t, key, cost } of verifies) {
     expected.add(`period/${t.id}/verifications/${periodOf(t, today)}`, cost);
     expected.add(`daily/${t.id}/verifications/${today}`, cost);
-    expected.add(`key/${t.id}/${key.id}/${today}`, 1);
+    // Per key too, in quota units (what the drift check compares with the tenant).
+    expected.add(`key/${t.id}/${key.id}/${today}`, cost);
   }
 
   // All at once, interleaved, with a flush started after every 1,000 verifies.

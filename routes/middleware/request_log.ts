@@ -20,14 +20,25 @@ export const requestLog: MiddlewareHandler<AppEnv> = async (c, next) => {
   if (STREAMED.test(res.headers.get("content-type") ?? "") && res.body) {
     bytesOut = null;
     let counted = 0;
-    const counter = new TransformStream<Uint8Array, Uint8Array>({
-      transform(chunk, controller) {
-        counted += chunk.byteLength;
-        controller.enqueue(chunk);
+    const source = res.body.getReader();
+    // Counted when the stream ends or when the client leaves (a live tail only ends so); a
+    // cancel reaches the answer's own stream and waits for it to stop.
+    const counting = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        const chunk = await source.read();
+        if (chunk.done) {
+          aggregator.addBytesOut(counted);
+          return controller.close();
+        }
+        counted += chunk.value.byteLength;
+        controller.enqueue(chunk.value);
       },
-      flush: () => aggregator.addBytesOut(counted),
+      cancel(reason) {
+        aggregator.addBytesOut(counted);
+        return source.cancel(reason);
+      },
     });
-    c.res = new Response(res.body.pipeThrough(counter), res);
+    c.res = new Response(counting, res);
   } else if (Number.isNaN(bytesOut) || res.status >= 400) {
     // Hono sets no Content-Length on JSON answers: measure a copy (the error code is in it too).
     const body = res.body ? new Uint8Array(await res.clone().arrayBuffer()) : new Uint8Array();
