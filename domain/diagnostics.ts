@@ -177,7 +177,7 @@ export async function usageDiagnostics(svc: Services, gate: GateStats, driftTena
     threshold_gate: { ...gate },
     drift: await checkDrift(svc, driftTenants),
     maintenance: await maintenanceRuns(svc),
-    // The Postgres sink's state, once the aggregator reports one (DATABASE_URL); else null.
-    postgres: (status as { postgres?: unknown }).postgres ?? null,
+    // The copy to Postgres (buffered rows, write errors) when DATABASE_URL is set; else null.
+    postgres: svc.pg?.status() ?? null,
   };
 }

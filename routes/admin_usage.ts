@@ -7,6 +7,27 @@ import { ok } from "./respond.ts";
 import { defineRoute, router } from "./route.ts";
 import { DayRangeQuery, envelope, jsonResponse } from "./schemas.ts";
 
+/** The copy to Postgres (domain/pg_sync.ts); null without DATABASE_URL. */
+export const PostgresStatus = z.object({
+  enabled: z.boolean(),
+  writes: z.number(),
+  write_errors: z.number(),
+  last_write_at: z.string().nullable(),
+  last_write_duration_ms: z.number().nullable(),
+  last_error: z.string().nullable(),
+  dropped_rows: z.number().openapi({
+    description: "Log entries let go while Postgres was down (bounded buffer).",
+  }),
+  logs_written: z.number(),
+  daily_rows_written: z.number(),
+  audit_events_copied: z.number(),
+  usage_items_copied: z.number(),
+  buffered: z.object({ logs: z.number(), daily_counters: z.number() }),
+  max_buffered: z.number(),
+}).nullable().openapi("PostgresSyncStatus", {
+  description: "The copy to Postgres; null without DATABASE_URL.",
+});
+
 const AggregatorStatus = z.object({
   generated_at: z.string(),
   aggregator: z.object({
@@ -43,23 +64,7 @@ const AggregatorStatus = z.object({
     evicted_entries: z.number(),
     tracked_tenants: z.number(),
   }),
-  postgres: z.object({
-    enabled: z.boolean(),
-    writes: z.number(),
-    write_errors: z.number(),
-    last_write_at: z.string().nullable(),
-    last_write_duration_ms: z.number().nullable(),
-    last_error: z.string().nullable(),
-    dropped_rows: z.number().openapi({
-      description: "Log entries let go while Postgres was down (bounded buffer).",
-    }),
-    logs_written: z.number(),
-    daily_rows_written: z.number(),
-    audit_events_copied: z.number(),
-    usage_items_copied: z.number(),
-    buffered: z.object({ logs: z.number(), daily_counters: z.number() }),
-    max_buffered: z.number(),
-  }).nullable().openapi({ description: "The copy to Postgres; null without DATABASE_URL." }),
+  postgres: PostgresStatus,
 }).openapi("AggregatorStatus");
 
 const day = (fields: Record<string, z.ZodNumber>) =>

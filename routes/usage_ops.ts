@@ -7,6 +7,7 @@ import type { Context } from "hono";
 import { dayRange } from "../domain/activity.ts";
 import type { CostReports } from "../domain/cost.ts";
 import { usageDiagnostics } from "../domain/diagnostics.ts";
+import { PostgresStatus } from "./admin_usage.ts";
 import { badRequest } from "../domain/errors.ts";
 import { listRollups } from "../domain/rollups.ts";
 import type { ThresholdGate } from "../domain/threshold_gate.ts";
@@ -112,9 +113,7 @@ const Diagnostics = z.object({
       error: z.string().nullable(),
     }).nullable(),
   })),
-  postgres: z.unknown().nullable().openapi({
-    description: "The Postgres sink's state when the aggregator reports one; null otherwise.",
-  }),
+  postgres: PostgresStatus,
 }).openapi("UsageDiagnostics");
 
 const Money = z.number().openapi({ description: "In `currency`, to the millionth." });
