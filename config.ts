@@ -65,6 +65,13 @@ const ConfigSchema = z.object({
   USAGE_AGGREGATOR_ENABLED: z.enum(["true", "false"]).default("true").transform((v) =>
     v === "true"
   ),
+  /**
+   * true lets webhooks go to private, loopback and other reserved addresses, and over plain
+   * http: for local development and tests only (it opens the door to SSRF).
+   */
+  WEBHOOK_ALLOW_PRIVATE_URLS: z.enum(["true", "false"]).default("false").transform((v) =>
+    v === "true"
+  ),
 });
 
 export type Config = z.infer<typeof ConfigSchema>;

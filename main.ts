@@ -12,6 +12,7 @@ import { seedPlans } from "./domain/plans.ts";
 import { prepareLogins } from "./domain/sessions.ts";
 import type { Services } from "./domain/services.ts";
 import { Vault } from "./domain/vault.ts";
+import { realNetwork } from "./domain/webhook_targets.ts";
 import { KvCache } from "./kv/cache.ts";
 import { openKv } from "./kv/open.ts";
 import { SumBuffer } from "./kv/sum_buffer.ts";
@@ -54,6 +55,7 @@ const svc: Services = {
   counters,
   aggregator,
   vault: Vault.fromBase64(config.STEWARD_MASTER_KEY),
+  webhooks: realNetwork(config.WEBHOOK_ALLOW_PRIVATE_URLS),
 };
 aggregator.start();
 const instanceId = crypto.randomUUID();

@@ -9,6 +9,7 @@ import { Aggregator } from "../domain/aggregator.ts";
 import { ensureSuperAdmin } from "../domain/bootstrap.ts";
 import { seedPlans } from "../domain/plans.ts";
 import { Vault } from "../domain/vault.ts";
+import type { WebhookNetwork } from "../domain/webhook_targets.ts";
 import type { Probe } from "../domain/health.ts";
 import type { PlatformRole, TenantRole } from "../domain/permissions.ts";
 import { login } from "../domain/sessions.ts";
@@ -49,11 +50,30 @@ export interface HarnessOptions {
   probes?: Probe[];
   /** Seed the standard plans, as a first start does (default true; false keeps the trail empty). */
   seedPlans?: boolean;
+  /** WEBHOOK_ALLOW_PRIVATE_URLS (default false). */
+  allowPrivateUrls?: boolean;
 }
+
+/** Public addresses the harness's DNS answers with (documentation ranges would be refused). */
+export const PUBLIC_IPV4 = "93.184.216.34";
+export const PUBLIC_IPV6 = "2606:2800:220:1:248:1893:25c8:1946";
 
 export async function setup(opts: HarnessOptions = {}) {
   const kv = await Deno.openKv(":memory:");
   const clock = { now: Date.parse("2026-03-01T12:00:00.000Z") };
+  /** The harness's DNS: host → addresses. Anything else does not resolve. */
+  const dns = new Map<string, string[]>([["hooks.example.com", [PUBLIC_IPV4, PUBLIC_IPV6]]]);
+  /** No network by default: every webhook is answered 204 unless a test sets `fetch`. */
+  const network: WebhookNetwork = {
+    allowPrivateUrls: opts.allowPrivateUrls ?? false,
+    fetch: () => Promise.resolve(new Response(null, { status: 204 })),
+    resolveDns: (host, type) => {
+      const found = (dns.get(host) ?? []).filter((ip) => ip.includes(":") === (type === "AAAA"));
+      return found.length
+        ? Promise.resolve(found)
+        : Promise.reject(new Deno.errors.NotFound(`no ${type} records for ${host}`));
+    },
+  };
   const cache = new KvCache(kv, { freshMs: 5_000, maxEntries: 10_000, now: () => clock.now });
   // Not started: tests flush when they want counters and logs persisted.
   const counters = new SumBuffer(kv, {
@@ -79,6 +99,7 @@ export async function setup(opts: HarnessOptions = {}) {
       now: () => clock.now,
     }),
     vault: new Vault(crypto.getRandomValues(new Uint8Array(32))),
+    webhooks: network,
   };
   const boot = await ensureSuperAdmin(svc);
   if (opts.seedPlans ?? true) await seedPlans(svc);
@@ -126,6 +147,9 @@ export async function setup(opts: HarnessOptions = {}) {
     svc,
     kv,
     clock,
+    /** What webhook delivery sees of the world: set `fetch` to receive, add hosts to `dns`. */
+    network,
+    dns,
     /** Super-admin service token (holds "*"). */
     root: boot.secret,
     call,
