@@ -62,6 +62,11 @@ const ConfigSchema = z.object({
    * false stops collecting request logs and traffic statistics (to shed load); quota and usage
    * counters are never dropped.
    */
+  /**
+   * How often each process runs the jobs that are due (what a KV queue wake-up did not run):
+   * the longest a job waits where queues are missing (KV Connect).
+   */
+  JOB_SWEEP_INTERVAL_MS: intFrom(100, 60_000, 1_000),
   USAGE_AGGREGATOR_ENABLED: z.enum(["true", "false"]).default("true").transform((v) =>
     v === "true"
   ),

@@ -1,11 +1,13 @@
 /**
- * Entry point: config → open KV → bootstrap → createApp → crons (module top level) → serve.
+ * Entry point: config → open KV → bootstrap → crons (module top level) → job runner → serve.
  * SIGTERM/SIGINT: stop accepting, drain in-flight requests, close KV, exit 0.
  */
 import denoJson from "./deno.json" with { type: "json" };
 import { type Config, ConfigError, loadConfig } from "./config.ts";
 import { Aggregator } from "./domain/aggregator.ts";
 import { ensureSuperAdmin } from "./domain/bootstrap.ts";
+import { JOB_HANDLERS } from "./domain/job_handlers.ts";
+import { JobWorker } from "./domain/job_worker.ts";
 import { MAINTENANCE_TASKS, runMaintenance } from "./domain/maintenance.ts";
 import { DEFAULT_PASSWORD_POLICY } from "./domain/passwords.ts";
 import { seedPlans } from "./domain/plans.ts";
@@ -14,7 +16,7 @@ import type { Services } from "./domain/services.ts";
 import { Vault } from "./domain/vault.ts";
 import { realNetwork } from "./domain/webhook_targets.ts";
 import { KvCache } from "./kv/cache.ts";
-import { openKv } from "./kv/open.ts";
+import { hasQueues, openKv } from "./kv/open.ts";
 import { SumBuffer } from "./kv/sum_buffer.ts";
 import { connectPostgres } from "./pg/client.ts";
 import { createApp } from "./routes/app.ts";
@@ -88,6 +90,19 @@ if (seeded) console.log(`Steward: seeded ${seeded} standard plans`);
 
 await prepareLogins(svc);
 
+// Jobs: KV queue wake-ups (where the store has queues) and a short sweep for the rest.
+const jobs = new JobWorker(svc, JOB_HANDLERS, {
+  sweepIntervalMs: config.JOB_SWEEP_INTERVAL_MS,
+  onError: (err) =>
+    console.error(JSON.stringify({
+      level: "error",
+      msg: "job runner",
+      error: err instanceof Error ? err.message : String(err),
+    })),
+});
+if (hasQueues(kv)) kv.listenQueue((message) => jobs.wake(message));
+jobs.start();
+
 const app = createApp({
   svc,
   config,
@@ -110,6 +125,8 @@ async function shutdown(signal: string) {
   console.log(`Steward: ${signal} received, draining`);
   const forced = setTimeout(() => Deno.exit(1), 10_000);
   await server.shutdown();
+  // Runs in flight finish (or are retried after their lease) before KV closes.
+  await jobs.stop();
   // Everything counted before the last answer went out is written before KV closes.
   await aggregator.stop().catch((err) =>
     console.error(`Steward: could not write the last counters or logs: ${err.message}`)

@@ -7,6 +7,8 @@
 import { keys } from "../kv/keys.ts";
 import { acquireLease } from "../kv/lease.ts";
 import { resumeErasures } from "./erasure.ts";
+import { JOB_HANDLERS } from "./job_handlers.ts";
+import { runDueJobs } from "./jobs.ts";
 import { pruneExpiredLogs } from "./request_logs.ts";
 import { pruneSessions } from "./sessions.ts";
 import { retireSigningKeys } from "./signing_keys.ts";
@@ -50,6 +52,12 @@ export const MAINTENANCE_TASKS: MaintenanceTask[] = [
     name: "prune-request-logs",
     schedule: "17 3 * * *",
     run: async (svc) => ({ request_logs_deleted: await pruneExpiredLogs(svc) }),
+  },
+  {
+    // The backstop of the in-process sweeps (main.ts): due jobs run even if every one stalls.
+    name: "sweep-jobs",
+    schedule: "* * * * *",
+    run: async (svc) => ({ jobs_run: await runDueJobs(svc, JOB_HANDLERS, { limit: 1_000 }) }),
   },
   {
     name: "resume-erasures",

@@ -261,6 +261,36 @@ export const keys = {
   /** Platform-wide traffic on one UTC day (KvU64): requests, errors, bytes_in, bytes_out… */
   traffic: (metric: string, day: string) => ["traffic", metric, day],
 
+  // ── Jobs ────────────────────────────────────────────────────────────────────
+  /** Job record (queue, type, payload, status, attempts, next run, last error), by id. */
+  job: (id: string) => ["jobs", id],
+  /**
+   * A queue's jobs waiting to run, by when they are due (epoch ms; value: job id): pending and
+   * failed jobs at `next_run_at`, running jobs at the end of their lease (a lost worker's job).
+   */
+  jobDue: (queue: string, at: number, id: string) => ["jobs_due", queue, at, id],
+  jobsDue: (queue: string) => ["jobs_due", queue],
+  /** A queue's jobs in one status, in creation order (value: job id). */
+  jobByStatus: (queue: string, status: string, id: string) => [
+    "jobs_by_status",
+    queue,
+    status,
+    id,
+  ],
+  jobsByStatus: (queue: string, status: string) => ["jobs_by_status", queue, status],
+  /** A queue's jobs in creation order, whatever their status (value: job id). */
+  queueJob: (queue: string, id: string) => ["jobs_by_queue", queue, id],
+  queueJobs: (queue: string) => ["jobs_by_queue", queue],
+  /**
+   * Count of a queue's jobs in one status (KvU64), kept in the commits that move them. Kept at
+   * zero too: listing ["job_counts"] names every queue that ever had a job.
+   */
+  jobCount: (queue: string, status: string) => ["job_counts", queue, status],
+  jobCounts: () => ["job_counts"],
+  /** A paused queue (when, by whom): its jobs wait, unclaimed, until it is resumed. */
+  queuePause: (queue: string) => ["job_queue_pauses", queue],
+  queuePauses: () => ["job_queue_pauses"],
+
   // ── HTTP plumbing ───────────────────────────────────────────────────────────
   /** Stored first response of an idempotent POST, per principal and key (24 h). */
   idempotency: (scope: string, key: string) => ["idempotency", scope, key],

@@ -9,6 +9,7 @@ import { AppError } from "../domain/errors.ts";
 import { ThresholdGate } from "../domain/threshold_gate.ts";
 import { Verifier } from "../domain/verify.ts";
 import { activityRoutes } from "./activity.ts";
+import { adminQueueRoutes } from "./admin_queues.ts";
 import { adminUsageRoutes } from "./admin_usage.ts";
 import { apiKeyRoutes } from "./api_keys.ts";
 import { auditRoutes } from "./audit.ts";
@@ -90,6 +91,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
       usageRoutes(),
       adminUsageRoutes(gate),
       logRoutes(),
+      adminQueueRoutes(),
       tenantRoutes(),
       memberRoutes(),
       invitationRoutes(),

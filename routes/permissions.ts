@@ -118,6 +118,15 @@ export const ROUTE_ACCESS: Record<string, Access> = {
   // A maintenance task whose outcome the data decides (each tenant's creator), like the others.
   "POST /v1/admin/maintenance/backfill-members": "system:write",
 
+  // Job queues
+  "GET /v1/admin/system/queues": "system:read",
+  "GET /v1/admin/system/queues/{name}/jobs": "system:read",
+  "POST /v1/admin/system/queues/{name}/pause": "system:write",
+  "POST /v1/admin/system/queues/{name}/resume": "system:write",
+  "GET /v1/admin/system/jobs/{id}": "system:read",
+  "POST /v1/admin/system/jobs/{id}/retry": "system:write",
+  "DELETE /v1/admin/system/jobs/{id}": "system:write",
+
   // Audit trail
   "GET /v1/admin/audit": "audit:read",
   "GET /v1/admin/audit/export": "audit:read",

@@ -4,6 +4,7 @@
  */
 import type { RequestLog } from "../domain/request_logs.ts";
 import type { AuditEvent } from "../domain/audit.ts";
+import type { Job } from "../domain/jobs.ts";
 import type { Principal } from "../domain/principal.ts";
 
 export function maskEmail(email: string): string {
@@ -57,3 +58,13 @@ export const auditView = (viewer: Principal) => (event: AuditEvent): AuditEvent 
 /** A request-log entry as `viewer` may see it: support sees masked IPs. */
 export const logView = (viewer: Principal) => (entry: RequestLog): RequestLog =>
   viewer.masked && entry.ip ? { ...entry, ip: maskIp(entry.ip) } : entry;
+
+/** A job as `viewer` may see it: support sees PII in its payload and last error masked. */
+export const jobView = (viewer: Principal) => (job: Job): Job =>
+  viewer.masked
+    ? {
+      ...job,
+      payload: maskDeep(job.payload) as Job["payload"],
+      last_error: job.last_error && maskDeep(job.last_error) as string,
+    }
+    : job;

@@ -15,6 +15,8 @@ import type { PlatformRole, TenantRole } from "../domain/permissions.ts";
 import { login } from "../domain/sessions.ts";
 import { type Services, SYSTEM_ACTOR } from "../domain/services.ts";
 import { createUser } from "../domain/users.ts";
+import { JOB_HANDLERS } from "../domain/job_handlers.ts";
+import { type JobHandlers, runDueJobs } from "../domain/jobs.ts";
 import { addMember } from "../domain/memberships.ts";
 import { SYSTEM_PRINCIPAL } from "../domain/principal.ts";
 import { tenantTable } from "../domain/tenants.ts";
@@ -155,6 +157,10 @@ export async function setup(opts: HarnessOptions = {}) {
     call,
     advance(ms: number) {
       clock.now += ms;
+    },
+    /** Runs the jobs due at the harness clock (as the sweep would); returns how many ran. */
+    runJobs(handlers: JobHandlers = JOB_HANDLERS, opts: { queue?: string; limit?: number } = {}) {
+      return runDueJobs(svc, handlers, opts);
     },
 
     /** A user with `role` (or none), logged in: returns its id and session token. */

@@ -87,6 +87,7 @@ function fill(e: Entry, fx: Fixture, doc: OpenApiDoc): string {
   return e.path.replace(/\{(\w+)\}/g, (_m, name: string) => {
     if (name === "tenant") return fx.tenantId;
     if (name === "asset") return "init.js";
+    if (name === "name") return "walk-queue";
     if (name === "id" && e.path.startsWith("/v1/admin/tokens/")) return fx.tokenId;
     if (name === "id" && e.path.startsWith("/v1/plans/")) return "free";
     return documentedId(e, name, doc);

@@ -1,0 +1,9 @@
+/**
+ * The job types this process runs, by type: what main.ts's queue listener, the sweep and the
+ * test harness pass to the runner (domain/jobs.ts). A module that enqueues a job type adds its
+ * handler here, so jobs.ts never imports the modules that own job types. A job whose type is
+ * missing goes dead with `no handler for job type "…"`.
+ */
+import type { JobHandlers } from "./jobs.ts";
+
+export const JOB_HANDLERS: JobHandlers = {};
