@@ -426,6 +426,46 @@ export const EVENT_CATALOG: readonly EventType[] = [
     },
   },
 
+  // Background jobs
+  {
+    type: "job.retried",
+    description: "An operator sent a failed or dead job back to run again.",
+    example: {
+      id: "job_01JQ3V5W7X9Y1Z3A5B7C9D1E3U",
+      queue: "webhooks",
+      type: "webhook.deliver",
+      status: "pending",
+      attempts: 0,
+      next_run_at: AT,
+      last_error: "connection refused",
+      ...byUser,
+    },
+  },
+  {
+    type: "job.deleted",
+    description: "An operator deleted a job.",
+    example: {
+      id: "job_01JQ3V5W7X9Y1Z3A5B7C9D1E3U",
+      queue: "webhooks",
+      type: "webhook.deliver",
+      status: "dead",
+      attempts: 8,
+      next_run_at: null,
+      last_error: "connection refused",
+      ...byUser,
+    },
+  },
+  {
+    type: "job_queue.paused",
+    description: "An operator paused a job queue: its jobs wait until it is resumed.",
+    example: { name: "webhooks", paused: true, ...byUser },
+  },
+  {
+    type: "job_queue.resumed",
+    description: "An operator resumed a paused job queue.",
+    example: { name: "webhooks", paused: false, ...byUser },
+  },
+
   // Webhooks
   {
     type: "webhook.created",
