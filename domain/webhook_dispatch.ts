@@ -31,22 +31,30 @@ const MAX_CHUNK = 10;
 /** How long a fan-out marker is kept: longer than a fan-out job can keep being retried. */
 const MARKER_TTL_MS = 7 * 86_400_000;
 
-const wants = (e: WebhookEndpoint, type: string) =>
-  e.status === "active" && e.enabled &&
-  (e.event_types.length === 0 || e.event_types.includes(type));
+/** The ULID of a prefixed id: ids made by one process sort in the order they were made. */
+const ulidOf = (id: string) => id.slice(id.indexOf("_") + 1);
+
+/**
+ * Whether `e` takes `event`: live, enabled, of a wanted type, and made before the event (the
+ * fan-out may run after the endpoint was created: it gets only what happened from then on).
+ */
+const wants = (e: WebhookEndpoint, event: DomainEvent) =>
+  e.status === "active" && e.enabled && ulidOf(e.id) < ulidOf(event.id) &&
+  (e.event_types.length === 0 || e.event_types.includes(event.type));
 
 async function subscribers(svc: Services, event: DomainEvent): Promise<WebhookEndpoint[]> {
   const found: WebhookEndpoint[] = [];
   for (const scope of event.tenant_id ? [event.tenant_id, null] : [null]) {
     const endpoints = svc.kv.list<WebhookEndpoint>({ prefix: keys.webhookEndpoints(scope) });
-    for await (const e of endpoints) if (wants(e.value, event.type)) found.push(e.value);
+    for await (const e of endpoints) if (wants(e.value, event)) found.push(e.value);
   }
   return found;
 }
 
+/** A message for `event`; its id carries the event's time, so messages list in event order. */
 function newMessage(endpoint: WebhookEndpoint, event: DomainEvent, now: number): WebhookMessage {
   return {
-    id: newId("msg", now),
+    id: newId("msg", Date.parse(event.created_at)),
     endpoint_id: endpoint.id,
     tenant_id: endpoint.tenant_id,
     event_id: event.id,
@@ -154,8 +162,8 @@ export async function retryMessage(
 }
 
 /**
- * Queues the recovery of an endpoint's messages that failed since `since`: each is sent again,
- * with a fresh retry schedule, by a job (a long backlog resumes where it was cut off).
+ * Queues the recovery of an endpoint's failed messages of events since `since`: each is sent
+ * again, with a fresh retry schedule, by a job (a long backlog resumes where it was cut off).
  */
 export async function requestRecovery(
   svc: Services,

@@ -9,7 +9,6 @@ import { keys } from "../kv/keys.ts";
 import { listPage, type Page, type PageRequest } from "../kv/list.ts";
 import { getRecord, type Table, type Versioned } from "../kv/table.ts";
 import { notFound } from "./errors.ts";
-import { timePrefix } from "./ids.ts";
 
 /** pending: waiting for its next attempt; succeeded: one attempt got a 2xx; failed: given up. */
 export type MessageStatus = "pending" | "succeeded" | "failed";
@@ -87,11 +86,9 @@ export async function getMessage(
 export interface MessageFilter {
   status?: MessageStatus;
   event_type?: string;
-  /** Messages created at or after this (epoch ms). */
-  since?: number;
 }
 
-/** The endpoint's messages, newest first. */
+/** The endpoint's messages, newest event first. */
 export function listMessages(
   svc: { kv: Deno.Kv },
   tenantId: string | null,
@@ -99,12 +96,8 @@ export function listMessages(
   filter: MessageFilter,
   page: PageRequest,
 ): Promise<Page<WebhookMessage>> {
-  const prefix = keys.webhookMessages(tenantId, endpointId);
-  const start = filter.since === undefined
-    ? prefix
-    : [...prefix, `msg_${timePrefix(filter.since)}`];
   return listPage<WebhookMessage>(svc.kv, {
-    selector: { start, end: [...prefix, "msg_~"] },
+    selector: { prefix: keys.webhookMessages(tenantId, endpointId) },
     filter: (m) =>
       (!filter.status || m.status === filter.status) &&
       (!filter.event_type || m.event_type === filter.event_type),

@@ -33,6 +33,7 @@ import { tokenRoutes } from "./tokens.ts";
 import { usageRoutes } from "./usage.ts";
 import { userRoutes } from "./users.ts";
 import { isVerify, verifyFastPath, verifyRoutes } from "./verify.ts";
+import { webhookRoutes } from "./webhooks.ts";
 
 export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
@@ -96,6 +97,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
       memberRoutes(),
       invitationRoutes(),
       auditRoutes(),
+      webhookRoutes(),
       docsRoutes(),
     ]
   ) {
