@@ -80,7 +80,7 @@ const WithSecret = EndpointSchema.extend({
   }),
 }).openapi("WebhookEndpointWithSecret");
 
-const Url = z.string().max(MAX_URL_LENGTH).url().openapi({
+const Url = z.url({ protocol: /^https?$/ }).max(MAX_URL_LENGTH).openapi({
   description: "https only, resolving to public addresses (unless WEBHOOK_ALLOW_PRIVATE_URLS).",
   example: "https://hooks.example.com/steward",
 });
