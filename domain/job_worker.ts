@@ -10,6 +10,8 @@ import type { Services } from "./services.ts";
 
 export interface JobWorkerOptions {
   sweepIntervalMs: number;
+  /** Jobs one sweep runs at once (default 4): a slow one does not hold up the rest. */
+  concurrency?: number;
   /** Where failures of the runner itself go (a handler's failure is the job's last_error). */
   onError: (err: unknown) => void;
 }
@@ -51,7 +53,10 @@ export class JobWorker {
     // One sweep at a time: a long one is not piled on by the next tick.
     if (this.#sweeping || this.#stopped) return;
     this.#sweeping = true;
-    void this.#track(runDueJobs(this.svc, this.handlers)).finally(() => this.#sweeping = false);
+    const run = runDueJobs(this.svc, this.handlers, {
+      concurrency: this.options.concurrency ?? 4,
+    });
+    void this.#track(run).finally(() => this.#sweeping = false);
   }
 
   #track(run: Promise<unknown>): Promise<void> {

@@ -24,8 +24,9 @@
  */
 import { commit } from "../kv/commit.ts";
 import { keys } from "../kv/keys.ts";
-import { getRecord, insert, replace, type Table, type Versioned } from "../kv/table.ts";
-import { newId } from "./ids.ts";
+import { checksPerCommit } from "../kv/open.ts";
+import { getRecord, insert, remove, replace, type Table, type Versioned } from "../kv/table.ts";
+import { newId, timePrefix } from "./ids.ts";
 import { iso, type Services } from "./services.ts";
 
 export type JobStatus = "pending" | "running" | "succeeded" | "failed" | "dead";
@@ -60,8 +61,11 @@ export interface Job {
 }
 
 export interface JobSpec {
+  /** Matches QUEUE_NAME; the unit that is paused, resumed and counted. */
   queue: string;
+  /** Picks the handler (a key of JobHandlers), e.g. `webhook.deliver`. */
   type: string;
+  /** Stored in the job record (KV values stop at 64 KiB): carry ids, not documents. */
   payload: Record<string, unknown>;
   /** Epoch ms; default now. */
   runAt?: number;
@@ -133,6 +137,7 @@ export function wakeJob(op: Deno.AtomicOperation, id: string, delayMs: number) {
  */
 export function enqueueJob(op: Deno.AtomicOperation, now: number, spec: JobSpec): Job {
   if (!QUEUE_NAME.test(spec.queue)) throw new Error(`jobs: invalid queue name "${spec.queue}"`);
+  if (!spec.type) throw new Error("jobs: a job needs a type");
   const maxAttempts = spec.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
   if (!Number.isInteger(maxAttempts) || maxAttempts < 1) {
     throw new Error(`jobs: maxAttempts must be a positive integer, not ${maxAttempts}`);
@@ -166,6 +171,7 @@ const isClaimable = (job: Job, now: number) => {
   return due !== null && due <= now;
 };
 
+/** A failure as `last_error`: a message, at most MAX_ERROR_LENGTH characters. */
 const errorText = (err: unknown) =>
   (err instanceof Error ? err.message : String(err)).slice(0, MAX_ERROR_LENGTH) || "failed";
 
@@ -232,7 +238,6 @@ async function finish(
     };
     wakeJob(op, job.id, retryAt - now);
   }
-  next.last_error &&= next.last_error.slice(0, MAX_ERROR_LENGTH);
   return (await commit(replace(op, jobTable, claimed, next))) ? next : null;
 }
 
@@ -248,6 +253,13 @@ async function execute(svc: Services, handlers: JobHandlers, claimed: Versioned<
     } catch (err) {
       result = { ok: false, error: errorText(err) };
     }
+  }
+  // Handlers come from other modules: a malformed answer fails the attempt, not the runner.
+  if (typeof result?.ok !== "boolean") {
+    result = { ok: false, error: "the handler returned no result" };
+  } else if (!result.ok) {
+    const retryAt = Number.isFinite(result.retryAt) ? result.retryAt : undefined;
+    result = { ...result, error: errorText(result.error ?? "failed"), retryAt };
   }
   return await finish(svc, claimed, result);
 }
@@ -276,21 +288,19 @@ export async function runJob(
   return await execute(svc, handlers, claimed);
 }
 
-/** Every queue that has had a job or is paused, by name. */
-export async function queueNames(svc: Services): Promise<string[]> {
+/** Every queue that has had a job or is paused (by name), and which of them are paused. */
+async function queueState(svc: Services): Promise<{ names: string[]; paused: Set<string> }> {
   const names = new Set<string>();
-  for await (const e of svc.kv.list({ prefix: keys.jobCounts() })) names.add(e.key[1] as string);
-  for await (const e of svc.kv.list({ prefix: keys.queuePauses() })) names.add(e.key[1] as string);
-  return [...names].sort();
-}
-
-export async function pausedQueues(svc: Services): Promise<Set<string>> {
   const paused = new Set<string>();
+  for await (const e of svc.kv.list({ prefix: keys.jobCounts() })) names.add(e.key[1] as string);
   for await (const e of svc.kv.list({ prefix: keys.queuePauses() })) {
+    names.add(e.key[1] as string);
     paused.add(e.key[1] as string);
   }
-  return paused;
+  return { names: [...names].sort(), paused };
 }
+
+export const queueNames = async (svc: Services) => (await queueState(svc)).names;
 
 /** The first `limit` entries of a queue's due index at or before `now`. */
 async function dueIn(svc: Services, queue: string, now: number, limit: number) {
@@ -302,28 +312,78 @@ async function dueIn(svc: Services, queue: string, now: number, limit: number) {
   return due;
 }
 
+export interface SweepOptions extends RunOptions {
+  /** Only this queue. */
+  queue?: string;
+  /** At most this many jobs (default 100; the next call goes on). */
+  limit?: number;
+  /** Jobs run at once, started in due order (default 1: one after the other). */
+  concurrency?: number;
+}
+
 /**
- * Claims (under a lease) and runs every job due at svc.now(), in due order, up to `limit`
- * (default 100; the next call goes on); returns how many ran. Paused queues are skipped. Used
- * by the sweep cron and by tests (deterministic, injected clock).
+ * Claims (under a lease) and runs every job due at svc.now(), in due order; returns how many
+ * ran. Paused queues are skipped. Used by the sweep cron and by tests (deterministic, injected
+ * clock).
  */
 export async function runDueJobs(
   svc: Services,
   handlers: JobHandlers,
-  opts: { queue?: string; limit?: number } & RunOptions = {},
+  opts: SweepOptions = {},
 ): Promise<number> {
   const now = svc.now();
   const limit = opts.limit ?? DEFAULT_SWEEP_LIMIT;
-  const paused = await pausedQueues(svc);
-  const queues = (opts.queue ? [opts.queue] : await queueNames(svc)).filter((q) => !paused.has(q));
+  const { names, paused } = await queueState(svc);
+  const queues = (opts.queue ? [opts.queue] : names).filter((q) => !paused.has(q));
   const due = (await Promise.all(queues.map((q) => dueIn(svc, q, now, limit)))).flat()
     .sort((a, b) => a.at - b.at || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
     .slice(0, limit);
   let ran = 0;
-  for (const { id } of due) {
-    if (await runJob(svc, handlers, id, opts)) ran++;
-  }
+  let next = 0;
+  const lane = async () => {
+    while (next < due.length) {
+      if (await runJob(svc, handlers, due[next++].id, opts)) ran++;
+    }
+  };
+  const lanes = Math.min(due.length, Math.max(1, opts.concurrency ?? 1));
+  await Promise.all(Array.from({ length: lanes }, lane));
   return ran;
+}
+
+/** How long finished jobs are kept after they finish: the daily prune deletes older ones. */
+export const JOB_RETENTION_MS = { succeeded: 7 * 86_400_000, dead: 30 * 86_400_000 } as const;
+
+/**
+ * Deletes succeeded jobs a week after they finished and dead ones after 30 days; returns how
+ * many. Each status index is in creation order, so only jobs created before the cutoff are read.
+ */
+export async function pruneFinishedJobs(svc: Services): Promise<number> {
+  const now = svc.now();
+  const perCommit = checksPerCommit(svc.kv);
+  let deleted = 0;
+  let batch: Versioned<Job>[] = [];
+  const drop = async () => {
+    const op = svc.kv.atomic();
+    for (const job of batch) remove(op, jobTable, job);
+    // A job retried meanwhile fails its check: it is no longer finished, so it stays.
+    if (await commit(op)) deleted += batch.length;
+    batch = [];
+  };
+  for (const queue of await queueNames(svc)) {
+    for (const status of ["succeeded", "dead"] as const) {
+      const cutoff = now - JOB_RETENTION_MS[status];
+      const prefix = keys.jobsByStatus(queue, status);
+      const selector = { start: prefix, end: [...prefix, `job_${timePrefix(cutoff)}`] };
+      for await (const entry of svc.kv.list<string>(selector, { batchSize: 500 })) {
+        const job = await getJob(svc, entry.value);
+        if (!job || Date.parse(job.value.finished_at!) >= cutoff) continue;
+        batch.push(job);
+        if (batch.length === perCommit) await drop();
+      }
+    }
+  }
+  if (batch.length) await drop();
+  return deleted;
 }
 
 /** What the KV queue listener does with a message; false for one that is not a job wake-up. */

@@ -8,7 +8,7 @@ import { keys } from "../kv/keys.ts";
 import { acquireLease } from "../kv/lease.ts";
 import { resumeErasures } from "./erasure.ts";
 import { JOB_HANDLERS } from "./job_handlers.ts";
-import { runDueJobs } from "./jobs.ts";
+import { pruneFinishedJobs, runDueJobs } from "./jobs.ts";
 import { pruneExpiredLogs } from "./request_logs.ts";
 import { pruneSessions } from "./sessions.ts";
 import { retireSigningKeys } from "./signing_keys.ts";
@@ -57,7 +57,14 @@ export const MAINTENANCE_TASKS: MaintenanceTask[] = [
     // The backstop of the in-process sweeps (main.ts): due jobs run even if every one stalls.
     name: "sweep-jobs",
     schedule: "* * * * *",
-    run: async (svc) => ({ jobs_run: await runDueJobs(svc, JOB_HANDLERS, { limit: 1_000 }) }),
+    run: async (svc) => ({
+      jobs_run: await runDueJobs(svc, JOB_HANDLERS, { limit: 1_000, concurrency: 4 }),
+    }),
+  },
+  {
+    name: "prune-jobs",
+    schedule: "37 3 * * *",
+    run: async (svc) => ({ jobs_deleted: await pruneFinishedJobs(svc) }),
   },
   {
     name: "resume-erasures",

@@ -13,6 +13,7 @@ import {
   type Job,
   type JobHandlers,
   type JobSpec,
+  jobTable,
   runDueJobs,
   runJob,
 } from "../domain/jobs.ts";
@@ -20,6 +21,7 @@ import { JobWorker } from "../domain/job_worker.ts";
 import { MAINTENANCE_TASKS, runMaintenance } from "../domain/maintenance.ts";
 import { newId } from "../domain/ids.ts";
 import { commit } from "../kv/commit.ts";
+import { insert } from "../kv/table.ts";
 import { type Harness, setup } from "./_harness.ts";
 import { assertError, assertInvalid, memberOf } from "./_assert.ts";
 
@@ -252,6 +254,55 @@ Deno.test("jobs: a KV queue wake-up runs the job through the worker's listener",
   assert.equal((await status(h, job.id))?.status, "succeeded");
 });
 
+Deno.test("jobs: the worker's sweep runs a job no wake-up announced; stop waits for the run", async () => {
+  await using h = await setup();
+  const started = Promise.withResolvers<void>();
+  const release = Promise.withResolvers<void>();
+  const handlers: JobHandlers = {
+    "test.ok": async () => {
+      started.resolve();
+      await release.promise;
+      return { ok: true };
+    },
+  };
+  // The record alone, as a store without queues commits it.
+  const job: Job = {
+    ...enqueueJob(h.kv.atomic(), h.clock.now, { queue: "test", type: "test.ok", payload: {} }),
+  };
+  assert.ok(await commit(insert(h.kv.atomic(), jobTable, job)));
+  const worker = new JobWorker(h.svc, handlers, { sweepIntervalMs: 10, onError: started.reject });
+  // The sweep's timer is unref'd (it must not keep a server alive): hold the test's loop open.
+  const keepAlive = setTimeout(() => started.reject(new Error("the sweep never ran")), 20_000);
+  worker.start();
+  await started.promise;
+  clearTimeout(keepAlive);
+  let stopped = false;
+  const stopping = worker.stop().then(() => stopped = true);
+  await Promise.resolve();
+  assert.equal(stopped, false, "stop waits for the run in flight");
+  release.resolve();
+  await stopping;
+  assert.equal((await status(h, job.id))?.status, "succeeded");
+});
+
+Deno.test("jobs: a malformed handler answer or retry time fails the attempt, not the runner", async () => {
+  await using h = await setup();
+  const handlers = {
+    "test.nothing": () => Promise.resolve(undefined),
+    "test.nan": () => Promise.resolve({ ok: false, error: "x", retryAt: NaN }),
+    "test.long": () => Promise.resolve({ ok: false, error: "e".repeat(5_000) }),
+  } as unknown as JobHandlers;
+  const nothing = await enqueue(h, { type: "test.nothing" });
+  const nan = await enqueue(h, { type: "test.nan" });
+  const long = await enqueue(h, { type: "test.long" });
+  assert.equal(await h.runJobs(handlers), 3);
+  assert.equal((await status(h, long.id))?.last_error?.length, 1_000, "kept short");
+  assert.equal((await status(h, nothing.id))?.last_error, "the handler returned no result");
+  const n = (await status(h, nan.id))!;
+  assert.equal(n.status, "failed");
+  assert.equal(Date.parse(n.next_run_at!), h.clock.now + backoffMs(1), "the default backoff");
+});
+
 Deno.test("jobs: the sweep-jobs maintenance task runs due jobs once per tick", async () => {
   await using h = await setup();
   const task = MAINTENANCE_TASKS.find((t) => t.name === "sweep-jobs")!;
@@ -265,6 +316,66 @@ Deno.test("jobs: the sweep-jobs maintenance task runs due jobs once per tick", a
   assert.equal(runs.length, 1, "one worker per tick");
   assert.deepEqual(runs[0]!.result, { jobs_run: 1 });
   assert.equal((await status(h, job.id))?.status, "dead", "no handler registered for its type");
+});
+
+Deno.test("jobs: with concurrency, a slow job does not hold up the others; each runs once", async () => {
+  await using h = await setup();
+  const release = Promise.withResolvers<void>();
+  const othersDone = Promise.withResolvers<void>();
+  const ran: string[] = [];
+  const handlers: JobHandlers = {
+    "test.slow": async () => {
+      await release.promise;
+      ran.push("slow");
+      return { ok: true };
+    },
+    "test.ok": (_svc, job) => {
+      ran.push(job.payload.name as string);
+      if (ran.length === 3) othersDone.resolve();
+      return Promise.resolve({ ok: true });
+    },
+  };
+  await enqueue(h, { type: "test.slow", runAt: h.clock.now - 1 });
+  for (const name of ["a", "b", "c"]) await enqueue(h, { payload: { name } });
+  const sweep = runDueJobs(h.svc, handlers, { concurrency: 2 });
+  await othersDone.promise;
+  assert.deepEqual(ran, ["a", "b", "c"], "run while the first-due job is still running");
+  release.resolve();
+  assert.equal(await sweep, 4);
+  assert.deepEqual(ran, ["a", "b", "c", "slow"]);
+});
+
+Deno.test("jobs: prune-jobs deletes succeeded jobs a week after they finish, dead ones after 30 days", async () => {
+  await using h = await setup();
+  const DAY = 86_400_000;
+  const handlers: JobHandlers = {
+    ...recorder().handlers,
+    "test.fatal": () => Promise.resolve({ ok: false, error: "no", dead: true }),
+  };
+  const old = await enqueue(h);
+  const dead = await enqueue(h, { type: "test.fatal" });
+  const late = await enqueue(h, { runAt: h.clock.now + 3 * DAY });
+  const waiting = await enqueue(h, { runAt: h.clock.now + 365 * DAY });
+  await h.runJobs(handlers);
+  h.advance(3 * DAY);
+  await h.runJobs(handlers);
+  const task = MAINTENANCE_TASKS.find((t) => t.name === "prune-jobs")!;
+
+  h.advance(4 * DAY);
+  assert.deepEqual(await task.run(h.svc), { jobs_deleted: 0 }, "kept for a week");
+  h.advance(1);
+  assert.deepEqual(await task.run(h.svc), { jobs_deleted: 1 });
+  assert.equal(await status(h, old.id), undefined);
+  h.advance(3 * DAY);
+  assert.deepEqual(await task.run(h.svc), { jobs_deleted: 1 }, "a week after it finished");
+  assert.equal(await status(h, late.id), undefined);
+  assert.equal((await status(h, dead.id))?.status, "dead", "dead jobs are kept longer");
+  h.advance(20 * DAY);
+  assert.deepEqual(await task.run(h.svc), { jobs_deleted: 1 });
+  assert.equal(await status(h, dead.id), undefined);
+  assert.equal((await status(h, waiting.id))?.status, "pending", "unfinished jobs stay");
+  const [test] = await queues(h);
+  assert.deepEqual(test.counts, { pending: 1, running: 0, succeeded: 0, failed: 0, dead: 0 });
 });
 
 // ── Admin routes ──────────────────────────────────────────────────────────────
