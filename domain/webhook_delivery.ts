@@ -81,7 +81,7 @@ const errorText = (err: unknown) =>
     : (err instanceof Error ? err.message : String(err)).slice(0, 500);
 
 /** The Standard Webhooks body: `{ type, timestamp, data }`. */
-export const payloadOf = (event: DomainEvent) =>
+const payloadOf = (event: DomainEvent) =>
   JSON.stringify({ type: event.type, timestamp: event.created_at, data: event.data });
 
 async function send(

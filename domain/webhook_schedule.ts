@@ -21,9 +21,9 @@ export const RETRY_DELAYS_MS = [
 
 /** The first attempt and every retry. */
 export const MAX_ATTEMPTS = RETRY_DELAYS_MS.length + 1;
-export const JITTER = 0.2;
+const JITTER = 0.2;
 /** The longest wait a `Retry-After` may ask for. */
-export const MAX_RETRY_AFTER_MS = 10 * HOUR;
+const MAX_RETRY_AFTER_MS = 10 * HOUR;
 /** A 2xx within this is a success; anything slower is a failed attempt. */
 export const ATTEMPT_TIMEOUT_MS = 15 * SECOND;
 /** An endpoint whose every attempt failed for this long is disabled. */

@@ -7,7 +7,7 @@
  */
 import { createHmac } from "node:crypto";
 
-export const SECRET_PREFIX = "whsec_";
+const SECRET_PREFIX = "whsec_";
 
 const b64 = (bytes: Uint8Array) => btoa(String.fromCharCode(...bytes));
 

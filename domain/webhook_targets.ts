@@ -31,7 +31,7 @@ export function realNetwork(allowPrivateUrls: boolean): WebhookNetwork {
 export const MAX_URL_LENGTH = 2_000;
 
 /** Why `value` is not an acceptable webhook URL as written (before DNS), or null. */
-export function urlProblem(value: string, allowPrivateUrls: boolean): string | null {
+function urlProblem(value: string, allowPrivateUrls: boolean): string | null {
   if (value.length > MAX_URL_LENGTH) return `must be at most ${MAX_URL_LENGTH} characters`;
   let url: URL;
   try {

@@ -66,7 +66,7 @@ export const endpointTable = (tenantId: string | null): Table<WebhookEndpoint> =
 const aadOf = (e: Pick<WebhookEndpoint, "id">) => `webhook_secret:${e.id}`;
 
 /** The secrets that sign at `now`: the current one and any still in its grace. */
-export const liveSecrets = (e: WebhookEndpoint, now: number) =>
+const liveSecrets = (e: WebhookEndpoint, now: number) =>
   e.secrets.filter((s) => s.expires_at === null || Date.parse(s.expires_at) > now);
 
 /** What the API, the audit trail and the events show: never the secrets. */
@@ -89,8 +89,6 @@ export function endpointView(e: WebhookEndpoint) {
     deleted_at: e.deleted_at,
   };
 }
-
-export type EndpointView = ReturnType<typeof endpointView>;
 
 async function requireTarget(svc: Services, url: string) {
   const problem = await targetProblem(svc.webhooks, url);

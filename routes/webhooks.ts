@@ -15,16 +15,14 @@ import {
   MESSAGE_STATUSES,
 } from "../domain/webhook_messages.ts";
 import {
-  DEFAULT_SECRET_GRACE_SECONDS,
-  MAX_EVENT_TYPES,
-  MAX_SECRET_GRACE_SECONDS,
-} from "../domain/webhooks.ts";
-import {
   createEndpoint,
+  DEFAULT_SECRET_GRACE_SECONDS,
   deleteEndpoint,
   endpointView,
   getEndpoint,
   listEndpoints,
+  MAX_EVENT_TYPES,
+  MAX_SECRET_GRACE_SECONDS,
   rotateSecret,
   updateEndpoint,
 } from "../domain/webhooks.ts";

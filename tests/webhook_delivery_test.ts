@@ -561,8 +561,47 @@ Deno.test("retry: resends now (manual), keeps a pending message's schedule; 409 
     400,
     "BAD_REQUEST",
   );
+  const unknown = "msg_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A";
+  const unknownHook = "whk_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A";
+  for (
+    const [method, path] of [
+      ["GET", `${base}/${hook.id}/deliveries/${unknown}/attempts`],
+      ["GET", `${base}/${unknownHook}/deliveries/${m.id}/attempts`],
+      ["GET", `${base}/${unknownHook}/deliveries`],
+      ["POST", `${base}/${unknownHook}/test`],
+      ["POST", `${base}/${unknownHook}/deliveries/${m.id}/retry`],
+      ["GET", `${ADMIN}/${hook.id}/deliveries/${m.id}/attempts`],
+    ]
+  ) {
+    assertError(await h.call(method, path, { token: h.root }), 404, "NOT_FOUND");
+  }
+  assertError(
+    await h.call("POST", `${base}/${unknownHook}/recover`, {
+      token: h.root,
+      body: { since: "2026-01-01T00:00:00Z" },
+    }),
+    404,
+    "NOT_FOUND",
+  );
+  for (
+    const path of [
+      `${base}/${hook.id}/deliveries/nope/attempts`,
+      `${base}/${hook.id}/deliveries/${m.id}/attempts?limit=0`,
+      `${base}/nope/deliveries`,
+    ]
+  ) {
+    assertError(await h.call("GET", path, { token: h.root }), 400, "BAD_REQUEST");
+  }
   await h.call("PATCH", `${base}/${hook.id}`, { token: h.root, body: { enabled: false } });
   assertError(await retry(), 409, "CONFLICT");
+  assertError(
+    await h.call("POST", `${base}/${hook.id}/recover`, {
+      token: h.root,
+      body: { since: "2026-01-01T00:00:00Z" },
+    }),
+    409,
+    "CONFLICT",
+  );
 });
 
 Deno.test("recover: every message failed since a time is resent with a fresh schedule", async () => {

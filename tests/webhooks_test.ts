@@ -5,6 +5,7 @@
  * the audit trail; and GET /v1/webhooks/event-types.
  */
 import assert from "node:assert/strict";
+import { Vault } from "../domain/vault.ts";
 import { keys } from "../kv/keys.ts";
 import { type Harness, PUBLIC_IPV4, setup } from "./_harness.ts";
 import { assertError, assertInvalid, memberOf } from "./_assert.ts";
@@ -484,4 +485,13 @@ Deno.test("GET /v1/webhooks/event-types: every type with a description and an ex
   assert.ok(types.some((t) => t.type === "webhook.test"));
   assert.ok(types.some((t) => t.type === "webhook.endpoint_disabled"));
   assertError(await h.call("GET", "/v1/webhooks/event-types"), 401, "UNAUTHORIZED");
+});
+
+Deno.test("POST webhooks: without STEWARD_MASTER_KEY the secret cannot be sealed: 503, nothing made", async () => {
+  await using h = await setup();
+  (h.svc as { vault: Vault }).vault = new Vault(null);
+  const res = await h.call("POST", ADMIN, { token: h.root, body: { url: HOOK_URL } });
+  assertError(res, 503, "UNAVAILABLE");
+  assert.match(res.body.error.message, /STEWARD_MASTER_KEY/);
+  assert.deepEqual((await h.call("GET", ADMIN, { token: h.root })).body.data, []);
 });
