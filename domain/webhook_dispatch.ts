@@ -17,6 +17,7 @@ import { iso, type Services } from "./services.ts";
 import { attemptDelivery, deliverJob, enqueueDelivery } from "./webhook_delivery.ts";
 import { DELIVER_JOB, RECOVER_JOB, WEBHOOK_QUEUE } from "./webhook_jobs.ts";
 import {
+  type AttemptTrigger,
   getMessage,
   listAttempts,
   type MessageRef,
@@ -74,7 +75,7 @@ function addMessage(
   op: Deno.AtomicOperation,
   now: number,
   message: WebhookMessage,
-  trigger: "scheduled" | "manual",
+  trigger: AttemptTrigger,
 ): Job {
   op.set(messageTable(message.tenant_id, message.endpoint_id).key(message.id), message);
   return enqueueDelivery(op, now, {

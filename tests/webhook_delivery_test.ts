@@ -442,6 +442,41 @@ Deno.test("SSRF at delivery: a name that now resolves to a private address is no
   assert.equal(received.length, 0, "nothing was sent");
 });
 
+Deno.test("SSRF at delivery: endpoints saved while private URLs were allowed are refused once they are not", async () => {
+  await using h = await setup({ allowPrivateUrls: true });
+  const urls = [
+    "http://127.0.0.1:8080/hook",
+    "https://10.0.0.1/hook",
+    "https://169.254.169.254/latest/meta-data",
+    "https://[::1]/hook",
+    "https://localhost/hook",
+  ];
+  const hooks = [];
+  for (const url of urls) {
+    hooks.push(await createHook(h, ADMIN, { url, event_types: ["plan.updated"] }));
+  }
+  h.network.allowPrivateUrls = false;
+  const received = receiver(h);
+  const plan = await h.call("PATCH", "/v1/plans/free", { token: h.root, body: { name: "Free!" } });
+  assert.equal(plan.status, 200, plan.text);
+  await drain(h);
+  assert.equal(received.length, 0, "nothing was sent");
+  const errors = [];
+  for (const hook of hooks) {
+    const [m] = await deliveries(h, ADMIN, hook.id);
+    const [a] = await attempts(h, ADMIN, hook.id, m.id);
+    assert.equal(a.response_status_code, 0);
+    errors.push(a.error);
+  }
+  assert.deepEqual(errors, [
+    "not sent: the url must be an https URL",
+    "not sent: the url must not point at a private address",
+    "not sent: the url must not point at a link-local address",
+    "not sent: the url must not point at a loopback address",
+    "not sent: the url must not name this machine",
+  ]);
+});
+
 Deno.test("rotation: during the grace every delivery carries both signatures; after it, one", async () => {
   await using h = await setup();
   await h.tenant("acme");

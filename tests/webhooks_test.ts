@@ -118,6 +118,8 @@ Deno.test("SSRF: private, loopback, link-local and metadata addresses are refuse
   for (const base of [ADMIN, tenantHooks("acme")]) {
     for (
       const [url, why] of [
+        ["http://127.0.0.1/hook", "must be an https URL"],
+        ["http://10.0.0.1/hook", "must be an https URL"],
         ["https://127.0.0.1/hook", "must not point at a loopback address"],
         ["https://10.0.0.1/hook", "must not point at a private address"],
         ["https://169.254.169.254/latest/meta-data", "must not point at a link-local address"],
