@@ -18,6 +18,7 @@ import { SYSTEM_PRINCIPAL } from "./domain/principal.ts";
 import { randomBase62 } from "./domain/secrets.ts";
 import { type Services, SYSTEM_ACTOR } from "./domain/services.ts";
 import { Vault } from "./domain/vault.ts";
+import { realNetwork } from "./domain/webhook_targets.ts";
 import { createToken } from "./domain/tokens.ts";
 import { createUser, findUserByEmail, setPassword } from "./domain/users.ts";
 import { KvCache } from "./kv/cache.ts";
@@ -124,6 +125,7 @@ if (import.meta.main) {
       // The server's audit tail copies what a command records to Postgres.
       pg: null,
       vault: Vault.fromBase64(config.STEWARD_MASTER_KEY),
+      webhooks: realNetwork(config.WEBHOOK_ALLOW_PRIVATE_URLS),
     };
     try {
       await run(svc, Deno.args[0], Deno.args.slice(1));

@@ -89,6 +89,13 @@ const ConfigSchema = z.object({
   COST_PER_MILLION_KV_READS: price(1),
   COST_PER_MILLION_KV_WRITES: price(2.5),
   COST_PER_GIB_MONTH: price(0.75),
+  /**
+   * true lets webhooks go to private, loopback and other reserved addresses, and over plain
+   * http: for local development and tests only (it opens the door to SSRF).
+   */
+  WEBHOOK_ALLOW_PRIVATE_URLS: z.enum(["true", "false"]).default("false").transform((v) =>
+    v === "true"
+  ),
 });
 
 export type Config = z.infer<typeof ConfigSchema>;

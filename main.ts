@@ -16,6 +16,7 @@ import { prepareLogins } from "./domain/sessions.ts";
 import type { Services } from "./domain/services.ts";
 import { verifyItem } from "./domain/usage_stream.ts";
 import { Vault } from "./domain/vault.ts";
+import { realNetwork } from "./domain/webhook_targets.ts";
 import { KvCache } from "./kv/cache.ts";
 import { meterKv } from "./kv/metered.ts";
 import { hasQueues, openKv } from "./kv/open.ts";
@@ -74,6 +75,7 @@ const svc: Services = {
   aggregator,
   pg: pgSync,
   vault: Vault.fromBase64(config.STEWARD_MASTER_KEY),
+  webhooks: realNetwork(config.WEBHOOK_ALLOW_PRIVATE_URLS),
 };
 if (pg) {
   // db-init at start (idempotent); an unreachable Postgres only degrades the analytics.

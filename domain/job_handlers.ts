@@ -5,5 +5,12 @@
  * missing goes dead with `no handler for job type "…"`.
  */
 import type { JobHandlers } from "./jobs.ts";
+import { deliverJob } from "./webhook_delivery.ts";
+import { fanOutJob, recoverJob } from "./webhook_dispatch.ts";
+import { DELIVER_JOB, FANOUT_JOB, RECOVER_JOB } from "./webhook_jobs.ts";
 
-export const JOB_HANDLERS: JobHandlers = {};
+export const JOB_HANDLERS: JobHandlers = {
+  [FANOUT_JOB]: fanOutJob,
+  [DELIVER_JOB]: deliverJob,
+  [RECOVER_JOB]: recoverJob,
+};

@@ -141,7 +141,8 @@ export const TENANT_ROLE_PERMISSIONS: Record<TenantRole, ReadonlySet<Permission>
   admin: new Set(
     [...TENANT_PERMISSIONS].filter((p) => p !== "tenants:manage" && p !== "billing:write"),
   ),
-  member: new Set<Permission>([...tenantReads, "keys:write", "projects:write", "webhooks:read"]),
+  // Webhooks stay with owners and admins: deliveries carry every event, invitation tokens too.
+  member: new Set<Permission>([...tenantReads, "keys:write", "projects:write"]),
   viewer: new Set<Permission>(tenantReads),
 };
 

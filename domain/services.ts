@@ -5,6 +5,7 @@ import type { SumBuffer } from "../kv/sum_buffer.ts";
 import type { PasswordPolicy } from "./passwords.ts";
 import type { PgSync } from "./pg_sync.ts";
 import type { Vault } from "./vault.ts";
+import type { WebhookNetwork } from "./webhook_targets.ts";
 
 export interface Services {
   kv: Deno.Kv;
@@ -22,6 +23,8 @@ export interface Services {
   pg: PgSync | null;
   /** Envelope encryption under STEWARD_MASTER_KEY (closed without one). */
   vault: Vault;
+  /** How webhooks reach their endpoints (HTTP sender, DNS, the private-address switch). */
+  webhooks: WebhookNetwork;
 }
 
 /** Who did something, and from where: what the audit trail records (no HTTP types). */

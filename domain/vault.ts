@@ -1,6 +1,7 @@
 /**
- * Envelope encryption for what Steward must keep but never store in clear (signing keys now,
- * tenant secrets later). Each tenant gets a random 256-bit data key, stored wrapped by the
+ * Envelope encryption for what Steward must keep but never store in clear (signing keys,
+ * webhook secrets, tenant secrets). Each tenant gets a random 256-bit data key, and the
+ * platform one for what no tenant owns (platform webhook endpoints), stored wrapped by the
  * master key (STEWARD_MASTER_KEY, AES-256-GCM); values are sealed with AES-256-GCM under the
  * tenant's data key and bound by their AAD to the record they belong to, so a ciphertext
  * copied onto another record does not open. Without a master key the vault is closed: what
@@ -52,9 +53,14 @@ async function decrypt(
   }
 }
 
+/** Whose data key seals a value: a tenant's id, or null for the platform's own. */
+export type KeyOwner = string | null;
+
+const ownerName = (owner: KeyOwner) => owner ?? "platform";
+
 export class Vault {
   readonly #master: Promise<CryptoKey> | null;
-  /** Unwrapped data keys, by tenant: unwrapping costs a KV read and a decryption. */
+  /** Unwrapped data keys, by owner: unwrapping costs a KV read and a decryption. */
   readonly #dataKeys = new Map<string, Promise<CryptoKey>>();
 
   /** `masterKey`: 32 bytes, or null for a closed vault. */
@@ -78,22 +84,24 @@ export class Vault {
     return this.#master;
   }
 
-  /** The tenant's data key, created (once, even under concurrent first uses) when missing. */
-  #dataKey(kv: Deno.Kv, tenantId: string): Promise<CryptoKey> {
-    let key = this.#dataKeys.get(tenantId);
+  /** The owner's data key, created (once, even under concurrent first uses) when missing. */
+  #dataKey(kv: Deno.Kv, owner: KeyOwner): Promise<CryptoKey> {
+    const name = ownerName(owner);
+    let key = this.#dataKeys.get(name);
     if (!key) {
-      key = this.#loadDataKey(kv, tenantId);
-      key.catch(() => this.#dataKeys.delete(tenantId));
-      this.#dataKeys.set(tenantId, key);
+      key = this.#loadDataKey(kv, owner);
+      key.catch(() => this.#dataKeys.delete(name));
+      this.#dataKeys.set(name, key);
     }
     return key;
   }
 
-  async #loadDataKey(kv: Deno.Kv, tenantId: string): Promise<CryptoKey> {
+  async #loadDataKey(kv: Deno.Kv, owner: KeyOwner): Promise<CryptoKey> {
     const master = await this.#masterKey();
-    const aad = `data_key:${tenantId}`;
+    const aad = `data_key:${ownerName(owner)}`;
+    const where = owner === null ? keys.platformDataKey() : keys.tenantDataKey(owner);
     for (;;) {
-      const stored = await kv.get<Sealed>(keys.tenantDataKey(tenantId));
+      const stored = await kv.get<Sealed>(where);
       if (stored.value) {
         const raw = await decrypt(master, stored.value, aad);
         return await crypto.subtle.importKey("raw", raw, AES, false, ["encrypt", "decrypt"]);
@@ -101,25 +109,25 @@ export class Vault {
       const raw = crypto.getRandomValues(new Uint8Array(32));
       const wrapped = await encrypt(master, raw, aad);
       // Two first uses at once: one commit wins, the other reads the winner's key.
-      await commit(kv.atomic().check(stored).set(keys.tenantDataKey(tenantId), wrapped));
+      await commit(kv.atomic().check(stored).set(where, wrapped));
     }
   }
 
   async seal(
     kv: Deno.Kv,
-    tenantId: string,
+    owner: KeyOwner,
     plain: Uint8Array<ArrayBuffer>,
     aad: string,
   ): Promise<Sealed> {
-    return await encrypt(await this.#dataKey(kv, tenantId), plain, aad);
+    return await encrypt(await this.#dataKey(kv, owner), plain, aad);
   }
 
   async open(
     kv: Deno.Kv,
-    tenantId: string,
+    owner: KeyOwner,
     sealed: Sealed,
     aad: string,
   ): Promise<Uint8Array<ArrayBuffer>> {
-    return await decrypt(await this.#dataKey(kv, tenantId), sealed, aad);
+    return await decrypt(await this.#dataKey(kv, owner), sealed, aad);
   }
 }

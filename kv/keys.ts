@@ -4,6 +4,10 @@
  * Layout rules (DESIGN §5): a tenant's own data lives under ["t", tenant_id, …]; secondary
  * indexes hold ids (pointers), never copies; uniqueness is a `check` on an index key.
  */
+
+/** Where a webhook family lives: under its tenant, or under ["platform"] for platform endpoints. */
+const scope = (tenantId: string | null) => tenantId === null ? ["platform"] : ["t", tenantId];
+
 export const keys = {
   // ── Tenants ─────────────────────────────────────────────────────────────────
   /** Tenant record, by id. Listing ["tenants"] walks tenants in creation order. */
@@ -86,6 +90,8 @@ export const keys = {
   retiringSigningKeys: () => ["signing_keys_retiring"],
   /** The tenant's data key, wrapped by the master key (AES-256-GCM). */
   tenantDataKey: (tenantId: string) => ["t", tenantId, "data_key"],
+  /** The platform's data key (what no tenant owns: platform webhook secrets), wrapped likewise. */
+  platformDataKey: () => ["platform", "data_key"],
 
   // ── API keys ────────────────────────────────────────────────────────────────
   /** A tenant's API key record (never the key), by id. */
@@ -240,6 +246,43 @@ export const keys = {
   /** Domain event outbox, by time-ordered id; delivered by the webhook jobs. */
   event: (id: string) => ["events", id],
   events: () => ["events"],
+
+  // ── Outbound webhooks (tenantId null: the platform's endpoints) ─────────────
+  /** A webhook endpoint (URL, filter, sealed signing secrets), by id. */
+  webhookEndpoint: (tenantId: string | null, id: string) => [...scope(tenantId), "webhooks", id],
+  webhookEndpoints: (tenantId: string | null) => [...scope(tenantId), "webhooks"],
+  /** Since when every delivery attempt to an endpoint has failed (null after a success). */
+  webhookHealth: (tenantId: string | null, id: string) => [
+    ...scope(tenantId),
+    "webhook_health",
+    id,
+  ],
+  /** A message: one event for one endpoint, with its delivery status, by endpoint and id. */
+  webhookMessage: (tenantId: string | null, endpointId: string, id: string) => [
+    ...scope(tenantId),
+    "webhook_messages",
+    endpointId,
+    id,
+  ],
+  webhookMessages: (tenantId: string | null, endpointId: string) => [
+    ...scope(tenantId),
+    "webhook_messages",
+    endpointId,
+  ],
+  /** One delivery attempt of a message (status, response, duration), by message and id. */
+  webhookAttempt: (tenantId: string | null, messageId: string, id: string) => [
+    ...scope(tenantId),
+    "webhook_attempts",
+    messageId,
+    id,
+  ],
+  webhookAttempts: (tenantId: string | null, messageId: string) => [
+    ...scope(tenantId),
+    "webhook_attempts",
+    messageId,
+  ],
+  /** Event id and endpoint id → the message made for them: a resumed fan-out makes no twin. */
+  webhookFanout: (eventId: string, endpointId: string) => ["webhook_fanouts", eventId, endpointId],
 
   // ── Request logs and traffic (written behind by the aggregator) ─────────────
   /** A request-log entry, by time-ordered id (`log_…`): a range of ids is a time range. */

@@ -36,6 +36,7 @@ import { usageRoutes } from "./usage.ts";
 import { usageOpsRoutes } from "./usage_ops.ts";
 import { userRoutes } from "./users.ts";
 import { isVerify, verifyFastPath, verifyRoutes } from "./verify.ts";
+import { webhookRoutes } from "./webhooks.ts";
 
 export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
@@ -102,6 +103,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
       memberRoutes(),
       invitationRoutes(),
       auditRoutes(),
+      webhookRoutes(),
       docsRoutes(),
     ]
   ) {

@@ -10,6 +10,7 @@ import { Aggregator } from "../domain/aggregator.ts";
 import { ensureSuperAdmin } from "../domain/bootstrap.ts";
 import { seedPlans } from "../domain/plans.ts";
 import { Vault } from "../domain/vault.ts";
+import type { WebhookNetwork } from "../domain/webhook_targets.ts";
 import type { Probe } from "../domain/health.ts";
 import type { PlatformRole, TenantRole } from "../domain/permissions.ts";
 import { login } from "../domain/sessions.ts";
@@ -17,6 +18,7 @@ import { type Services, SYSTEM_ACTOR } from "../domain/services.ts";
 import { createUser } from "../domain/users.ts";
 import { JOB_HANDLERS } from "../domain/job_handlers.ts";
 import { type JobHandlers, runDueJobs } from "../domain/jobs.ts";
+import { WEBHOOK_QUEUE } from "../domain/webhook_jobs.ts";
 import { addMember } from "../domain/memberships.ts";
 import { SYSTEM_PRINCIPAL } from "../domain/principal.ts";
 import { tenantTable } from "../domain/tenants.ts";
@@ -61,12 +63,31 @@ export interface HarnessOptions {
   pg?: PgStore;
   /** Environment variables for the app's configuration (COST_*, USAGE_STREAM_POLL_MS, …). */
   env?: Record<string, string>;
+  /** WEBHOOK_ALLOW_PRIVATE_URLS (default false). */
+  allowPrivateUrls?: boolean;
 }
+
+/** Public addresses the harness's DNS answers with (documentation ranges would be refused). */
+export const PUBLIC_IPV4 = "93.184.216.34";
+export const PUBLIC_IPV6 = "2606:2800:220:1:248:1893:25c8:1946";
 
 export async function setup(opts: HarnessOptions = {}) {
   const kv = await Deno.openKv(":memory:");
   const meter = meterKv(kv);
   const clock = { now: Date.parse("2026-03-01T12:00:00.000Z") };
+  /** The harness's DNS: host → addresses. Anything else does not resolve. */
+  const dns = new Map<string, string[]>([["hooks.example.com", [PUBLIC_IPV4, PUBLIC_IPV6]]]);
+  /** No network by default: every webhook is answered 204 unless a test sets `fetch`. */
+  const network: WebhookNetwork = {
+    allowPrivateUrls: opts.allowPrivateUrls ?? false,
+    fetch: () => Promise.resolve(new Response(null, { status: 204 })),
+    resolveDns: (host, type) => {
+      const found = (dns.get(host) ?? []).filter((ip) => ip.includes(":") === (type === "AAAA"));
+      return found.length
+        ? Promise.resolve(found)
+        : Promise.reject(new Deno.errors.NotFound(`no ${type} records for ${host}`));
+    },
+  };
   const cache = new KvCache(kv, { freshMs: 5_000, maxEntries: 10_000, now: () => clock.now });
   const pg = opts.pg
     ? new PgSync(kv, new PgAnalytics(opts.pg), { maxBuffered: 10_000, now: () => clock.now })
@@ -103,9 +124,17 @@ export async function setup(opts: HarnessOptions = {}) {
     }),
     pg,
     vault: new Vault(crypto.getRandomValues(new Uint8Array(32))),
+    webhooks: network,
   };
   const boot = await ensureSuperAdmin(svc);
   if (opts.seedPlans ?? true) await seedPlans(svc);
+  // The start-up's events have no webhook endpoint to go to: their fan-out jobs are dropped, so
+  // every test starts with an empty job table.
+  for (
+    const prefix of [["jobs"], ["jobs_due"], ["jobs_by_status"], ["jobs_by_queue"], ["job_counts"]]
+  ) {
+    for await (const e of kv.list({ prefix })) await kv.delete(e.key);
+  }
   if (boot.status !== "generated") throw new Error("harness: bootstrap did not generate a token");
   const app = createApp({
     svc,
@@ -153,15 +182,28 @@ export async function setup(opts: HarnessOptions = {}) {
     kv,
     meter,
     clock,
+    /** What webhook delivery sees of the world: set `fetch` to receive, add hosts to `dns`. */
+    network,
+    dns,
     /** Super-admin service token (holds "*"). */
     root: boot.secret,
     call,
     advance(ms: number) {
       clock.now += ms;
     },
-    /** Runs the jobs due at the harness clock (as the sweep would); returns how many ran. */
-    runJobs(handlers: JobHandlers = JOB_HANDLERS, opts: { queue?: string; limit?: number } = {}) {
-      return runDueJobs(svc, handlers, opts);
+    /**
+     * Runs the jobs due at the harness clock (as the sweep would); returns how many ran. Given a
+     * test's own handlers (a test of the job system), the webhook jobs every event brings are
+     * run first with the real handlers, uncounted, so such a test counts only its own jobs.
+     */
+    async runJobs(
+      handlers: JobHandlers = JOB_HANDLERS,
+      opts: { queue?: string; limit?: number } = {},
+    ) {
+      if (handlers !== JOB_HANDLERS && opts.queue !== WEBHOOK_QUEUE) {
+        while (await runDueJobs(svc, JOB_HANDLERS, { queue: WEBHOOK_QUEUE }) > 0);
+      }
+      return await runDueJobs(svc, handlers, opts);
     },
 
     /** A user with `role` (or none), logged in: returns its id and session token. */

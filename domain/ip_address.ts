@@ -1,0 +1,142 @@
+/**
+ * Which IP addresses a webhook may be delivered to: only globally routable unicast ones. Every
+ * private, loopback, link-local, shared, multicast, documentation or otherwise reserved range
+ * of the IANA special-purpose registries is refused, so a webhook URL cannot make Steward call
+ * into its own network (SSRF). IPv6 forms that carry an IPv4 address (NAT64, 6to4) are judged
+ * by the address they carry; IPv4-mapped and IPv4-compatible ones are refused outright.
+ */
+
+/** A CIDR range over an address as a bigint (32 bits for IPv4, 128 for IPv6). */
+interface Range {
+  base: bigint;
+  bits: number;
+  why: string;
+}
+
+const v4 = (cidr: string, why: string): Range => {
+  const [addr, bits] = cidr.split("/");
+  return { base: parseIpv4(addr)!, bits: Number(bits), why };
+};
+const v6 = (cidr: string, why: string): Range => {
+  const [addr, bits] = cidr.split("/");
+  return { base: parseIpv6(addr)!, bits: Number(bits), why };
+};
+
+const IPV4_RESERVED: Range[] = [
+  v4("0.0.0.0/8", "this network"),
+  v4("10.0.0.0/8", "private"),
+  v4("100.64.0.0/10", "shared address space (carrier-grade NAT)"),
+  v4("127.0.0.0/8", "loopback"),
+  v4("169.254.0.0/16", "link-local"),
+  v4("172.16.0.0/12", "private"),
+  v4("192.0.0.0/24", "IETF protocol assignments"),
+  v4("192.0.2.0/24", "documentation"),
+  v4("192.88.99.0/24", "6to4 relay anycast"),
+  v4("192.168.0.0/16", "private"),
+  v4("198.18.0.0/15", "benchmarking"),
+  v4("198.51.100.0/24", "documentation"),
+  v4("203.0.113.0/24", "documentation"),
+  v4("224.0.0.0/4", "multicast"),
+  v4("240.0.0.0/4", "reserved"),
+];
+
+const IPV6_RESERVED: Range[] = [
+  v6("::/128", "unspecified"),
+  v6("::1/128", "loopback"),
+  v6("::ffff:0:0/96", "IPv4-mapped"),
+  v6("::/96", "IPv4-compatible"),
+  v6("64:ff9b:1::/48", "local-use NAT64"),
+  v6("100::/64", "discard-only"),
+  v6("2001::/23", "IETF protocol assignments"),
+  v6("2001:db8::/32", "documentation"),
+  v6("3fff::/20", "documentation"),
+  v6("5f00::/16", "segment routing"),
+  v6("fc00::/7", "unique local (private)"),
+  v6("fe80::/10", "link-local"),
+  v6("fec0::/10", "site-local"),
+  v6("ff00::/8", "multicast"),
+];
+
+/** IPv6 prefixes whose address carries an IPv4 one: the prefix, and the bit it starts at. */
+const IPV6_CARRIERS: { range: Range; shift: bigint }[] = [
+  { range: v6("64:ff9b::/96", "NAT64"), shift: 0n },
+  { range: v6("2002::/16", "6to4"), shift: 80n },
+];
+
+const inRange = (addr: bigint, width: number, r: Range) => {
+  const shift = BigInt(width - r.bits);
+  return (addr >> shift) === (r.base >> shift);
+};
+
+/** Dotted-quad IPv4 (four decimal parts, no leading zeros) as a 32-bit number, or null. */
+export function parseIpv4(text: string): bigint | null {
+  const parts = text.split(".");
+  if (parts.length !== 4) return null;
+  let out = 0n;
+  for (const p of parts) {
+    if (!/^(0|[1-9][0-9]{0,2})$/.test(p) || Number(p) > 255) return null;
+    out = (out << 8n) | BigInt(p);
+  }
+  return out;
+}
+
+/** IPv6 text (with `::` and an optional dotted IPv4 tail, no zone) as a 128-bit number, or null. */
+export function parseIpv6(text: string): bigint | null {
+  if (!/^[0-9a-fA-F:.]+$/.test(text)) return null;
+  const halves = text.split("::");
+  if (halves.length > 2) return null;
+  const groups = (half: string): number[] | null => {
+    if (half === "") return [];
+    const out: number[] = [];
+    const parts = half.split(":");
+    for (const [i, p] of parts.entries()) {
+      if (i === parts.length - 1 && p.includes(".")) {
+        const tail = parseIpv4(p);
+        if (tail === null) return null;
+        out.push(Number(tail >> 16n), Number(tail & 0xffffn));
+      } else if (/^[0-9a-fA-F]{1,4}$/.test(p)) {
+        out.push(parseInt(p, 16));
+      } else {
+        return null;
+      }
+    }
+    return out;
+  };
+  const head = groups(halves[0]);
+  const tail = halves.length === 2 ? groups(halves[1]) : [];
+  if (!head || !tail) return null;
+  // A dotted tail may only end the address.
+  if (halves.length === 2 && halves[0].includes(".")) return null;
+  const missing = 8 - head.length - tail.length;
+  if (halves.length === 2 ? missing < 1 : missing !== 0) return null;
+  let out = 0n;
+  for (const g of [...head, ...Array(missing).fill(0), ...tail]) out = (out << 16n) | BigInt(g);
+  return out;
+}
+
+/**
+ * Why `ip` (an IPv4 or IPv6 address as text, IPv6 optionally in brackets) may not be a webhook
+ * target, or null when it is a public address. Text that is not an address is refused too.
+ */
+export function reservedReason(ip: string): string | null {
+  const text = ip.startsWith("[") && ip.endsWith("]") ? ip.slice(1, -1) : ip;
+  const four = parseIpv4(text);
+  if (four !== null) return IPV4_RESERVED.find((r) => inRange(four, 32, r))?.why ?? null;
+  const six = parseIpv6(text);
+  if (six === null) return "not an IP address";
+  const reserved = IPV6_RESERVED.find((r) => inRange(six, 128, r));
+  if (reserved) return reserved.why;
+  for (const { range, shift } of IPV6_CARRIERS) {
+    if (!inRange(six, 128, range)) continue;
+    const carried = (six >> shift) & 0xffff_ffffn;
+    const why = IPV4_RESERVED.find((r) => inRange(carried, 32, r))?.why;
+    return why ? `${range.why} of a ${why} IPv4 address` : null;
+  }
+  return null;
+}
+
+/** True when `text` is an IP literal (not a host name). */
+export const isIpLiteral = (text: string) => {
+  const bare = text.startsWith("[") && text.endsWith("]") ? text.slice(1, -1) : text;
+  return parseIpv4(bare) !== null || parseIpv6(bare) !== null;
+};

@@ -1,0 +1,9 @@
+/**
+ * The names of webhook work in the job system: one queue (pausing it pauses every delivery),
+ * and a job type per step — turning an event into messages, delivering one message (its first
+ * attempt and every retry), and re-queueing an endpoint's failed messages.
+ */
+export const WEBHOOK_QUEUE = "webhooks";
+export const FANOUT_JOB = "webhook.fanout";
+export const DELIVER_JOB = "webhook.deliver";
+export const RECOVER_JOB = "webhook.recover";
