@@ -23,7 +23,7 @@ import { AppError } from "./errors.ts";
 import { timeOfId, timePrefix } from "./ids.ts";
 import type { RequestLog } from "./request_logs.ts";
 import { iso } from "./services.ts";
-import type { UsageItem } from "./usage_stream.ts";
+import type { ItemPage } from "./usage_stream.ts";
 
 /** How far behind its cursor a tail re-reads: covers commits that land out of id order. */
 const TAIL_LOOKBACK_MS = 10_000;
@@ -69,26 +69,29 @@ export const AUDIT_COPY: CopiedFamily<AuditEvent> = {
     pg.upsertAudit(batch.map((event) => ({ event, userIds: auditUsers(event) }))),
 };
 
-export const USAGE_ITEM_COPY: CopiedFamily<UsageItem> = {
+/** The usage stream's pages, each copied as its items. */
+export const USAGE_ITEM_COPY: CopiedFamily<ItemPage> = {
   name: "usage_items",
   base: keys.usageItems(),
   idPrefix: "usg",
-  write: (pg, batch) =>
-    pg.insertUsageEvents(batch.map((item) => ({
-      id: item.id,
-      tenant_id: item.tenant_id,
-      key_id: item.key_id,
-      metric: item.metric,
-      quantity: item.quantity,
-      occurred_at: item.timestamp,
-      source: item.source,
-      event_id: item.event_id,
-    }))),
+  write: (pg, pages) =>
+    pg.insertUsageEvents(pages.flatMap((page) =>
+      page.items.map((item) => ({
+        id: item.id,
+        tenant_id: item.tenant_id,
+        key_id: item.key_id,
+        metric: item.metric,
+        quantity: item.quantity,
+        occurred_at: item.timestamp,
+        source: item.source,
+        event_id: item.event_id,
+      }))
+    )),
 };
 
 /**
  * Copies the records of `family` from id `from` on that `wanted` accepts, in batches (`onBatch`
- * gets each batch's ids once written); returns how many and the last id.
+ * gets each batch's ids once written); returns the rows written and the last id.
  */
 export async function copyFamily<T extends { id: string }>(
   kv: Deno.Kv,
@@ -102,8 +105,7 @@ export async function copyFamily<T extends { id: string }>(
   let count = 0;
   let last: string | null = null;
   const send = async () => {
-    await family.write(pg, batch);
-    count += batch.length;
+    count += await family.write(pg, batch);
     last = batch.at(-1)!.id;
     await onBatch(batch.map((r) => r.id));
     batch = [];

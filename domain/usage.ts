@@ -16,7 +16,7 @@ import { dailyCounts, dayOf } from "./activity.ts";
 import { getPlanByCode, type Plan } from "./plans.ts";
 import { iso, type Services } from "./services.ts";
 import { type Tenant, tenantTable } from "./tenants.ts";
-import { eventItem } from "./usage_stream.ts";
+import { eventItems } from "./usage_stream.ts";
 import { quotaPeriod, VERIFICATIONS } from "./verify.ts";
 
 export const METRIC_PATTERN = /^[a-z][a-z0-9_.]{0,63}$/;
@@ -196,11 +196,12 @@ function commitChunk(svc: Services, placed: Placed[]): Promise<boolean[]> {
     );
     const op = svc.kv.atomic();
     const sums = new Sums();
+    const counted: Parameters<typeof eventItems>[0] = [];
     placed.forEach((p, i) => {
       if (!fresh[i]) return;
       const amount = BigInt(p.event.quantity);
-      op.check(existing[i]).set(markers[i], { until: now + DEDUPE_MS }, { expireIn: DEDUPE_MS })
-        .mutate(eventItem(p.tenant.id, p.event, p.at, now));
+      op.check(existing[i]).set(markers[i], { until: now + DEDUPE_MS }, { expireIn: DEDUPE_MS });
+      counted.push({ tenantId: p.tenant.id, event: p.event, at: p.at });
       sums.add(periodKey(p), amount);
       sums.add(keys.usageDaily(p.tenant.id, p.event.metric, dayOf(p.at)), amount);
       if (p.event.metric === VERIFICATIONS) {
@@ -208,6 +209,8 @@ function commitChunk(svc: Services, placed: Placed[]): Promise<boolean[]> {
       }
     });
     for (const [key, amount] of sums) op.sum(key, amount);
+    // The usage stream's page of these events, in the same commit.
+    if (counted.length) op.mutate(eventItems(counted, now));
     if (!(await commit(op))) {
       unread = false;
       return CONFLICT;

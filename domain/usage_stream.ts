@@ -3,6 +3,10 @@
  * event's own commit) and each flushed per-key verification delta (written by the flush in the
  * commit of the sum, through the SumBuffer's companion) — under time-ordered ids, kept 7 days.
  *
+ * The items of one commit are stored as one page (`keys.usageItem(first id)`): their ids are
+ * drawn together, so a page holds a contiguous run of ids, and a batch of 100 events costs one
+ * write for the stream rather than 100 (half the cost of ingesting it).
+ *
  * An id is drawn just before its commit, so of two writers the later id can commit first. A
  * reader therefore sees only items older than SETTLE_MS: an item that commits within that
  * time of its id (a commit, its lock retries, clock skew between instances) never lands behind
@@ -35,38 +39,41 @@ export interface UsageItem {
   event_id: string | null;
 }
 
-interface StoredItem extends UsageItem {
+/** The items of one commit, under the first one's id. */
+export interface ItemPage {
+  id: string;
   /** Deadline (epoch ms): expireIn is not prompt. */
   until: number;
+  items: UsageItem[];
 }
 
-function itemMutation(item: UsageItem, now: number): Deno.KvMutation {
-  const stored: StoredItem = { ...item, until: now + USAGE_ITEM_TTL_MS };
-  return {
-    type: "set",
-    key: keys.usageItem(item.id),
-    value: stored,
-    expireIn: USAGE_ITEM_TTL_MS,
-  };
+function pageMutation(items: UsageItem[], now: number): Deno.KvMutation {
+  const page: ItemPage = { id: items[0].id, until: now + USAGE_ITEM_TTL_MS, items };
+  return { type: "set", key: keys.usageItem(page.id), value: page, expireIn: USAGE_ITEM_TTL_MS };
 }
 
-/** The item of an accepted usage event, to commit with the event. */
-export function eventItem(
-  tenantId: string,
-  event: { id: string; key_id?: string; metric: string; quantity: number },
-  at: number,
+/** The page of a commit's accepted usage events (at least one), to commit with them. */
+export function eventItems(
+  events: {
+    tenantId: string;
+    event: { id: string; key_id?: string; metric: string; quantity: number };
+    at: number;
+  }[],
   now: number,
 ): Deno.KvMutation {
-  return itemMutation({
-    id: newId("usg", now),
-    tenant_id: tenantId,
-    key_id: event.key_id ?? null,
-    metric: event.metric,
-    quantity: event.quantity,
-    timestamp: iso(at),
-    source: "event",
-    event_id: event.id,
-  }, now);
+  return pageMutation(
+    events.map(({ tenantId, event, at }) => ({
+      id: newId("usg", now),
+      tenant_id: tenantId,
+      key_id: event.key_id ?? null,
+      metric: event.metric,
+      quantity: event.quantity,
+      timestamp: iso(at),
+      source: "event",
+      event_id: event.id,
+    })),
+    now,
+  );
 }
 
 /**
@@ -77,7 +84,7 @@ export function verifyItem(key: Deno.KvKey, amount: bigint, now: number): Deno.K
   if (key.length !== 5 || key[0] !== "t" || key[2] !== "key_usage") return null;
   const [, tenantId, , keyId, day] = key as string[];
   const dayStart = Date.parse(`${day}T00:00:00Z`);
-  return itemMutation({
+  return pageMutation([{
     id: newId("usg", now),
     tenant_id: tenantId,
     key_id: keyId,
@@ -86,7 +93,7 @@ export function verifyItem(key: Deno.KvKey, amount: bigint, now: number): Deno.K
     timestamp: iso(Math.min(Math.max(now, dayStart), dayStart + DAY_MS - 1)),
     source: "verify",
     event_id: null,
-  }, now);
+  }], now);
 }
 
 export interface StreamQuery {
@@ -106,7 +113,6 @@ export interface StreamPage {
   has_more: boolean;
 }
 
-const view = ({ until: _, ...item }: StoredItem): UsageItem => item;
 const idAt = (ms: number) => `usg_${timePrefix(ms)}`;
 /** A cursor after every id drawn before `ms` and before every id drawn from `ms` on. */
 const cursorBefore = (ms: number) => `${idAt(ms - 1)}${"Z".repeat(16)}`;
@@ -121,20 +127,22 @@ export async function readUsageStream(svc: Services, q: StreamQuery): Promise<St
   const oldest = idAt(now - USAGE_ITEM_TTL_MS);
   // Exclusive: every id of the last settled millisecond sorts before it.
   const settled = idAt(now - SETTLE_MS + 1);
-  const keep = (item: StoredItem) =>
-    item.until > now && (!q.tenant_id || item.tenant_id === q.tenant_id) &&
-    (!q.metric || item.metric === q.metric);
+  const keep = (item: UsageItem) =>
+    (!q.tenant_id || item.tenant_id === q.tenant_id) && (!q.metric || item.metric === q.metric);
 
   if (q.cursor === undefined && q.from === undefined) {
     const items: UsageItem[] = [];
     let scanned = 0;
-    const iter = svc.kv.list<StoredItem>(
+    const iter = svc.kv.list<ItemPage>(
       { start: [...base, oldest], end: [...base, settled] },
       { reverse: true, batchSize: Math.min(500, q.limit + 1) },
     );
-    for await (const entry of iter) {
-      if (keep(entry.value)) items.push(view(entry.value));
-      if (items.length === q.limit || ++scanned === SCAN_BUDGET) break;
+    pages: for await (const { value: page } of iter) {
+      if (page.until <= now) continue;
+      for (let i = page.items.length - 1; i >= 0; i--) {
+        if (keep(page.items[i])) items.push(page.items[i]);
+        if (items.length === q.limit || ++scanned === SCAN_BUDGET) break pages;
+      }
     }
     items.reverse();
     // Nothing yet: resume from the settled end, so what comes next is not skipped.
@@ -145,27 +153,41 @@ export async function readUsageStream(svc: Services, q: StreamQuery): Promise<St
     };
   }
 
-  const after = q.cursor !== undefined ? `${q.cursor}\u0000` : idAt(q.from!);
-  const start = after > oldest ? after : oldest;
   const resume = q.cursor ?? cursorBefore(q.from!);
+  let start = q.cursor !== undefined ? q.cursor : idAt(q.from!);
+  if (q.cursor !== undefined) {
+    // The cursor's own page, which may hold items after it (a page cut by `limit`).
+    for await (
+      const e of svc.kv.list({ start: [...base, oldest], end: [...base, `${q.cursor}\u0000`] }, {
+        reverse: true,
+        limit: 1,
+      })
+    ) start = e.key.at(-1) as string;
+  }
+  if (start < oldest) start = oldest;
   // A cursor or a start not yet settled: nothing to read yet.
   if (start >= settled) return { items: [], next_cursor: resume, has_more: false };
   const items: UsageItem[] = [];
   let last: string | null = null;
   let scanned = 0;
   let hasMore = false;
-  const iter = svc.kv.list<StoredItem>(
+  const iter = svc.kv.list<ItemPage>(
     { start: [...base, start], end: [...base, settled] },
     { batchSize: Math.min(500, q.limit + 1) },
   );
-  for await (const entry of iter) {
-    if (items.length === q.limit || scanned === SCAN_BUDGET) {
-      hasMore = true;
-      break;
+  pages: for await (const { value: page } of iter) {
+    if (page.until <= now) continue;
+    for (const item of page.items) {
+      if (q.cursor !== undefined && item.id <= q.cursor) continue;
+      if (item.id < start) continue;
+      if (items.length === q.limit || scanned === SCAN_BUDGET) {
+        hasMore = true;
+        break pages;
+      }
+      scanned++;
+      last = item.id;
+      if (keep(item)) items.push(item);
     }
-    scanned++;
-    last = entry.value.id;
-    if (keep(entry.value)) items.push(view(entry.value));
   }
   return { items, next_cursor: last ?? resume, has_more: hasMore };
 }

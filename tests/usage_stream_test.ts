@@ -360,3 +360,30 @@ Deno.test("usage stream SSE: Last-Event-ID resumes right after it; a cancelled b
   // The app still answers, and nothing of the tail is left running (the test's sanitizers).
   assert.equal((await page(h, `?cursor=${items[2].id}`)).data.length, 0);
 });
+
+Deno.test("usage stream: a batch's items are one page in KV; a cursor inside it resumes exactly", async () => {
+  await using h = await setup();
+  const { tenantId } = await tenantWithKey(h);
+  const events = Array.from({ length: 10 }, (_, i) => ({
+    id: `p${i}`,
+    tenant_id: tenantId,
+    metric: "api.calls",
+    quantity: i + 1,
+    timestamp: at(h),
+  }));
+  await ingest(h, events);
+  let pages = 0;
+  for await (const _ of h.kv.list({ prefix: keys.usageItems() })) pages++;
+  assert.equal(pages, 1, "one stored page for the batch");
+  h.advance(SETTLE_MS);
+  const seen: Item[] = (await page(h, `?from=${at(h, -60_000)}&limit=3`)).data;
+  while (seen.length < 10) {
+    const next = await page(h, `?cursor=${seen.at(-1)!.id}&limit=3`);
+    assert.ok(next.data.length > 0, "progress");
+    seen.push(...next.data);
+  }
+  assert.deepEqual(seen.map((i) => i.event_id), events.map((e) => e.id));
+  assert.deepEqual(seen.map((i) => i.quantity), events.map((e) => e.quantity));
+  const after = await page(h, `?cursor=${seen.at(-1)!.id}`);
+  assert.deepEqual(after.data, []);
+});
