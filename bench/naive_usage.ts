@@ -1,8 +1,8 @@
 /**
  * The naive baseline of bench/usage_events.ts: usage events committed one by one behind a
  * plain Hono route — per event one dedupe read and one atomic commit of the id marker (checked
- * absent) and the period and day sums. The same duplicate-safety as Steward, none of its
- * batching.
+ * absent), the period and day sums and the event's usage-stream item: what Steward writes per
+ * event, with the same duplicate-safety and none of its batching.
  *
  *   BENCH_KV_PATH=naive.kv PORT=8003 deno run -A bench/naive_usage.ts
  */
@@ -10,6 +10,8 @@ import { Hono } from "hono";
 
 const kv = await Deno.openKv(Deno.env.get("BENCH_KV_PATH")!);
 const DAY_MS = 86_400_000;
+const STREAM_TTL_MS = 7 * DAY_MS;
+let item = 0;
 
 interface Event {
   id: string;
@@ -33,6 +35,11 @@ app.post("/v1/usage/events", async (c) => {
         .set(marker, true, { expireIn: DAY_MS })
         .sum(["usage", e.tenant_id, e.metric, e.timestamp.slice(0, 7)], amount)
         .sum(["usage_daily", e.tenant_id, e.metric, e.timestamp.slice(0, 10)], amount)
+        .set(
+          ["usage_items", `${Date.now()}-${item++}`],
+          { ...e, until: Date.now() + STREAM_TTL_MS },
+          { expireIn: STREAM_TTL_MS },
+        )
         .commit()).ok;
     results.push({ id: e.id, status: done ? "accepted" : "duplicate" });
   }

@@ -193,7 +193,8 @@ export class PgSync {
   }
 
   addLogs(entries: RequestLog[]) {
-    this.#logs.push(...entries);
+    // concat, not push(...): a backlog can hold more entries than a call takes arguments.
+    this.#logs = this.#logs.concat(entries);
     const over = this.#logs.length - this.#opts.maxBuffered;
     if (over > 0) {
       this.#logs.splice(0, over);

@@ -363,3 +363,24 @@ Deno.test("overview: tenants by status and plan, users, active keys, traffic tod
   const bound = await h.serviceToken(["usage:read"], (await h.tenant("initech")).id);
   assertError(await h.call("GET", "/v1/admin/overview", { token: bound.token }), 403, "FORBIDDEN");
 });
+
+Deno.test("aggregator: past maxPendingLogs the oldest entries go in bulk, counted; the newest stay", () => {
+  const kv = {} as Deno.Kv;
+  const counters = new SumBuffer(kv, { flushIntervalMs: 60_000, maxEntries: 1_000 });
+  const aggregator = new Aggregator(counters, kv, {
+    enabled: true,
+    // Above the log count: no write is started.
+    flushIntervalMs: 60_000,
+    flushMaxEntries: 1_000,
+    sampleRate: 1,
+    retentionDays: 30,
+    maxPendingLogs: 100,
+  });
+  for (let i = 0; i < 101; i++) aggregator.log(request(500));
+  // One over the bound: the oldest go down to 90 % at once, not one per request.
+  assert.equal(aggregator.pendingLogs, 90);
+  assert.equal(aggregator.stats.dropped_logs, 11);
+  for (let i = 0; i < 149; i++) aggregator.log(request(500));
+  assert.ok(aggregator.pendingLogs <= 100);
+  assert.equal(aggregator.stats.dropped_logs + aggregator.pendingLogs, 250);
+});
