@@ -7,6 +7,17 @@ import { ok } from "./respond.ts";
 import { defineRoute, router } from "./route.ts";
 import { DayRangeQuery, envelope, jsonResponse } from "./schemas.ts";
 
+/** The threshold gate's counters (domain/threshold_gate.ts), from memory. */
+export const ThresholdGateStatus = z.object({
+  enabled: z.boolean(),
+  interval_ms: z.number(),
+  allowed: z.number(),
+  skipped_throttled: z.number(),
+  skipped_disabled: z.number(),
+  evicted_entries: z.number(),
+  tracked_tenants: z.number(),
+}).openapi("ThresholdGateStatus");
+
 /** The copy to Postgres (domain/pg_sync.ts); null without DATABASE_URL. */
 export const PostgresStatus = z.object({
   enabled: z.boolean(),
@@ -55,15 +66,7 @@ const AggregatorStatus = z.object({
     last_prune_at: z.string().nullable(),
     last_prune_rows_deleted: z.number(),
   }),
-  threshold_gate: z.object({
-    enabled: z.boolean(),
-    interval_ms: z.number(),
-    allowed: z.number(),
-    skipped_throttled: z.number(),
-    skipped_disabled: z.number(),
-    evicted_entries: z.number(),
-    tracked_tenants: z.number(),
-  }),
+  threshold_gate: ThresholdGateStatus,
   postgres: PostgresStatus,
 }).openapi("AggregatorStatus");
 

@@ -7,7 +7,7 @@ import type { Context } from "hono";
 import { dayRange } from "../domain/activity.ts";
 import type { CostReports } from "../domain/cost.ts";
 import { usageDiagnostics } from "../domain/diagnostics.ts";
-import { PostgresStatus } from "./admin_usage.ts";
+import { PostgresStatus, ThresholdGateStatus } from "./admin_usage.ts";
 import { badRequest } from "../domain/errors.ts";
 import { listRollups } from "../domain/rollups.ts";
 import type { ThresholdGate } from "../domain/threshold_gate.ts";
@@ -88,15 +88,7 @@ const Diagnostics = z.object({
     last_error: z.string().nullable(),
     dropped_logs: z.number(),
   }),
-  threshold_gate: z.object({
-    enabled: z.boolean(),
-    interval_ms: z.number(),
-    allowed: z.number(),
-    skipped_throttled: z.number(),
-    skipped_disabled: z.number(),
-    evicted_entries: z.number(),
-    tracked_tenants: z.number(),
-  }),
+  threshold_gate: ThresholdGateStatus,
   drift: z.object({
     day: z.string(),
     checked_tenants: z.number(),
