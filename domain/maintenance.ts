@@ -14,6 +14,7 @@ import { pruneFinishedJobs, runDueJobs } from "./jobs.ts";
 import { pruneExpiredLogs } from "./request_logs.ts";
 import { rollupRecentDays } from "./rollups.ts";
 import { pruneSessions } from "./sessions.ts";
+import { pruneWebhookHistory } from "./webhook_retention.ts";
 import { retireSigningKeys } from "./signing_keys.ts";
 import { liftSuspensions } from "./user_lifecycle.ts";
 import { iso, type Services } from "./services.ts";
@@ -63,6 +64,16 @@ export const MAINTENANCE_TASKS: MaintenanceTask[] = [
     run: async (svc) => ({
       jobs_run: await runDueJobs(svc, JOB_HANDLERS, { limit: 1_000, concurrency: 4 }),
     }),
+  },
+  {
+    name: "prune-webhook-history",
+    schedule: "47 3 * * *",
+    run: (svc) =>
+      pruneWebhookHistory(svc).then((r) => ({
+        webhook_events_deleted: r.events_deleted,
+        webhook_messages_deleted: r.messages_deleted,
+        webhook_attempts_deleted: r.attempts_deleted,
+      })),
   },
   {
     name: "prune-jobs",

@@ -3,6 +3,7 @@
  * time-ordered ids, so a time filter is a key range and retention is a range delete.
  */
 import { keys } from "../kv/keys.ts";
+import { deleteRange } from "../kv/prune.ts";
 import { InvalidCursorError, listPage, type Page, type PageRequest } from "../kv/list.ts";
 import { timePrefix } from "./ids.ts";
 import type { Services } from "./services.ts";
@@ -126,29 +127,12 @@ export async function* exportLogs(svc: Services, filter: LogFilter): AsyncGenera
   }
 }
 
-const DELETES_PER_COMMIT = 500;
-
 /** Deletes every entry logged before `before` (ms); returns how many. */
-export async function pruneLogs(svc: Services, before: number): Promise<number> {
-  const selector = {
+export function pruneLogs(svc: Services, before: number): Promise<number> {
+  return deleteRange(svc.kv, {
     start: [...keys.requestLogs(), "log_"],
     end: [...keys.requestLogs(), `log_${timePrefix(before)}`],
-  };
-  let deleted = 0;
-  let batch: Deno.KvKey[] = [];
-  const drop = async () => {
-    const op = svc.kv.atomic();
-    for (const key of batch) op.delete(key);
-    await op.commit();
-    deleted += batch.length;
-    batch = [];
-  };
-  for await (const entry of svc.kv.list(selector, { batchSize: DELETES_PER_COMMIT })) {
-    batch.push(entry.key);
-    if (batch.length === DELETES_PER_COMMIT) await drop();
-  }
-  if (batch.length) await drop();
-  return deleted;
+  });
 }
 
 /**

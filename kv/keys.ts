@@ -283,6 +283,7 @@ export const keys = {
   ],
   /** Event id and endpoint id → the message made for them: a resumed fan-out makes no twin. */
   webhookFanout: (eventId: string, endpointId: string) => ["webhook_fanouts", eventId, endpointId],
+  webhookFanouts: () => ["webhook_fanouts"],
 
   // ── Request logs and traffic (written behind by the aggregator) ─────────────
   /** A request-log entry, by time-ordered id (`log_…`): a range of ids is a time range. */

@@ -1,0 +1,79 @@
+/**
+ * Retention of the webhook history: outbox events, fan-out markers, messages and their attempts
+ * older than WEBHOOK_RETENTION_MS are deleted by the daily `prune-webhook-history` cron. A message
+ * still pending is kept whatever its age, and so is its event (its payload is built from it at
+ * each attempt). Everything here is under time-ordered ids, so each sweep is a range per family.
+ */
+import { keys } from "../kv/keys.ts";
+import { deleteRange } from "../kv/prune.ts";
+import { timePrefix } from "./ids.ts";
+import type { Services } from "./services.ts";
+import type { Tenant } from "./tenants.ts";
+import type { WebhookMessage } from "./webhook_messages.ts";
+import type { WebhookEndpoint } from "./webhooks.ts";
+
+/** 30 days: the window `POST …/recover` can resend from, like Svix's default retention. */
+export const WEBHOOK_RETENTION_MS = 30 * 86_400_000;
+
+export interface WebhookPruneResult {
+  events_deleted: number;
+  messages_deleted: number;
+  attempts_deleted: number;
+}
+
+/** Every scope that can hold endpoints: the platform's, and each tenant's (deleted ones too). */
+async function scopes(svc: Services): Promise<(string | null)[]> {
+  const tenants: (string | null)[] = [null];
+  for await (const e of svc.kv.list<Tenant>({ prefix: keys.tenants() })) tenants.push(e.value.id);
+  return tenants;
+}
+
+/** Deletes the history older than `retentionMs`; returns what went. */
+export async function pruneWebhookHistory(
+  svc: Services,
+  retentionMs = WEBHOOK_RETENTION_MS,
+): Promise<WebhookPruneResult> {
+  const cutoff = timePrefix(svc.now() - retentionMs);
+  const result = { events_deleted: 0, messages_deleted: 0, attempts_deleted: 0 };
+  /** Events of old messages still pending: their payloads are still needed. */
+  const stillNeeded = new Set<string>();
+  for (const tenantId of await scopes(svc)) {
+    for await (
+      const { value: endpoint } of svc.kv.list<WebhookEndpoint>({
+        prefix: keys.webhookEndpoints(tenantId),
+      })
+    ) {
+      const messages = keys.webhookMessages(tenantId, endpoint.id);
+      const old: WebhookMessage[] = [];
+      result.messages_deleted += await deleteRange<WebhookMessage>(
+        svc.kv,
+        { start: [...messages, "msg_"], end: [...messages, `msg_${cutoff}`] },
+        ({ value: message }) => {
+          if (message.status === "pending") stillNeeded.add(message.event_id);
+          else old.push(message);
+          return message.status === "pending";
+        },
+      );
+      for (const message of old) {
+        result.attempts_deleted += await deleteRange(svc.kv, {
+          prefix: keys.webhookAttempts(tenantId, message.id),
+        });
+      }
+    }
+  }
+  const before = (base: Deno.KvKey) => ({
+    start: [...base, "evt_"],
+    end: [...base, `evt_${cutoff}`],
+  });
+  result.events_deleted = await deleteRange<{ id: string }>(
+    svc.kv,
+    before(keys.events()),
+    (e) => stillNeeded.has(e.value.id),
+  );
+  await deleteRange(
+    svc.kv,
+    before(keys.webhookFanouts()),
+    (e) => stillNeeded.has(e.key[1] as string),
+  );
+  return result;
+}
