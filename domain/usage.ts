@@ -11,11 +11,10 @@ import { getBatched } from "../kv/batch.ts";
 import { commit, CONFLICT, retrying } from "../kv/commit.ts";
 import { keys } from "../kv/keys.ts";
 import { checksPerCommit } from "../kv/open.ts";
-import { getRecord } from "../kv/table.ts";
 import { dailyCounts, dayOf } from "./activity.ts";
 import { getPlanByCode, type Plan } from "./plans.ts";
 import { iso, type Services } from "./services.ts";
-import { type Tenant, tenantTable } from "./tenants.ts";
+import type { Tenant } from "./tenants.ts";
 import { eventItems } from "./usage_stream.ts";
 import { quotaPeriod, VERIFICATIONS } from "./verify.ts";
 
@@ -63,9 +62,16 @@ async function readEach<T>(ids: Set<string>, read: (id: string) => Promise<T>) {
   return new Map(await Promise.all([...ids].map(async (id) => [id, await read(id)] as const)));
 }
 
+/** The value at `key` through the verify cache: as fresh as verify's view (svc.cache). */
+async function cached<T>(svc: Services, key: Deno.KvKey): Promise<T | null> {
+  return (await svc.cache.get<T>(key)).value;
+}
+
 /**
  * Reads the keys, tenants and plans the events name: three rounds of concurrent reads per
- * batch, however many events, instead of three reads one after another per event.
+ * batch, however many events, instead of three reads one after another per event. They go
+ * through the verify cache, so a busy tenant's batches read no KV before their commit, and see
+ * a suspension, a deletion or a plan change as verify does (at once in this process).
  */
 async function lookUp(svc: Services, events: UsageEvent[]): Promise<Lookups> {
   const keyIds = new Set<string>();
@@ -74,21 +80,15 @@ async function lookUp(svc: Services, events: UsageEvent[]): Promise<Lookups> {
     if (e.key_id && !e.tenant_id) keyIds.add(e.key_id);
     if (e.tenant_id && !e.key_id) tenantIds.add(e.tenant_id);
   }
-  const keyTenants = await readEach(
-    keyIds,
-    async (id) => (await getBatched<string>(svc.kv, keys.apiKeyTenant(id))).value,
-  );
+  const keyTenants = await readEach(keyIds, (id) => cached<string>(svc, keys.apiKeyTenant(id)));
   for (const id of keyTenants.values()) if (id) tenantIds.add(id);
-  const tenants = await readEach(
-    tenantIds,
-    async (id) => (await getRecord(svc.kv, tenantTable, id))?.value ?? null,
-  );
+  const tenants = await readEach(tenantIds, (id) => cached<Tenant>(svc, keys.tenant(id)));
   const codes = new Set<string>();
   for (const tenant of tenants.values()) if (tenant) codes.add(tenant.plan);
-  const plans = await readEach(
-    codes,
-    async (code) => (await getPlanByCode(svc, code))?.value ?? null,
-  );
+  const plans = await readEach(codes, async (code) => {
+    const id = await cached<string>(svc, keys.planCode(code));
+    return id === null ? null : cached<Plan>(svc, keys.plan(id));
+  });
   return { keyTenants, tenants, plans };
 }
 

@@ -56,6 +56,39 @@ Deno.test("usage events: accepted, duplicate or rejected per event; one bad even
   assert.equal(storage.quota, null);
 });
 
+Deno.test("usage events: the next batch sees a plan change and a deletion made by this process", async () => {
+  await using h = await setup();
+  const t = await h.tenant("acme");
+  const event = (id: string) => ({
+    id,
+    tenant_id: t.id,
+    metric: "api.calls",
+    quantity: 1,
+    timestamp: at(h),
+  });
+  const calls = async () =>
+    (await h.call("GET", "/v1/tenants/acme/usage", { token: h.root })).body.data.metrics.find((
+      m: { metric: string },
+    ) => m.metric === "api.calls");
+  // The first batch warms the lookups (tenant, plan) in memory.
+  assert.equal((await ingest(h, [event("a")])).body.data.results[0].status, "accepted");
+  assert.equal((await calls()).period_start, "2026-03-01T00:00:00.000Z");
+  const billing = await h.call("PATCH", "/v1/tenants/acme/billing", {
+    token: h.root,
+    body: { plan_code: "starter", override: false },
+  });
+  assert.equal(billing.status, 200, billing.text);
+  // A yearly plan: the next event counts in the year's counter, not the month's.
+  assert.equal((await ingest(h, [event("b")])).body.data.results[0].status, "accepted");
+  assert.deepEqual(
+    { used: (await calls()).used, start: (await calls()).period_start },
+    { used: 1, start: "2026-01-01T00:00:00.000Z" },
+  );
+  assert.equal((await h.call("DELETE", "/v1/tenants/acme", { token: h.root })).status, 200);
+  const after = (await ingest(h, [event("c")])).body.data.results[0];
+  assert.deepEqual(after, { id: "c", status: "rejected", reason: "unknown tenant_id" });
+});
+
 Deno.test("usage events: a retried batch counts once, also when two copies race", async () => {
   await using h = await setup();
   const t = await h.tenant("acme");
