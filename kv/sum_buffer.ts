@@ -1,8 +1,10 @@
 /**
  * Write-behind counters (DESIGN §6): additions are summed in memory and written as KvU64
  * `sum` (or `max`) mutations every `flushIntervalMs` (lazy ones every `lazyEvery`-th time), as
- * soon as `maxEntries` distinct keys wait, and on shutdown — a few commits a second instead of
- * one per request.
+ * soon as `maxEntries` distinct eager keys wait (or `lazyEvery × maxEntries` keys in all), and on
+ * shutdown — a few commits a second instead of one per request. Lazy keys have their own, higher
+ * bound: with many busy API keys they are most of the keys, and flushing them whenever the eager
+ * bound is reached would write them many times a second.
  *
  * Nothing acknowledged is dropped: a flush takes the pending deltas out, and puts back any
  * chunk whose commit failed, for the next flush. `pending(key)` counts deltas not yet
@@ -58,6 +60,9 @@ export class SumBuffer {
   readonly #kv: Deno.Kv;
   readonly #opts: SumBufferOptions;
   #pending = new Map<string, Delta>();
+  readonly #lazyEvery: number;
+  /** How many of the pending deltas are not lazy. */
+  #eager = 0;
   /** Sums taken by the flush in flight, by key: still counted by pending(). */
   readonly #inflight = new Map<string, bigint>();
   /** The last flush queued, settled either way; flushes run one after another. */
@@ -78,6 +83,7 @@ export class SumBuffer {
   constructor(kv: Deno.Kv, opts: SumBufferOptions) {
     this.#kv = kv;
     this.#opts = opts;
+    this.#lazyEvery = opts.lazyEvery ?? 10;
   }
 
   /** Distinct keys waiting to be written. */
@@ -134,18 +140,25 @@ export class SumBuffer {
   #put(d: Delta) {
     this.stats.enqueued++;
     this.#merge(d);
-    if (this.#pending.size >= this.#opts.maxEntries && !this.#flushing) {
-      void this.flush().catch(() => {});
-    }
+    if (this.#flushing) return;
+    const max = this.#opts.maxEntries;
+    if (this.#pending.size >= max * this.#lazyEvery) void this.flush().catch(() => {});
+    else if (this.#eager >= max) void this.flush(true).catch(() => {});
   }
 
   #merge(d: Delta) {
     const name = nameOf(d.kind, d.key);
     const current = this.#pending.get(name);
-    if (!current) return void this.#pending.set(name, { ...d });
+    if (!current) {
+      if (!d.lazy) this.#eager++;
+      return void this.#pending.set(name, { ...d });
+    }
     if (d.kind === "sum") current.value += d.value;
     else if (d.value > current.value) current.value = d.value;
-    current.lazy &&= d.lazy;
+    if (current.lazy && !d.lazy) {
+      current.lazy = false;
+      this.#eager++;
+    }
   }
 
   /**
@@ -170,6 +183,7 @@ export class SumBuffer {
     const taken = [...this.#pending.entries()].filter(([, d]) => !eagerOnly || !d.lazy);
     if (eagerOnly) { for (const [name] of taken) this.#pending.delete(name); }
     else this.#pending = new Map();
+    this.#eager = 0;
     for (const [name, d] of taken) if (d.kind === "sum") this.#inflight.set(name, d.value);
     this.#writes++;
     let failed: Error | null = null;
@@ -234,9 +248,8 @@ export class SumBuffer {
   start() {
     if (this.#timer !== null) return;
     let tick = 0;
-    const every = this.#opts.lazyEvery ?? 10;
     const timer = setInterval(
-      () => void this.flush(++tick % every !== 0).catch(() => {}),
+      () => void this.flush(++tick % this.#lazyEvery !== 0).catch(() => {}),
       this.#opts.flushIntervalMs,
     );
     Deno.unrefTimer(timer);

@@ -162,6 +162,25 @@ Deno.test("sum buffer: lazy counters wait for a full flush; eager ones go every 
   assert.equal(await f.read(["seen"]), 9n);
 });
 
+Deno.test("sum buffer: lazy keys do not count toward maxEntries; lazyEvery × maxEntries keys flush all", async () => {
+  using f = await flakyKv();
+  const buffer = new SumBuffer(f.kv, { flushIntervalMs: 60_000, maxEntries: 3, lazyEvery: 3 });
+  for (const k of ["s1", "s2", "s3"]) buffer.add([k], 1, true);
+  assert.equal(buffer.stats.flushes, 0, "three lazy keys start no flush");
+  for (const k of ["q1", "q2", "q3"]) buffer.add([k]);
+  // The eager bound starts a flush of the eager keys only (awaited by queueing one behind it).
+  await buffer.flush(true);
+  assert.deepEqual(
+    await Promise.all(["q1", "s1"].map((k) => f.read([k]))),
+    [1n, 0n],
+  );
+  const lazy = ["s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9"];
+  for (const k of lazy.slice(3)) buffer.add([k], 1, true);
+  await buffer.flush(true);
+  for (const k of lazy) assert.equal(await f.read([k]), 1n);
+  assert.equal(buffer.size, 0);
+});
+
 Deno.test("sum buffer: a companion commits with its sum; a commit holds at most 500 mutations", async () => {
   using f = await flakyKv();
   let mutations = 0;
