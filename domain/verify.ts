@@ -12,6 +12,7 @@
  * one process cannot both take the last unit of a quota.
  */
 import { keys } from "../kv/keys.ts";
+import { type NamedKey, NamedKeys } from "../kv/names.ts";
 import { dayOf } from "./activity.ts";
 import {
   type ApiKey,
@@ -76,10 +77,11 @@ export interface VerifyResult {
 
 /** Where verify records usage: summed in memory, written behind (see kv/sum_buffer.ts). */
 export interface UsageSink {
-  add(key: Deno.KvKey, n: number, lazy?: boolean): void;
-  max(key: Deno.KvKey, n: number, lazy?: boolean): void;
+  /** `name`: the key's buffer name (kv/names.ts). */
+  add(key: Deno.KvKey, n: number, lazy?: boolean, name?: string): void;
+  max(key: Deno.KvKey, n: number, lazy?: boolean, name?: string): void;
   /** What is added but not yet persisted (including a flush in flight). */
-  pending(key: Deno.KvKey): number;
+  pending(key: Deno.KvKey, name?: string): number;
 }
 
 const NOT_FOUND: VerifyResult = {
@@ -122,7 +124,7 @@ export function quotaPeriod(interval: "month" | "year", now: number): QuotaPerio
 }
 
 /** A decision that could not be made yet: the key it still has to read. */
-const needsRead = (d: VerifyResult | Deno.KvKey): d is Deno.KvKey => Array.isArray(d);
+const needsRead = (d: VerifyResult | NamedKey): d is NamedKey => !("valid" in d);
 
 export class Verifier {
   readonly #svc: Services;
@@ -131,6 +133,8 @@ export class Verifier {
 
   /** Hashes of recently verified well-formed keys: two hashes fewer per warm call. */
   readonly #hashes = new HashMemo();
+  /** The keys a warm call reads and counts, named once per API key, tenant and plan. */
+  readonly #named = new NamedKeys();
 
   readonly #gate: ThresholdGate | null;
 
@@ -165,11 +169,11 @@ export class Verifier {
     req: VerifyRequest,
     boundTenant: string | null,
     hash: string,
-    missing: Deno.KvKey,
+    missing: NamedKey,
   ): Promise<VerifyResult> {
     const loaded = new Map<string, Deno.KvEntryMaybe<unknown>>();
     for (;;) {
-      loaded.set(JSON.stringify(missing), await this.#svc.cache.get(missing));
+      loaded.set(missing.name, await this.#svc.cache.get(missing.key));
       const next = this.#decide(req, boundTenant, hash, loaded);
       if (!needsRead(next)) return next;
       missing = next;
@@ -185,40 +189,51 @@ export class Verifier {
     boundTenant: string | null,
     hash: string,
     loaded: Map<string, Deno.KvEntryMaybe<unknown>>,
-  ): VerifyResult | Deno.KvKey {
+  ): VerifyResult | NamedKey {
     const cache = this.#svc.cache;
-    let missing: Deno.KvKey | null = null;
-    const read = <T>(key: Deno.KvKey): T | null => {
+    const named = this.#named;
+    let missing: NamedKey | null = null;
+    const read = <T>(key: NamedKey): T | null => {
       // The cache first: a flush adjusts the usage counter there while a call awaits.
-      let entry = cache.getSync<T>(key);
-      if (entry === undefined && loaded.size > 0) {
-        const name = JSON.stringify(key);
-        if (loaded.has(name)) {
-          entry = cache.peek<T>(key) ?? loaded.get(name) as Deno.KvEntryMaybe<T>;
-        }
+      let entry = cache.getSync<T>(key.key, key.name);
+      if (entry === undefined && loaded.has(key.name)) {
+        entry = cache.peek<T>(key.key, key.name) ??
+          loaded.get(key.name) as Deno.KvEntryMaybe<T>;
       }
       if (entry === undefined) missing ??= key;
       return entry?.value ?? null;
     };
-    const pointer = read<KeyPointer>(keys.apiKeyHash(hash));
+    const pointer = read<KeyPointer>(named.get(hash, "pointer", "", () => keys.apiKeyHash(hash)));
     if (missing) return missing;
     if (!pointer || (boundTenant && pointer.tenant_id !== boundTenant)) return NOT_FOUND;
-    const key = read<ApiKey>(keys.apiKey(pointer.tenant_id, pointer.id));
-    const tenant = read<Tenant>(keys.tenant(pointer.tenant_id));
+    const tenantId = pointer.tenant_id;
+    const key = read<ApiKey>(
+      named.get(hash, "record", "", () => keys.apiKey(tenantId, pointer.id)),
+    );
+    const tenant = read<Tenant>(named.get(tenantId, "tenant", "", () => keys.tenant(tenantId)));
     if (missing) return missing;
     if (!key || !tenant || tenant.status === "deleted") return NOT_FOUND;
     if (key.project_id) {
-      const project = read<Project>(keys.project(key.tenant_id, key.project_id));
+      const projectId = key.project_id;
+      const project = read<Project>(
+        named.get(hash, "project", projectId, () => keys.project(tenantId, projectId)),
+      );
       if (missing) return missing;
       if (project?.status !== "active") return NOT_FOUND;
     }
     if (req.environment && key.environment !== req.environment) return NOT_FOUND;
-    const planId = read<string>(keys.planCode(tenant.plan));
-    const plan = planId ? read<Plan>(keys.plan(planId)) : null;
+    const code = tenant.plan;
+    const planId = read<string>(named.get(code, "plan code", "", () => keys.planCode(code)));
+    const plan = planId ? read<Plan>(named.get(planId, "plan", "", () => keys.plan(planId))) : null;
     const now = this.#svc.now();
     // Unlimited plans count by calendar month.
     const period = quotaPeriod(plan?.quota?.period ?? "month", now);
-    const periodKey = keys.usagePeriod(tenant.id, VERIFICATIONS, period.label);
+    const periodKey = named.get(
+      tenantId,
+      "period",
+      period.label,
+      () => keys.usagePeriod(tenantId, VERIFICATIONS, period.label),
+    );
     const persisted = read<Deno.KvU64>(periodKey);
     if (missing) return missing;
 
@@ -249,7 +264,8 @@ export class Verifier {
     if (rate && !rate.allowed) return { ...result, code: "RATE_LIMITED", ratelimit };
 
     const cost = req.cost ?? 1;
-    const used = (persisted ? Number(persisted.value) : 0) + this.#usage.pending(periodKey);
+    const used = (persisted ? Number(persisted.value) : 0) +
+      this.#usage.pending(periodKey.key, periodKey.sum);
     const units = plan?.quota?.units ?? null;
     const quota = (spent: number) => ({
       limit: units,
@@ -262,7 +278,7 @@ export class Verifier {
     }
 
     if (limit) this.#limiter.take(key.id, now);
-    this.#record(key, cost, now, periodKey);
+    this.#record(hash, key, cost, now, periodKey);
     this.#gate?.observe(tenant.id, used + cost, units, period);
     return {
       ...result,
@@ -272,15 +288,26 @@ export class Verifier {
     };
   }
 
-  #record(key: ApiKey, cost: number, now: number, periodKey: Deno.KvKey) {
+  #record(hash: string, key: ApiKey, cost: number, now: number, periodKey: NamedKey) {
+    const { tenant_id: tenantId, id } = key;
     const day = dayOf(now);
+    const named = this.#named;
+    const usage = this.#usage;
     if (cost > 0) {
-      this.#usage.add(periodKey, cost);
-      this.#usage.add(keys.usageDaily(key.tenant_id, VERIFICATIONS, day), cost);
+      usage.add(periodKey.key, cost, false, periodKey.sum);
+      const daily = named.get(
+        tenantId,
+        "daily",
+        day,
+        () => keys.usageDaily(tenantId, VERIFICATIONS, day),
+      );
+      usage.add(daily.key, cost, false, daily.sum);
       // Per-key statistics are lazy: with many busy keys they are most of the writes. In
       // units, like the tenant's counters, so the keys' days add up to the tenant's.
-      this.#usage.add(keys.keyUsageDaily(key.tenant_id, key.id, day), cost, true);
+      const keyDaily = named.get(hash, "daily", day, () => keys.keyUsageDaily(tenantId, id, day));
+      usage.add(keyDaily.key, cost, true, keyDaily.sum);
     }
-    this.#usage.max(keys.keyLastUsed(key.tenant_id, key.id), now, true);
+    const lastUsed = named.get(hash, "last used", "", () => keys.keyLastUsed(tenantId, id));
+    usage.max(lastUsed.key, now, true, lastUsed.max);
   }
 }

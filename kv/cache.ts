@@ -56,10 +56,10 @@ export class KvCache {
   /**
    * The entry at `key` when memory holds a fresh one (refreshing it in the background past
    * half the window, as get does), else undefined: for callers that stay synchronous when
-   * they can, since every promise on the hot path costs throughput.
+   * they can, since every promise on the hot path costs throughput. `name`: the key's name
+   * when the caller has it (kv/names.ts).
    */
-  getSync<T>(key: Deno.KvKey): Deno.KvEntryMaybe<T> | undefined {
-    const name = JSON.stringify(key);
+  getSync<T>(key: Deno.KvKey, name = JSON.stringify(key)): Deno.KvEntryMaybe<T> | undefined {
     const slot = this.#slots.get(name);
     if (!slot) return undefined;
     const age = this.#opts.now() - slot.at;
@@ -73,8 +73,8 @@ export class KvCache {
   }
 
   /** What is cached for `key` right now, fresh or not, without reading KV. */
-  peek<T>(key: Deno.KvKey): Deno.KvEntryMaybe<T> | undefined {
-    return this.#slots.get(JSON.stringify(key))?.entry as Deno.KvEntryMaybe<T> | undefined;
+  peek<T>(key: Deno.KvKey, name = JSON.stringify(key)): Deno.KvEntryMaybe<T> | undefined {
+    return this.#slots.get(name)?.entry as Deno.KvEntryMaybe<T> | undefined;
   }
 
   /**

@@ -14,8 +14,7 @@
  * a sum (the usage stream's item for a flushed delta) to the sum's own commit.
  */
 import { commit } from "./commit.ts";
-
-type Kind = "sum" | "max";
+import { type BufferKind as Kind, bufferName as nameOf } from "./names.ts";
 
 interface Delta {
   key: Deno.KvKey;
@@ -54,8 +53,6 @@ export interface FlushStats {
 /** Mutations per commit (companions included): well inside KV's 1000, and small commits keep the lock short. */
 const CHUNK = 500;
 
-const nameOf = (kind: Kind, key: Deno.KvKey) => `${kind}:${JSON.stringify(key)}`;
-
 export class SumBuffer {
   readonly #kv: Deno.Kv;
   readonly #opts: SumBufferOptions;
@@ -91,19 +88,21 @@ export class SumBuffer {
     return this.#pending.size;
   }
 
-  /** Adds `n` to the counter at `key`; `lazy` ones are written less often (see lazyEvery). */
-  add(key: Deno.KvKey, n: number | bigint = 1, lazy = false) {
-    this.#put({ key, kind: "sum", value: BigInt(n), lazy });
+  /**
+   * Adds `n` to the counter at `key`; `lazy` ones are written less often (see lazyEvery).
+   * `name`: the key's buffer name when the caller has it (kv/names.ts).
+   */
+  add(key: Deno.KvKey, n: number | bigint = 1, lazy = false, name = nameOf("sum", key)) {
+    this.#put(name, { key, kind: "sum", value: BigInt(n), lazy });
   }
 
   /** Raises the counter at `key` to at least `n` (e.g. a last-used time). */
-  max(key: Deno.KvKey, n: number | bigint, lazy = false) {
-    this.#put({ key, kind: "max", value: BigInt(n), lazy });
+  max(key: Deno.KvKey, n: number | bigint, lazy = false, name = nameOf("max", key)) {
+    this.#put(name, { key, kind: "max", value: BigInt(n), lazy });
   }
 
   /** The sum added at `key` and not yet committed. */
-  pending(key: Deno.KvKey): number {
-    const name = nameOf("sum", key);
+  pending(key: Deno.KvKey, name = nameOf("sum", key)): number {
     return Number((this.#pending.get(name)?.value ?? 0n) + (this.#inflight.get(name) ?? 0n));
   }
 
@@ -137,17 +136,16 @@ export class SumBuffer {
     return this.#writes;
   }
 
-  #put(d: Delta) {
+  #put(name: string, d: Delta) {
     this.stats.enqueued++;
-    this.#merge(d);
+    this.#merge(name, d);
     if (this.#flushing) return;
     const max = this.#opts.maxEntries;
     if (this.#pending.size >= max * this.#lazyEvery) void this.flush().catch(() => {});
     else if (this.#eager >= max) void this.flush(true).catch(() => {});
   }
 
-  #merge(d: Delta) {
-    const name = nameOf(d.kind, d.key);
+  #merge(name: string, d: Delta) {
     const current = this.#pending.get(name);
     if (!current) {
       if (!d.lazy) this.#eager++;
@@ -209,7 +207,7 @@ export class SumBuffer {
         // Not written: back into pending, merged with what arrived meanwhile.
         for (const { name, d } of chunk) {
           this.#inflight.delete(name);
-          this.#merge(d);
+          this.#merge(name, d);
         }
       }
     } finally {
