@@ -86,7 +86,7 @@ export const isVerify = (req: Request) =>
   req.method === "POST" && req.url.endsWith("/v1/keys/verify");
 const BEARER = new RegExp(`^Bearer (${SERVICE_TOKEN_PREFIX}_\\S{1,508})$`);
 const JSON_TYPE = /^application\/json\s*(;|$)/i;
-const NON_ASCII = /[^\x00-\x7f]/;
+const NON_ASCII = /[\u0080-\uffff]/;
 
 /**
  * A handler for requests `isVerify` picks: a Response for the common verify, or the request

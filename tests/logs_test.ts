@@ -222,6 +222,26 @@ Deno.test("traffic: requests, verifications, errors and bytes per day, exact to 
   assertInvalid(await q("?from=2026-02-30"), "query.from");
 });
 
+Deno.test("traffic: a verify answer's bytes out are its UTF-8 bytes, also for non-ASCII meta", async () => {
+  await using h = await setup();
+  await h.tenant("acme");
+  const created = await h.call("POST", "/v1/tenants/acme/api-keys", {
+    token: h.root,
+    body: { name: "k", environment: "live", meta: { city: "Zürich ☃" } },
+  });
+  const res = await h.call("POST", "/v1/keys/verify", {
+    token: h.root,
+    body: { key: created.body.data.key },
+  });
+  assert.equal(res.body.data.meta.city, "Zürich ☃");
+  await h.svc.aggregator.flush();
+  const logs = await h.call("GET", "/v1/admin/logs?path=/v1/keys/verify", { token: h.root });
+  assert.equal(logs.body.data.length, 1, logs.text);
+  const bytes = new TextEncoder().encode(res.text).length;
+  assert.ok(bytes > res.text.length);
+  assert.equal(logs.body.data[0].bytes_out, bytes);
+});
+
 Deno.test("aggregator status: from memory, pending until a flush, then flushed", async () => {
   await using h = await setup();
   await h.call("GET", "/v1/plans", { token: h.root });
