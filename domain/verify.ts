@@ -12,7 +12,7 @@
  * one process cannot both take the last unit of a quota.
  */
 import { keys } from "../kv/keys.ts";
-import { type NamedKey, NamedKeys } from "../kv/names.ts";
+import { type Dated, dated, named, type NamedKey, remembered } from "../kv/names.ts";
 import { dayOf } from "./activity.ts";
 import {
   type ApiKey,
@@ -123,6 +123,22 @@ export function quotaPeriod(interval: "month" | "year", now: number): QuotaPerio
   return lastPeriods[interval] = { label, start, end, endIso: iso(end) };
 }
 
+/** The keys verify reads and counts for one API key, named once (kv/names.ts). */
+interface KeyNames {
+  readonly pointer: NamedKey;
+  record?: NamedKey;
+  project?: NamedKey;
+  lastUsed?: NamedKey;
+  daily?: Dated;
+}
+
+/** The same for one tenant. */
+interface TenantNames {
+  readonly tenant: NamedKey;
+  period?: Dated;
+  daily?: Dated;
+}
+
 /** A decision that could not be made yet: the key it still has to read. */
 const needsRead = (d: VerifyResult | NamedKey): d is NamedKey => !("valid" in d);
 
@@ -133,8 +149,11 @@ export class Verifier {
 
   /** Hashes of recently verified well-formed keys: two hashes fewer per warm call. */
   readonly #hashes = new HashMemo();
-  /** The keys a warm call reads and counts, named once per API key, tenant and plan. */
-  readonly #named = new NamedKeys();
+  /** The keys a warm call reads and counts, named once: by key hash, tenant, plan code, plan. */
+  readonly #keyNames = new Map<string, KeyNames>();
+  readonly #tenantNames = new Map<string, TenantNames>();
+  readonly #planCodeNames = new Map<string, NamedKey>();
+  readonly #planNames = new Map<string, NamedKey>();
 
   readonly #gate: ThresholdGate | null;
 
@@ -191,7 +210,6 @@ export class Verifier {
     loaded: Map<string, Deno.KvEntryMaybe<unknown>>,
   ): VerifyResult | NamedKey {
     const cache = this.#svc.cache;
-    const named = this.#named;
     let missing: NamedKey | null = null;
     const read = <T>(key: NamedKey): T | null => {
       // The cache first: a flush adjusts the usage counter there while a call awaits.
@@ -203,37 +221,44 @@ export class Verifier {
       if (entry === undefined) missing ??= key;
       return entry?.value ?? null;
     };
-    const pointer = read<KeyPointer>(named.get(hash, "pointer", "", () => keys.apiKeyHash(hash)));
+    const k = remembered(this.#keyNames, hash, () => ({ pointer: named(keys.apiKeyHash(hash)) }));
+    const pointer = read<KeyPointer>(k.pointer);
     if (missing) return missing;
     if (!pointer || (boundTenant && pointer.tenant_id !== boundTenant)) return NOT_FOUND;
     const tenantId = pointer.tenant_id;
-    const key = read<ApiKey>(
-      named.get(hash, "record", "", () => keys.apiKey(tenantId, pointer.id)),
+    const t = remembered(
+      this.#tenantNames,
+      tenantId,
+      () => ({ tenant: named(keys.tenant(tenantId)) }),
     );
-    const tenant = read<Tenant>(named.get(tenantId, "tenant", "", () => keys.tenant(tenantId)));
+    // A key's tenant and id never change: its record's name is made once.
+    const key = read<ApiKey>(k.record ??= named(keys.apiKey(tenantId, pointer.id)));
+    const tenant = read<Tenant>(t.tenant);
     if (missing) return missing;
     if (!key || !tenant || tenant.status === "deleted") return NOT_FOUND;
     if (key.project_id) {
       const projectId = key.project_id;
-      const project = read<Project>(
-        named.get(hash, "project", projectId, () => keys.project(tenantId, projectId)),
-      );
+      const project = read<Project>(k.project ??= named(keys.project(tenantId, projectId)));
       if (missing) return missing;
       if (project?.status !== "active") return NOT_FOUND;
     }
     if (req.environment && key.environment !== req.environment) return NOT_FOUND;
     const code = tenant.plan;
-    const planId = read<string>(named.get(code, "plan code", "", () => keys.planCode(code)));
-    const plan = planId ? read<Plan>(named.get(planId, "plan", "", () => keys.plan(planId))) : null;
+    const planId = read<string>(
+      remembered(this.#planCodeNames, code, () => named(keys.planCode(code))),
+    );
+    const plan = planId
+      ? read<Plan>(remembered(this.#planNames, planId, () => named(keys.plan(planId))))
+      : null;
     const now = this.#svc.now();
     // Unlimited plans count by calendar month.
     const period = quotaPeriod(plan?.quota?.period ?? "month", now);
-    const periodKey = named.get(
-      tenantId,
-      "period",
+    t.period = dated(
+      t.period,
       period.label,
       () => keys.usagePeriod(tenantId, VERIFICATIONS, period.label),
     );
+    const periodKey = t.period.named;
     const persisted = read<Deno.KvU64>(periodKey);
     if (missing) return missing;
 
@@ -278,7 +303,7 @@ export class Verifier {
     }
 
     if (limit) this.#limiter.take(key.id, now);
-    this.#record(hash, key, cost, now, periodKey);
+    this.#record(k, t, key, cost, now);
     this.#gate?.observe(tenant.id, used + cost, units, period);
     return {
       ...result,
@@ -288,26 +313,21 @@ export class Verifier {
     };
   }
 
-  #record(hash: string, key: ApiKey, cost: number, now: number, periodKey: NamedKey) {
+  #record(k: KeyNames, t: TenantNames, key: ApiKey, cost: number, now: number) {
     const { tenant_id: tenantId, id } = key;
     const day = dayOf(now);
-    const named = this.#named;
     const usage = this.#usage;
     if (cost > 0) {
-      usage.add(periodKey.key, cost, false, periodKey.sum);
-      const daily = named.get(
-        tenantId,
-        "daily",
-        day,
-        () => keys.usageDaily(tenantId, VERIFICATIONS, day),
-      );
-      usage.add(daily.key, cost, false, daily.sum);
+      const period = t.period!.named;
+      usage.add(period.key, cost, false, period.sum);
+      t.daily = dated(t.daily, day, () => keys.usageDaily(tenantId, VERIFICATIONS, day));
+      usage.add(t.daily.named.key, cost, false, t.daily.named.sum);
       // Per-key statistics are lazy: with many busy keys they are most of the writes. In
       // units, like the tenant's counters, so the keys' days add up to the tenant's.
-      const keyDaily = named.get(hash, "daily", day, () => keys.keyUsageDaily(tenantId, id, day));
-      usage.add(keyDaily.key, cost, true, keyDaily.sum);
+      k.daily = dated(k.daily, day, () => keys.keyUsageDaily(tenantId, id, day));
+      usage.add(k.daily.named.key, cost, true, k.daily.named.sum);
     }
-    const lastUsed = named.get(hash, "last used", "", () => keys.keyLastUsed(tenantId, id));
-    usage.max(lastUsed.key, now, true, lastUsed.max);
+    k.lastUsed ??= named(keys.keyLastUsed(tenantId, id));
+    usage.max(k.lastUsed.key, now, true, k.lastUsed.max);
   }
 }

@@ -24,24 +24,27 @@ export function named(key: Deno.KvKey): NamedKey {
   return { key, name, sum: `sum:${name}`, max: `max:${name}` };
 }
 
-/**
- * NamedKeys by scope (an API key's hash, a tenant's id) and slot, each made for a label (a day,
- * a period) and made anew when the label changes. Bounded: past `maxScopes` it starts over.
- */
-export class NamedKeys {
-  readonly #scopes = new Map<string, Map<string, { label: string; named: NamedKey }>>();
-  constructor(readonly maxScopes = 100_000) {}
+/** A key named for a label (a day, a period): made anew when the label changes. */
+export interface Dated {
+  readonly label: string;
+  readonly named: NamedKey;
+}
 
-  get(scope: string, slot: string, label: string, key: () => Deno.KvKey): NamedKey {
-    let slots = this.#scopes.get(scope);
-    if (!slots) {
-      if (this.#scopes.size >= this.maxScopes) this.#scopes.clear();
-      this.#scopes.set(scope, slots = new Map());
-    }
-    const hit = slots.get(slot);
-    if (hit && hit.label === label) return hit.named;
-    const made = named(key());
-    slots.set(slot, { label, named: made });
-    return made;
+/** `current` when it was made for `label`, else `key` named for it. */
+export const dated = (current: Dated | undefined, label: string, key: () => Deno.KvKey): Dated =>
+  current?.label === label ? current : { label, named: named(key()) };
+
+/** `map`'s entry for `id`, made when missing. Bounded: past `max` entries it starts over. */
+export function remembered<V>(
+  map: Map<string, V>,
+  id: string,
+  make: () => NoInfer<V>,
+  max = 100_000,
+): V {
+  let value = map.get(id);
+  if (value === undefined) {
+    if (map.size >= max) map.clear();
+    map.set(id, value = make());
   }
+  return value;
 }

@@ -19,7 +19,8 @@ import { type BufferKind as Kind, bufferName as nameOf } from "./names.ts";
 interface Delta {
   key: Deno.KvKey;
   kind: Kind;
-  value: bigint;
+  /** A number until the commit: a BigInt per addition costs the hot path an allocation. */
+  value: number;
   /** Written only every `lazyEvery`-th timed flush (and by explicit flushes and stop()). */
   lazy: boolean;
 }
@@ -61,7 +62,7 @@ export class SumBuffer {
   /** How many of the pending deltas are not lazy. */
   #eager = 0;
   /** Sums taken by the flush in flight, by key: still counted by pending(). */
-  readonly #inflight = new Map<string, bigint>();
+  readonly #inflight = new Map<string, number>();
   /** The last flush queued, settled either way; flushes run one after another. */
   #flushing: Promise<void> | null = null;
   #timer: ReturnType<typeof setInterval> | null = null;
@@ -92,32 +93,32 @@ export class SumBuffer {
    * Adds `n` to the counter at `key`; `lazy` ones are written less often (see lazyEvery).
    * `name`: the key's buffer name when the caller has it (kv/names.ts).
    */
-  add(key: Deno.KvKey, n: number | bigint = 1, lazy = false, name = nameOf("sum", key)) {
-    this.#put(name, { key, kind: "sum", value: BigInt(n), lazy });
+  add(key: Deno.KvKey, n = 1, lazy = false, name = nameOf("sum", key)) {
+    this.#put(name, { key, kind: "sum", value: n, lazy });
   }
 
   /** Raises the counter at `key` to at least `n` (e.g. a last-used time). */
-  max(key: Deno.KvKey, n: number | bigint, lazy = false, name = nameOf("max", key)) {
-    this.#put(name, { key, kind: "max", value: BigInt(n), lazy });
+  max(key: Deno.KvKey, n: number, lazy = false, name = nameOf("max", key)) {
+    this.#put(name, { key, kind: "max", value: n, lazy });
   }
 
   /** The sum added at `key` and not yet committed. */
   pending(key: Deno.KvKey, name = nameOf("sum", key)): number {
-    return Number((this.#pending.get(name)?.value ?? 0n) + (this.#inflight.get(name) ?? 0n));
+    return (this.#pending.get(name)?.value ?? 0) + (this.#inflight.get(name) ?? 0);
   }
 
   /** The highest value waiting for `key`'s `max`, or 0 (a flush in flight is not counted). */
   pendingMax(key: Deno.KvKey): number {
-    return Number(this.#pending.get(nameOf("max", key))?.value ?? 0n);
+    return this.#pending.get(nameOf("max", key))?.value ?? 0;
   }
 
   /** Every sum added and not yet committed (a flush in flight included), with its key. */
   *pendingSums(): Generator<[Deno.KvKey, number]> {
     for (const [name, d] of this.#pending) {
-      if (d.kind === "sum") yield [d.key, Number(d.value + (this.#inflight.get(name) ?? 0n))];
+      if (d.kind === "sum") yield [d.key, d.value + (this.#inflight.get(name) ?? 0)];
     }
     for (const [name, value] of this.#inflight) {
-      if (!this.#pending.has(name)) yield [JSON.parse(name.slice("sum:".length)), Number(value)];
+      if (!this.#pending.has(name)) yield [JSON.parse(name.slice("sum:".length)), value];
     }
   }
 
@@ -137,6 +138,10 @@ export class SumBuffer {
   }
 
   #put(name: string, d: Delta) {
+    // Refused here, not at the commit, where one bad value would fail every flush after.
+    if (!Number.isSafeInteger(d.value) || d.value < 0) {
+      throw new RangeError(`not a counter amount: ${d.value}`);
+    }
     this.stats.enqueued++;
     this.#merge(name, d);
     if (this.#flushing) return;
@@ -191,13 +196,13 @@ export class SumBuffer {
           try {
             const op = this.#kv.atomic();
             for (const { d, extra } of chunk) {
-              op.mutate({ type: d.kind, key: d.key, value: new Deno.KvU64(d.value) });
+              op.mutate({ type: d.kind, key: d.key, value: new Deno.KvU64(BigInt(d.value)) });
               if (extra) op.mutate(extra);
             }
             if (!(await commit(op))) throw new Error("the commit was refused");
             for (const { name, d } of chunk) {
               this.#inflight.delete(name);
-              if (d.kind === "sum") this.#opts.onCommitted?.(d.key, d.value);
+              if (d.kind === "sum") this.#opts.onCommitted?.(d.key, BigInt(d.value));
             }
             continue;
           } catch (err) {
@@ -229,7 +234,9 @@ export class SumBuffer {
     let chunk: { name: string; d: Delta; extra: Deno.KvMutation | null }[] = [];
     let mutations = 0;
     for (const [name, d] of taken) {
-      const extra = d.kind === "sum" ? this.#opts.companion?.(d.key, d.value, now) ?? null : null;
+      const extra = d.kind === "sum"
+        ? this.#opts.companion?.(d.key, BigInt(d.value), now) ?? null
+        : null;
       const size = extra ? 2 : 1;
       if (mutations + size > CHUNK) {
         yield chunk;
