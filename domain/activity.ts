@@ -4,6 +4,7 @@
  * request); reads add what is still pending, so they are exact in this process.
  */
 import { keys } from "../kv/keys.ts";
+import { type Dated, named } from "../kv/names.ts";
 import type { SumBuffer } from "../kv/sum_buffer.ts";
 import { getRecord, readCounter } from "../kv/table.ts";
 import { badRequest } from "./errors.ts";
@@ -31,9 +32,19 @@ export function dayOf(ms: number): string {
  * only (synchronous, no KV access); the buffer writes it behind.
  */
 export function recordRequest(buffer: SumBuffer, principalId: string, nowMs: number): void {
+  const day = dayOf(nowMs);
+  let counter = dailyCounters.get(principalId);
+  if (counter?.label !== day) {
+    if (dailyCounters.size >= 100_000) dailyCounters.clear();
+    counter = { label: day, named: named(keys.principalDaily(principalId, day)) };
+    dailyCounters.set(principalId, counter);
+  }
   // Lazy: a statistic, written every tenth flush (see kv/sum_buffer.ts).
-  buffer.add(keys.principalDaily(principalId, dayOf(nowMs)), 1, true);
+  buffer.add(counter.named.key, 1, true, counter.named.sum);
 }
+
+/** Each principal's counter of the day, named once (kv/names.ts): every request adds to it. */
+const dailyCounters = new Map<string, Dated>();
 
 /**
  * The inclusive day range asked for: both ends as YYYY-MM-DD, from ≤ to, at most 366 days.

@@ -5,6 +5,7 @@
  */
 import { commit } from "../kv/commit.ts";
 import { keys } from "../kv/keys.ts";
+import { named, type NamedKey, remembered } from "../kv/names.ts";
 import { listPage, type Page, type PageRequest } from "../kv/list.ts";
 import { peekImmutablePointer, resolveImmutablePointer } from "../kv/pointers.ts";
 import { getRecord, replace, type Table, type Versioned } from "../kv/table.ts";
@@ -13,7 +14,7 @@ import { newId } from "./ids.ts";
 import { ALL_PERMISSIONS, expandPermissions, isPermission, PERMISSIONS } from "./permissions.ts";
 import { permissionsInTenant, type Principal, tokenPrincipal } from "./principal.ts";
 import { createRecord, updateRecord } from "./records.ts";
-import { displayStart, HashMemo, newSecret, sha256Hex } from "./secrets.ts";
+import { displayStart, newSecret, sha256Hex } from "./secrets.ts";
 import { type Actor, iso, type Services } from "./services.ts";
 import { tenantTable } from "./tenants.ts";
 
@@ -57,34 +58,53 @@ const TOUCH_EVERY_MS = 60_000;
 export const tokenExpired = (t: ServiceToken, now: number) =>
   t.expires_at !== null && Date.parse(t.expires_at) <= now;
 
-/** Null when the token does not authenticate at `now`; else whether it is due a touch. */
-function refusal(token: ServiceToken | null, now: number): "refused" | "touch" | null {
-  if (!token || !live(token) || tokenExpired(token, now)) return "refused";
-  const touched = token.last_used_at && now - Date.parse(token.last_used_at) < TOUCH_EVERY_MS;
-  return touched ? null : "touch";
+/** What a token record grants, and its times as numbers. */
+interface Grant {
+  principal: Principal;
+  expiresAt: number | null;
+  lastUsedAt: number | null;
 }
 
 /**
- * The principal a token record grants, built once per record read: gateways present the same
- * token on every call. (A changed token is a new record object, so a new principal.)
+ * Grants, built once per record read: gateways present the same token on every call. (A
+ * changed token is a new record object, so a new grant.)
  */
-const principals = new WeakMap<ServiceToken, Principal>();
-function principalOf(t: ServiceToken): Principal {
-  let principal = principals.get(t);
-  if (!principal) {
-    principal = tokenPrincipal(
-      t.id,
-      expandPermissions(t.permissions),
-      t.tenant_id,
-      t.test_tenants_only,
-    );
-    principals.set(t, principal);
+const grants = new WeakMap<ServiceToken, Grant>();
+function grantOf(t: ServiceToken): Grant {
+  let grant = grants.get(t);
+  if (!grant) {
+    grant = {
+      principal: tokenPrincipal(
+        t.id,
+        expandPermissions(t.permissions),
+        t.tenant_id,
+        t.test_tenants_only,
+      ),
+      expiresAt: t.expires_at === null ? null : Date.parse(t.expires_at),
+      lastUsedAt: t.last_used_at ? Date.parse(t.last_used_at) : null,
+    };
+    grants.set(t, grant);
   }
-  return principal;
+  return grant;
 }
 
-/** Token hashes, remembered: the hot path hashes the same few tokens on every call. */
-const tokenHashes = new HashMemo(10_000);
+/** Null when the token does not authenticate at `now`; else whether it is due a touch. */
+function refusal(token: ServiceToken | null, now: number): "refused" | "touch" | null {
+  if (!token || !live(token)) return "refused";
+  const { expiresAt, lastUsedAt } = grantOf(token);
+  if (expiresAt !== null && expiresAt <= now) return "refused";
+  return lastUsedAt !== null && now - lastUsedAt < TOUCH_EVERY_MS ? null : "touch";
+}
+
+/**
+ * A secret's hash pointer and a token's record key, named once (kv/names.ts): the hot path
+ * presents the same few tokens on every call.
+ */
+const pointerNames = new Map<string, NamedKey>();
+const recordNames = new Map<string, NamedKey>();
+const pointerOf = (secret: string) =>
+  remembered(pointerNames, secret, () => named(keys.tokenHash(sha256Hex(secret))), 10_000);
+const recordOf = (id: string) => remembered(recordNames, id, () => named(keys.token(id)), 10_000);
 
 /**
  * The principal behind a token secret, or null when unknown, revoked or expired. The record
@@ -92,7 +112,7 @@ const tokenHashes = new HashMemo(10_000);
  * not cost a KV read. A revocation is seen at once here and within the cache window elsewhere.
  */
 export async function authenticateToken(svc: Services, secret: string): Promise<Principal | null> {
-  const id = await resolveImmutablePointer(svc.kv, keys.tokenHash(tokenHashes.get(secret)));
+  const id = await resolveImmutablePointer(svc.kv, pointerOf(secret).key);
   const entry = id ? await svc.cache.get<ServiceToken>(keys.token(id)) : null;
   const token = entry?.versionstamp ? entry as Versioned<ServiceToken> : null;
   const now = svc.now();
@@ -105,7 +125,7 @@ export async function authenticateToken(svc: Services, secret: string): Promise<
     );
     svc.cache.forget(keys.token(token!.value.id));
   }
-  return principalOf(token!.value);
+  return grantOf(token!.value).principal;
 }
 
 /**
@@ -116,11 +136,17 @@ export function authenticateTokenCached(
   svc: Services,
   secret: string,
 ): Principal | null | undefined {
-  const id = peekImmutablePointer(svc.kv, keys.tokenHash(tokenHashes.get(secret)));
-  const entry = id === undefined ? undefined : svc.cache.getSync<ServiceToken>(keys.token(id));
+  const pointer = pointerOf(secret);
+  const id = peekImmutablePointer(svc.kv, pointer.key, pointer.name);
+  const record = id === undefined ? undefined : recordOf(id);
+  const entry = record && svc.cache.getSync<ServiceToken>(record.key, record.name);
   if (!entry?.versionstamp) return undefined;
   const verdict = refusal(entry.value, svc.now());
-  return verdict === "touch" ? undefined : verdict === "refused" ? null : principalOf(entry.value);
+  return verdict === "touch"
+    ? undefined
+    : verdict === "refused"
+    ? null
+    : grantOf(entry.value).principal;
 }
 
 export interface NewToken {

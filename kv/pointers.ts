@@ -9,10 +9,16 @@ import { getBatched } from "./batch.ts";
 const MAX_ENTRIES = 10_000;
 const memos = new WeakMap<Deno.Kv, Map<string, string>>();
 
-/** The remembered target of `key`, without reading KV (undefined when not remembered). */
-export function peekImmutablePointer(kv: Deno.Kv, key: Deno.KvKey): string | undefined {
+/**
+ * The remembered target of `key`, without reading KV (undefined when not remembered). `name`:
+ * the key's name when the caller has it (kv/names.ts).
+ */
+export function peekImmutablePointer(
+  kv: Deno.Kv,
+  key: Deno.KvKey,
+  name = JSON.stringify(key),
+): string | undefined {
   const memo = memos.get(kv);
-  const name = JSON.stringify(key);
   // Oldest first out, hits not reordered: a re-insert per hit makes V8 rehash the map over
   // and over, and an evicted hot pointer costs just one read.
   return memo?.get(name);
