@@ -52,6 +52,9 @@ app.post("/json/verify-sized", async (c) => {
   });
 });
 
+// bench/response_size.ts: the same bare answer at any size, to see what size itself costs.
+app.get("/size/:bytes", (c) => c.body("x".repeat(Number(c.req.param("bytes")))));
+
 Deno.serve({
   port: Number(Deno.env.get("PORT") ?? 8001),
   hostname: Deno.env.get("HOST") ?? "127.0.0.1",
