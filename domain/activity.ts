@@ -4,7 +4,7 @@
  * request); reads add what is still pending, so they are exact in this process.
  */
 import { keys } from "../kv/keys.ts";
-import { type Dated, named } from "../kv/names.ts";
+import { type Dated, dated } from "../kv/names.ts";
 import type { SumBuffer } from "../kv/sum_buffer.ts";
 import { getRecord, readCounter } from "../kv/table.ts";
 import { badRequest } from "./errors.ts";
@@ -33,10 +33,10 @@ export function dayOf(ms: number): string {
  */
 export function recordRequest(buffer: SumBuffer, principalId: string, nowMs: number): void {
   const day = dayOf(nowMs);
-  let counter = dailyCounters.get(principalId);
-  if (counter?.label !== day) {
+  const current = dailyCounters.get(principalId);
+  const counter = dated(current, day, () => keys.principalDaily(principalId, day));
+  if (counter !== current) {
     if (dailyCounters.size >= 100_000) dailyCounters.clear();
-    counter = { label: day, named: named(keys.principalDaily(principalId, day)) };
     dailyCounters.set(principalId, counter);
   }
   // Lazy: a statistic, written every tenth flush (see kv/sum_buffer.ts).
