@@ -12,7 +12,7 @@
  * one process cannot both take the last unit of a quota.
  */
 import { keys } from "../kv/keys.ts";
-import { type Dated, dated, named, type NamedKey, remembered } from "../kv/names.ts";
+import { counter, type Dated, dated, named, type NamedKey, remembered } from "../kv/names.ts";
 import { dayOf } from "./activity.ts";
 import {
   type ApiKey,
@@ -128,15 +128,17 @@ interface KeyNames {
   readonly pointer: NamedKey;
   record?: NamedKey;
   project?: NamedKey;
+  /** Buffer names: a max, and the day's sum. */
   lastUsed?: NamedKey;
-  daily?: Dated;
+  daily?: Dated<NamedKey>;
 }
 
 /** The same for one tenant. */
 interface TenantNames {
   readonly tenant: NamedKey;
-  period?: Dated;
-  daily?: Dated;
+  /** The period's counter: read from the cache and added to in the buffer. */
+  period?: Dated<{ read: NamedKey; sum: NamedKey }>;
+  daily?: Dated<NamedKey>;
 }
 
 /** A decision that could not be made yet: the key it still has to read. */
@@ -253,13 +255,12 @@ export class Verifier {
     const now = this.#svc.now();
     // Unlimited plans count by calendar month.
     const period = quotaPeriod(plan?.quota?.period ?? "month", now);
-    t.period = dated(
-      t.period,
-      period.label,
-      () => keys.usagePeriod(tenantId, VERIFICATIONS, period.label),
-    );
-    const periodKey = t.period.named;
-    const persisted = read<Deno.KvU64>(periodKey);
+    t.period = dated(t.period, period.label, () => {
+      const key = keys.usagePeriod(tenantId, VERIFICATIONS, period.label);
+      return { read: named(key), sum: counter("sum", key) };
+    });
+    const periodKey = t.period.value;
+    const persisted = read<Deno.KvU64>(periodKey.read);
     if (missing) return missing;
 
     const result: VerifyResult = {
@@ -290,7 +291,7 @@ export class Verifier {
 
     const cost = req.cost ?? 1;
     const used = (persisted ? Number(persisted.value) : 0) +
-      this.#usage.pending(periodKey.key, periodKey.sum);
+      this.#usage.pending(periodKey.sum.key, periodKey.sum.name);
     const units = plan?.quota?.units ?? null;
     const quota = (spent: number) => ({
       limit: units,
@@ -318,16 +319,20 @@ export class Verifier {
     const day = dayOf(now);
     const usage = this.#usage;
     if (cost > 0) {
-      const period = t.period!.named;
-      usage.add(period.key, cost, false, period.sum);
-      t.daily = dated(t.daily, day, () => keys.usageDaily(tenantId, VERIFICATIONS, day));
-      usage.add(t.daily.named.key, cost, false, t.daily.named.sum);
+      const period = t.period!.value.sum;
+      usage.add(period.key, cost, false, period.name);
+      t.daily = dated(
+        t.daily,
+        day,
+        () => counter("sum", keys.usageDaily(tenantId, VERIFICATIONS, day)),
+      );
+      usage.add(t.daily.value.key, cost, false, t.daily.value.name);
       // Per-key statistics are lazy: with many busy keys they are most of the writes. In
       // units, like the tenant's counters, so the keys' days add up to the tenant's.
-      k.daily = dated(k.daily, day, () => keys.keyUsageDaily(tenantId, id, day));
-      usage.add(k.daily.named.key, cost, true, k.daily.named.sum);
+      k.daily = dated(k.daily, day, () => counter("sum", keys.keyUsageDaily(tenantId, id, day)));
+      usage.add(k.daily.value.key, cost, true, k.daily.value.name);
     }
-    k.lastUsed ??= named(keys.keyLastUsed(tenantId, id));
-    usage.max(k.lastUsed.key, now, true, k.lastUsed.max);
+    k.lastUsed ??= counter("max", keys.keyLastUsed(tenantId, id));
+    usage.max(k.lastUsed.key, now, true, k.lastUsed.name);
   }
 }

@@ -2,7 +2,8 @@
  * Names of KV keys, for maps keyed by them (the read cache, the write-behind buffer). A name is
  * the key's JSON; a buffer name adds what the buffer does with it. Building one serializes the
  * key and hashing it reads every character, so code that touches the same keys on every
- * request (verify) makes them once, as a NamedKey, and passes them along.
+ * request (verify) makes them once, as a NamedKey, and passes them along. One name per key and
+ * use: a warm API key's names are held for as long as it is busy, and only what is used is kept.
  */
 
 export type BufferKind = "sum" | "max";
@@ -10,29 +11,30 @@ export type BufferKind = "sum" | "max";
 /** The name of `key` in the write-behind buffer, for a `sum` or a `max`. */
 export const bufferName = (kind: BufferKind, key: Deno.KvKey) => `${kind}:${JSON.stringify(key)}`;
 
-/** A key with its names, made once. */
+/** A key with its name in one map (the read cache, or the buffer as a sum or a max), made once. */
 export interface NamedKey {
   readonly key: Deno.KvKey;
-  /** Its name in the read cache. */
   readonly name: string;
-  readonly sum: string;
-  readonly max: string;
 }
 
-export function named(key: Deno.KvKey): NamedKey {
-  const name = JSON.stringify(key);
-  return { key, name, sum: `sum:${name}`, max: `max:${name}` };
-}
+/** `key` under its name in the read cache. */
+export const named = (key: Deno.KvKey): NamedKey => ({ key, name: JSON.stringify(key) });
 
-/** A key named for a label (a day, a period): made anew when the label changes. */
-export interface Dated {
+/** `key` under its name in the write-behind buffer. */
+export const counter = (kind: BufferKind, key: Deno.KvKey): NamedKey => ({
+  key,
+  name: bufferName(kind, key),
+});
+
+/** A value made for a label (a day, a period): made anew when the label changes. */
+export interface Dated<V> {
   readonly label: string;
-  readonly named: NamedKey;
+  readonly value: V;
 }
 
-/** `current` when it was made for `label`, else `key` named for it. */
-export const dated = (current: Dated | undefined, label: string, key: () => Deno.KvKey): Dated =>
-  current?.label === label ? current : { label, named: named(key()) };
+/** `current` when it was made for `label`, else a new value from `make`. */
+export const dated = <V>(current: Dated<V> | undefined, label: string, make: () => V): Dated<V> =>
+  current?.label === label ? current : { label, value: make() };
 
 /** `map`'s entry for `id`, made when missing. Bounded: past `max` entries it starts over. */
 export function remembered<V>(
