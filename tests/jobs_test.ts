@@ -12,6 +12,7 @@ import {
   handleWakeUp,
   type Job,
   type JobHandlers,
+  type JobResult,
   type JobSpec,
   jobTable,
   runDueJobs,
@@ -32,6 +33,20 @@ async function enqueue(h: Harness, spec: Partial<JobSpec> = {}): Promise<Job> {
   const job = enqueueJob(op, h.clock.now, { queue: "test", type: "test.ok", payload: {}, ...spec });
   assert.ok(await commit(op));
   return job;
+}
+
+/** A `test.ok` handler that holds its job running until `release` resolves. */
+function holding(result: JobResult = { ok: true }) {
+  const started = Promise.withResolvers<void>();
+  const release = Promise.withResolvers<void>();
+  const handlers: JobHandlers = {
+    "test.ok": async () => {
+      started.resolve();
+      await release.promise;
+      return result;
+    },
+  };
+  return { started, release, handlers };
 }
 
 const status = async (h: Harness, id: string) => (await getJob(h.svc, id))?.value;
@@ -182,15 +197,7 @@ Deno.test("jobs: two concurrent runners run a job exactly once", async () => {
 
 Deno.test("jobs: a running job whose lease expired is run again by the sweep; the lost worker's result is dropped", async () => {
   await using h = await setup();
-  const started = Promise.withResolvers<void>();
-  const release = Promise.withResolvers<void>();
-  const slow: JobHandlers = {
-    "test.ok": async () => {
-      started.resolve();
-      await release.promise;
-      return { ok: false, error: "too late to matter" };
-    },
-  };
+  const { started, release, handlers: slow } = holding({ ok: false, error: "too late to matter" });
   const { ran, handlers } = recorder();
   const job = await enqueue(h, { payload: { name: "again" }, maxAttempts: 2 });
   const lost = runJob(h.svc, slow, job.id, { leaseMs: MINUTE });
@@ -256,15 +263,7 @@ Deno.test("jobs: a KV queue wake-up runs the job through the worker's listener",
 
 Deno.test("jobs: the worker's sweep runs a job no wake-up announced; stop waits for the run", async () => {
   await using h = await setup();
-  const started = Promise.withResolvers<void>();
-  const release = Promise.withResolvers<void>();
-  const handlers: JobHandlers = {
-    "test.ok": async () => {
-      started.resolve();
-      await release.promise;
-      return { ok: true };
-    },
-  };
+  const { started, release, handlers } = holding();
   // The record alone, as a store without queues commits it.
   const job: Job = {
     ...enqueueJob(h.kv.atomic(), h.clock.now, { queue: "test", type: "test.ok", payload: {} }),
@@ -578,16 +577,9 @@ Deno.test("admin jobs: retry runs a dead or failed job again; 409 for pending, r
 
   assertError(await retry(dead.id), 409, "CONFLICT");
   assertError(await retry(pending.id), 409, "CONFLICT");
-  const started = Promise.withResolvers<void>();
-  const release = Promise.withResolvers<void>();
+  const { started, release, handlers: held } = holding();
   const running = await enqueue(h);
-  const run = runJob(h.svc, {
-    "test.ok": async () => {
-      started.resolve();
-      await release.promise;
-      return { ok: true };
-    },
-  }, running.id);
+  const run = runJob(h.svc, held, running.id);
   await started.promise;
   assertError(await retry(running.id), 409, "CONFLICT");
   release.resolve();
@@ -620,16 +612,9 @@ Deno.test("admin jobs: delete removes a job and its counts; 404 unknown, 409 whi
   assert.equal(await h.runJobs(recorder().handlers), 1, "only the kept job runs");
   assert.deepEqual((await h.auditFor(job.id)).map((e) => e.action), ["job.deleted"]);
 
-  const started = Promise.withResolvers<void>();
-  const release = Promise.withResolvers<void>();
+  const { started, release, handlers: held } = holding();
   const running = await enqueue(h, { queue: "mail" });
-  const run = runJob(h.svc, {
-    "test.ok": async () => {
-      started.resolve();
-      await release.promise;
-      return { ok: true };
-    },
-  }, running.id);
+  const run = runJob(h.svc, held, running.id);
   await started.promise;
   assertError(await del(running.id), 409, "CONFLICT");
   release.resolve();
