@@ -218,6 +218,18 @@ export async function loadTargets(targets: Target[], secret: string): Promise<Su
   return summary;
 }
 
+/** A baseline server script (bench/plain_hono.ts, bench/naive_*.ts) in its own process, in `servers`. */
+export function baselineServer(
+  servers: ServerProcess[],
+  script: string,
+  env?: Record<string, string>,
+): ServerProcess {
+  const args = ["run", "--allow-net", "--allow-env", "--allow-read", "--allow-write", script];
+  const server = ServerProcess.spawn({ args, env });
+  servers.push(server);
+  return server;
+}
+
 /**
  * Runs `body` with a temporary directory and a list to put server processes in; on the way
  * out, however it goes (error, Ctrl-C, SIGTERM), the servers and wrk are stopped and the

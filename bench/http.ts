@@ -15,7 +15,7 @@
  */
 import { join } from "node:path";
 import { LISTENING, randomAlnum, ServerProcess } from "../tests/_server.ts";
-import { allAnswered, benchmark, loadTargets, type Target } from "./_load.ts";
+import { allAnswered, baselineServer, benchmark, loadTargets, type Target } from "./_load.ts";
 
 Deno.exit(
   await benchmark(async (dir, servers) => {
@@ -24,10 +24,7 @@ Deno.exit(
       env: { STEWARD_KV_PATH: join(dir, "steward.kv"), STEWARD_BOOTSTRAP_TOKEN: token },
     });
     servers.push(steward);
-    const plain = ServerProcess.spawn({
-      args: ["run", "--allow-net", "--allow-env", "bench/plain_hono.ts"],
-    });
-    servers.push(plain);
+    const plain = baselineServer(servers, "bench/plain_hono.ts");
     await Promise.all(servers.map((s) => s.waitForStdout(LISTENING, "the listening line")));
 
     const auth = `Authorization: Bearer ${token}`;

@@ -10,8 +10,8 @@
  *
  * Settings as bench/http.ts. Needs wrk.
  */
-import { LISTENING, ServerProcess } from "../tests/_server.ts";
-import { allAnswered, benchmark, loadTargets, type Target } from "./_load.ts";
+import { LISTENING } from "../tests/_server.ts";
+import { allAnswered, baselineServer, benchmark, loadTargets, type Target } from "./_load.ts";
 
 const BODY_BYTES = [100, 300, 360, 400, 650];
 
@@ -33,10 +33,7 @@ async function wireBytes(port: number, path: string): Promise<number> {
 
 Deno.exit(
   await benchmark(async (_dir, servers) => {
-    const plain = ServerProcess.spawn({
-      args: ["run", "--allow-net", "--allow-env", "bench/plain_hono.ts"],
-    });
-    servers.push(plain);
+    const plain = baselineServer(servers, "bench/plain_hono.ts");
     await plain.waitForStdout(LISTENING, "the listening line");
     const targets: Target[] = [];
     for (const bytes of BODY_BYTES) {

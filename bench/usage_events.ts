@@ -18,6 +18,7 @@ import { join } from "node:path";
 import { LISTENING, randomAlnum, ServerProcess } from "../tests/_server.ts";
 import {
   allAnswered,
+  baselineServer,
   benchmark,
   fmt,
   LOAD,
@@ -68,18 +69,9 @@ Deno.exit(
       env: { STEWARD_KV_PATH: join(dir, "steward.kv"), STEWARD_BOOTSTRAP_TOKEN: token },
     });
     servers.push(steward);
-    const naive = ServerProcess.spawn({
-      args: [
-        "run",
-        "--allow-net",
-        "--allow-env",
-        "--allow-read",
-        "--allow-write",
-        "bench/naive_usage.ts",
-      ],
-      env: { BENCH_KV_PATH: join(dir, "naive.kv") },
+    const naive = baselineServer(servers, "bench/naive_usage.ts", {
+      BENCH_KV_PATH: join(dir, "naive.kv"),
     });
-    servers.push(naive);
     await Promise.all(
       [steward, naive].map((s) => s.waitForStdout(LISTENING, "the listening line")),
     );

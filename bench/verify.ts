@@ -18,6 +18,7 @@ import { join } from "node:path";
 import { LISTENING, randomAlnum, ServerProcess } from "../tests/_server.ts";
 import {
   allAnswered,
+  baselineServer,
   benchmark,
   fmt,
   loadTargets,
@@ -81,22 +82,11 @@ Deno.exit(
     const naiveScript = join(dir, "naive.lua");
     await Deno.writeTextFile(naiveScript, postScript(bodiesFile, null));
 
-    const plain = ServerProcess.spawn({
-      args: ["run", "--allow-net", "--allow-env", "bench/plain_hono.ts"],
+    const plain = baselineServer(servers, "bench/plain_hono.ts");
+    const naive = baselineServer(servers, "bench/naive_verify.ts", {
+      BENCH_KV_PATH: join(dir, "naive.kv"),
+      BENCH_KEYS_FILE: keysFile,
     });
-    servers.push(plain);
-    const naive = ServerProcess.spawn({
-      args: [
-        "run",
-        "--allow-net",
-        "--allow-env",
-        "--allow-read",
-        "--allow-write",
-        "bench/naive_verify.ts",
-      ],
-      env: { BENCH_KV_PATH: join(dir, "naive.kv"), BENCH_KEYS_FILE: keysFile },
-    });
-    servers.push(naive);
     await Promise.all([plain, naive].map((s) => s.waitForStdout(LISTENING, "the listening line")));
 
     const sample = await steward.call("POST", "/v1/keys/verify", {
