@@ -161,6 +161,8 @@ export class PgSync {
   /** Daily counters committed since the last copy, by their key's JSON. */
   #dirty = new Map<string, Deno.KvKey>();
   #writing: Promise<void> | null = null;
+  /** The write queued behind the one running, not started yet. */
+  #waiting: Promise<void> | null = null;
   readonly #audit = new Tail(AUDIT_COPY);
   readonly #usage = new Tail(USAGE_ITEM_COPY);
   readonly stats = {
@@ -211,9 +213,18 @@ export class PgSync {
     return { logs: this.#logs.length, daily_counters: this.#dirty.size };
   }
 
-  /** Writes the logs and touched counters, then runs the tails; one write at a time. */
+  /**
+   * Writes the logs and touched counters, then runs the tails; one write at a time. A write
+   * already waiting its turn takes whatever arrives before it starts, so callers share it
+   * rather than queueing one each (a busy aggregator asks at every batch of log entries).
+   */
   write(): Promise<void> {
-    const run = (this.#writing ?? Promise.resolve()).then(() => this.#write());
+    if (this.#waiting) return this.#waiting;
+    const run = (this.#writing ?? Promise.resolve()).then(() => {
+      this.#waiting = null;
+      return this.#write();
+    });
+    this.#waiting = run;
     const settled = run.catch(() => {});
     this.#writing = settled;
     void settled.then(() => {
