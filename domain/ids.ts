@@ -42,14 +42,6 @@ function encodeTime(ms: number): string {
   return out;
 }
 
-/** The creation time (ms) of an id made by newId: the inverse of its time part. */
-export function timeOfId(id: string): number {
-  const start = id.indexOf("_") + 1;
-  let ms = 0;
-  for (let i = start; i < start + 10; i++) ms = ms * 32 + ALPHABET.indexOf(id[i]);
-  return ms;
-}
-
 /** The 10-character time part of a ULID for `ms`: the lower bound of ids made at that instant. */
 export const timePrefix = (ms: number) => encodeTime(Math.max(0, Math.floor(ms)));
 

@@ -20,7 +20,7 @@ import type { DailyRow, PgAnalytics } from "../pg/analytics.ts";
 import { isUnreachable } from "../pg/client.ts";
 import { type AuditEvent, auditUsers } from "./audit.ts";
 import { AppError } from "./errors.ts";
-import { timeOfId, timePrefix } from "./ids.ts";
+import { idTime, timePrefix } from "./ids.ts";
 import type { RequestLog } from "./request_logs.ts";
 import { iso } from "./services.ts";
 import type { ItemPage } from "./usage_stream.ts";
@@ -135,8 +135,8 @@ class Tail<T extends { id: string }> {
   /** Copies the new records; returns how many. With no cursor yet, starts `now` − the window. */
   async run(kv: Deno.Kv, pg: PgAnalytics, now: number): Promise<number> {
     const cursor = this.#cursor ?? await pg.cursor(this.cursorName);
-    const since = (cursor ? timeOfId(cursor) : now) - TAIL_LOOKBACK_MS;
-    for (const id of this.#seen) if (timeOfId(id) < since) this.#seen.delete(id);
+    const since = (cursor ? idTime(cursor) ?? now : now) - TAIL_LOOKBACK_MS;
+    for (const id of this.#seen) if ((idTime(id) ?? 0) < since) this.#seen.delete(id);
     const copied = await copyFamily(
       kv,
       pg,
