@@ -26,7 +26,7 @@ import type { Plan } from "./plans.ts";
 import type { Project } from "./projects.ts";
 import { type RateDecision, RateLimiter } from "./rate_limit.ts";
 import type { ThresholdGate } from "./threshold_gate.ts";
-import { HashMemo } from "./secrets.ts";
+import { sha256Hex } from "./secrets.ts";
 import { iso, type Services } from "./services.ts";
 import type { Tenant } from "./tenants.ts";
 
@@ -149,9 +149,11 @@ export class Verifier {
   readonly #usage: UsageSink;
   readonly #limiter: RateLimiter;
 
-  /** Hashes of recently verified well-formed keys: two hashes fewer per warm call. */
-  readonly #hashes = new HashMemo();
-  /** The keys a warm call reads and counts, named once: by key hash, tenant, plan code, plan. */
+  /**
+   * The KV keys a warm call reads and counts, named once: by API key secret (so a warm call
+   * hashes nothing either), tenant, plan code, plan. The secrets sit in process memory only,
+   * which every request passes them through anyway.
+   */
   readonly #keyNames = new Map<string, KeyNames>();
   readonly #tenantNames = new Map<string, TenantNames>();
   readonly #planCodeNames = new Map<string, NamedKey>();
@@ -179,23 +181,28 @@ export class Verifier {
     req: VerifyRequest,
     boundTenant: string | null = null,
   ): VerifyResult | Promise<VerifyResult> {
-    const hash = this.#hashes.get(req.key, wellFormedKey);
-    if (!hash) return NOT_FOUND;
-    const first = this.#decide(req, boundTenant, hash, new Map());
-    return needsRead(first) ? this.#load(req, boundTenant, hash, first) : first;
+    let k = this.#keyNames.get(req.key);
+    if (!k) {
+      // A malformed or checksum-failing key is refused unhashed, and not remembered.
+      if (!wellFormedKey(req.key)) return NOT_FOUND;
+      const hash = sha256Hex(req.key);
+      k = remembered(this.#keyNames, req.key, () => ({ pointer: named(keys.apiKeyHash(hash)) }));
+    }
+    const first = this.#decide(req, boundTenant, k, new Map());
+    return needsRead(first) ? this.#load(req, boundTenant, k, first) : first;
   }
 
   /** Reads each missing entry in turn (each read may reveal the next), then decides. */
   async #load(
     req: VerifyRequest,
     boundTenant: string | null,
-    hash: string,
+    k: KeyNames,
     missing: NamedKey,
   ): Promise<VerifyResult> {
     const loaded = new Map<string, Deno.KvEntryMaybe<unknown>>();
     for (;;) {
       loaded.set(missing.name, await this.#svc.cache.get(missing.key));
-      const next = this.#decide(req, boundTenant, hash, loaded);
+      const next = this.#decide(req, boundTenant, k, loaded);
       if (!needsRead(next)) return next;
       missing = next;
     }
@@ -208,7 +215,7 @@ export class Verifier {
   #decide(
     req: VerifyRequest,
     boundTenant: string | null,
-    hash: string,
+    k: KeyNames,
     loaded: Map<string, Deno.KvEntryMaybe<unknown>>,
   ): VerifyResult | NamedKey {
     const cache = this.#svc.cache;
@@ -223,7 +230,6 @@ export class Verifier {
       if (entry === undefined) missing ??= key;
       return entry?.value ?? null;
     };
-    const k = remembered(this.#keyNames, hash, () => ({ pointer: named(keys.apiKeyHash(hash)) }));
     const pointer = read<KeyPointer>(k.pointer);
     if (missing) return missing;
     if (!pointer || (boundTenant && pointer.tenant_id !== boundTenant)) return NOT_FOUND;
