@@ -4,7 +4,7 @@
  * request); reads add what is still pending, so they are exact in this process.
  */
 import { keys } from "../kv/keys.ts";
-import { counter, type Dated, dated, type NamedKey } from "../kv/names.ts";
+import { counter, type Dated, dated, type NamedKey, remembered } from "../kv/names.ts";
 import type { SumBuffer } from "../kv/sum_buffer.ts";
 import { getRecord, readCounter } from "../kv/table.ts";
 import { badRequest } from "./errors.ts";
@@ -33,18 +33,15 @@ export function dayOf(ms: number): string {
  */
 export function recordRequest(buffer: SumBuffer, principalId: string, nowMs: number): void {
   const day = dayOf(nowMs);
-  const current = dailyCounters.get(principalId);
-  const daily = dated(current, day, () => counter("sum", keys.principalDaily(principalId, day)));
-  if (daily !== current) {
-    if (dailyCounters.size >= 100_000) dailyCounters.clear();
-    dailyCounters.set(principalId, daily);
-  }
+  const held = remembered(dailyCounters, principalId, () => ({}));
+  held.daily = dated(held.daily, day, () => counter("sum", keys.principalDaily(principalId, day)));
+  const daily = held.daily.value;
   // Lazy: a statistic, written every tenth flush (see kv/sum_buffer.ts).
-  buffer.add(daily.value.key, 1, true, daily.value.name);
+  buffer.add(daily.key, 1, true, daily.name);
 }
 
 /** Each principal's counter of the day, named once (kv/names.ts): every request adds to it. */
-const dailyCounters = new Map<string, Dated<NamedKey>>();
+const dailyCounters = new Map<string, { daily?: Dated<NamedKey> }>();
 
 /**
  * The inclusive day range asked for: both ends as YYYY-MM-DD, from ≤ to, at most 366 days.

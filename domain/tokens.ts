@@ -97,14 +97,18 @@ function refusal(token: ServiceToken | null, now: number): "refused" | "touch" |
 }
 
 /**
- * A secret's hash pointer and a token's record key, named once (kv/names.ts): the hot path
- * presents the same few tokens on every call.
+ * A secret's hash pointer and its token's record key, named once (kv/names.ts): the hot path
+ * presents the same few tokens on every call. The pointer never changes, so neither does the
+ * record it leads to.
  */
-const pointerNames = new Map<string, NamedKey>();
-const recordNames = new Map<string, NamedKey>();
-const pointerOf = (secret: string) =>
-  remembered(pointerNames, secret, () => named(keys.tokenHash(sha256Hex(secret))), 10_000);
-const recordOf = (id: string) => remembered(recordNames, id, () => named(keys.token(id)), 10_000);
+const tokenNames = new Map<string, { pointer: NamedKey; record?: NamedKey }>();
+const namesOf = (secret: string) =>
+  remembered(
+    tokenNames,
+    secret,
+    () => ({ pointer: named(keys.tokenHash(sha256Hex(secret))) }),
+    10_000,
+  );
 
 /**
  * The principal behind a token secret, or null when unknown, revoked or expired. The record
@@ -112,7 +116,7 @@ const recordOf = (id: string) => remembered(recordNames, id, () => named(keys.to
  * not cost a KV read. A revocation is seen at once here and within the cache window elsewhere.
  */
 export async function authenticateToken(svc: Services, secret: string): Promise<Principal | null> {
-  const id = await resolveImmutablePointer(svc.kv, pointerOf(secret).key);
+  const id = await resolveImmutablePointer(svc.kv, namesOf(secret).pointer.key);
   const entry = id ? await svc.cache.get<ServiceToken>(keys.token(id)) : null;
   const token = entry?.versionstamp ? entry as Versioned<ServiceToken> : null;
   const now = svc.now();
@@ -136,10 +140,11 @@ export function authenticateTokenCached(
   svc: Services,
   secret: string,
 ): Principal | null | undefined {
-  const pointer = pointerOf(secret);
-  const id = peekImmutablePointer(svc.kv, pointer.key, pointer.name);
-  const record = id === undefined ? undefined : recordOf(id);
-  const entry = record && svc.cache.getSync<ServiceToken>(record.key, record.name);
+  const names = namesOf(secret);
+  const id = peekImmutablePointer(svc.kv, names.pointer.key, names.pointer.name);
+  if (id === undefined) return undefined;
+  names.record ??= named(keys.token(id));
+  const entry = svc.cache.getSync<ServiceToken>(names.record.key, names.record.name);
   if (!entry?.versionstamp) return undefined;
   const verdict = refusal(entry.value, svc.now());
   return verdict === "touch"
