@@ -53,6 +53,7 @@ export function postgresRoutes() {
             copied: z.object({
               request_logs: z.number().int(),
               audit_events: z.number().int(),
+              usage_events: z.number().int(),
               usage_daily: z.number().int(),
               traffic_daily: z.number().int(),
             }).openapi({ description: "Rows this run wrote, per table." }),
