@@ -1,6 +1,7 @@
 /**
- * Retention of the webhook history: outbox events, fan-out markers, messages and their attempts
- * older than WEBHOOK_RETENTION_MS are deleted by the daily `prune-webhook-history` cron. A message
+ * Retention of the webhook history: outbox events, messages and their attempts older than
+ * WEBHOOK_RETENTION_MS are deleted by the daily `prune-webhook-history` cron (fan-out markers
+ * expire on their own, after 7 days). A message
  * still pending is kept whatever its age, and so is its event (its payload is built from it at
  * each attempt). Everything here is under time-ordered ids, so each sweep is a range per family.
  */
@@ -69,11 +70,6 @@ export async function pruneWebhookHistory(
     svc.kv,
     before(keys.events()),
     (e) => stillNeeded.has(e.value.id),
-  );
-  await deleteRange(
-    svc.kv,
-    before(keys.webhookFanouts()),
-    (e) => stillNeeded.has(e.key[1] as string),
   );
   return result;
 }

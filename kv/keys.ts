@@ -281,9 +281,11 @@ export const keys = {
     "webhook_attempts",
     messageId,
   ],
-  /** Event id and endpoint id → the message made for them: a resumed fan-out makes no twin. */
+  /**
+   * Event id and endpoint id → the message made for them: a resumed fan-out makes no twin.
+   * Written with a 7-day expireIn.
+   */
   webhookFanout: (eventId: string, endpointId: string) => ["webhook_fanouts", eventId, endpointId],
-  webhookFanouts: () => ["webhook_fanouts"],
 
   // ── Request logs and traffic (written behind by the aggregator) ─────────────
   /** A request-log entry, by time-ordered id (`log_…`): a range of ids is a time range. */
