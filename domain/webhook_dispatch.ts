@@ -27,7 +27,7 @@ import {
 } from "./webhook_messages.ts";
 import { getEndpoint, type WebhookEndpoint } from "./webhooks.ts";
 
-/** Endpoints per fan-out commit: one delivery job (one check) per endpoint. */
+/** Endpoints per fan-out commit: one delivery job (one check) per endpoint; KV Connect allows 10. */
 const MAX_CHUNK = 10;
 /** How long a fan-out marker is kept: longer than a fan-out job can keep being retried. */
 const MARKER_TTL_MS = 7 * 86_400_000;
@@ -92,9 +92,8 @@ export async function fanOutJob(svc: Services, job: Job): Promise<JobResult> {
   const event = (await svc.kv.get<DomainEvent>(keys.event(eventId))).value;
   if (!event) return { ok: true };
   const targets = await subscribers(svc, event);
-  const chunk = Math.min(MAX_CHUNK, checksPerCommit(svc.kv));
-  for (let i = 0; i < targets.length; i += chunk) {
-    const part = targets.slice(i, i + chunk);
+  for (let i = 0; i < targets.length; i += MAX_CHUNK) {
+    const part = targets.slice(i, i + MAX_CHUNK);
     const markers = await svc.kv.getMany<string[]>(
       part.map((e) => keys.webhookFanout(event.id, e.id)),
     );
