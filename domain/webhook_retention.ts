@@ -39,28 +39,32 @@ export async function pruneWebhookHistory(
   /** Events of old messages still pending: their payloads are still needed. */
   const stillNeeded = new Set<string>();
   for (const tenantId of await scopes(svc)) {
+    /** Old messages kept because they are still pending: their attempts stay too. */
+    const pending = new Set<string>();
     for await (
       const { value: endpoint } of svc.kv.list<WebhookEndpoint>({
         prefix: keys.webhookEndpoints(tenantId),
       })
     ) {
       const messages = keys.webhookMessages(tenantId, endpoint.id);
-      const old: WebhookMessage[] = [];
       result.messages_deleted += await deleteRange<WebhookMessage>(
         svc.kv,
         { start: [...messages, "msg_"], end: [...messages, `msg_${cutoff}`] },
         ({ value: message }) => {
-          if (message.status === "pending") stillNeeded.add(message.event_id);
-          else old.push(message);
-          return message.status === "pending";
+          if (message.status !== "pending") return false;
+          stillNeeded.add(message.event_id);
+          pending.add(message.id);
+          return true;
         },
       );
-      for (const message of old) {
-        result.attempts_deleted += await deleteRange(svc.kv, {
-          prefix: keys.webhookAttempts(tenantId, message.id),
-        });
-      }
     }
+    // Attempts sit under their message's time-ordered id: one range per scope.
+    const attempts = keys.webhookAttemptsIn(tenantId);
+    result.attempts_deleted += await deleteRange(
+      svc.kv,
+      { start: [...attempts, "msg_"], end: [...attempts, `msg_${cutoff}`] },
+      (e) => pending.has(e.key[attempts.length] as string),
+    );
   }
   const before = (base: Deno.KvKey) => ({
     start: [...base, "evt_"],

@@ -281,6 +281,8 @@ export const keys = {
     "webhook_attempts",
     messageId,
   ],
+  /** Every message's attempts in a scope, in message-id (time) order. */
+  webhookAttemptsIn: (tenantId: string | null) => [...scope(tenantId), "webhook_attempts"],
   /**
    * Event id and endpoint id → the message made for them: a resumed fan-out makes no twin.
    * Written with a 7-day expireIn.
