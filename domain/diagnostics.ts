@@ -93,7 +93,7 @@ export interface DriftReport {
 }
 
 /** Drift of the first `limit` live tenants (in id order). */
-export async function checkDrift(svc: Services, limit: number): Promise<DriftReport> {
+async function checkDrift(svc: Services, limit: number): Promise<DriftReport> {
   const now = svc.now();
   const report: DriftReport = {
     day: dayOf(now),
@@ -128,7 +128,7 @@ export async function checkDrift(svc: Services, limit: number): Promise<DriftRep
 }
 
 /** Every maintenance task with its schedule and last recorded run (null before the first). */
-export async function maintenanceRuns(svc: Services) {
+async function maintenanceRuns(svc: Services) {
   const runs: { task: string; schedule: string; last_run: Omit<MaintenanceRun, "task"> | null }[] =
     [];
   for (let i = 0; i < MAINTENANCE_TASKS.length; i += GET_MANY) {

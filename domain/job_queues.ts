@@ -67,7 +67,7 @@ export async function listQueues(svc: Services): Promise<QueueSummary[]> {
 }
 
 /** The queue's summary; 404 for a queue that never had a job and is not paused. */
-export async function getQueue(svc: Services, name: string): Promise<QueueSummary> {
+async function getQueue(svc: Services, name: string): Promise<QueueSummary> {
   const summary = await summarize(svc, name);
   if (!summary) throw notFound("queue");
   return summary;

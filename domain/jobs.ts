@@ -90,9 +90,9 @@ export type JobHandlers = Record<string, JobHandler>;
 /** The KV queue message: run one job, or run a queue's due jobs (after a resume). */
 export type JobWakeUp = { job: string } | { queue: string };
 
-export const DEFAULT_MAX_ATTEMPTS = 5;
+const DEFAULT_MAX_ATTEMPTS = 5;
 /** How long a claim holds a job: a worker lost mid-run delays its job by this much. */
-export const JOB_LEASE_MS = 2 * 60_000;
+const JOB_LEASE_MS = 2 * 60_000;
 /** KV refuses queue delays over 30 days; a later job is woken by the sweep instead. */
 const MAX_WAKE_UP_DELAY_MS = 30 * 86_400_000;
 const MAX_ERROR_LENGTH = 1_000;
@@ -106,7 +106,7 @@ export const backoffMs = (attempt: number) =>
   Math.min(6 * 3_600_000, 30_000 * 4 ** Math.max(0, attempt - 1));
 
 /** When the job is next claimable (epoch ms), or null when it never is without an operator. */
-export function dueAt(job: Job): number | null {
+function dueAt(job: Job): number | null {
   if (job.status === "running") return Date.parse(job.lease_until!);
   if (job.status === "pending" || job.status === "failed") return Date.parse(job.next_run_at!);
   return null;
@@ -351,7 +351,7 @@ export async function runDueJobs(
 }
 
 /** How long finished jobs are kept after they finish: the daily prune deletes older ones. */
-export const JOB_RETENTION_MS = { succeeded: 7 * 86_400_000, dead: 30 * 86_400_000 } as const;
+const JOB_RETENTION_MS = { succeeded: 7 * 86_400_000, dead: 30 * 86_400_000 } as const;
 
 /**
  * Deletes succeeded jobs a week after they finished and dead ones after 30 days; returns how

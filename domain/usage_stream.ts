@@ -18,7 +18,7 @@ import { iso, type Services } from "./services.ts";
 import { VERIFICATIONS } from "./verify.ts";
 
 const DAY_MS = 86_400_000;
-export const USAGE_ITEM_TTL_MS = 7 * DAY_MS;
+const USAGE_ITEM_TTL_MS = 7 * DAY_MS;
 export const SETTLE_MS = 2_000;
 /** Entries one read may look at before it answers with what it found (filters skip many). */
 const SCAN_BUDGET = 2_000;

@@ -11,7 +11,7 @@ interface Migration {
   statements: string[];
 }
 
-export const MIGRATIONS: Migration[] = [
+const MIGRATIONS: Migration[] = [
   {
     version: 1,
     name: "request logs, audit copy, usage events, daily counters",
