@@ -10,6 +10,7 @@
  * flush to be writing and reads again if one started meanwhile. Another process's deltas not
  * yet written show as drift until they are (up to ten flush intervals for the per-key side).
  */
+import { getBatched } from "../kv/batch.ts";
 import { keys } from "../kv/keys.ts";
 import { dayOf } from "./activity.ts";
 import { MAINTENANCE_TASKS, type MaintenanceRun } from "./maintenance.ts";
@@ -23,7 +24,6 @@ import { quotaPeriod, VERIFICATIONS } from "./verify.ts";
 const DRIFT_SCAN_BUDGET = 100_000;
 /** Reads of one tenant retried while flushes keep landing between them. */
 const DRIFT_ATTEMPTS = 5;
-const GET_MANY = 10;
 
 export interface DriftingTenant {
   tenant_id: string;
@@ -129,30 +129,24 @@ async function checkDrift(svc: Services, limit: number): Promise<DriftReport> {
 
 /** Every maintenance task with its schedule and last recorded run (null before the first). */
 async function maintenanceRuns(svc: Services) {
-  const runs: { task: string; schedule: string; last_run: Omit<MaintenanceRun, "task"> | null }[] =
-    [];
-  for (let i = 0; i < MAINTENANCE_TASKS.length; i += GET_MANY) {
-    const tasks = MAINTENANCE_TASKS.slice(i, i + GET_MANY);
-    const entries = await svc.kv.getMany<MaintenanceRun[]>(
-      tasks.map((t) => keys.maintenanceRun(t.name)),
-    );
-    tasks.forEach((task, j) => {
-      const run = entries[j].value;
-      runs.push({
-        task: task.name,
-        schedule: task.schedule,
-        last_run: run
-          ? {
-            started_at: run.started_at,
-            duration_ms: run.duration_ms,
-            result: run.result,
-            error: run.error,
-          }
-          : null,
-      });
-    });
-  }
-  return runs;
+  const runs = await Promise.all(
+    MAINTENANCE_TASKS.map((t) => getBatched<MaintenanceRun>(svc.kv, keys.maintenanceRun(t.name))),
+  );
+  return MAINTENANCE_TASKS.map((task, i) => {
+    const run = runs[i].value;
+    return {
+      task: task.name,
+      schedule: task.schedule,
+      last_run: run
+        ? {
+          started_at: run.started_at,
+          duration_ms: run.duration_ms,
+          result: run.result,
+          error: run.error,
+        }
+        : null,
+    };
+  });
 }
 
 /** Everything the diagnostics endpoint answers; `gate` is the app's threshold gate. */

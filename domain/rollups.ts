@@ -4,6 +4,7 @@
  * instead of the counters. Rolling a day up again rewrites the same records: what the counters
  * hold (persisted, plus what this process still has pending) decides them entirely.
  */
+import { getBatched } from "../kv/batch.ts";
 import { commit } from "../kv/commit.ts";
 import { keys } from "../kv/keys.ts";
 import { dayOf } from "./activity.ts";
@@ -17,8 +18,6 @@ const DAY_MS = 86_400_000;
 const CATCH_UP_DAYS = 7;
 /** Writes per commit, well inside KV's 1000 mutations. */
 const WRITES_PER_COMMIT = 500;
-/** getMany reads at most 10 keys. */
-const GET_MANY = 10;
 
 export interface TenantRollup {
   day: string;
@@ -48,14 +47,12 @@ async function tenantUsage(svc: Services, tenantId: string, day: string) {
   }
   const names = [...metrics].sort();
   const usage: Record<string, number> = {};
-  for (let i = 0; i < names.length; i += GET_MANY) {
-    const chunk = names.slice(i, i + GET_MANY).map((m) => keys.usageDaily(tenantId, m, day));
-    const entries = await svc.kv.getMany<Deno.KvU64[]>(chunk);
-    entries.forEach((entry, j) => {
-      const used = Number(entry.value?.value ?? 0n) + svc.counters.pending(chunk[j]);
-      if (used > 0) usage[names[i + j]] = used;
-    });
-  }
+  const daily = names.map((m) => keys.usageDaily(tenantId, m, day));
+  const entries = await Promise.all(daily.map((key) => getBatched<Deno.KvU64>(svc.kv, key)));
+  entries.forEach((entry, i) => {
+    const used = Number(entry.value?.value ?? 0n) + svc.counters.pending(daily[i]);
+    if (used > 0) usage[names[i]] = used;
+  });
   return usage;
 }
 
