@@ -75,18 +75,11 @@ export const USAGE_ITEM_COPY: CopiedFamily<ItemPage> = {
   base: keys.usageItems(),
   idPrefix: "usg",
   write: (pg, pages) =>
-    pg.insertUsageEvents(pages.flatMap((page) =>
-      page.items.map((item) => ({
-        id: item.id,
-        tenant_id: item.tenant_id,
-        key_id: item.key_id,
-        metric: item.metric,
-        quantity: item.quantity,
-        occurred_at: item.timestamp,
-        source: item.source,
-        event_id: item.event_id,
-      }))
-    )),
+    pg.insertUsageEvents(
+      pages.flatMap((page) =>
+        page.items.map(({ timestamp, ...item }) => ({ ...item, occurred_at: timestamp }))
+      ),
+    ),
 };
 
 /**
