@@ -94,51 +94,39 @@ export async function listQueueJobs(
   return { ...result, total };
 }
 
-/** Pauses a queue: its jobs stay, unclaimed, until it is resumed. Pausing twice changes nothing. */
-export async function pauseQueue(svc: Services, actor: Actor, name: string) {
-  return await retrying(async () => {
+/**
+ * Pauses a queue (its jobs stay, unclaimed) or resumes it, waking a listener in the same commit
+ * to run its due jobs (the sweep would, within its interval). Setting the state it has already
+ * changes nothing.
+ */
+function setPaused(svc: Services, actor: Actor, name: string, paused: boolean) {
+  return retrying(async () => {
     const summary = await getQueue(svc, name);
-    if (summary.paused) return summary;
+    const current = await svc.kv.get<QueuePause>(keys.queuePause(name));
+    if ((current.versionstamp !== null) === paused) return summary;
     const now = svc.now();
-    const pause: QueuePause = { paused_at: iso(now), paused_by: actor.id };
-    const op = svc.kv.atomic()
-      .check({ key: keys.queuePause(name), versionstamp: null })
-      .set(keys.queuePause(name), pause);
+    const op = svc.kv.atomic().check(current);
+    const pause: QueuePause | null = paused ? { paused_at: iso(now), paused_by: actor.id } : null;
+    if (pause) op.set(keys.queuePause(name), pause);
+    else op.delete(keys.queuePause(name)).enqueue({ queue: name } satisfies JobWakeUp);
     recordChange(op, now, actor, {
-      action: "job_queue.paused",
+      action: paused ? "job_queue.paused" : "job_queue.resumed",
       resource_type: "job_queue",
       resource_id: name,
       tenant_id: null,
-      before: { name, paused: false },
-      after: { name, paused: true },
+      before: { name, paused: !paused },
+      after: { name, paused },
     });
-    return (await commit(op)) ? { ...summary, paused: true, paused_at: pause.paused_at } : CONFLICT;
+    return (await commit(op))
+      ? { ...summary, paused, paused_at: pause?.paused_at ?? null }
+      : CONFLICT;
   });
 }
 
-/**
- * Resumes a queue, and in the same commit wakes a listener to run its due jobs (the sweep would,
- * within its interval). Resuming a running queue changes nothing.
- */
-export async function resumeQueue(svc: Services, actor: Actor, name: string) {
-  return await retrying(async () => {
-    const summary = await getQueue(svc, name);
-    const pause = await svc.kv.get<QueuePause>(keys.queuePause(name));
-    if (!pause.versionstamp) return summary;
-    const now = svc.now();
-    const op = svc.kv.atomic().check(pause).delete(keys.queuePause(name))
-      .enqueue({ queue: name } satisfies JobWakeUp);
-    recordChange(op, now, actor, {
-      action: "job_queue.resumed",
-      resource_type: "job_queue",
-      resource_id: name,
-      tenant_id: null,
-      before: { name, paused: true },
-      after: { name, paused: false },
-    });
-    return (await commit(op)) ? { ...summary, paused: false, paused_at: null } : CONFLICT;
-  });
-}
+export const pauseQueue = (svc: Services, actor: Actor, name: string) =>
+  setPaused(svc, actor, name, true);
+export const resumeQueue = (svc: Services, actor: Actor, name: string) =>
+  setPaused(svc, actor, name, false);
 
 /** What the audit trail keeps of a job: not its payload, which may be large. */
 const auditView = (j: Job) => ({
