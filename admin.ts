@@ -10,17 +10,17 @@
  */
 import { parseArgs } from "node:util";
 import { ConfigError, loadConfig } from "./config.ts";
-import { Aggregator } from "./domain/aggregator.ts";
-import { AppError } from "./domain/errors.ts";
-import { DEFAULT_PASSWORD_POLICY } from "./domain/passwords.ts";
-import { PLATFORM_ROLES, type PlatformRole } from "./domain/permissions.ts";
-import { SYSTEM_PRINCIPAL } from "./domain/principal.ts";
-import { randomBase62 } from "./domain/secrets.ts";
-import { type Services, SYSTEM_ACTOR } from "./domain/services.ts";
-import { Vault } from "./domain/vault.ts";
-import { realNetwork } from "./domain/webhook_targets.ts";
-import { createToken } from "./domain/tokens.ts";
-import { createUser, findUserByEmail, setPassword } from "./domain/users.ts";
+import { Aggregator } from "./domain/usage/aggregator.ts";
+import { AppError } from "./domain/shared/errors.ts";
+import { DEFAULT_PASSWORD_POLICY } from "./domain/identity/passwords.ts";
+import { PLATFORM_ROLES, type PlatformRole } from "./domain/access/permissions.ts";
+import { SYSTEM_PRINCIPAL } from "./domain/access/principal.ts";
+import { randomBase62 } from "./domain/shared/secrets.ts";
+import { type Services, SYSTEM_ACTOR } from "./domain/shared/services.ts";
+import { Vault } from "./domain/vault/vault.ts";
+import { realNetwork } from "./domain/webhooks/targets.ts";
+import { createToken } from "./domain/keys/tokens.ts";
+import { createUser, findUserByEmail, setPassword } from "./domain/identity/users.ts";
 import { KvCache } from "./kv/cache.ts";
 import { openKv } from "./kv/open.ts";
 import { SumBuffer } from "./kv/sum_buffer.ts";

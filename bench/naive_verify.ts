@@ -6,7 +6,7 @@
  *   BENCH_KEYS_FILE=keys.txt BENCH_KV_PATH=naive.kv PORT=8002 deno run -A bench/naive_verify.ts
  */
 import { Hono } from "hono";
-import { sha256Hex } from "../domain/secrets.ts";
+import { sha256Hex } from "../domain/shared/secrets.ts";
 
 const kv = await Deno.openKv(Deno.env.get("BENCH_KV_PATH")!);
 const keys = (await Deno.readTextFile(Deno.env.get("BENCH_KEYS_FILE")!)).trim().split("\n");

@@ -3,11 +3,11 @@
  * behind the log, audit-export and daily endpoints when DATABASE_URL is set. Rows keep the
  * shapes the API returns, so either store answers the same.
  */
-import type { AuditEvent, AuditFilter } from "../domain/audit.ts";
-import { LOG_FIELDS, type LogFilter, type RequestLog } from "../domain/request_logs.ts";
+import type { AuditEvent, AuditFilter } from "../domain/audit/audit.ts";
+import { LOG_FIELDS, type LogFilter, type RequestLog } from "../domain/usage/request_logs.ts";
 import type { Json, PgStore, Sql } from "./client.ts";
 
-/** An item of the usage stream (domain/usage_stream.ts): an accepted event or a verify delta. */
+/** An item of the usage stream (domain/usage/stream.ts): an accepted event or a verify delta. */
 export interface UsageEventRow {
   id: string;
   tenant_id: string;

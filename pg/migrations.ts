@@ -61,7 +61,7 @@ const MIGRATIONS: Migration[] = [
         event_id text
       )`,
       `create index usage_events_tenant on usage_events (tenant_id, metric, occurred_at)`,
-      // Daily counters hold KV's absolute values; only ever raised (see domain/pg_sync.ts).
+      // Daily counters hold KV's absolute values; only ever raised (see domain/usage/pg_sync.ts).
       `create table usage_daily (
         tenant_id text not null,
         metric text not null,

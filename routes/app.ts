@@ -5,38 +5,38 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
-import { CostReports, type CostSettings } from "../domain/cost.ts";
-import { AppError } from "../domain/errors.ts";
-import { ThresholdGate } from "../domain/threshold_gate.ts";
-import { Verifier } from "../domain/verify.ts";
-import { activityRoutes } from "./activity.ts";
-import { adminQueueRoutes } from "./admin_queues.ts";
-import { adminUsageRoutes } from "./admin_usage.ts";
-import { apiKeyRoutes } from "./api_keys.ts";
-import { auditRoutes } from "./audit.ts";
-import { authRoutes } from "./auth.ts";
+import { CostReports, type CostSettings } from "../domain/usage/cost.ts";
+import { AppError } from "../domain/shared/errors.ts";
+import { ThresholdGate } from "../domain/keys/threshold_gate.ts";
+import { Verifier } from "../domain/keys/verify.ts";
+import { activityRoutes } from "./usage/activity.ts";
+import { adminQueueRoutes } from "./platform/queues.ts";
+import { adminUsageRoutes } from "./usage/admin_usage.ts";
+import { apiKeyRoutes } from "./keys/api_keys.ts";
+import { auditRoutes } from "./audit/audit.ts";
+import { authRoutes } from "./identity/auth.ts";
 import type { AppDeps, AppEnv } from "./context.ts";
 import { docsRoutes } from "./docs.ts";
 import { errorJson, notFoundHandler, onError } from "./errors.ts";
-import { healthRoutes } from "./health.ts";
-import { invitationRoutes } from "./invitations.ts";
-import { logRoutes } from "./logs.ts";
-import { postgresRoutes } from "./postgres.ts";
-import { memberRoutes } from "./members.ts";
+import { healthRoutes } from "./platform/health.ts";
+import { invitationRoutes } from "./identity/invitations.ts";
+import { logRoutes } from "./usage/logs.ts";
+import { postgresRoutes } from "./usage/postgres.ts";
+import { memberRoutes } from "./identity/members.ts";
 import { jsonBodyGuard, requestContext } from "./middleware/request.ts";
 import { requestLog } from "./middleware/request_log.ts";
 import { ROUTE_ACCESS, routeKey } from "./permissions.ts";
-import { planRoutes } from "./plans.ts";
-import { projectRoutes } from "./projects.ts";
+import { planRoutes } from "./tenancy/plans.ts";
+import { projectRoutes } from "./tenancy/projects.ts";
 import { validationHook } from "./route.ts";
-import { signingKeyRoutes } from "./signing_keys.ts";
-import { tenantRoutes } from "./tenants.ts";
-import { tokenRoutes } from "./tokens.ts";
-import { usageRoutes } from "./usage.ts";
-import { usageOpsRoutes } from "./usage_ops.ts";
-import { userRoutes } from "./users.ts";
-import { isVerify, verifyFastPath, verifyRoutes } from "./verify.ts";
-import { webhookRoutes } from "./webhooks.ts";
+import { signingKeyRoutes } from "./keys/signing_keys.ts";
+import { tenantRoutes } from "./tenancy/tenants.ts";
+import { tokenRoutes } from "./keys/tokens.ts";
+import { usageRoutes } from "./usage/usage.ts";
+import { usageOpsRoutes } from "./usage/usage_ops.ts";
+import { userRoutes } from "./identity/users.ts";
+import { isVerify, verifyFastPath, verifyRoutes } from "./keys/verify.ts";
+import { webhookRoutes } from "./webhooks/webhooks.ts";
 
 export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
@@ -130,7 +130,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   app.onError(onError);
   assertEveryRouteHasAccess(app);
 
-  // The gateway's hot path skips the middleware chain when it can (see routes/verify.ts).
+  // The gateway's hot path skips the middleware chain when it can (see routes/keys/verify.ts).
   const fast = verifyFastPath(deps.svc, verifier, deps.config.STEWARD_BODY_LIMIT_BYTES);
   const full = app.fetch;
   app.fetch = (req, env, ctx) =>

@@ -1,10 +1,10 @@
 /** What the HTTP layer carries per request, and the dependencies it is built with. */
 import type { Config } from "../config.ts";
-import type { Probe } from "../domain/health.ts";
-import type { Principal } from "../domain/principal.ts";
-import type { Permission } from "../domain/permissions.ts";
-import type { Services } from "../domain/services.ts";
-import type { Tenant } from "../domain/tenants.ts";
+import type { Probe } from "../domain/platform/health.ts";
+import type { Principal } from "../domain/access/principal.ts";
+import type { Permission } from "../domain/access/permissions.ts";
+import type { Services } from "../domain/shared/services.ts";
+import type { Tenant } from "../domain/tenancy/tenants.ts";
 import type { Versioned } from "../kv/table.ts";
 
 export interface AppDeps {

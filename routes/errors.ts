@@ -2,7 +2,7 @@
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import { AppError, type ErrorCode } from "../domain/errors.ts";
+import { AppError, type ErrorCode } from "../domain/shared/errors.ts";
 import { ContentionError } from "../kv/commit.ts";
 import { InvalidCursorError } from "../kv/list.ts";
 import type { AppEnv } from "./context.ts";

@@ -1,7 +1,7 @@
 /** Searches and streamed NDJSON or CSV exports of time-ordered records (audit trail, request logs). */
 import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { badRequest } from "../domain/errors.ts";
+import { badRequest } from "../domain/shared/errors.ts";
 import type { AppEnv } from "./context.ts";
 
 export type ExportFormat = "ndjson" | "csv";

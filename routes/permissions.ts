@@ -1,14 +1,14 @@
 /**
  * The one table of who may call what: every route's `METHOD /path` (OpenAPI path syntax) and
  * the permission it needs. A route missing here cannot be registered (routes/route.ts throws),
- * and tests/permissions_test.ts walks this table for every role.
+ * and tests/api/permissions_test.ts walks this table for every role.
  *
  * - "public": no credentials.
  * - "authenticated": any principal; the handler narrows what it returns.
  * - a permission: on paths with `{tenant}` it is checked inside that tenant (platform grant,
  *   membership or token binding); elsewhere it must be a platform-wide grant.
  */
-import type { Permission } from "../domain/permissions.ts";
+import type { Permission } from "../domain/access/permissions.ts";
 
 export type Access = "public" | "authenticated" | Permission;
 

@@ -1,7 +1,7 @@
 /** Building responses in the API's envelope, and reading what every handler needs from a request. */
 import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import type { Actor } from "../domain/services.ts";
+import type { Actor } from "../domain/shared/services.ts";
 import type { Page } from "../kv/list.ts";
 import type { Versioned } from "../kv/table.ts";
 import type { AppEnv } from "./context.ts";

@@ -5,7 +5,7 @@
 import { createRoute, OpenAPIHono, type RouteConfig } from "@hono/zod-openapi";
 import type { Hook } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { AppError } from "../domain/errors.ts";
+import { AppError } from "../domain/shared/errors.ts";
 import type { AppEnv } from "./context.ts";
 import { errorJson } from "./errors.ts";
 import { guard } from "./middleware/auth.ts";

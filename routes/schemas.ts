@@ -3,7 +3,7 @@
  * the source of truth for validation, types and the OpenAPI document.
  */
 import { z } from "@hono/zod-openapi";
-import { ERROR_CODES } from "../domain/errors.ts";
+import { ERROR_CODES } from "../domain/shared/errors.ts";
 
 export const ErrorSchema = z.object({
   success: z.literal(false),

@@ -1,6 +1,6 @@
 /** Assertions and fixtures the members and invitations suites share. */
 import assert from "node:assert/strict";
-import type { TenantRole } from "../domain/permissions.ts";
+import type { TenantRole } from "../domain/access/permissions.ts";
 import type { Harness, Reply } from "./_harness.ts";
 
 /** An error envelope with `status` and `code`. */

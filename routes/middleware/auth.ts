@@ -4,13 +4,17 @@
  * one it sees without the permission is 403.
  */
 import type { MiddlewareHandler } from "hono";
-import { AppError, forbidden, notFound } from "../../domain/errors.ts";
-import { permissionsInTenant, type Principal, seesByPlatform } from "../../domain/principal.ts";
-import { authenticateSession, SESSION_TOKEN_PREFIX } from "../../domain/sessions.ts";
-import type { Services } from "../../domain/services.ts";
-import { recordRequest } from "../../domain/activity.ts";
-import { resolveTenant } from "../../domain/tenants.ts";
-import { authenticateToken, SERVICE_TOKEN_PREFIX } from "../../domain/tokens.ts";
+import { AppError, forbidden, notFound } from "../../domain/shared/errors.ts";
+import {
+  permissionsInTenant,
+  type Principal,
+  seesByPlatform,
+} from "../../domain/access/principal.ts";
+import { authenticateSession, SESSION_TOKEN_PREFIX } from "../../domain/identity/sessions.ts";
+import type { Services } from "../../domain/shared/services.ts";
+import { recordRequest } from "../../domain/usage/activity.ts";
+import { resolveTenant } from "../../domain/tenancy/tenants.ts";
+import { authenticateToken, SERVICE_TOKEN_PREFIX } from "../../domain/keys/tokens.ts";
 import type { AppEnv } from "../context.ts";
 import type { Access } from "../permissions.ts";
 

@@ -3,12 +3,12 @@
  * first response (with `Idempotent-Replayed: true`), with a different request is 422, and while
  * the first request still runs, 409. Responses that changed nothing (validation, auth, 5xx) are
  * not stored, so the client can fix the request and retry with the same key. The store, which
- * never holds a key or a response in clear, is domain/idempotency.ts.
+ * never holds a key or a response in clear, is domain/platform/idempotency.ts.
  */
 import type { MiddlewareHandler } from "hono";
-import { AppError } from "../../domain/errors.ts";
-import { claimIdempotencyKey } from "../../domain/idempotency.ts";
-import { sha256Hex } from "../../domain/secrets.ts";
+import { AppError } from "../../domain/shared/errors.ts";
+import { claimIdempotencyKey } from "../../domain/platform/idempotency.ts";
+import { sha256Hex } from "../../domain/shared/secrets.ts";
 import type { AppEnv } from "../context.ts";
 
 const KEY_FORMAT = /^[\x21-\x7e]{1,255}$/;

@@ -3,8 +3,8 @@
  * JSON body guard (content type, UTF-8, well-formed JSON) that runs before any validator.
  */
 import type { MiddlewareHandler } from "hono";
-import { AppError } from "../../domain/errors.ts";
-import { newId } from "../../domain/ids.ts";
+import { AppError } from "../../domain/shared/errors.ts";
+import { newId } from "../../domain/shared/ids.ts";
 import type { AppDeps, AppEnv } from "../context.ts";
 
 export const INCOMING_ID = /^[A-Za-z0-9._:-]{1,128}$/;

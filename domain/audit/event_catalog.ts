@@ -1,0 +1,530 @@
+/**
+ * Every event type Steward emits, with what it means and an example of its `data`: what
+ * `GET /v1/webhooks/event-types` serves and what endpoints may filter on. Each mutation's event
+ * carries the changed record as the audit trail shows it (secrets redacted) plus `actor`;
+ * tests/audit/event_catalog_test.ts checks that every type the code emits is listed here, and that the
+ * examples have the fields real events have.
+ */
+
+const AT = "2026-03-01T12:00:00.000Z";
+const TENANT = "ten_01JQ3V5W7X9Y1Z3A5B7C9D1E3F";
+const USER = "usr_01JQ3V5W7X9Y1Z3A5B7C9D1E3G";
+const TOKEN = "tok_01JQ3V5W7X9Y1Z3A5B7C9D1E3H";
+const PROJECT = "prj_01JQ3V5W7X9Y1Z3A5B7C9D1E3J";
+const byUser = { actor: { type: "user", id: USER } };
+const byToken = { actor: { type: "service_token", id: TOKEN } };
+const bySystem = { actor: { type: "system", id: "system" } };
+
+const tenant = {
+  id: TENANT,
+  name: "Acme Inc",
+  slug: "acme",
+  status: "active",
+  is_test: false,
+  plan: "pro",
+  plan_override: false,
+  plan_reason: null,
+  key_prefix: null,
+  metadata: { crm_id: "A-1" },
+  feature_flags: { beta_api: true },
+  suspended_reason: null,
+  suspended_at: null,
+  created_by: USER,
+  created_at: AT,
+  updated_at: AT,
+  deleted_at: null,
+};
+
+const user = {
+  id: USER,
+  email: "ada@example.com",
+  name: "Ada Lovelace",
+  status: "active",
+  platform_role: null,
+  metadata: {},
+  blocked_reason: null,
+  suspended_until: null,
+  suspended_reason: null,
+};
+
+const project = {
+  id: PROJECT,
+  tenant_id: TENANT,
+  name: "Storefront",
+  status: "active",
+  allowed_origins: ["https://shop.acme.test"],
+  redirect_urls: ["https://shop.acme.test/callback"],
+  metadata: {},
+  created_by: USER,
+  created_at: AT,
+  updated_at: AT,
+  deleted_at: null,
+};
+
+const apiKey = {
+  id: "key_01JQ3V5W7X9Y1Z3A5B7C9D1E3K",
+  tenant_id: TENANT,
+  project_id: PROJECT,
+  name: "checkout",
+  environment: "live",
+  start: "sk_live_8Qd2",
+  scopes: ["orders:write"],
+  expires_at: null,
+  expired_at: null,
+  rate_limit: { requests_per_second: 10, burst: 20 },
+  meta: { customer: "cus_1" },
+  external_id: "cus_1",
+  revoked_at: null,
+  rotated_from: null,
+  rotated_to: null,
+  created_by: USER,
+  created_at: AT,
+  updated_at: AT,
+};
+
+const plan = {
+  id: "pln_01JQ3V5W7X9Y1Z3A5B7C9D1E3M",
+  code: "team",
+  name: "Team",
+  price: { amount: 9900, currency: "usd", interval: "month" },
+  rate_limit: { requests_per_second: 20, burst: 40 },
+  quota: { units: 500000, period: "month" },
+  sla: 99.5,
+  features: { sso: true },
+  stripe_price_id: null,
+  active: true,
+  created_at: AT,
+  updated_at: AT,
+  archived_at: null,
+};
+
+const invitation = {
+  id: "inv_01JQ3V5W7X9Y1Z3A5B7C9D1E3N",
+  tenant_id: TENANT,
+  email: "dev@acme.test",
+  role: "member",
+  status: "pending",
+  expires_at: "2026-03-08T12:00:00.000Z",
+  created_by: USER,
+  created_at: AT,
+  updated_at: AT,
+  accepted_at: null,
+  accepted_by: null,
+  revoked_at: null,
+};
+
+const serviceToken = {
+  id: TOKEN,
+  name: "billing-sync",
+  start: "stw_Bnyd",
+  permissions: ["tenants:read", "billing:read"],
+  tenant_id: null,
+  test_tenants_only: false,
+  expires_at: null,
+  created_by: USER,
+  created_at: AT,
+  last_used_at: null,
+  revoked_at: null,
+};
+
+const membership = { tenant_id: TENANT, user_id: USER, role: "member" };
+
+const endpoint = {
+  id: "whk_01JQ3V5W7X9Y1Z3A5B7C9D1E3P",
+  tenant_id: TENANT,
+  url: "https://hooks.acme.test/steward",
+  description: "Provisioning",
+  event_types: ["api_key.created", "api_key.revoked"],
+  enabled: true,
+  disabled_reason: null,
+  disabled_at: null,
+  metadata: {},
+  previous_secret_expires_at: null,
+  created_by: USER,
+  created_at: AT,
+  updated_at: AT,
+  deleted_at: null,
+};
+
+export interface EventType {
+  type: string;
+  description: string;
+  /** An example of the event's `data`. */
+  example: Record<string, unknown>;
+}
+
+export const EVENT_CATALOG: readonly EventType[] = [
+  // Tenants
+  {
+    type: "tenant.created",
+    description: "A tenant was created.",
+    example: { ...tenant, ...byUser },
+  },
+  {
+    type: "tenant.updated",
+    description: "A tenant's name, slug or metadata changed.",
+    example: { ...tenant, name: "Acme Corp", ...byUser },
+  },
+  {
+    type: "tenant.feature_flags_updated",
+    description: "A tenant's feature flags changed.",
+    example: { ...tenant, feature_flags: { beta_api: false }, ...byUser },
+  },
+  {
+    type: "tenant.plan_changed",
+    description: "A tenant moved to another plan (by staff, or a billing sync).",
+    example: {
+      ...tenant,
+      plan: "enterprise",
+      plan_override: true,
+      plan_reason: "signed contract #42",
+      ...byUser,
+    },
+  },
+  {
+    type: "tenant.suspended",
+    description: "A tenant was suspended: its keys stop verifying.",
+    example: {
+      ...tenant,
+      status: "suspended",
+      suspended_reason: "unpaid invoice",
+      suspended_at: AT,
+      ...byUser,
+    },
+  },
+  {
+    type: "tenant.resumed",
+    description: "A suspended tenant was resumed.",
+    example: { ...tenant, ...byUser },
+  },
+  {
+    type: "tenant.deleted",
+    description: "A tenant was deleted (soft: its slug is free again).",
+    example: { ...tenant, status: "deleted", deleted_at: AT, ...byUser },
+  },
+
+  // Members and invitations
+  {
+    type: "membership.created",
+    description: "A user joined a tenant.",
+    example: { ...membership, ...byUser },
+  },
+  {
+    type: "membership.updated",
+    description: "A member's role in a tenant changed.",
+    example: { ...membership, role: "admin", ...byUser },
+  },
+  {
+    type: "membership.deleted",
+    description: "A user left or was removed from a tenant.",
+    example: { ...membership, ...byUser },
+  },
+  {
+    type: "invitation.created",
+    description:
+      "Someone was invited to a tenant. `token` is the invitation token, for your mailer to send.",
+    example: { ...invitation, token: "sti_uN0t3bsO0ilz6b4Csv4dJxmO702qMou1vawtLqWY3jk", ...byUser },
+  },
+  {
+    type: "invitation.accepted",
+    description: "An invitation was accepted.",
+    example: {
+      ...invitation,
+      status: "accepted",
+      accepted_at: AT,
+      accepted_by: USER,
+      ...byUser,
+    },
+  },
+  {
+    type: "invitation.revoked",
+    description: "An invitation was revoked before it was accepted.",
+    example: { ...invitation, status: "revoked", revoked_at: AT, ...byUser },
+  },
+  {
+    type: "invitation.expired",
+    description: "A pending invitation passed its deadline (the expiring cron wrote it down).",
+    example: { ...invitation, status: "expired", ...bySystem },
+  },
+  {
+    type: "maintenance.members_backfilled",
+    description: "Tenants without an owner got their creator as owner (a maintenance task).",
+    example: { seeded: 3, ...byToken },
+  },
+
+  // Users and sessions
+  { type: "user.created", description: "A user was created.", example: { ...user, ...byUser } },
+  {
+    type: "user.updated",
+    description: "A user's name, email, role or metadata changed.",
+    example: { ...user, name: "Ada King", ...byUser },
+  },
+  {
+    type: "user.blocked",
+    description: "A user was blocked: every session ended.",
+    example: { ...user, status: "blocked", blocked_reason: "chargeback fraud", ...byUser },
+  },
+  {
+    type: "user.unblocked",
+    description: "A blocked user may log in again.",
+    example: { ...user, ...byUser },
+  },
+  {
+    type: "user.suspended",
+    description: "A user was suspended until a given time: every session ended.",
+    example: {
+      ...user,
+      status: "suspended",
+      suspended_until: "2026-03-08T12:00:00.000Z",
+      suspended_reason: "cool-off",
+      ...byUser,
+    },
+  },
+  {
+    type: "user.unsuspended",
+    description: "A user's suspension was lifted by hand.",
+    example: { ...user, ...byUser },
+  },
+  {
+    type: "user.suspension_lifted",
+    description: "A user's suspension ran out.",
+    example: { ...user, ...bySystem },
+  },
+  {
+    type: "user.erased",
+    description: "A user was erased (GDPR): email and name are gone everywhere.",
+    example: { id: USER, status: "deleted", ...byUser },
+  },
+  {
+    type: "user.password_changed",
+    description: "A user's password was set.",
+    example: { id: USER, ...bySystem },
+  },
+  {
+    type: "user.password_reset_requested",
+    description: "A password reset was asked for. `token` is for your mailer to send; it works " +
+      "once, until `expires_at`.",
+    example: {
+      id: USER,
+      email: "ada@example.com",
+      expires_at: "2026-03-01T13:00:00.000Z",
+      token: "str_dZwmEJByfx0VlQkg1Qrk4GrdOa0XocaVI6ntA8ofJDU",
+      ...byUser,
+    },
+  },
+  {
+    type: "user.password_reset",
+    description: "A user set a new password with a reset token.",
+    example: { id: USER, ...byUser },
+  },
+  {
+    type: "user.sessions_revoked",
+    description: "Every session of a user was ended.",
+    example: { id: USER, sessions_revoked: 2, ...byUser },
+  },
+  {
+    type: "session.created",
+    description: "A user logged in.",
+    example: {
+      id: "ses_01JQ3V5W7X9Y1Z3A5B7C9D1E3Q",
+      user_id: USER,
+      ip: "203.0.113.7",
+      expires_at: "2026-03-02T00:00:00.000Z",
+      ...byUser,
+    },
+  },
+  {
+    type: "session.revoked",
+    description: "A session was ended (logout or revocation).",
+    example: { id: "ses_01JQ3V5W7X9Y1Z3A5B7C9D1E3Q", user_id: USER, ...byUser },
+  },
+
+  // Service tokens
+  {
+    type: "token.created",
+    description: "A service token was created (never its secret).",
+    example: { ...serviceToken, ...byUser },
+  },
+  {
+    type: "token.revoked",
+    description: "A service token was revoked.",
+    example: { ...serviceToken, revoked_at: AT, ...byUser },
+  },
+
+  // Plans
+  { type: "plan.created", description: "A plan was created.", example: { ...plan, ...byUser } },
+  {
+    type: "plan.updated",
+    description: "A plan's price, limits or features changed.",
+    example: { ...plan, sla: 99.9, ...byUser },
+  },
+  {
+    type: "plan.archived",
+    description: "A plan was archived: no new tenant may join it.",
+    example: { ...plan, active: false, archived_at: AT, ...byUser },
+  },
+
+  // Projects and signing keys
+  {
+    type: "project.created",
+    description: "A project was created.",
+    example: { ...project, ...byUser },
+  },
+  {
+    type: "project.updated",
+    description: "A project's name, origins, redirect URLs or metadata changed.",
+    example: { ...project, name: "Shop", ...byUser },
+  },
+  {
+    type: "project.deleted",
+    description: "A project was deleted: its API keys stop verifying.",
+    example: { ...project, status: "deleted", deleted_at: AT, ...byUser },
+  },
+  {
+    type: "signing_key.rotated",
+    description: "A project got a new JWT signing key; the previous one retires after a grace.",
+    example: {
+      project_id: PROJECT,
+      active_kid: "sig_01JQ3V5W7X9Y1Z3A5B7C9D1E3R",
+      retiring_kids: ["sig_01JQ3V5W7X9Y1Z3A5B7C9D1E3S"],
+      grace_seconds: 86400,
+      ...byUser,
+    },
+  },
+
+  // API keys and usage
+  {
+    type: "api_key.created",
+    description: "An API key was created (never the key itself).",
+    example: { ...apiKey, ...byUser },
+  },
+  {
+    type: "api_key.updated",
+    description: "An API key's name, scopes, limits, expiry or metadata changed.",
+    example: { ...apiKey, name: "checkout-v2", ...byUser },
+  },
+  {
+    type: "api_key.rotated",
+    description:
+      "An API key was replaced by a new one (`rotated_to`); it works until its grace ends.",
+    example: {
+      ...apiKey,
+      expires_at: "2026-03-01T13:00:00.000Z",
+      rotated_to: "key_01JQ3V5W7X9Y1Z3A5B7C9D1E3T",
+      ...byUser,
+    },
+  },
+  {
+    type: "api_key.revoked",
+    description: "An API key was revoked: verify answers REVOKED from now on.",
+    example: { ...apiKey, revoked_at: AT, ...byUser },
+  },
+  {
+    type: "api_key.expired",
+    description: "An API key passed its `expires_at` (the expiring cron wrote it down): verify " +
+      "answers EXPIRED.",
+    example: {
+      ...apiKey,
+      expires_at: "2026-03-01T11:00:00.000Z",
+      expired_at: AT,
+      ...bySystem,
+    },
+  },
+  {
+    type: "usage.threshold_reached",
+    description: "A tenant used 80 % or 100 % of its plan's quota in a period (once each).",
+    example: {
+      tenant_id: TENANT,
+      metric: "verifications",
+      percent: 80,
+      used: 400000,
+      limit: 500000,
+      period: "2026-03",
+    },
+  },
+
+  // Background jobs
+  {
+    type: "job.retried",
+    description: "An operator sent a failed or dead job back to run again.",
+    example: {
+      id: "job_01JQ3V5W7X9Y1Z3A5B7C9D1E3U",
+      queue: "webhooks",
+      type: "webhook.deliver",
+      status: "pending",
+      attempts: 0,
+      next_run_at: AT,
+      last_error: "connection refused",
+      ...byUser,
+    },
+  },
+  {
+    type: "job.deleted",
+    description: "An operator deleted a job.",
+    example: {
+      id: "job_01JQ3V5W7X9Y1Z3A5B7C9D1E3U",
+      queue: "webhooks",
+      type: "webhook.deliver",
+      status: "dead",
+      attempts: 8,
+      next_run_at: null,
+      last_error: "connection refused",
+      ...byUser,
+    },
+  },
+  {
+    type: "job_queue.paused",
+    description: "An operator paused a job queue: its jobs wait until it is resumed.",
+    example: { name: "webhooks", paused: true, ...byUser },
+  },
+  {
+    type: "job_queue.resumed",
+    description: "An operator resumed a paused job queue.",
+    example: { name: "webhooks", paused: false, ...byUser },
+  },
+
+  // Webhooks
+  {
+    type: "webhook.created",
+    description: "A webhook endpoint was created (never its secret).",
+    example: { ...endpoint, ...byUser },
+  },
+  {
+    type: "webhook.updated",
+    description: "A webhook endpoint's URL, filter, state or metadata changed.",
+    example: { ...endpoint, enabled: false, disabled_at: AT, ...byUser },
+  },
+  {
+    type: "webhook.deleted",
+    description: "A webhook endpoint was deleted.",
+    example: { ...endpoint, enabled: false, deleted_at: AT, ...byUser },
+  },
+  {
+    type: "webhook.secret_rotated",
+    description: "A webhook endpoint got a new signing secret; the previous one signs too until " +
+      "`previous_secret_expires_at`.",
+    example: { ...endpoint, previous_secret_expires_at: "2026-03-02T12:00:00.000Z", ...byUser },
+  },
+  {
+    type: "webhook.endpoint_disabled",
+    description: "Steward disabled a webhook endpoint: it answered 410 Gone (`disabled_reason` " +
+      "`gone`), or every delivery to it failed for 5 days (`failing`).",
+    example: {
+      ...endpoint,
+      enabled: false,
+      disabled_reason: "failing",
+      disabled_at: AT,
+      ...bySystem,
+    },
+  },
+  {
+    type: "webhook.test",
+    description: "Sent to one endpoint by `POST …/webhooks/{id}/test`, to check it receives and " +
+      "verifies deliveries.",
+    example: { endpoint_id: endpoint.id, message: "A test event from Steward." },
+  },
+];
+
+const TYPES = new Set(EVENT_CATALOG.map((e) => e.type));
+
+export const isEventType = (type: string) => TYPES.has(type);

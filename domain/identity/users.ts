@@ -1,0 +1,268 @@
+/**
+ * Users: people who log in. Their passwords live apart from the record, hashed. A suspension
+ * ends by itself: the stored status stays `suspended` until the lifting cron writes it, but
+ * every read goes through `userAsOf`, so the answer is right at `until` to the millisecond.
+ */
+import { keys } from "../../kv/keys.ts";
+import { commit } from "../../kv/commit.ts";
+import { listPage, type Page, type PageRequest } from "../../kv/list.ts";
+import { getRecord, readCounter, type Table, type Versioned } from "../../kv/table.ts";
+import { recordChange } from "../audit/audit.ts";
+import { badRequest, conflict, forbidden, notFound } from "../shared/errors.ts";
+import { newId } from "../shared/ids.ts";
+import { hashPassword, passwordProblem } from "./passwords.ts";
+import type { PlatformRole } from "../access/permissions.ts";
+import { isSuperAdmin, type Principal } from "../access/principal.ts";
+import { createRecord } from "../audit/records.ts";
+import { revokeUserSessions } from "./sessions.ts";
+import { type Actor, iso, type Services } from "../shared/services.ts";
+
+export const USER_STATUSES = ["active", "blocked", "suspended", "deleted"] as const;
+export type UserStatus = typeof USER_STATUSES[number];
+
+export interface User {
+  id: string;
+  email: string;
+  name: string;
+  status: UserStatus;
+  platform_role: PlatformRole | null;
+  metadata: Record<string, string>;
+  blocked_reason: string | null;
+  suspended_until: string | null;
+  suspended_reason: string | null;
+  created_at: string;
+  updated_at: string;
+  last_login_at: string | null;
+  deleted_at: string | null;
+}
+
+export const normalizeEmail = (email: string) => email.trim().toLowerCase();
+
+export const userTable: Table<User> = {
+  key: keys.user,
+  unique: (u) => u.status === "deleted" ? [] : [keys.userEmail(u.email)],
+  indexes: (u) => [
+    ...(u.platform_role === "super_admin" && u.status === "active" ? [keys.superAdmin(u.id)] : []),
+    ...(u.status === "suspended" && u.suspended_until
+      ? [keys.userSuspension(u.suspended_until, u.id)]
+      : []),
+  ],
+  counters: (u) => u.status === "deleted" ? [] : [keys.userCount()],
+};
+
+/** The user as of `now`: a suspension past its `until` reads as lifted. */
+export function userAsOf(user: User, now: number): User {
+  if (user.status !== "suspended" || !user.suspended_until) return user;
+  if (Date.parse(user.suspended_until) > now) return user;
+  return { ...user, status: "active", suspended_until: null, suspended_reason: null };
+}
+
+/**
+ * Whether `caller` may change `target`: only a super admin changes platform staff, so an admin
+ * cannot lock out, or take over through a reset, an account that holds more power than its
+ * own; and nobody blocks, suspends, erases, resets or re-roles themselves (`sensitive`).
+ */
+export function requireAuthorityOver(caller: Principal, target: User, sensitive = true) {
+  if (caller.type === "user" && caller.id === target.id) {
+    if (sensitive) throw forbidden("you cannot do this to your own account");
+    return;
+  }
+  if (target.platform_role && !isSuperAdmin(caller)) {
+    throw forbidden("only a super admin manages users who hold a platform role");
+  }
+}
+
+export interface NewUser {
+  email: string;
+  name: string;
+  password?: string;
+  platform_role?: PlatformRole | null;
+  metadata?: Record<string, string>;
+}
+
+/** Throws 400 when `password` breaks the policy for the account with `email`. */
+export function checkPassword(password: string, email: string, field = "password") {
+  const problem = passwordProblem(password, email);
+  if (problem) throw badRequest(problem, [{ path: [field], message: problem }]);
+}
+
+/**
+ * A new user's record and password hash, checked against the password policy but not stored:
+ * for callers that commit the user with other changes (accepting an invitation).
+ */
+export async function prepareUser(
+  svc: Services,
+  input: NewUser,
+): Promise<{ user: User; hash: string | null }> {
+  const email = normalizeEmail(input.email);
+  if (input.password) checkPassword(input.password, email);
+  const hash = input.password ? await hashPassword(input.password, svc.passwords) : null;
+  const now = svc.now();
+  const user: User = {
+    id: newId("usr", now),
+    email,
+    name: input.name,
+    status: "active",
+    platform_role: input.platform_role ?? null,
+    metadata: input.metadata ?? {},
+    blocked_reason: null,
+    suspended_until: null,
+    suspended_reason: null,
+    created_at: iso(now),
+    updated_at: iso(now),
+    last_login_at: null,
+    deleted_at: null,
+  };
+  return { user, hash };
+}
+
+/** What the audit trail and the events show of a user. */
+export const userAuditView = (u: User) => ({
+  id: u.id,
+  email: u.email,
+  name: u.name,
+  status: u.status,
+  platform_role: u.platform_role,
+  metadata: u.metadata,
+  blocked_reason: u.blocked_reason,
+  suspended_until: u.suspended_until,
+  suspended_reason: u.suspended_reason,
+});
+
+/**
+ * Creates a user. `caller` (default: the store's own authority, for the CLI and tests) must be
+ * a super admin to grant a platform role.
+ */
+export async function createUser(
+  svc: Services,
+  actor: Actor,
+  input: NewUser,
+  caller?: Principal,
+): Promise<Versioned<User>> {
+  if (input.platform_role && caller && !isSuperAdmin(caller)) {
+    throw forbidden("only a super admin grants a platform role");
+  }
+  const { user, hash } = await prepareUser(svc, input);
+  return await createRecord(svc, actor, userTable, user, {
+    action: "user.created",
+    resource_type: "user",
+    tenant_id: () => null,
+    view: userAuditView,
+    clash: (u) => `a user with email ${u.email} already exists`,
+    extra: (op) => {
+      if (hash) op.set(keys.password(user.id), hash);
+    },
+  });
+}
+
+export async function getUser(svc: Services, id: string): Promise<User | null> {
+  const user = (await getRecord(svc.kv, userTable, id))?.value;
+  return user ? userAsOf(user, svc.now()) : null;
+}
+
+/** The user record with its version, as of now; 404 when it does not exist. */
+export async function getUserRecord(svc: Services, id: string): Promise<Versioned<User>> {
+  const user = await getRecord(svc.kv, userTable, id);
+  if (!user) throw notFound("user");
+  return { value: userAsOf(user.value, svc.now()), versionstamp: user.versionstamp };
+}
+
+export async function findUserByEmail(svc: Services, email: string): Promise<User | null> {
+  const id = (await svc.kv.get<string>(keys.userEmail(normalizeEmail(email)))).value;
+  return id ? getUser(svc, id) : null;
+}
+
+export interface UserFilter {
+  /** Case-insensitive prefix of the email or of the name (or of any word in it). */
+  search?: string;
+  status?: UserStatus;
+  platform_role?: PlatformRole;
+  /** Members of this tenant (id). */
+  tenant_id?: string;
+}
+
+function matchesSearch(u: User, search: string): boolean {
+  const q = search.toLowerCase();
+  const name = u.name.toLowerCase();
+  return u.email.startsWith(q) || name.startsWith(q) ||
+    name.split(/\s+/).some((w) => w.startsWith(q));
+}
+
+/**
+ * Users, oldest first. A search containing "@" walks the email index from that prefix; other
+ * searches and filters scan (each page scans a bounded number of records and hands back a cursor).
+ * `total` is given for the unfiltered list, from the user counter.
+ */
+export async function listUsers(
+  svc: Services,
+  filter: UserFilter,
+  page: PageRequest,
+): Promise<Page<User> & { total?: number }> {
+  const now = svc.now();
+  const resolve = async (entry: Deno.KvEntry<unknown>) => {
+    const id = typeof entry.value === "string"
+      ? entry.value
+      : (entry.value as { user_id: string }).user_id;
+    const user = await getRecord(svc.kv, userTable, id);
+    return user && { value: userAsOf(user.value, now), versionstamp: user.versionstamp };
+  };
+  const search = filter.search?.toLowerCase();
+  const emailPrefix = search?.includes("@") && !filter.tenant_id ? search : null;
+  const source = filter.tenant_id
+    ? { selector: { prefix: keys.members(filter.tenant_id) }, resolve }
+    : emailPrefix
+    ? {
+      selector: { start: keys.userEmail(emailPrefix), end: keys.userEmail(`${emailPrefix}\uffff`) },
+      resolve,
+    }
+    : {
+      selector: { prefix: keys.users() },
+      resolve: (e: Deno.KvEntry<unknown>) =>
+        Promise.resolve({ value: userAsOf(e.value as User, now), versionstamp: e.versionstamp }),
+    };
+  const result = await listPage<User>(svc.kv, {
+    ...source,
+    filter: (u) =>
+      (!search || matchesSearch(u, search)) &&
+      (!filter.status || u.status === filter.status) &&
+      (!filter.platform_role || u.platform_role === filter.platform_role),
+  }, page);
+  const unfiltered = Object.values(filter).every((v) => v === undefined);
+  return unfiltered ? { ...result, total: await readCounter(svc.kv, keys.userCount()) } : result;
+}
+
+/**
+ * Sets a new password (policy-checked, hashed) and ends every session of the user.
+ * `extra` adds mutations that must commit with it (spending a reset token).
+ */
+export async function setPassword(
+  svc: Services,
+  actor: Actor,
+  userId: string,
+  password: string,
+  opts: {
+    action?: string;
+    /** The request field the password came in, for the 400's path. */
+    field?: string;
+    extra?: (op: Deno.AtomicOperation) => void;
+  } = {},
+): Promise<number> {
+  const user = await getRecord(svc.kv, userTable, userId);
+  if (!user || user.value.status === "deleted") throw notFound("user");
+  checkPassword(password, user.value.email, opts.field);
+  const hash = await hashPassword(password, svc.passwords);
+  const op = svc.kv.atomic()
+    .check({ key: keys.user(userId), versionstamp: user.versionstamp })
+    .set(keys.password(userId), hash);
+  opts.extra?.(op);
+  recordChange(op, svc.now(), actor, {
+    action: opts.action ?? "user.password_changed",
+    resource_type: "user",
+    resource_id: userId,
+    tenant_id: null,
+  });
+  if (!(await commit(op))) {
+    throw conflict("the user changed while the password was being set; try again");
+  }
+  return await revokeUserSessions(svc, actor, userId);
+}

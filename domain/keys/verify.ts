@@ -1,0 +1,344 @@
+/**
+ * "Is this key good?" — the gateway's question on every request (POST /v1/keys/verify).
+ *
+ * For a warm key the answer touches no storage: the key, its tenant, the tenant's plan and the
+ * period's persisted usage come from the stale-while-revalidate cache (svc.cache), rate limits
+ * are counted in memory, and usage is recorded into the write-behind buffer. A malformed or
+ * checksum-failing key is refused before any lookup.
+ *
+ * Checks run in a fixed order — NOT_FOUND, REVOKED, EXPIRED, TENANT_SUSPENDED,
+ * INSUFFICIENT_SCOPES, RATE_LIMITED, USAGE_EXCEEDED — and only a VALID answer spends rate
+ * limit or quota. Everything after the last await is synchronous, so concurrent verifies in
+ * one process cannot both take the last unit of a quota.
+ */
+import { keys } from "../../kv/keys.ts";
+import { counter, type Dated, dated, named, type NamedKey, remembered } from "../../kv/names.ts";
+import { dayOf } from "../usage/activity.ts";
+import {
+  type ApiKey,
+  type Environment,
+  type KeyMeta,
+  type KeyPointer,
+  keyStatus,
+  wellFormedKey,
+} from "./api_keys.ts";
+import type { Plan } from "../tenancy/plans.ts";
+import type { Project } from "../tenancy/projects.ts";
+import { type RateDecision, RateLimiter } from "./rate_limit.ts";
+import type { ThresholdGate } from "./threshold_gate.ts";
+import { sha256Hex } from "../shared/secrets.ts";
+import { iso, type Services } from "../shared/services.ts";
+import type { Tenant } from "../tenancy/tenants.ts";
+
+export const VERIFY_CODES = [
+  "VALID",
+  "NOT_FOUND",
+  "REVOKED",
+  "EXPIRED",
+  "TENANT_SUSPENDED",
+  "INSUFFICIENT_SCOPES",
+  "RATE_LIMITED",
+  "USAGE_EXCEEDED",
+] as const;
+export type VerifyCode = typeof VERIFY_CODES[number];
+
+/** The metric verifications count under. */
+export const VERIFICATIONS = "verifications";
+
+export interface VerifyRequest {
+  key: string;
+  /** Every one must be held by the key. */
+  scopes?: string[];
+  /** Quota units this call spends (0: check only). */
+  cost?: number;
+  /** When given, a key of the other environment is NOT_FOUND. */
+  environment?: Environment;
+}
+
+export interface VerifyResult {
+  valid: boolean;
+  code: VerifyCode;
+  key_id: string | null;
+  tenant_id: string | null;
+  project_id: string | null;
+  environment: Environment | null;
+  scopes: string[];
+  meta: KeyMeta;
+  plan: { code: string } | null;
+  ratelimit: { limit: number; remaining: number; reset: number } | null;
+  quota: {
+    limit: number | null;
+    used: number;
+    remaining: number | null;
+    period_end: string;
+  } | null;
+  expires_at: string | null;
+}
+
+/** Where verify records usage: summed in memory, written behind (see kv/sum_buffer.ts). */
+export interface UsageSink {
+  /** `name`: the key's buffer name (kv/names.ts). */
+  add(key: Deno.KvKey, n: number, lazy?: boolean, name?: string): void;
+  max(key: Deno.KvKey, n: number, lazy?: boolean, name?: string): void;
+  /** What is added but not yet persisted (including a flush in flight). */
+  pending(key: Deno.KvKey, name?: string): number;
+}
+
+const NOT_FOUND: VerifyResult = {
+  valid: false,
+  code: "NOT_FOUND",
+  key_id: null,
+  tenant_id: null,
+  project_id: null,
+  environment: null,
+  scopes: [],
+  meta: {},
+  plan: null,
+  ratelimit: null,
+  quota: null,
+  expires_at: null,
+};
+
+export interface QuotaPeriod {
+  readonly label: string;
+  readonly start: number;
+  readonly end: number;
+  /** `end` as an ISO string (verify answers it on every call). */
+  readonly endIso: string;
+}
+
+/** The last period computed per interval: the hot path asks for the current one every call. */
+const lastPeriods: Record<"month" | "year", QuotaPeriod | null> = { month: null, year: null };
+
+/** The quota period containing `now`: its label and its bounds (UTC calendar month or year). */
+export function quotaPeriod(interval: "month" | "year", now: number): QuotaPeriod {
+  const last = lastPeriods[interval];
+  if (last && now >= last.start && now < last.end) return last;
+  const d = new Date(now);
+  const y = d.getUTCFullYear();
+  const m = d.getUTCMonth();
+  const [label, start, end] = interval === "year"
+    ? [`${y}`, Date.UTC(y, 0, 1), Date.UTC(y + 1, 0, 1)]
+    : [`${y}-${String(m + 1).padStart(2, "0")}`, Date.UTC(y, m, 1), Date.UTC(y, m + 1, 1)];
+  return lastPeriods[interval] = { label, start, end, endIso: iso(end) };
+}
+
+/** The keys verify reads and counts for one API key, named once (kv/names.ts). */
+interface KeyNames {
+  readonly pointer: NamedKey;
+  record?: NamedKey;
+  project?: NamedKey;
+  /** Buffer names: a max, and the day's sum. */
+  lastUsed?: NamedKey;
+  daily?: Dated<NamedKey>;
+}
+
+/** The same for one tenant. */
+interface TenantNames {
+  readonly tenant: NamedKey;
+  /** The period's counter: read from the cache and added to in the buffer. */
+  period?: Dated<{ read: NamedKey; sum: NamedKey }>;
+  daily?: Dated<NamedKey>;
+}
+
+/** A decision that could not be made yet: the key it still has to read. */
+const needsRead = (d: VerifyResult | NamedKey): d is NamedKey => !("valid" in d);
+
+export class Verifier {
+  readonly #svc: Services;
+  readonly #usage: UsageSink;
+  readonly #limiter: RateLimiter;
+
+  /**
+   * The KV keys a warm call reads and counts, named once: by API key secret (so a warm call
+   * hashes nothing either), tenant, plan code, plan. The secrets sit in process memory only,
+   * which every request passes them through anyway.
+   */
+  readonly #keyNames = new Map<string, KeyNames>();
+  readonly #tenantNames = new Map<string, TenantNames>();
+  readonly #planCodeNames = new Map<string, NamedKey>();
+  readonly #planNames = new Map<string, NamedKey>();
+
+  readonly #gate: ThresholdGate | null;
+
+  constructor(
+    svc: Services,
+    usage: UsageSink,
+    opts: { limiter?: RateLimiter; gate?: ThresholdGate } = {},
+  ) {
+    this.#svc = svc;
+    this.#usage = usage;
+    this.#limiter = opts.limiter ?? new RateLimiter();
+    this.#gate = opts.gate ?? null;
+  }
+
+  /**
+   * Verifies `req.key`. `boundTenant`: a tenant-bound caller only sees its own tenant's keys
+   * (any other is NOT_FOUND). Synchronous when memory holds everything the answer reads — no
+   * promise at all on the warm path — else it loads what is missing, then decides.
+   */
+  verify(
+    req: VerifyRequest,
+    boundTenant: string | null = null,
+  ): VerifyResult | Promise<VerifyResult> {
+    let k = this.#keyNames.get(req.key);
+    if (!k) {
+      // A malformed or checksum-failing key is refused unhashed, and not remembered.
+      if (!wellFormedKey(req.key)) return NOT_FOUND;
+      const hash = sha256Hex(req.key);
+      k = remembered(this.#keyNames, req.key, () => ({ pointer: named(keys.apiKeyHash(hash)) }));
+    }
+    const first = this.#decide(req, boundTenant, k, new Map());
+    return needsRead(first) ? this.#load(req, boundTenant, k, first) : first;
+  }
+
+  /** Reads each missing entry in turn (each read may reveal the next), then decides. */
+  async #load(
+    req: VerifyRequest,
+    boundTenant: string | null,
+    k: KeyNames,
+    missing: NamedKey,
+  ): Promise<VerifyResult> {
+    const loaded = new Map<string, Deno.KvEntryMaybe<unknown>>();
+    for (;;) {
+      loaded.set(missing.name, await this.#svc.cache.get(missing.key));
+      const next = this.#decide(req, boundTenant, k, loaded);
+      if (!needsRead(next)) return next;
+      missing = next;
+    }
+  }
+
+  /**
+   * The answer, from what memory holds (and `loaded`), or the first key it still needs. Runs
+   * without awaiting, so checking and spending rate limit and quota are one step.
+   */
+  #decide(
+    req: VerifyRequest,
+    boundTenant: string | null,
+    k: KeyNames,
+    loaded: Map<string, Deno.KvEntryMaybe<unknown>>,
+  ): VerifyResult | NamedKey {
+    const cache = this.#svc.cache;
+    let missing: NamedKey | null = null;
+    const read = <T>(key: NamedKey): T | null => {
+      // The cache first: a flush adjusts the usage counter there while a call awaits.
+      let entry = cache.getSync<T>(key.key, key.name);
+      if (entry === undefined && loaded.has(key.name)) {
+        entry = cache.peek<T>(key.key, key.name) ??
+          loaded.get(key.name) as Deno.KvEntryMaybe<T>;
+      }
+      if (entry === undefined) missing ??= key;
+      return entry?.value ?? null;
+    };
+    const pointer = read<KeyPointer>(k.pointer);
+    if (missing) return missing;
+    if (!pointer || (boundTenant && pointer.tenant_id !== boundTenant)) return NOT_FOUND;
+    const tenantId = pointer.tenant_id;
+    const t = remembered(
+      this.#tenantNames,
+      tenantId,
+      () => ({ tenant: named(keys.tenant(tenantId)) }),
+    );
+    // A key's tenant and id never change: its record's name is made once.
+    const key = read<ApiKey>(k.record ??= named(keys.apiKey(tenantId, pointer.id)));
+    const tenant = read<Tenant>(t.tenant);
+    if (missing) return missing;
+    if (!key || !tenant || tenant.status === "deleted") return NOT_FOUND;
+    if (key.project_id) {
+      const projectId = key.project_id;
+      const project = read<Project>(k.project ??= named(keys.project(tenantId, projectId)));
+      if (missing) return missing;
+      if (project?.status !== "active") return NOT_FOUND;
+    }
+    if (req.environment && key.environment !== req.environment) return NOT_FOUND;
+    const code = tenant.plan;
+    const planId = read<string>(
+      remembered(this.#planCodeNames, code, () => named(keys.planCode(code))),
+    );
+    const plan = planId
+      ? read<Plan>(remembered(this.#planNames, planId, () => named(keys.plan(planId))))
+      : null;
+    const now = this.#svc.now();
+    // Unlimited plans count by calendar month.
+    const period = quotaPeriod(plan?.quota?.period ?? "month", now);
+    t.period = dated(t.period, period.label, () => {
+      const key = keys.usagePeriod(tenantId, VERIFICATIONS, period.label);
+      return { read: named(key), sum: counter("sum", key) };
+    });
+    const periodKey = t.period.value;
+    const persisted = read<Deno.KvU64>(periodKey.read);
+    if (missing) return missing;
+
+    const result: VerifyResult = {
+      valid: false,
+      code: "VALID",
+      key_id: key.id,
+      tenant_id: key.tenant_id,
+      project_id: key.project_id,
+      environment: key.environment,
+      scopes: key.scopes,
+      meta: key.meta,
+      plan: plan && { code: plan.code },
+      ratelimit: null,
+      quota: null,
+      expires_at: key.expires_at,
+    };
+    const status = keyStatus(key, now);
+    if (status === "revoked") return { ...result, code: "REVOKED" };
+    if (status === "expired") return { ...result, code: "EXPIRED" };
+    if (tenant.status !== "active") return { ...result, code: "TENANT_SUSPENDED" };
+    if (req.scopes?.some((s) => !key.scopes.includes(s))) {
+      return { ...result, code: "INSUFFICIENT_SCOPES" };
+    }
+    const limit = key.rate_limit ?? plan?.rate_limit ?? null;
+    const rate: RateDecision | null = limit && this.#limiter.check(key.id, limit, now);
+    const ratelimit = rate && { limit: rate.limit, remaining: rate.remaining, reset: rate.reset };
+    if (rate && !rate.allowed) return { ...result, code: "RATE_LIMITED", ratelimit };
+
+    const cost = req.cost ?? 1;
+    const used = (persisted ? Number(persisted.value) : 0) +
+      this.#usage.pending(periodKey.sum.key, periodKey.sum.name);
+    const units = plan?.quota?.units ?? null;
+    const quota = (spent: number) => ({
+      limit: units,
+      used: used + spent,
+      remaining: units === null ? null : Math.max(0, units - used - spent),
+      period_end: period.endIso,
+    });
+    if (units !== null && used + cost > units) {
+      return { ...result, code: "USAGE_EXCEEDED", ratelimit, quota: quota(0) };
+    }
+
+    if (limit) this.#limiter.take(key.id, now);
+    this.#record(k, t, key, cost, now);
+    this.#gate?.observe(tenant.id, used + cost, units, period);
+    return {
+      ...result,
+      valid: true,
+      ratelimit: ratelimit && { ...ratelimit, remaining: ratelimit.remaining - 1 },
+      quota: quota(cost),
+    };
+  }
+
+  #record(k: KeyNames, t: TenantNames, key: ApiKey, cost: number, now: number) {
+    const { tenant_id: tenantId, id } = key;
+    const day = dayOf(now);
+    const usage = this.#usage;
+    if (cost > 0) {
+      const period = t.period!.value.sum;
+      usage.add(period.key, cost, false, period.name);
+      t.daily = dated(
+        t.daily,
+        day,
+        () => counter("sum", keys.usageDaily(tenantId, VERIFICATIONS, day)),
+      );
+      usage.add(t.daily.value.key, cost, false, t.daily.value.name);
+      // Per-key statistics are lazy: with many busy keys they are most of the writes. In
+      // units, like the tenant's counters, so the keys' days add up to the tenant's.
+      k.daily = dated(k.daily, day, () => counter("sum", keys.keyUsageDaily(tenantId, id, day)));
+      usage.add(k.daily.value.key, cost, true, k.daily.value.name);
+    }
+    k.lastUsed ??= counter("max", keys.keyLastUsed(tenantId, id));
+    usage.max(k.lastUsed.key, now, true, k.lastUsed.name);
+  }
+}

@@ -1,0 +1,16 @@
+/**
+ * The job types this process runs, by type: what main.ts's queue listener, the sweep and the
+ * test harness pass to the runner (domain/jobs/jobs.ts). A module that enqueues a job type adds its
+ * handler here, so jobs.ts never imports the modules that own job types. A job whose type is
+ * missing goes dead with `no handler for job type "…"`.
+ */
+import type { JobHandlers } from "../jobs/jobs.ts";
+import { deliverJob } from "../webhooks/delivery.ts";
+import { fanOutJob, recoverJob } from "../webhooks/dispatch.ts";
+import { DELIVER_JOB, FANOUT_JOB, RECOVER_JOB } from "../jobs/names.ts";
+
+export const JOB_HANDLERS: JobHandlers = {
+  [FANOUT_JOB]: fanOutJob,
+  [DELIVER_JOB]: deliverJob,
+  [RECOVER_JOB]: recoverJob,
+};

@@ -1,0 +1,67 @@
+/**
+ * A tenant's plan. Changing it is one commit on the tenant record: verify reads the tenant's
+ * plan and status through the tenant record, so the change reaches every key of the tenant at
+ * once, with no fan-out over the keys (and no chunks a crash could leave half-applied).
+ */
+import { keys } from "../../kv/keys.ts";
+import type { Versioned } from "../../kv/table.ts";
+import { AppError, forbidden } from "../shared/errors.ts";
+import { getPlanByCode } from "./plans.ts";
+import { type Principal, seesByPlatform } from "../access/principal.ts";
+import type { Actor, Services } from "../shared/services.ts";
+import { changeTenant, type Tenant } from "./tenants.ts";
+
+export interface PlanChange {
+  plan_code: string;
+  /** A manual assignment that a billing sync will not undo. */
+  override: boolean;
+  reason?: string | null;
+}
+
+/**
+ * Moves a tenant to another active plan. Platform staff only: a tenant's own owners change
+ * plans through billing checkout, not by assignment.
+ */
+export async function changePlan(
+  svc: Services,
+  actor: Actor,
+  caller: Principal,
+  tenant: Tenant,
+  input: PlanChange,
+  ifMatch?: string,
+): Promise<Versioned<Tenant>> {
+  if (
+    caller.tenant_id || !seesByPlatform(caller, tenant) || !caller.inTenants.has("billing:write")
+  ) {
+    throw forbidden("plans are assigned by platform staff with billing:write");
+  }
+  if (input.override && !input.reason) {
+    throw new AppError("BAD_REQUEST", "an override needs a reason", [
+      { path: ["reason"], message: "required when override is true" },
+    ]);
+  }
+  const plan = await getPlanByCode(svc, input.plan_code);
+  if (!plan || !plan.value.active) {
+    throw new AppError("BAD_REQUEST", `no active plan with code "${input.plan_code}"`, [
+      { path: ["plan_code"], message: "no such active plan" },
+    ]);
+  }
+  return changeTenant(svc, actor, tenant.id, {
+    action: "tenant.plan_changed",
+    ifMatch,
+    apply: (t) => {
+      const next = {
+        ...t,
+        plan: plan.value.code,
+        plan_override: input.override,
+        plan_reason: input.reason ?? null,
+      };
+      const same = next.plan === t.plan && next.plan_override === t.plan_override &&
+        next.plan_reason === t.plan_reason;
+      return same ? t : next;
+    },
+    // The plan must still be as read when this commits: an archive meanwhile fails it (a rare
+    // race, answered 409 after the retries; the client's retry then reads the archive).
+    extra: (op) => op.check({ key: keys.plan(plan.value.id), versionstamp: plan.versionstamp }),
+  });
+}

@@ -1,0 +1,182 @@
+/** The audit trail: platform-wide, per tenant, and as a streamed NDJSON or CSV export. */
+import { z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import { type AuditFilter, exportAudit, listAudit } from "../../domain/audit/audit.ts";
+import { notFound } from "../../domain/shared/errors.ts";
+import { getUserRecord } from "../../domain/identity/users.ts";
+import type { AppEnv } from "../context.ts";
+import {
+  exportFormat,
+  ExportFormatQuery,
+  exportResponses,
+  streamExport,
+  timeBounds,
+} from "../export.ts";
+import { okList } from "../respond.ts";
+import { defineRoute, router } from "../route.ts";
+import {
+  IdParams,
+  jsonResponse,
+  listEnvelope,
+  PageQuery,
+  TenantParams,
+  Timestamp,
+} from "../schemas.ts";
+import { auditView } from "../views.ts";
+
+const AuditEventSchema = z.object({
+  id: z.string(),
+  actor_type: z.enum(["user", "service_token", "system"]),
+  actor_id: z.string(),
+  action: z.string(),
+  resource_type: z.string(),
+  resource_id: z.string(),
+  tenant_id: z.string().nullable(),
+  changes: z.record(z.string(), z.object({ before: z.unknown(), after: z.unknown() })).nullable(),
+  ip_address: z.string().nullable(),
+  user_agent: z.string().nullable(),
+  request_id: z.string().nullable(),
+  created_at: z.string(),
+}).openapi("AuditEvent");
+
+const Filters = {
+  actor: z.string().max(64).optional().openapi({ description: "Actor id (usr_…, tok_…, system)." }),
+  action: z.string().max(500).optional().openapi({
+    description: "Comma-separated actions, e.g. tenant.created,tenant.updated.",
+  }),
+  resource_type: z.string().max(64).optional(),
+  resource_id: z.string().max(64).optional(),
+  from: Timestamp.optional().openapi({ description: "Inclusive lower bound." }),
+  to: Timestamp.optional().openapi({ description: "Inclusive upper bound." }),
+};
+
+const AdminFilters = { ...Filters, tenant_id: z.string().max(64).optional() };
+
+type FilterQuery = { [K in keyof typeof AdminFilters]?: string };
+
+function toFilter(q: FilterQuery, tenantId?: string): AuditFilter {
+  const { from, to } = timeBounds(q);
+  const actions = q.action?.split(",").map((a) => a.trim()).filter(Boolean);
+  const filter: AuditFilter = {
+    tenant_id: tenantId ?? q.tenant_id,
+    actor: q.actor,
+    actions: actions?.length ? actions : undefined,
+    resource_type: q.resource_type,
+    resource_id: q.resource_id,
+    from,
+    to,
+  };
+  return Object.fromEntries(Object.entries(filter).filter(([, v]) => v !== undefined));
+}
+
+/** A tenant-bound service token reads the platform trail of its own tenant only. */
+function adminFilter(c: Context<AppEnv>, q: FilterQuery): AuditFilter {
+  const bound = c.var.principal.tenant_id;
+  if (bound && q.tenant_id && q.tenant_id !== bound) throw notFound("tenant");
+  return toFilter(q, bound ?? undefined);
+}
+
+const list = listEnvelope(AuditEventSchema);
+const tags = ["Audit"];
+
+const CSV_COLUMNS = [
+  "id",
+  "created_at",
+  "actor_type",
+  "actor_id",
+  "action",
+  "resource_type",
+  "resource_id",
+  "tenant_id",
+  "ip_address",
+  "user_agent",
+  "request_id",
+  "changes",
+] as const;
+
+export function auditRoutes() {
+  const app = router();
+
+  app.openapi(
+    defineRoute({
+      method: "get",
+      path: "/v1/admin/audit",
+      tags,
+      summary: "Search the platform's audit trail (newest first)",
+      request: { query: z.strictObject({ ...PageQuery, ...AdminFilters }) },
+      responses: { 200: jsonResponse(list, "A page of audit events.") },
+    }),
+    async (c) => {
+      const { limit, cursor, offset, ...q } = c.req.valid("query");
+      const page = await listAudit(c.var.svc, adminFilter(c, q), { limit, cursor, offset });
+      return okList(c, page, limit, auditView(c.var.principal));
+    },
+  );
+
+  app.openapi(
+    defineRoute({
+      method: "get",
+      path: "/v1/admin/audit/export",
+      tags,
+      summary: "Export the audit trail as NDJSON or CSV (streamed, oldest first)",
+      request: {
+        query: z.strictObject({ ...AdminFilters, ...ExportFormatQuery }),
+      },
+      responses: exportResponses("The matching events."),
+    }),
+    (c) => {
+      const { format, ...q } = c.req.valid("query");
+      return streamExport(c, exportAudit(c.var.svc, adminFilter(c, q)), {
+        format: exportFormat(c, format),
+        name: "audit",
+        columns: CSV_COLUMNS,
+        view: auditView(c.var.principal),
+        // deno-lint-ignore no-explicit-any
+      }) as any;
+    },
+  );
+
+  app.openapi(
+    defineRoute({
+      method: "get",
+      path: "/v1/tenants/{tenant}/audit",
+      tags,
+      summary: "The tenant's audit trail (newest first)",
+      request: { params: TenantParams, query: z.strictObject({ ...PageQuery, ...Filters }) },
+      responses: { 200: jsonResponse(list, "A page of audit events.") },
+    }),
+    async (c) => {
+      const { limit, cursor, offset, ...q } = c.req.valid("query");
+      const page = await listAudit(c.var.svc, toFilter(q, c.var.tenant.value.id), {
+        limit,
+        cursor,
+        offset,
+      });
+      return okList(c, page, limit, auditView(c.var.principal));
+    },
+  );
+
+  app.openapi(
+    defineRoute({
+      method: "get",
+      path: "/v1/users/{id}/audit-trail",
+      tags: ["Users"],
+      summary: "A user's audit trail: events it did or that were done to it (newest first)",
+      request: {
+        params: IdParams("usr"),
+        query: z.strictObject({ ...PageQuery, ...AdminFilters }),
+      },
+      responses: { 200: jsonResponse(list, "A page of audit events.") },
+    }),
+    async (c) => {
+      const { id } = c.req.valid("param");
+      await getUserRecord(c.var.svc, id);
+      const { limit, cursor, offset, ...q } = c.req.valid("query");
+      const filter = { ...toFilter(q), user: id };
+      const page = await listAudit(c.var.svc, filter, { limit, cursor, offset });
+      return okList(c, page, limit, auditView(c.var.principal));
+    },
+  );
+
+  return app;
+}

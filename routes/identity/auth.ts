@@ -1,0 +1,152 @@
+/** Logging in and out, and who the caller is. */
+import { z } from "@hono/zod-openapi";
+import { AppError } from "../../domain/shared/errors.ts";
+import { PERMISSIONS, TENANT_ROLES } from "../../domain/access/permissions.ts";
+import { endSession, login } from "../../domain/identity/sessions.ts";
+import { completePasswordReset } from "../../domain/identity/password_resets.ts";
+import { getUser } from "../../domain/identity/users.ts";
+import { UserSchema } from "./users.ts";
+import { listMemberships } from "../../domain/access/principal.ts";
+import { actorOf, ok, originOf } from "../respond.ts";
+import { defineRoute, router } from "../route.ts";
+import { envelope, jsonBody, jsonResponse, Timestamp } from "../schemas.ts";
+
+const LoginBody = z.strictObject({
+  email: z.string().trim().max(320).email(),
+  password: z.string().min(1).max(256),
+}).openapi("LoginRequest");
+
+const PasswordReset = z.strictObject({
+  token: z.string().min(1).max(256),
+  new_password: z.string().min(1).max(1024).openapi({
+    description: "12–256 characters, not the account's email.",
+  }),
+}).openapi("PasswordResetRequest");
+
+const Me = z.object({
+  type: z.enum(["user", "service_token"]),
+  id: z.string(),
+  user: UserSchema.nullable(),
+  platform_role: UserSchema.shape.platform_role,
+  permissions: z.array(z.enum(PERMISSIONS)).openapi({
+    description: "Effective platform-wide permissions.",
+  }),
+  sees_tenants: z.enum(["all", "test", "none"]),
+  tenant_id: z.string().nullable().openapi({
+    description: "The tenant a bound service token acts in.",
+  }),
+  memberships: z.array(z.object({ tenant_id: z.string(), role: z.enum(TENANT_ROLES) })),
+  session_id: z.string().nullable(),
+}).openapi("Principal");
+
+export function authRoutes() {
+  const app = router();
+
+  app.openapi(
+    defineRoute({
+      method: "post",
+      path: "/v1/auth/login",
+      tags: ["Auth"],
+      summary: "Log in with email and password",
+      description:
+        "Returns a session token once, in `data.token`. Ten failures lock the email for 15 minutes.",
+      request: { body: jsonBody(LoginBody) },
+      responses: {
+        200: jsonResponse(
+          envelope(
+            z.object({
+              token: z.string(),
+              session_id: z.string(),
+              expires_at: Timestamp,
+              user: UserSchema,
+            }),
+          ),
+          "Logged in.",
+        ),
+      },
+    }),
+    async (c) => {
+      const result = await login(c.var.svc, c.req.valid("json"), originOf(c));
+      return ok(c, {
+        token: result.token,
+        session_id: result.session.id,
+        expires_at: result.session.expires_at,
+        user: result.user,
+      });
+    },
+  );
+
+  app.openapi(
+    defineRoute({
+      method: "post",
+      path: "/v1/auth/password-reset",
+      tags: ["Auth"],
+      summary: "Set a new password with a reset token",
+      description: "The token (from the `user.password_reset_requested` event) works once, " +
+        "within an hour, and only if no newer reset was requested. Every session of the user ends.",
+      request: { body: jsonBody(PasswordReset) },
+      responses: {
+        200: jsonResponse(
+          envelope(z.object({ user_id: z.string(), sessions_revoked: z.number().int() })),
+          "The password is set.",
+        ),
+      },
+    }),
+    async (c) => {
+      const done = await completePasswordReset(c.var.svc, c.req.valid("json"), originOf(c));
+      return ok(c, done);
+    },
+  );
+
+  app.openapi(
+    defineRoute({
+      method: "post",
+      path: "/v1/auth/logout",
+      tags: ["Auth"],
+      summary: "End the current session",
+      responses: {
+        200: jsonResponse(envelope(z.object({ revoked: z.literal(true) })), "Logged out."),
+      },
+    }),
+    async (c) => {
+      const { principal } = c.var;
+      if (!principal.session_id) {
+        throw new AppError(
+          "BAD_REQUEST",
+          "only sessions log out; revoke a service token with DELETE /v1/admin/tokens/{id}",
+        );
+      }
+      await endSession(c.var.svc, actorOf(c), principal.session_id);
+      return ok(c, { revoked: true as const });
+    },
+  );
+
+  app.openapi(
+    defineRoute({
+      method: "get",
+      path: "/v1/auth/me",
+      tags: ["Auth"],
+      summary: "The caller: identity, roles and effective permissions",
+      responses: { 200: jsonResponse(envelope(Me), "The principal.") },
+    }),
+    async (c) => {
+      const { principal: p, svc } = c.var;
+      const [user, memberships] = p.type === "user"
+        ? await Promise.all([getUser(svc, p.id), listMemberships(svc, p.id)])
+        : [null, []];
+      return ok(c, {
+        type: p.type,
+        id: p.id,
+        user,
+        platform_role: p.platform_role,
+        permissions: [...p.platform].sort(),
+        sees_tenants: p.sees,
+        tenant_id: p.tenant_id,
+        memberships,
+        session_id: p.session_id,
+      });
+    },
+  );
+
+  return app;
+}

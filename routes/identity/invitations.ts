@@ -1,0 +1,212 @@
+/**
+ * Invitations to join a tenant (token shown once, stored hashed), accepting one, and the
+ * maintenance task that makes tenants' creators their owners.
+ */
+import { z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import {
+  acceptInvitation,
+  createInvitation,
+  type Invitation,
+  invitationView,
+  listInvitations,
+  revokeInvitation,
+} from "../../domain/identity/invitations.ts";
+import { backfillOwners } from "../../domain/identity/memberships.ts";
+import { TENANT_ROLES } from "../../domain/access/permissions.ts";
+import type { AppEnv } from "../context.ts";
+import { actorOf, ifMatch, ok, okList, okRecord, originOf } from "../respond.ts";
+import { defineRoute, router } from "../route.ts";
+import {
+  envelope,
+  idOf,
+  jsonBody,
+  jsonResponse,
+  listEnvelope,
+  PageQuery,
+  TenantParams,
+  Text,
+} from "../schemas.ts";
+import { maskEmail } from "../views.ts";
+
+const STATUSES = ["pending", "accepted", "revoked", "expired"] as const;
+const Role = z.enum(TENANT_ROLES);
+
+const InvitationSchema = z.object({
+  id: z.string(),
+  tenant_id: z.string(),
+  email: z.string(),
+  role: Role,
+  status: z.enum(STATUSES).openapi({
+    description: "`expired` once `expires_at` has passed while pending.",
+  }),
+  expires_at: z.string(),
+  created_by: z.string(),
+  created_at: z.string(),
+  updated_at: z.string(),
+  accepted_at: z.string().nullable(),
+  accepted_by: z.string().nullable(),
+  revoked_at: z.string().nullable(),
+}).openapi("Invitation");
+
+const CreateInvitation = z.strictObject({
+  email: z.string().trim().max(320).email(),
+  role: Role,
+  expires_in_days: z.number().int().min(1).max(30).default(7),
+}).openapi("CreateInvitation");
+
+const AcceptInvitation = z.strictObject({
+  token: z.string().min(1).max(256),
+  name: Text(200).optional().openapi({ description: "Required when the email has no account." }),
+  password: z.string().min(1).max(256).optional().openapi({
+    description: "Required when the email has no account (12–256 characters).",
+  }),
+}).openapi("AcceptInvitation");
+
+const InvitationParams = TenantParams.extend({
+  id: idOf("inv").openapi({ param: { name: "id", in: "path" } }),
+});
+
+const ListQuery = z.strictObject({ ...PageQuery, status: z.enum(STATUSES).optional() });
+
+/** Status computed now; support staff read the email masked. */
+const view = (c: Context<AppEnv>) => {
+  const base = invitationView(c.var.svc.now());
+  return (inv: Invitation) => {
+    const shown = base(inv);
+    return c.var.principal?.masked ? { ...shown, email: maskEmail(shown.email) } : shown;
+  };
+};
+
+const Accepted = z.object({
+  invitation: InvitationSchema,
+  user: z.object({ id: z.string(), email: z.string(), name: z.string() }),
+  membership: z.object({ tenant_id: z.string(), user_id: z.string(), role: Role }),
+  user_created: z.boolean().openapi({ description: "True when the email had no account yet." }),
+}).openapi("InvitationAccepted");
+
+const tags = ["Invitations"];
+
+export function invitationRoutes() {
+  const app = router();
+
+  app.openapi(
+    defineRoute({
+      method: "get",
+      path: "/v1/tenants/{tenant}/invitations",
+      tags,
+      summary: "List the tenant's invitations (newest first)",
+      request: { params: TenantParams, query: ListQuery },
+      responses: { 200: jsonResponse(listEnvelope(InvitationSchema), "A page of invitations.") },
+    }),
+    async (c) => {
+      const { status, ...page } = c.req.valid("query");
+      const found = await listInvitations(c.var.svc, c.var.tenant.value.id, { status }, page);
+      return okList(c, found, page.limit, view(c));
+    },
+  );
+
+  app.openapi(
+    defineRoute({
+      method: "post",
+      path: "/v1/tenants/{tenant}/invitations",
+      tags,
+      summary: "Invite an email to join the tenant",
+      description: "The token is returned once, in `data.token`, and carried by the " +
+        "`invitation.created` event for your mailer; only its SHA-256 is stored. " +
+        "Only owners (or platform staff with `members:write`) invite owners.",
+      request: { params: TenantParams, body: jsonBody(CreateInvitation) },
+      responses: {
+        201: jsonResponse(
+          envelope(InvitationSchema.extend({ token: z.string() })),
+          "Created; send `token` to the invitee.",
+        ),
+      },
+    }),
+    async (c) => {
+      const tenant = c.var.tenant.value;
+      const { secret, invitation } = await createInvitation(
+        c.var.svc,
+        actorOf(c),
+        c.var.principal,
+        tenant,
+        c.req.valid("json"),
+      );
+      c.header("Location", `/v1/tenants/${tenant.id}/invitations/${invitation.value.id}`);
+      const shown = view(c);
+      return okRecord(c, invitation, (i) => ({ ...shown(i), token: secret }), 201);
+    },
+  );
+
+  app.openapi(
+    defineRoute({
+      method: "delete",
+      path: "/v1/tenants/{tenant}/invitations/{id}",
+      tags,
+      summary: "Revoke an invitation",
+      description: "Its token stops working at once. Revoking twice changes nothing; an " +
+        "accepted invitation is 409.",
+      request: { params: InvitationParams },
+      responses: { 200: jsonResponse(envelope(InvitationSchema), "The revoked invitation.") },
+    }),
+    async (c) => {
+      const invitation = await revokeInvitation(
+        c.var.svc,
+        actorOf(c),
+        c.var.tenant.value.id,
+        c.req.valid("param").id,
+        ifMatch(c),
+      );
+      return okRecord(c, invitation, view(c));
+    },
+  );
+
+  app.openapi(
+    defineRoute({
+      method: "post",
+      path: "/v1/invitations/accept",
+      tags,
+      summary: "Accept an invitation with its token",
+      description: "Creates the account when the email has none (then `name` and `password` " +
+        "are required; an existing account keeps its name and password), adds the membership " +
+        "and marks the invitation accepted, in one commit. Unknown token: 404; accepted, " +
+        "revoked or expired: 409.",
+      request: { body: jsonBody(AcceptInvitation) },
+      responses: { 200: jsonResponse(envelope(Accepted), "Accepted.") },
+    }),
+    async (c) => {
+      const result = await acceptInvitation(c.var.svc, c.req.valid("json"), originOf(c));
+      const u = result.user;
+      return ok(c, {
+        invitation: invitationView(c.var.svc.now())(result.invitation.value),
+        user: { id: u.id, email: u.email, name: u.name },
+        membership: {
+          tenant_id: result.membership.tenant_id,
+          user_id: u.id,
+          role: result.membership.role,
+        },
+        user_created: result.user_created,
+      });
+    },
+  );
+
+  app.openapi(
+    defineRoute({
+      method: "post",
+      path: "/v1/admin/maintenance/backfill-members",
+      tags: ["Maintenance"],
+      summary: "Make each tenant's creator its owner where it has none",
+      description: "For tenants created by a user before creators became owners. Safe to run " +
+        "any number of times; returns how many memberships it added.",
+      responses: {
+        200: jsonResponse(
+          envelope(z.object({ ok: z.literal(true), seeded: z.number().int() })),
+          "Done.",
+        ),
+      },
+    }),
+    async (c) => ok(c, { ok: true as const, seeded: await backfillOwners(c.var.svc, actorOf(c)) }),
+  );
+
+  return app;
+}

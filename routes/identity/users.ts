@@ -1,0 +1,349 @@
+/**
+ * The people on the platform, for platform staff: accounts, access (block, suspend, sessions),
+ * password resets and GDPR erasure.
+ */
+import { z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import { badRequest } from "../../domain/shared/errors.ts";
+import { eraseUser } from "../../domain/identity/erasure.ts";
+import { requestPasswordReset } from "../../domain/identity/password_resets.ts";
+import { PLATFORM_ROLES } from "../../domain/access/permissions.ts";
+import { revokeUserSessions } from "../../domain/identity/sessions.ts";
+import { resolveTenant } from "../../domain/tenancy/tenants.ts";
+import { getUserDetail, type UserDetail } from "../../domain/identity/user_detail.ts";
+import { setBlocked, suspendUser, updateUser } from "../../domain/identity/user_lifecycle.ts";
+import {
+  createUser,
+  getUserRecord,
+  listUsers,
+  type User,
+  USER_STATUSES,
+} from "../../domain/identity/users.ts";
+import type { AppEnv } from "../context.ts";
+import { actorOf, ifMatch, ok, okList, okRecord } from "../respond.ts";
+import { defineRoute, router } from "../route.ts";
+import {
+  envelope,
+  IdParams,
+  jsonBody,
+  jsonResponse,
+  listEnvelope,
+  Metadata,
+  MetadataPatch,
+  PageQuery,
+  Text,
+  Timestamp,
+} from "../schemas.ts";
+import { maskEmail, maskIp, maskName } from "../views.ts";
+
+const PlatformRole = z.enum(PLATFORM_ROLES);
+
+export const UserSchema = z.object({
+  id: z.string(),
+  email: z.string(),
+  name: z.string(),
+  status: z.enum(USER_STATUSES).openapi({
+    description: "`suspended` reads as `active` once `suspended_until` has passed.",
+  }),
+  platform_role: PlatformRole.nullable(),
+  metadata: z.record(z.string(), z.string()),
+  blocked_reason: z.string().nullable(),
+  suspended_until: z.string().nullable(),
+  suspended_reason: z.string().nullable(),
+  created_at: z.string(),
+  updated_at: z.string(),
+  last_login_at: z.string().nullable(),
+  deleted_at: z.string().nullable(),
+}).openapi("User");
+
+const UserDetailSchema = UserSchema.extend({
+  sessions: z.array(z.object({
+    id: z.string(),
+    ip: z.string().nullable(),
+    user_agent: z.string().nullable(),
+    created_at: z.string(),
+    last_seen_at: z.string(),
+    expires_at: z.string(),
+  })).openapi({ description: "Live sessions, oldest first." }),
+  memberships: z.array(z.object({
+    tenant_id: z.string(),
+    tenant_slug: z.string(),
+    tenant_name: z.string(),
+    role: z.string(),
+  })),
+}).openapi("UserDetail");
+
+const Email = z.string().trim().max(320).email();
+const Password = z.string().min(1).max(1024).openapi({
+  description: "12–256 characters, not the account's email.",
+});
+const Reason = Text(500).nullable().optional();
+
+const CreateUser = z.strictObject({
+  email: Email,
+  name: Text(200),
+  password: Password.optional().openapi({
+    description: "Without one, the user cannot log in " +
+      "until a password reset or the admin CLI sets one.",
+  }),
+  platform_role: PlatformRole.nullable().optional().openapi({
+    description: "Only a super admin grants a platform role.",
+  }),
+  metadata: Metadata.optional(),
+}).openapi("CreateUser");
+
+const UpdateUser = z.strictObject({
+  name: Text(200).optional(),
+  metadata: MetadataPatch.optional(),
+  status: z.enum(["active", "blocked"]).optional().openapi({
+    description: "`active` lifts a block or a suspension; suspend with POST …/suspend.",
+  }),
+  platform_role: PlatformRole.nullable().optional().openapi({
+    description: "Super admins only.",
+  }),
+}).openapi("UpdateUser");
+
+const Block = z.strictObject({ blocked: z.boolean(), reason: Reason }).openapi("BlockUser");
+const Suspend = z.strictObject({
+  until: Timestamp.nullable().openapi({ description: "Up to 366 days ahead; null lifts now." }),
+  reason: Reason,
+}).openapi("SuspendUser");
+
+const ListQuery = z.strictObject({
+  ...PageQuery,
+  search: z.string().trim().min(1).max(320).optional().openapi({
+    description: "Case-insensitive prefix of the email, the name or a word of the name.",
+  }),
+  status: z.enum(USER_STATUSES).optional(),
+  platform_role: PlatformRole.optional(),
+  tenant: z.string().min(1).max(64).optional().openapi({
+    description: "Members of this tenant (id or slug).",
+  }),
+});
+
+const Params = IdParams("usr");
+
+type Ctx = Context<AppEnv>;
+
+/** Support staff read emails, names and IPs masked. */
+function userView(c: Ctx) {
+  const masked = c.var.principal.masked;
+  return <U extends User>(u: U): U =>
+    masked ? { ...u, email: maskEmail(u.email), name: maskName(u.name) } : u;
+}
+
+function detailView(c: Ctx) {
+  const base = userView(c);
+  return (u: UserDetail): UserDetail => {
+    const shown = base(u);
+    if (!c.var.principal.masked) return shown;
+    return { ...shown, sessions: shown.sessions.map((s) => ({ ...s, ip: s.ip && maskIp(s.ip) })) };
+  };
+}
+
+const one = envelope(UserSchema);
+const tags = ["Users"];
+const STAFF_RULE = "Only a super admin acts on a user who holds a platform role, and nobody " +
+  "blocks, suspends, erases, resets or re-roles their own account (403).";
+
+export function userRoutes() {
+  const app = router();
+
+  app.openapi(
+    defineRoute({
+      method: "get",
+      path: "/v1/users",
+      tags,
+      summary: "List users (oldest first)",
+      description: "`total` is given for the unfiltered list.",
+      request: { query: ListQuery },
+      responses: { 200: jsonResponse(listEnvelope(UserSchema), "A page of users.") },
+    }),
+    async (c) => {
+      const { limit, cursor, offset, tenant, ...filter } = c.req.valid("query");
+      let tenant_id: string | undefined;
+      if (tenant) {
+        const found = await resolveTenant(c.var.svc, tenant);
+        if (!found) {
+          throw badRequest("no such tenant", [{ path: ["query", "tenant"], message: "not found" }]);
+        }
+        tenant_id = found.value.id;
+      }
+      const page = await listUsers(c.var.svc, { ...filter, tenant_id }, { limit, cursor, offset });
+      return okList(c, page, limit, userView(c));
+    },
+  );
+
+  app.openapi(
+    defineRoute({
+      method: "post",
+      path: "/v1/users",
+      tags,
+      summary: "Create a user",
+      description: "409 when the email (case-insensitive) belongs to another user.",
+      request: { body: jsonBody(CreateUser) },
+      responses: { 201: jsonResponse(one, "Created.") },
+    }),
+    async (c) => {
+      const user = await createUser(c.var.svc, actorOf(c), c.req.valid("json"), c.var.principal);
+      c.header("Location", `/v1/users/${user.value.id}`);
+      return okRecord(c, user, userView(c), 201);
+    },
+  );
+
+  app.openapi(
+    defineRoute({
+      method: "get",
+      path: "/v1/users/{id}",
+      tags,
+      summary: "Get a user with its live sessions and its memberships",
+      request: { params: Params },
+      responses: { 200: jsonResponse(envelope(UserDetailSchema), "The user.") },
+    }),
+    async (c) =>
+      okRecord(c, await getUserDetail(c.var.svc, c.req.valid("param").id), detailView(c)),
+  );
+
+  app.openapi(
+    defineRoute({
+      method: "patch",
+      path: "/v1/users/{id}",
+      tags,
+      summary: "Update name, metadata, status or platform role",
+      description:
+        `Metadata is merged; a null value removes a key. Blocking ends every session. ${STAFF_RULE}`,
+      request: { params: Params, body: jsonBody(UpdateUser) },
+      responses: { 200: jsonResponse(one, "Updated.") },
+    }),
+    async (c) => {
+      const user = await updateUser(
+        c.var.svc,
+        actorOf(c),
+        c.var.principal,
+        c.req.valid("param").id,
+        c.req.valid("json"),
+        ifMatch(c),
+      );
+      return okRecord(c, user, userView(c));
+    },
+  );
+
+  app.openapi(
+    defineRoute({
+      method: "delete",
+      path: "/v1/users/{id}",
+      tags,
+      summary: "Erase a user (GDPR)",
+      description: "Email and name become a tombstone, the password and sessions go, " +
+        "memberships are removed, and the audit trail and the event outbox keep the user id " +
+        `but lose the email, name, IP and user agent. The email is free again. ${STAFF_RULE}`,
+      request: { params: Params },
+      responses: { 200: jsonResponse(one, "The tombstone.") },
+    }),
+    async (c) => {
+      const user = await eraseUser(
+        c.var.svc,
+        actorOf(c),
+        c.var.principal,
+        c.req.valid("param").id,
+        ifMatch(c),
+      );
+      return okRecord(c, user, userView(c));
+    },
+  );
+
+  app.openapi(
+    defineRoute({
+      method: "post",
+      path: "/v1/users/{id}/block",
+      tags,
+      summary: "Block or unblock a user",
+      description: `Blocking ends every session and stops logins. ${STAFF_RULE}`,
+      request: { params: Params, body: jsonBody(Block) },
+      responses: { 200: jsonResponse(one, "The user.") },
+    }),
+    async (c) => {
+      const user = await setBlocked(
+        c.var.svc,
+        actorOf(c),
+        c.var.principal,
+        c.req.valid("param").id,
+        c.req.valid("json"),
+      );
+      return okRecord(c, user, userView(c));
+    },
+  );
+
+  app.openapi(
+    defineRoute({
+      method: "post",
+      path: "/v1/users/{id}/suspend",
+      tags,
+      summary: "Suspend a user until a time (lifted by itself then)",
+      description: `Ends every session and stops logins until \`until\`. ${STAFF_RULE}`,
+      request: { params: Params, body: jsonBody(Suspend) },
+      responses: { 200: jsonResponse(one, "The user.") },
+    }),
+    async (c) => {
+      const user = await suspendUser(
+        c.var.svc,
+        actorOf(c),
+        c.var.principal,
+        c.req.valid("param").id,
+        c.req.valid("json"),
+      );
+      return okRecord(c, user, userView(c));
+    },
+  );
+
+  app.openapi(
+    defineRoute({
+      method: "post",
+      path: "/v1/users/{id}/revoke-sessions",
+      tags,
+      summary: "End every session of a user",
+      request: { params: Params },
+      responses: {
+        200: jsonResponse(envelope(z.object({ revoked: z.number().int() })), "How many ended."),
+      },
+    }),
+    async (c) => {
+      const { id } = c.req.valid("param");
+      const user = await getUserRecord(c.var.svc, id);
+      const revoked = user.value.status === "deleted"
+        ? 0
+        : await revokeUserSessions(c.var.svc, actorOf(c), id);
+      return ok(c, { revoked });
+    },
+  );
+
+  app.openapi(
+    defineRoute({
+      method: "post",
+      path: "/v1/users/{id}/reset-password",
+      tags,
+      summary: "Send the user a password-reset token",
+      description: "Creates a single-use token valid for one hour, stored hashed. It is never in " +
+        "the response: it is delivered only by the `user.password_reset_requested` event " +
+        `(\`data.token\`), for the platform's mailer. A new request replaces the last. ${STAFF_RULE}`,
+      request: { params: Params },
+      responses: {
+        202: jsonResponse(
+          envelope(z.object({ requested: z.literal(true), expires_at: z.string() })),
+          "Requested; the token is on its way through the event.",
+        ),
+      },
+    }),
+    async (c) => {
+      const { expires_at } = await requestPasswordReset(
+        c.var.svc,
+        actorOf(c),
+        c.var.principal,
+        c.req.valid("param").id,
+      );
+      return ok(c, { requested: true as const, expires_at }, 202);
+    },
+  );
+
+  return app;
+}

@@ -1,0 +1,129 @@
+/** Service tokens: created with explicit permissions, shown once, revoked at once. */
+import { z } from "@hono/zod-openapi";
+import { ALL_PERMISSIONS, PERMISSIONS } from "../../domain/access/permissions.ts";
+import {
+  createToken,
+  getToken,
+  listTokens,
+  revokeToken,
+  tokenView,
+} from "../../domain/keys/tokens.ts";
+import { actorOf, ifMatch, okList, okRecord } from "../respond.ts";
+import { defineRoute, router } from "../route.ts";
+import {
+  envelope,
+  idOf,
+  IdParams,
+  jsonBody,
+  jsonResponse,
+  listEnvelope,
+  PageQuery,
+  Text,
+  Timestamp,
+} from "../schemas.ts";
+
+const TokenSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  start: z.string().openapi({ description: "The first characters, to recognise the token." }),
+  permissions: z.array(z.string()),
+  tenant_id: z.string().nullable(),
+  test_tenants_only: z.boolean(),
+  expires_at: z.string().nullable(),
+  created_by: z.string(),
+  created_at: z.string(),
+  last_used_at: z.string().nullable(),
+  revoked_at: z.string().nullable(),
+}).openapi("ServiceToken");
+
+const CreateToken = z.strictObject({
+  name: Text(100),
+  permissions: z.array(z.enum([...PERMISSIONS, ALL_PERMISSIONS])).min(1).max(PERMISSIONS.length + 1)
+    .openapi({ description: 'Permissions to grant; "*" is every permission (super admins only).' }),
+  tenant_id: idOf("ten").nullable().optional(),
+  expires_at: Timestamp.nullable().optional(),
+}).openapi("CreateServiceToken");
+
+export function tokenRoutes() {
+  const app = router();
+
+  app.openapi(
+    defineRoute({
+      method: "get",
+      path: "/v1/admin/tokens",
+      tags: ["Service tokens"],
+      summary: "List service tokens (newest first)",
+      request: { query: z.strictObject(PageQuery) },
+      responses: { 200: jsonResponse(listEnvelope(TokenSchema), "A page of tokens.") },
+    }),
+    async (c) => {
+      const page = c.req.valid("query");
+      return okList(c, await listTokens(c.var.svc, c.var.principal, page), page.limit, tokenView);
+    },
+  );
+
+  app.openapi(
+    defineRoute({
+      method: "post",
+      path: "/v1/admin/tokens",
+      tags: ["Service tokens"],
+      summary: "Create a service token",
+      description: "The secret is returned once, in `data.token`; only its SHA-256 is stored. " +
+        "A token can never hold a permission its creator does not hold.",
+      request: { body: jsonBody(CreateToken) },
+      responses: {
+        201: jsonResponse(
+          envelope(TokenSchema.extend({ token: z.string() })),
+          "Created; copy `token` now.",
+        ),
+      },
+    }),
+    async (c) => {
+      const { secret, token } = await createToken(
+        c.var.svc,
+        actorOf(c),
+        c.var.principal,
+        c.req.valid("json"),
+      );
+      c.header("Location", `/v1/admin/tokens/${token.value.id}`);
+      return okRecord(c, token, (t) => ({ ...tokenView(t), token: secret }), 201);
+    },
+  );
+
+  app.openapi(
+    defineRoute({
+      method: "get",
+      path: "/v1/admin/tokens/{id}",
+      tags: ["Service tokens"],
+      summary: "Get a service token",
+      request: { params: IdParams("tok") },
+      responses: { 200: jsonResponse(envelope(TokenSchema), "The token (never its secret).") },
+    }),
+    async (c) =>
+      okRecord(c, await getToken(c.var.svc, c.var.principal, c.req.valid("param").id), tokenView),
+  );
+
+  app.openapi(
+    defineRoute({
+      method: "delete",
+      path: "/v1/admin/tokens/{id}",
+      tags: ["Service tokens"],
+      summary: "Revoke a service token",
+      description: "Takes effect on the next request. Revoking a revoked token changes nothing.",
+      request: { params: IdParams("tok") },
+      responses: { 200: jsonResponse(envelope(TokenSchema), "The revoked token.") },
+    }),
+    async (c) => {
+      const token = await revokeToken(
+        c.var.svc,
+        actorOf(c),
+        c.var.principal,
+        c.req.valid("param").id,
+        ifMatch(c),
+      );
+      return okRecord(c, token, tokenView);
+    },
+  );
+
+  return app;
+}

@@ -1,0 +1,166 @@
+/**
+ * POST /v1/keys/verify: the gateway's hot path. The OpenAPI route below is the reference
+ * implementation and answers every case; `verifyFastPath` answers the common one — a
+ * well-formed request from a token holding keys:verify — without Hono's middleware chain,
+ * which costs several times the verification itself (bench/RESULTS.md), and hands anything
+ * else (errors, Idempotency-Key) to the full chain, so every error is still answered there.
+ */
+import { z } from "@hono/zod-openapi";
+import { newId } from "../../domain/shared/ids.ts";
+import { recordRequest } from "../../domain/usage/activity.ts";
+import type { Services } from "../../domain/shared/services.ts";
+import {
+  authenticateToken,
+  authenticateTokenCached,
+  SERVICE_TOKEN_PREFIX,
+} from "../../domain/keys/tokens.ts";
+import { type Verifier, VERIFY_CODES } from "../../domain/keys/verify.ts";
+import { INCOMING_ID, RESPONSE_HEADERS } from "../middleware/request.ts";
+import { ok } from "../respond.ts";
+import { defineRoute, router } from "../route.ts";
+import { envelope, jsonBody, jsonResponse } from "../schemas.ts";
+
+const VerifyRequest = z.strictObject({
+  key: z.string().min(1).max(256),
+  scopes: z.array(z.string().min(1).max(64)).max(100).optional().openapi({
+    description: "Scopes the key must all hold.",
+  }),
+  cost: z.number().int().min(0).max(1_000_000).optional().openapi({
+    description: "Quota units this call spends (default 1; 0 checks without spending).",
+  }),
+  environment: z.enum(["live", "test"]).optional().openapi({
+    description: "When given, a key of the other environment is NOT_FOUND.",
+  }),
+}).openapi("VerifyKeyRequest");
+
+const VerifyResponse = z.object({
+  valid: z.boolean(),
+  code: z.enum(VERIFY_CODES),
+  key_id: z.string().nullable(),
+  tenant_id: z.string().nullable(),
+  project_id: z.string().nullable(),
+  environment: z.enum(["live", "test"]).nullable(),
+  scopes: z.array(z.string()),
+  meta: z.record(z.string(), z.unknown()),
+  plan: z.object({ code: z.string() }).nullable(),
+  ratelimit: z.object({
+    limit: z.number(),
+    remaining: z.number(),
+    reset: z.number().openapi({ description: "When the current window ends (epoch ms)." }),
+  }).nullable(),
+  quota: z.object({
+    limit: z.number().nullable(),
+    used: z.number(),
+    remaining: z.number().nullable(),
+    period_end: z.string(),
+  }).nullable(),
+  expires_at: z.string().nullable(),
+}).openapi("VerifyKeyResult");
+
+export function verifyRoutes(verifier: Verifier) {
+  const app = router();
+
+  app.openapi(
+    defineRoute({
+      method: "post",
+      path: "/v1/keys/verify",
+      tags: ["Verify"],
+      summary: "Verify an API key",
+      description: "200 for every business outcome: `valid` and `code` say which. Checks run " +
+        "in the order of the codes (NOT_FOUND, REVOKED, EXPIRED, TENANT_SUSPENDED, " +
+        "INSUFFICIENT_SCOPES, RATE_LIMITED, USAGE_EXCEEDED); only a VALID call spends rate " +
+        "limit and quota. A warm key is answered from memory; changes made by another " +
+        "process are seen within `STEWARD_VERIFY_CACHE_MS`. A token bound to a tenant " +
+        "verifies only that tenant's keys.",
+      request: { body: jsonBody(VerifyRequest) },
+      responses: { 200: jsonResponse(envelope(VerifyResponse), "The verdict.") },
+    }),
+    async (c) => ok(c, await verifier.verify(c.req.valid("json"), c.var.principal.tenant_id)),
+  );
+
+  return app;
+}
+
+/** Whether `req` is a call of POST /v1/keys/verify (a query string sends it the long way). */
+export const isVerify = (req: Request) =>
+  req.method === "POST" && req.url.endsWith("/v1/keys/verify");
+const BEARER = new RegExp(`^Bearer (${SERVICE_TOKEN_PREFIX}_\\S{1,508})$`);
+const JSON_TYPE = /^application\/json\s*(;|$)/i;
+const NON_ASCII = /[\u0080-\uffff]/;
+
+/**
+ * A handler for requests `isVerify` picks: a Response for the common verify, or the request
+ * (rebuilt when its body was read) for the full chain to answer. It applies
+ * the route's rules (body schema, keys:verify, tenant binding, body limit, request counter,
+ * request id, security headers), so both answer a valid call alike.
+ */
+export function verifyFastPath(svc: Services, verifier: Verifier, bodyLimit: number) {
+  const encoder = new TextEncoder();
+  return async (req: Request, info?: unknown): Promise<Response | Request> => {
+    const started = performance.now();
+    const h = req.headers;
+    const secret = BEARER.exec(h.get("authorization") ?? "")?.[1];
+    const length = Number(h.get("content-length") ?? NaN);
+    if (
+      !secret || h.has("idempotency-key") || !JSON_TYPE.test(h.get("content-type") ?? "") ||
+      !(length > 0 && length <= bodyLimit)
+    ) return req;
+    const text = await req.text();
+    // The body is read now: the full chain gets a fresh copy of the request.
+    const again = () => new Request(req.url, { method: "POST", headers: h, body: text });
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      return again();
+    }
+    const parsed = VerifyRequest.safeParse(body);
+    // Without a promise when memory holds the token: every promise here costs throughput.
+    let principal = parsed.success ? authenticateTokenCached(svc, secret) : null;
+    if (principal === undefined) principal = await authenticateToken(svc, secret);
+    if (!parsed.success || !principal?.platform.has("keys:verify")) return again();
+    recordRequest(svc.counters, principal.id, svc.now());
+    const incoming = h.get("x-request-id");
+    const requestId = incoming && INCOMING_ID.test(incoming) ? incoming : newId("req");
+    const verdict = verifier.verify(parsed.data, principal.tenant_id);
+    const data = verdict instanceof Promise ? await verdict : verdict;
+    const answer = JSON.stringify({ success: true, data, meta: { request_id: requestId } });
+    // A string body: Deno encodes it without a JS-side buffer; its byte count is its length
+    // unless the key's meta holds non-ASCII text.
+    const bytesOut = NON_ASCII.test(answer) ? encoder.encode(answer).length : answer.length;
+    const res = new Response(answer);
+    // Set one by one: cheaper than a headers list in the constructor (webidl conversion).
+    const headers = res.headers;
+    headers.set("Content-Type", "application/json");
+    headers.set("X-Request-Id", requestId);
+    for (const [name, value] of RESPONSE_HEADERS) headers.set(name, value);
+    const aggregator = svc.aggregator;
+    // An entry is built only for the requests sampled.
+    if (
+      aggregator.count({
+        status: 200,
+        bytes_in: length,
+        bytes_out: bytesOut,
+        verification: true,
+      })
+    ) {
+      aggregator.log({
+        status: 200,
+        bytes_in: length,
+        bytes_out: bytesOut,
+        method: "POST",
+        route: "/v1/keys/verify",
+        path: "/v1/keys/verify",
+        duration_ms: Math.round((performance.now() - started) * 100) / 100,
+        tenant_id: data.tenant_id ?? principal.tenant_id,
+        principal_id: principal.id,
+        ip: (info as { remoteAddr?: { hostname?: string } } | undefined)?.remoteAddr?.hostname ??
+          null,
+        user_agent: h.get("user-agent")?.slice(0, 512) ?? null,
+        request_id: requestId,
+        error_code: null,
+      });
+    }
+    return res;
+  };
+}

@@ -1,0 +1,180 @@
+/** Job queues (platform operations): counts, lag and pause state; jobs listed, retried, deleted. */
+import { z } from "@hono/zod-openapi";
+import {
+  deleteJob,
+  getJobOr404,
+  listQueueJobs,
+  listQueues,
+  pauseQueue,
+  resumeQueue,
+  retryJob,
+} from "../../domain/platform/queues.ts";
+import { JOB_STATUSES, QUEUE_NAME } from "../../domain/jobs/jobs.ts";
+import { actorOf, ifMatch, ok, okList, okRecord } from "../respond.ts";
+import { defineRoute, router } from "../route.ts";
+import { envelope, IdParams, jsonResponse, listEnvelope, PageQuery } from "../schemas.ts";
+import { jobView } from "../views.ts";
+
+const Status = z.enum(JOB_STATUSES);
+
+const JobSchema = z.object({
+  id: z.string(),
+  queue: z.string(),
+  type: z.string(),
+  payload: z.record(z.string(), z.unknown()),
+  status: Status.openapi({
+    description: "`failed`: the last attempt failed and a retry is due at `next_run_at`; " +
+      "`dead`: no attempts left.",
+  }),
+  attempts: z.number().int(),
+  max_attempts: z.number().int(),
+  next_run_at: z.string().nullable(),
+  last_error: z.string().nullable(),
+  created_at: z.string(),
+  updated_at: z.string(),
+  started_at: z.string().nullable(),
+  finished_at: z.string().nullable(),
+  lease_until: z.string().nullable().openapi({
+    description: "While running: when another worker may take the job over.",
+  }),
+}).openapi("Job");
+
+const QueueSchema = z.object({
+  name: z.string(),
+  counts: z.object({
+    pending: z.number().int(),
+    running: z.number().int(),
+    succeeded: z.number().int(),
+    failed: z.number().int(),
+    dead: z.number().int(),
+  }).openapi({ description: "Jobs in each status (exact: kept by the commits that move jobs)." }),
+  paused: z.boolean(),
+  paused_at: z.string().nullable(),
+  oldest_due_age_ms: z.number().int().nullable().openapi({
+    description: "How long the most overdue job has waited past its due time (a paused queue's " +
+      "backlog, or a lag of the runners); null when nothing is due.",
+  }),
+}).openapi("JobQueue");
+
+const QueueParams = z.strictObject({
+  name: z.string().regex(QUEUE_NAME, "a queue name: a-z, 0-9, '.', '_', '-'").openapi({
+    param: { name: "name", in: "path" },
+    example: "webhooks",
+  }),
+});
+
+const tags = ["Jobs"];
+
+export function adminQueueRoutes() {
+  const app = router();
+
+  app.openapi(
+    defineRoute({
+      method: "get",
+      path: "/v1/admin/system/queues",
+      tags,
+      summary: "List job queues with their counts by status, pause state and lag",
+      responses: { 200: jsonResponse(envelope(z.array(QueueSchema)), "Every queue, by name.") },
+    }),
+    async (c) => ok(c, await listQueues(c.var.svc)),
+  );
+
+  app.openapi(
+    defineRoute({
+      method: "get",
+      path: "/v1/admin/system/queues/{name}/jobs",
+      tags,
+      summary: "List a queue's jobs (newest first)",
+      request: {
+        params: QueueParams,
+        query: z.strictObject({ ...PageQuery, status: Status.optional() }),
+      },
+      responses: { 200: jsonResponse(listEnvelope(JobSchema), "A page of jobs.") },
+    }),
+    async (c) => {
+      const { limit, cursor, offset, status } = c.req.valid("query");
+      const page = await listQueueJobs(c.var.svc, c.req.valid("param").name, status, {
+        limit,
+        cursor,
+        offset,
+      });
+      return okList(c, page, limit, jobView(c.var.principal));
+    },
+  );
+
+  app.openapi(
+    defineRoute({
+      method: "post",
+      path: "/v1/admin/system/queues/{name}/pause",
+      tags,
+      summary: "Pause a queue",
+      description: "Its jobs stay where they are, unclaimed, until the queue is resumed; a job " +
+        "already running finishes. Pausing a paused queue changes nothing.",
+      request: { params: QueueParams },
+      responses: { 200: jsonResponse(envelope(QueueSchema), "The paused queue.") },
+    }),
+    async (c) => ok(c, await pauseQueue(c.var.svc, actorOf(c), c.req.valid("param").name)),
+  );
+
+  app.openapi(
+    defineRoute({
+      method: "post",
+      path: "/v1/admin/system/queues/{name}/resume",
+      tags,
+      summary: "Resume a paused queue",
+      description: "Its due jobs run at once (in due order); nothing held was lost. Resuming a " +
+        "running queue changes nothing.",
+      request: { params: QueueParams },
+      responses: { 200: jsonResponse(envelope(QueueSchema), "The resumed queue.") },
+    }),
+    async (c) => ok(c, await resumeQueue(c.var.svc, actorOf(c), c.req.valid("param").name)),
+  );
+
+  app.openapi(
+    defineRoute({
+      method: "get",
+      path: "/v1/admin/system/jobs/{id}",
+      tags,
+      summary: "Get a job",
+      request: { params: IdParams("job") },
+      responses: { 200: jsonResponse(envelope(JobSchema), "The job.") },
+    }),
+    async (c) =>
+      okRecord(c, await getJobOr404(c.var.svc, c.req.valid("param").id), jobView(c.var.principal)),
+  );
+
+  app.openapi(
+    defineRoute({
+      method: "post",
+      path: "/v1/admin/system/jobs/{id}/retry",
+      tags,
+      summary: "Run a failed or dead job again",
+      description: "The job becomes pending and due now, with a fresh round of `max_attempts` " +
+        "(`attempts` back to 0). 409 for a job that is pending, running or succeeded.",
+      request: { params: IdParams("job") },
+      responses: { 200: jsonResponse(envelope(JobSchema), "The job, pending.") },
+    }),
+    async (c) => {
+      const job = await retryJob(c.var.svc, actorOf(c), c.req.valid("param").id, ifMatch(c));
+      return okRecord(c, job, jobView(c.var.principal));
+    },
+  );
+
+  app.openapi(
+    defineRoute({
+      method: "delete",
+      path: "/v1/admin/system/jobs/{id}",
+      tags,
+      summary: "Delete a job",
+      description: "409 while it runs (its worker would finish it).",
+      request: { params: IdParams("job") },
+      responses: { 200: jsonResponse(envelope(JobSchema), "The deleted job.") },
+    }),
+    async (c) => {
+      const job = await deleteJob(c.var.svc, actorOf(c), c.req.valid("param").id, ifMatch(c));
+      return ok(c, jobView(c.var.principal)(job));
+    },
+  );
+
+  return app;
+}

@@ -1,0 +1,266 @@
+/** The plan catalogue, and each tenant's plan (billing). */
+import { z } from "@hono/zod-openapi";
+import { changePlan } from "../../domain/tenancy/billing.ts";
+import {
+  archivePlan,
+  createPlan,
+  listPlans,
+  type Plan,
+  resolvePlan,
+  updatePlan,
+} from "../../domain/tenancy/plans.ts";
+import type { Tenant } from "../../domain/tenancy/tenants.ts";
+import type { Versioned } from "../../kv/table.ts";
+import type { Context } from "hono";
+import type { AppEnv } from "../context.ts";
+import { actorOf, ifMatch, ok, okList, okRecord } from "../respond.ts";
+import { defineRoute, router } from "../route.ts";
+import {
+  envelope,
+  jsonBody,
+  jsonResponse,
+  listEnvelope,
+  PageQuery,
+  QueryBoolean,
+  TenantParams,
+  Text,
+} from "../schemas.ts";
+
+const Interval = z.enum(["month", "year"]);
+const Code = z.string().regex(/^[a-z][a-z0-9_-]{1,31}$/, "2–32 lower-case letters, digits, _ or -");
+
+const Price = z.strictObject({
+  amount: z.number().int().min(0).max(1e12).openapi({ description: "Minor units (cents)." }),
+  currency: z.string().regex(/^[a-z]{3}$/, "ISO 4217 code, lower-case").openapi({ example: "usd" }),
+  interval: Interval,
+});
+
+export const RateLimitSchema = z.strictObject({
+  requests_per_second: z.number().int().min(1).max(1_000_000),
+  burst: z.number().int().min(1).max(10_000_000).openapi({
+    description: "Most requests allowed in any one second; at least requests_per_second.",
+  }),
+}).refine((r) => r.burst >= r.requests_per_second, {
+  message: "burst must be at least requests_per_second",
+  path: ["burst"],
+}).openapi("RateLimit");
+
+const Quota = z.strictObject({
+  units: z.number().int().min(1).max(1e15),
+  period: Interval,
+}).nullable().openapi({ description: "Units per period; null is unlimited." });
+
+const FeatureValue = z.union([z.boolean(), z.number(), z.string().max(200)]);
+const FeatureName = z.string().regex(/^[a-z][a-z0-9_.-]{0,63}$/, "lower-case name");
+const Features = z.record(FeatureName, FeatureValue)
+  .refine((m) => Object.keys(m).length <= 100, "at most 100 features");
+const FeaturesPatch = z.record(FeatureName, FeatureValue.nullable())
+  .refine((m) => Object.keys(m).length <= 100, "at most 100 features");
+const Sla = z.number().min(0).max(100).openapi({ description: "Availability, in percent." });
+const StripePrice = z.string().regex(/^price_[A-Za-z0-9]{1,64}$/, "a Stripe price id").nullable();
+
+const PlanSchema = z.object({
+  id: z.string(),
+  code: z.string(),
+  name: z.string(),
+  price: z.object({ amount: z.number(), currency: z.string(), interval: Interval }),
+  rate_limit: z.object({ requests_per_second: z.number(), burst: z.number() }),
+  quota: z.object({ units: z.number(), period: Interval }).nullable(),
+  sla: z.number(),
+  features: z.record(z.string(), FeatureValue),
+  stripe_price_id: z.string().nullable(),
+  active: z.boolean(),
+  created_at: z.string(),
+  updated_at: z.string(),
+  archived_at: z.string().nullable(),
+}).openapi("Plan");
+
+const CreatePlan = z.strictObject({
+  code: Code,
+  name: Text(100),
+  price: Price,
+  rate_limit: RateLimitSchema,
+  quota: Quota,
+  sla: Sla,
+  features: Features.optional(),
+  stripe_price_id: StripePrice.optional(),
+  active: z.boolean().optional(),
+}).openapi("CreatePlan");
+
+const UpdatePlan = z.strictObject({
+  name: Text(100).optional(),
+  price: Price.optional(),
+  rate_limit: RateLimitSchema.optional(),
+  quota: Quota.optional(),
+  sla: Sla.optional(),
+  features: FeaturesPatch.optional(),
+  stripe_price_id: StripePrice.optional(),
+  active: z.boolean().optional(),
+}).openapi("UpdatePlan");
+
+const PlanParams = z.strictObject({
+  id: z.string().min(1).max(64).openapi({
+    param: { name: "id", in: "path" },
+    description: "The plan's id or code.",
+    example: "pro",
+  }),
+});
+
+const Billing = z.object({
+  tenant_id: z.string(),
+  plan: PlanSchema,
+  override: z.boolean(),
+  reason: z.string().nullable(),
+}).openapi("TenantBilling");
+
+const ChangePlan = z.strictObject({
+  plan_code: Code,
+  override: z.boolean(),
+  reason: Text(500).nullable().optional().openapi({ description: "Required with override." }),
+}).openapi("ChangePlan");
+
+const planView = (p: Plan) => p;
+
+/** The tenant's plan in the envelope, with the tenant's ETag. */
+async function billing(c: Context<AppEnv>, tenant: Versioned<Tenant>) {
+  const plan = await resolvePlan(c.var.svc, tenant.value.plan);
+  const data = {
+    tenant_id: tenant.value.id,
+    plan: plan.value,
+    override: tenant.value.plan_override,
+    reason: tenant.value.plan_reason,
+  };
+  return ok(c, data, 200, tenant.versionstamp);
+}
+const one = envelope(PlanSchema);
+const tags = ["Plans"];
+
+export function planRoutes() {
+  const app = router();
+
+  app.openapi(
+    defineRoute({
+      method: "get",
+      path: "/v1/plans",
+      tags,
+      summary: "The plan catalogue (creation order)",
+      request: { query: z.strictObject({ ...PageQuery, active: QueryBoolean.optional() }) },
+      responses: { 200: jsonResponse(listEnvelope(PlanSchema), "A page of plans.") },
+    }),
+    async (c) => {
+      const { active, ...page } = c.req.valid("query");
+      return okList(c, await listPlans(c.var.svc, { active }, page), page.limit, planView);
+    },
+  );
+
+  app.openapi(
+    defineRoute({
+      method: "post",
+      path: "/v1/plans",
+      tags,
+      summary: "Create a plan",
+      description: "409 when the code is taken (codes of archived plans stay taken).",
+      request: { body: jsonBody(CreatePlan) },
+      responses: { 201: jsonResponse(one, "Created.") },
+    }),
+    async (c) => {
+      const plan = await createPlan(c.var.svc, actorOf(c), c.req.valid("json"));
+      c.header("Location", `/v1/plans/${plan.value.id}`);
+      return okRecord(c, plan, planView, 201);
+    },
+  );
+
+  app.openapi(
+    defineRoute({
+      method: "get",
+      path: "/v1/plans/{id}",
+      tags,
+      summary: "Get a plan by id or code",
+      request: { params: PlanParams },
+      responses: { 200: jsonResponse(one, "The plan.") },
+    }),
+    async (c) => okRecord(c, await resolvePlan(c.var.svc, c.req.valid("param").id), planView),
+  );
+
+  app.openapi(
+    defineRoute({
+      method: "patch",
+      path: "/v1/plans/{id}",
+      tags,
+      summary: "Update a plan",
+      description: "Takes effect for every tenant on the plan at once (verify reads the plan). " +
+        "Features are merged; a null value removes one.",
+      request: { params: PlanParams, body: jsonBody(UpdatePlan) },
+      responses: { 200: jsonResponse(one, "Updated.") },
+    }),
+    async (c) => {
+      const current = await resolvePlan(c.var.svc, c.req.valid("param").id);
+      const plan = await updatePlan(
+        c.var.svc,
+        actorOf(c),
+        current.value.id,
+        c.req.valid("json"),
+        ifMatch(c),
+      );
+      return okRecord(c, plan, planView);
+    },
+  );
+
+  app.openapi(
+    defineRoute({
+      method: "delete",
+      path: "/v1/plans/{id}",
+      tags,
+      summary: "Archive a plan",
+      description:
+        "Kept for history, inactive, its code stays taken. 409 while any tenant is on it.",
+      request: { params: PlanParams },
+      responses: { 200: jsonResponse(one, "Archived.") },
+    }),
+    async (c) =>
+      okRecord(
+        c,
+        await archivePlan(c.var.svc, actorOf(c), c.req.valid("param").id, ifMatch(c)),
+        planView,
+      ),
+  );
+
+  app.openapi(
+    defineRoute({
+      method: "get",
+      path: "/v1/tenants/{tenant}/billing",
+      tags,
+      summary: "The tenant's plan",
+      request: { params: TenantParams },
+      responses: { 200: jsonResponse(envelope(Billing), "The plan; `ETag` is the tenant's.") },
+    }),
+    (c) => billing(c, c.var.tenant),
+  );
+
+  app.openapi(
+    defineRoute({
+      method: "patch",
+      path: "/v1/tenants/{tenant}/billing",
+      tags,
+      summary: "Move the tenant to another plan",
+      description: "Platform staff only (a tenant's owners change plans through checkout). " +
+        "The tenant's plan and so every key's limits change in one commit. `override: true` " +
+        "needs a reason and is kept over what a billing sync says.",
+      request: { params: TenantParams, body: jsonBody(ChangePlan) },
+      responses: { 200: jsonResponse(envelope(Billing), "The new plan.") },
+    }),
+    async (c) => {
+      const tenant = await changePlan(
+        c.var.svc,
+        actorOf(c),
+        c.var.principal,
+        c.var.tenant.value,
+        c.req.valid("json"),
+        ifMatch(c),
+      );
+      return await billing(c, tenant);
+    },
+  );
+
+  return app;
+}

@@ -1,0 +1,285 @@
+/** Tenants: the platform's customers, their lifecycle and feature flags. */
+import { z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import type { Versioned } from "../../kv/table.ts";
+import type { AppEnv } from "../context.ts";
+import { randomBase62 } from "../../domain/shared/secrets.ts";
+import {
+  createTenant,
+  deleteTenant,
+  listTenants,
+  resumeTenant,
+  setFeatureFlags,
+  SLUG_PATTERN,
+  suspendTenant,
+  type Tenant,
+  updateTenant,
+} from "../../domain/tenancy/tenants.ts";
+import { actorOf, ifMatch, okList, okRecord } from "../respond.ts";
+import { defineRoute, router } from "../route.ts";
+import {
+  envelope,
+  jsonBody,
+  jsonResponse,
+  listEnvelope,
+  Metadata,
+  MetadataPatch,
+  PageQuery,
+  QueryBoolean,
+  TenantParams,
+  Text,
+} from "../schemas.ts";
+
+const STATUSES = ["active", "suspended", "deleted"] as const;
+
+const TenantSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  slug: z.string(),
+  status: z.enum(STATUSES),
+  is_test: z.boolean(),
+  plan: z.string().openapi({ description: "The plan's code (see GET …/billing)." }),
+  plan_override: z.boolean(),
+  plan_reason: z.string().nullable(),
+  metadata: z.record(z.string(), z.string()),
+  feature_flags: z.record(z.string(), z.boolean()),
+  suspended_reason: z.string().nullable(),
+  suspended_at: z.string().nullable(),
+  created_by: z.string().nullable(),
+  created_at: z.string(),
+  updated_at: z.string(),
+  deleted_at: z.string().nullable(),
+}).openapi("Tenant");
+
+const Slug = z.string().regex(SLUG_PATTERN, "3–63 lower-case letters, digits and inner hyphens")
+  .openapi({ example: "acme" });
+
+const CreateTenant = z.strictObject({ name: Text(200), slug: Slug, metadata: Metadata.optional() })
+  .openapi("CreateTenant");
+
+const CreateTestTenant = z.strictObject({
+  name: Text(200),
+  slug: Slug.optional(),
+  metadata: Metadata.optional(),
+})
+  .openapi("CreateTestTenant");
+
+const UpdateTenant = z.strictObject({
+  name: Text(200).optional(),
+  slug: Slug.optional(),
+  metadata: MetadataPatch.optional(),
+})
+  .openapi("UpdateTenant");
+
+const FlagName = z.string().regex(
+  /^[a-z][a-z0-9_.-]{0,63}$/,
+  "lower-case name, up to 64 characters",
+);
+const FeatureFlags = z.object({ tenant_id: z.string(), flags: z.record(z.string(), z.boolean()) })
+  .openapi("FeatureFlags");
+const FlagsPatch = z.record(FlagName, z.boolean().nullable())
+  .refine((m) => Object.keys(m).length <= 100, "at most 100 flags")
+  .openapi({ description: "Flags to set; null removes a flag.", example: { new_dashboard: true } });
+
+const ListQuery = z.strictObject({
+  ...PageQuery,
+  status: z.enum(STATUSES).optional(),
+  plan: z.string().max(64).optional(),
+  is_test: QueryBoolean.optional(),
+  search: z.string().trim().min(1).max(100).optional().openapi({
+    description: "Prefix of the name or slug.",
+  }),
+});
+
+const tenantView = (t: Tenant) => t;
+const flagsView = (t: Tenant) => ({ tenant_id: t.id, flags: t.feature_flags });
+const one = envelope(TenantSchema);
+
+/** 201 with the new tenant, its ETag and its Location. */
+function created(c: Context<AppEnv>, tenant: Versioned<Tenant>) {
+  c.header("Location", `/v1/tenants/${tenant.value.id}`);
+  return okRecord(c, tenant, tenantView, 201);
+}
+const tags = ["Tenants"];
+
+export function tenantRoutes() {
+  const app = router();
+
+  app.openapi(
+    defineRoute({
+      method: "get",
+      path: "/v1/tenants",
+      tags,
+      summary: "List the tenants the caller can see (newest first)",
+      description: "Platform staff see every tenant (qa: test tenants); members see their own.",
+      request: { query: ListQuery },
+      responses: { 200: jsonResponse(listEnvelope(TenantSchema), "A page of tenants.") },
+    }),
+    async (c) => {
+      const { limit, cursor, offset, ...filter } = c.req.valid("query");
+      const page = await listTenants(c.var.svc, c.var.principal, filter, { limit, cursor, offset });
+      return okList(c, page, limit, tenantView);
+    },
+  );
+
+  app.openapi(
+    defineRoute({
+      method: "post",
+      path: "/v1/tenants",
+      tags,
+      summary: "Create a tenant",
+      description: "A user (session) who creates a tenant becomes its owner in the same commit.",
+      request: { body: jsonBody(CreateTenant) },
+      responses: { 201: jsonResponse(one, "Created.") },
+    }),
+    async (c) =>
+      created(
+        c,
+        await createTenant(c.var.svc, actorOf(c), c.req.valid("json"), { is_test: false }),
+      ),
+  );
+
+  app.openapi(
+    defineRoute({
+      method: "post",
+      path: "/v1/tenants/test",
+      tags,
+      summary: "Create a sandbox tenant (is_test: true)",
+      description: "The slug defaults to `test-` and random characters.",
+      request: { body: jsonBody(CreateTestTenant) },
+      responses: { 201: jsonResponse(one, "Created.") },
+    }),
+    async (c) => {
+      const input = c.req.valid("json");
+      const slug = input.slug ?? `test-${randomBase62(10).toLowerCase()}`;
+      return created(
+        c,
+        await createTenant(c.var.svc, actorOf(c), { ...input, slug }, { is_test: true }),
+      );
+    },
+  );
+
+  app.openapi(
+    defineRoute({
+      method: "get",
+      path: "/v1/tenants/{tenant}",
+      tags,
+      summary: "Get a tenant by id or slug",
+      request: { params: TenantParams },
+      responses: { 200: jsonResponse(one, "The tenant; `ETag` is its version.") },
+    }),
+    (c) => okRecord(c, c.var.tenant, tenantView),
+  );
+
+  app.openapi(
+    defineRoute({
+      method: "patch",
+      path: "/v1/tenants/{tenant}",
+      tags,
+      summary: "Update name, slug or metadata",
+      description:
+        "Metadata is merged; a null value removes a key. Send `If-Match` to update only the version you read.",
+      request: { params: TenantParams, body: jsonBody(UpdateTenant) },
+      responses: { 200: jsonResponse(one, "Updated.") },
+    }),
+    async (c) => {
+      const tenant = await updateTenant(
+        c.var.svc,
+        actorOf(c),
+        c.var.tenant.value.id,
+        c.req.valid("json"),
+        ifMatch(c),
+      );
+      return okRecord(c, tenant, tenantView);
+    },
+  );
+
+  app.openapi(
+    defineRoute({
+      method: "delete",
+      path: "/v1/tenants/{tenant}",
+      tags,
+      summary: "Delete a tenant (soft: status deleted, slug released, audit trail kept)",
+      request: { params: TenantParams },
+      responses: { 200: jsonResponse(one, "The deleted tenant.") },
+    }),
+    async (c) =>
+      okRecord(
+        c,
+        await deleteTenant(c.var.svc, actorOf(c), c.var.tenant.value.id, ifMatch(c)),
+        tenantView,
+      ),
+  );
+
+  app.openapi(
+    defineRoute({
+      method: "post",
+      path: "/v1/tenants/{tenant}/suspend",
+      tags,
+      summary: "Suspend a tenant",
+      request: {
+        params: TenantParams,
+        body: { ...jsonBody(z.strictObject({ reason: Text(500).optional() })), required: false },
+      },
+      responses: { 200: jsonResponse(one, "Suspended (suspending twice changes nothing).") },
+    }),
+    async (c) => {
+      const { reason } = c.req.valid("json") ?? {};
+      return okRecord(
+        c,
+        await suspendTenant(c.var.svc, actorOf(c), c.var.tenant.value.id, reason ?? null),
+        tenantView,
+      );
+    },
+  );
+
+  app.openapi(
+    defineRoute({
+      method: "post",
+      path: "/v1/tenants/{tenant}/resume",
+      tags,
+      summary: "Resume a suspended tenant",
+      request: { params: TenantParams },
+      responses: { 200: jsonResponse(one, "Active.") },
+    }),
+    async (c) =>
+      okRecord(c, await resumeTenant(c.var.svc, actorOf(c), c.var.tenant.value.id), tenantView),
+  );
+
+  app.openapi(
+    defineRoute({
+      method: "get",
+      path: "/v1/tenants/{tenant}/feature-flags",
+      tags,
+      summary: "The tenant's feature flags",
+      request: { params: TenantParams },
+      responses: {
+        200: jsonResponse(envelope(FeatureFlags), "Flags; `ETag` is the tenant's version."),
+      },
+    }),
+    (c) => okRecord(c, c.var.tenant, flagsView),
+  );
+
+  app.openapi(
+    defineRoute({
+      method: "patch",
+      path: "/v1/tenants/{tenant}/feature-flags",
+      tags,
+      summary: "Set or remove feature flags",
+      request: { params: TenantParams, body: jsonBody(FlagsPatch) },
+      responses: { 200: jsonResponse(envelope(FeatureFlags), "The flags after the change.") },
+    }),
+    async (c) => {
+      const tenant = await setFeatureFlags(
+        c.var.svc,
+        actorOf(c),
+        c.var.tenant.value.id,
+        c.req.valid("json"),
+        ifMatch(c),
+      );
+      return okRecord(c, tenant, flagsView);
+    },
+  );
+
+  return app;
+}

@@ -1,0 +1,173 @@
+/** Request logs: search, streamed export, a test entry through the pipeline, and pruning. */
+import { z } from "@hono/zod-openapi";
+import {
+  exportLogs,
+  listLogs,
+  LOG_FIELDS,
+  type LogFilter,
+  pruneExpiredLogs,
+} from "../../domain/usage/request_logs.ts";
+import {
+  exportFormat,
+  ExportFormatQuery,
+  exportResponses,
+  streamExport,
+  timeBounds,
+} from "../export.ts";
+import { clientIp, ok, okList } from "../respond.ts";
+import { defineRoute, router } from "../route.ts";
+import { logView } from "../views.ts";
+import {
+  envelope,
+  jsonBody,
+  jsonResponse,
+  listEnvelope,
+  PageQuery,
+  Timestamp,
+} from "../schemas.ts";
+
+const RequestLogSchema = z.object({
+  id: z.string(),
+  at: z.string(),
+  method: z.string(),
+  route: z.string().nullable().openapi({ description: "The matched route's pattern." }),
+  path: z.string(),
+  status: z.number().int(),
+  duration_ms: z.number(),
+  bytes_in: z.number().int(),
+  bytes_out: z.number().int().nullable().openapi({ description: "Null for a streamed answer." }),
+  tenant_id: z.string().nullable(),
+  principal_id: z.string().nullable(),
+  ip: z.string().nullable(),
+  user_agent: z.string().nullable(),
+  request_id: z.string(),
+  level: z.enum(["info", "warn", "error"]),
+  error_code: z.string().nullable(),
+  test: z.literal(true).optional(),
+}).openapi("RequestLog");
+
+const Filters = {
+  level: z.enum(["info", "warn", "error"]).optional(),
+  status: z.coerce.number().int().min(100).max(599).optional(),
+  tenant_id: z.string().max(64).optional(),
+  path: z.string().startsWith("/").max(512).optional().openapi({ description: "Path prefix." }),
+  from: Timestamp.optional().openapi({ description: "Inclusive lower bound." }),
+  to: Timestamp.optional().openapi({ description: "Inclusive upper bound." }),
+};
+
+const toFilter = (q: { [K in keyof typeof Filters]?: string | number }): LogFilter => ({
+  ...q,
+  ...timeBounds(q as { from?: string; to?: string }),
+} as LogFilter);
+
+const CSV_COLUMNS = LOG_FIELDS;
+
+const tags = ["Logs"];
+
+export function logRoutes() {
+  const app = router();
+
+  app.openapi(
+    defineRoute({
+      method: "get",
+      path: "/v1/admin/logs",
+      tags,
+      summary: "Search request logs (newest first)",
+      description: "Entries are written behind (within `USAGE_FLUSH_INTERVAL_MS`); successful " +
+        "requests are sampled at `REQUEST_LOG_SAMPLE_RATE`, warnings and errors always kept.",
+      request: { query: z.strictObject({ ...PageQuery, ...Filters }) },
+      responses: { 200: jsonResponse(listEnvelope(RequestLogSchema), "A page of entries.") },
+    }),
+    async (c) => {
+      const { limit, cursor, offset, ...q } = c.req.valid("query");
+      const page = await listLogs(c.var.svc, toFilter(q), { limit, cursor, offset });
+      return okList(c, page, limit, logView(c.var.principal));
+    },
+  );
+
+  app.openapi(
+    defineRoute({
+      method: "get",
+      path: "/v1/admin/logs/export",
+      tags,
+      summary: "Export request logs as NDJSON or CSV (streamed, oldest first)",
+      request: { query: z.strictObject({ ...Filters, ...ExportFormatQuery }) },
+      responses: exportResponses("The matching entries."),
+    }),
+    (c) => {
+      const { format, ...q } = c.req.valid("query");
+      return streamExport(c, exportLogs(c.var.svc, toFilter(q)), {
+        format: exportFormat(c, format),
+        name: "request-logs",
+        columns: CSV_COLUMNS,
+        view: logView(c.var.principal),
+        // deno-lint-ignore no-explicit-any
+      }) as any;
+    },
+  );
+
+  app.openapi(
+    defineRoute({
+      method: "post",
+      path: "/v1/admin/logs/test",
+      tags,
+      summary: "Write a marked entry through the log pipeline",
+      description: "The entry (`test: true`) is written with the next flush, whatever the " +
+        "sampling: search for its id to check the pipeline end to end.",
+      responses: {
+        200: jsonResponse(envelope(z.object({ ok: z.boolean(), id: z.string() })), "Queued."),
+      },
+    }),
+    (c) => {
+      const principal = c.var.principal;
+      const id = c.var.svc.aggregator.log({
+        method: "POST",
+        route: "/v1/admin/logs/test",
+        path: c.req.path,
+        status: 200,
+        duration_ms: 0,
+        bytes_in: 0,
+        bytes_out: 0,
+        tenant_id: principal.tenant_id,
+        principal_id: principal.id,
+        ip: clientIp(c),
+        user_agent: c.req.header("User-Agent")?.slice(0, 512) ?? null,
+        request_id: c.var.requestId,
+        error_code: null,
+        test: true,
+      });
+      return ok(c, { ok: true, id });
+    },
+  );
+
+  app.openapi(
+    defineRoute({
+      method: "post",
+      path: "/v1/admin/logs/prune",
+      tags,
+      summary: "Delete request logs past retention",
+      request: {
+        body: {
+          ...jsonBody(z.strictObject({
+            retention_days: z.number().int().min(1).max(3_650).optional().openapi({
+              description: "Keep this many days (default `LOG_RETENTION_DAYS`).",
+            }),
+          })),
+          required: false,
+        },
+      },
+      responses: {
+        200: jsonResponse(
+          envelope(z.object({ ok: z.boolean(), deleted: z.number().int() })),
+          "How many entries were deleted.",
+        ),
+      },
+    }),
+    async (c) => {
+      const days = c.req.valid("json")?.retention_days;
+      return ok(c, { ok: true, deleted: await pruneExpiredLogs(c.var.svc, days) });
+    },
+  );
+
+  return app;
+}

@@ -1,0 +1,464 @@
+/**
+ * Webhook endpoints and their deliveries, the same routes under two prefixes: the platform's
+ * endpoints (`/v1/admin/webhooks`, every tenant's events) and a tenant's own
+ * (`/v1/tenants/{tenant}/webhooks`, that tenant's events); plus the event catalog.
+ */
+import { z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import { EVENT_CATALOG } from "../../domain/audit/event_catalog.ts";
+import type { Tenant } from "../../domain/tenancy/tenants.ts";
+import { requestRecovery, retryMessage, sendTest } from "../../domain/webhooks/dispatch.ts";
+import {
+  getMessage,
+  listAttempts,
+  listMessages,
+  MESSAGE_STATUSES,
+} from "../../domain/webhooks/messages.ts";
+import {
+  createEndpoint,
+  DEFAULT_SECRET_GRACE_SECONDS,
+  deleteEndpoint,
+  endpointView,
+  getEndpoint,
+  listEndpoints,
+  MAX_EVENT_TYPES,
+  MAX_SECRET_GRACE_SECONDS,
+  rotateSecret,
+  updateEndpoint,
+} from "../../domain/webhooks/endpoints.ts";
+import { MAX_URL_LENGTH } from "../../domain/webhooks/targets.ts";
+import type { AppEnv } from "../context.ts";
+import { actorOf, ifMatch, ok, okList, okRecord } from "../respond.ts";
+import { defineRoute, router } from "../route.ts";
+import {
+  envelope,
+  idOf,
+  jsonBody,
+  jsonResponse,
+  listEnvelope,
+  Metadata,
+  MetadataPatch,
+  PageQuery,
+  QueryBoolean,
+  TenantParams,
+  Text,
+  Timestamp,
+} from "../schemas.ts";
+
+const ADMIN = "/v1/admin/webhooks";
+const TENANT = "/v1/tenants/{tenant}/webhooks";
+type Prefix = typeof ADMIN | typeof TENANT;
+
+const EndpointSchema = z.object({
+  id: z.string(),
+  tenant_id: z.string().nullable().openapi({ description: "Null for a platform endpoint." }),
+  url: z.string(),
+  description: z.string().nullable(),
+  event_types: z.array(z.string()).openapi({ description: "Delivered types; empty means all." }),
+  enabled: z.boolean(),
+  disabled_reason: z.enum(["gone", "failing"]).nullable().openapi({
+    description: "Why Steward disabled it: `gone` (it answered 410) or `failing` (every " +
+      "delivery failed for 5 days); null when enabled or disabled by hand.",
+  }),
+  disabled_at: z.string().nullable(),
+  metadata: z.record(z.string(), z.string()),
+  previous_secret_expires_at: z.string().nullable().openapi({
+    description: "After a rotation: until when the previous secret signs too.",
+  }),
+  created_by: z.string(),
+  created_at: z.string(),
+  updated_at: z.string(),
+  deleted_at: z.string().nullable(),
+}).openapi("WebhookEndpoint");
+
+const WithSecret = EndpointSchema.extend({
+  secret: z.string().openapi({
+    description: "The signing secret (`whsec_…`): shown this once, never again.",
+    example: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+  }),
+}).openapi("WebhookEndpointWithSecret");
+
+const Url = z.url({ protocol: /^https?$/ }).max(MAX_URL_LENGTH).openapi({
+  description: "https only, resolving to public addresses (unless WEBHOOK_ALLOW_PRIVATE_URLS).",
+  example: "https://hooks.example.com/steward",
+});
+const EventTypes = z.array(z.string().max(100)).max(MAX_EVENT_TYPES).openapi({
+  description: "Types from GET /v1/webhooks/event-types; empty or absent means all.",
+  example: ["tenant.created", "api_key.revoked"],
+});
+
+const CreateEndpoint = z.strictObject({
+  url: Url,
+  description: Text(500).nullable().optional(),
+  event_types: EventTypes.optional(),
+  enabled: z.boolean().optional().openapi({ description: "Default true." }),
+  metadata: Metadata.optional(),
+}).openapi("CreateWebhookEndpoint");
+
+const UpdateEndpoint = z.strictObject({
+  url: Url.optional(),
+  description: Text(500).nullable().optional(),
+  event_types: EventTypes.optional().openapi({ description: "Replaces the list." }),
+  enabled: z.boolean().optional().openapi({
+    description: "true re-enables an endpoint Steward disabled, and starts its failure count over.",
+  }),
+  metadata: MetadataPatch.optional(),
+}).openapi("UpdateWebhookEndpoint");
+
+const RotateSecret = z.strictObject({
+  grace_seconds: z.number().int().min(0).max(MAX_SECRET_GRACE_SECONDS).optional().openapi({
+    description:
+      `How long the previous secret keeps signing (default ${DEFAULT_SECRET_GRACE_SECONDS}).`,
+  }),
+}).openapi("RotateWebhookSecret");
+
+const Recover = z.strictObject({
+  since: Timestamp.openapi({ description: "Resend every message that failed since then." }),
+}).openapi("RecoverWebhookEndpoint");
+
+const MessageSchema = z.object({
+  id: z.string().openapi({ description: "The `webhook-id` header of every attempt." }),
+  endpoint_id: z.string(),
+  tenant_id: z.string().nullable().openapi({
+    description: "The endpoint's tenant; null: platform.",
+  }),
+  event_id: z.string(),
+  event_type: z.string(),
+  status: z.enum(MESSAGE_STATUSES).openapi({
+    description: "`pending`: waiting for its next attempt; `succeeded`; `failed`: given up.",
+  }),
+  attempts: z.number().int(),
+  next_attempt_at: z.string().nullable(),
+  last_attempt_at: z.string().nullable(),
+  failure_reason: z.string().nullable(),
+  created_at: z.string(),
+  updated_at: z.string(),
+}).openapi("WebhookMessage");
+
+const AttemptSchema = z.object({
+  id: z.string(),
+  message_id: z.string(),
+  endpoint_id: z.string(),
+  status: z.enum(["succeeded", "failed"]),
+  url: z.string(),
+  response_status_code: z.number().int().openapi({
+    description: "0 when no HTTP answer came back (refused address, network error, timeout).",
+  }),
+  response_body: z.string().openapi({ description: "The first 4 KiB of the answer." }),
+  error: z.string().nullable(),
+  duration_ms: z.number().int(),
+  trigger: z.enum(["scheduled", "manual"]),
+  created_at: z.string(),
+  next_attempt_at: z.string().nullable(),
+}).openapi("WebhookAttempt");
+
+const Delivery = z.object({ message: MessageSchema, attempt: AttemptSchema.nullable() })
+  .openapi("WebhookDelivery");
+
+const EventTypeSchema = z.object({
+  type: z.string(),
+  description: z.string(),
+  example: z.object({
+    type: z.string(),
+    timestamp: z.string(),
+    data: z.record(z.string(), z.unknown()),
+  }).openapi({ description: "A delivery's body." }),
+}).openapi("WebhookEventType");
+
+const idParam = (prefix: string, name: string) =>
+  idOf(prefix).openapi({ param: { name, in: "path" } });
+
+function paramsFor(prefix: Prefix) {
+  const base = prefix === ADMIN ? undefined : TenantParams;
+  const endpoint = (base ?? z.strictObject({})).extend({ id: idParam("whk", "id") });
+  return { base, endpoint, message: endpoint.extend({ message_id: idParam("msg", "message_id") }) };
+}
+
+const DeliveryQuery = z.strictObject({
+  ...PageQuery,
+  status: z.enum(MESSAGE_STATUSES).optional(),
+  event_type: z.string().max(100).optional(),
+});
+
+/** One family of routes under `prefix`, scoped to the platform or to the path's tenant. */
+function scopedRoutes(prefix: Prefix) {
+  const app = router();
+  const platform = prefix === ADMIN;
+  const tags = [platform ? "Platform webhooks" : "Webhooks"];
+  const params = paramsFor(prefix);
+  const whose = platform ? "the platform's" : "the tenant's";
+  const tenantOf = (c: Context<AppEnv>): Tenant | null => platform ? null : c.var.tenant.value;
+  const scopeOf = (c: Context<AppEnv>) => tenantOf(c)?.id ?? null;
+  const location = (c: Context<AppEnv>, id: string) =>
+    platform ? `${ADMIN}/${id}` : `/v1/tenants/${scopeOf(c)}/webhooks/${id}`;
+
+  app.openapi(
+    defineRoute({
+      method: "get",
+      path: prefix,
+      tags,
+      summary: `List ${whose} webhook endpoints (newest first)`,
+      request: {
+        params: params.base,
+        query: z.strictObject({ ...PageQuery, enabled: QueryBoolean.optional() }),
+      },
+      responses: { 200: jsonResponse(listEnvelope(EndpointSchema), "A page of endpoints.") },
+    }),
+    async (c) => {
+      const { enabled, ...page } = c.req.valid("query");
+      const found = await listEndpoints(c.var.svc, scopeOf(c), { enabled }, page);
+      return okList(c, found, page.limit, endpointView);
+    },
+  );
+
+  app.openapi(
+    defineRoute({
+      method: "post",
+      path: prefix,
+      tags,
+      summary: `Create a webhook endpoint (${platform ? "every tenant's" : "the tenant's"} events)`,
+      description: "The signing secret is returned once, in `data.secret`. The URL must be " +
+        "https and resolve only to public addresses.",
+      request: { params: params.base, body: jsonBody(CreateEndpoint) },
+      responses: { 201: jsonResponse(envelope(WithSecret), "Created; store `secret` now.") },
+    }),
+    async (c) => {
+      const { endpoint, secret } = await createEndpoint(
+        c.var.svc,
+        actorOf(c),
+        tenantOf(c),
+        c.req.valid("json"),
+      );
+      c.header("Location", location(c, endpoint.value.id));
+      return okRecord(c, endpoint, (e) => ({ ...endpointView(e), secret }), 201);
+    },
+  );
+
+  app.openapi(
+    defineRoute({
+      method: "get",
+      path: `${prefix}/{id}`,
+      tags,
+      summary: "Get a webhook endpoint",
+      request: { params: params.endpoint },
+      responses: {
+        200: jsonResponse(envelope(EndpointSchema), "The endpoint (never its secret)."),
+      },
+    }),
+    async (c) =>
+      okRecord(
+        c,
+        await getEndpoint(c.var.svc, scopeOf(c), c.req.valid("param").id),
+        endpointView,
+      ),
+  );
+
+  app.openapi(
+    defineRoute({
+      method: "patch",
+      path: `${prefix}/{id}`,
+      tags,
+      summary: "Update a webhook endpoint",
+      description: "Metadata is merged (null removes a key); `event_types` is replaced.",
+      request: { params: params.endpoint, body: jsonBody(UpdateEndpoint) },
+      responses: { 200: jsonResponse(envelope(EndpointSchema), "Updated.") },
+    }),
+    async (c) => {
+      const endpoint = await updateEndpoint(
+        c.var.svc,
+        actorOf(c),
+        tenantOf(c),
+        c.req.valid("param").id,
+        c.req.valid("json"),
+        ifMatch(c),
+      );
+      return okRecord(c, endpoint, endpointView);
+    },
+  );
+
+  app.openapi(
+    defineRoute({
+      method: "delete",
+      path: `${prefix}/{id}`,
+      tags,
+      summary: "Delete a webhook endpoint (nothing more is delivered to it)",
+      request: { params: params.endpoint },
+      responses: { 200: jsonResponse(envelope(EndpointSchema), "The deleted endpoint.") },
+    }),
+    async (c) => {
+      const endpoint = await deleteEndpoint(
+        c.var.svc,
+        actorOf(c),
+        scopeOf(c),
+        c.req.valid("param").id,
+        ifMatch(c),
+      );
+      return okRecord(c, endpoint, endpointView);
+    },
+  );
+
+  app.openapi(
+    defineRoute({
+      method: "post",
+      path: `${prefix}/{id}/rotate-secret`,
+      tags,
+      summary: "Rotate the signing secret: a new one, returned once",
+      description: "Deliveries carry a signature by each secret in use: the previous one keeps " +
+        "signing for `grace_seconds` (default 24 h), so receivers can switch without a gap.",
+      request: {
+        params: params.endpoint,
+        body: { ...jsonBody(RotateSecret), required: false },
+      },
+      responses: { 200: jsonResponse(envelope(WithSecret), "The endpoint and its new secret.") },
+    }),
+    async (c) => {
+      // The body is optional: without one the grace is the default.
+      const grace = (c.req.valid("json") as { grace_seconds?: number } | undefined)?.grace_seconds;
+      const { endpoint, secret } = await rotateSecret(
+        c.var.svc,
+        actorOf(c),
+        tenantOf(c),
+        c.req.valid("param").id,
+        grace,
+        ifMatch(c),
+      );
+      return okRecord(c, endpoint, (e) => ({ ...endpointView(e), secret }));
+    },
+  );
+
+  app.openapi(
+    defineRoute({
+      method: "get",
+      path: `${prefix}/{id}/deliveries`,
+      tags,
+      summary: "List an endpoint's messages with their latest status (newest first)",
+      request: { params: params.endpoint, query: DeliveryQuery },
+      responses: { 200: jsonResponse(listEnvelope(MessageSchema), "A page of messages.") },
+    }),
+    async (c) => {
+      const { status, event_type, ...page } = c.req.valid("query");
+      const { id } = c.req.valid("param");
+      await getEndpoint(c.var.svc, scopeOf(c), id);
+      const found = await listMessages(c.var.svc, scopeOf(c), id, { status, event_type }, page);
+      return okList(c, found, page.limit, (m) => m);
+    },
+  );
+
+  app.openapi(
+    defineRoute({
+      method: "get",
+      path: `${prefix}/{id}/deliveries/{message_id}/attempts`,
+      tags,
+      summary: "List a message's delivery attempts (newest first)",
+      request: { params: params.message, query: z.strictObject(PageQuery) },
+      responses: { 200: jsonResponse(listEnvelope(AttemptSchema), "A page of attempts.") },
+    }),
+    async (c) => {
+      const page = c.req.valid("query");
+      const { id, message_id } = c.req.valid("param");
+      const tenantId = scopeOf(c);
+      await getEndpoint(c.var.svc, tenantId, id);
+      await getMessage(c.var.svc, { tenant_id: tenantId, endpoint_id: id, message_id });
+      const found = await listAttempts(c.var.svc, tenantId, message_id, page);
+      return okList(c, found, page.limit, (a) => a);
+    },
+  );
+
+  app.openapi(
+    defineRoute({
+      method: "post",
+      path: `${prefix}/{id}/deliveries/{message_id}/retry`,
+      tags,
+      summary: "Resend a message now",
+      description: "One attempt, made in this request and returned; a message still being " +
+        "retried keeps its schedule. 409 when the endpoint is disabled.",
+      request: { params: params.message },
+      responses: { 200: jsonResponse(envelope(Delivery), "The message and the attempt.") },
+    }),
+    async (c) => {
+      const { id, message_id } = c.req.valid("param");
+      const { message, attempt } = await retryMessage(c.var.svc, {
+        tenant_id: scopeOf(c),
+        endpoint_id: id,
+        message_id,
+      });
+      return ok(c, { message, attempt });
+    },
+  );
+
+  app.openapi(
+    defineRoute({
+      method: "post",
+      path: `${prefix}/{id}/recover`,
+      tags,
+      summary: "Resend every message that failed since a time",
+      description: "Each failed message goes back to `pending` with a fresh retry schedule, " +
+        "queued by a job (`job_id`, in the `webhooks` queue). 409 when the endpoint is disabled.",
+      request: { params: params.endpoint, body: jsonBody(Recover) },
+      responses: {
+        202: jsonResponse(
+          envelope(z.object({ job_id: z.string(), since: z.string() })),
+          "Recovery queued.",
+        ),
+      },
+    }),
+    async (c) => {
+      const { since } = c.req.valid("json");
+      const job = await requestRecovery(
+        c.var.svc,
+        scopeOf(c),
+        c.req.valid("param").id,
+        Date.parse(since),
+      );
+      return ok(c, { job_id: job.id, since: new Date(Date.parse(since)).toISOString() }, 202);
+    },
+  );
+
+  app.openapi(
+    defineRoute({
+      method: "post",
+      path: `${prefix}/{id}/test`,
+      tags,
+      summary: "Send a webhook.test event to this endpoint now",
+      description: "The first attempt is made in this request and returned (a failure is " +
+        "retried like any delivery). 409 when the endpoint is disabled.",
+      request: { params: params.endpoint },
+      responses: { 200: jsonResponse(envelope(Delivery), "The test message and its attempt.") },
+    }),
+    async (c) => {
+      const { message, attempt } = await sendTest(c.var.svc, scopeOf(c), c.req.valid("param").id);
+      return ok(c, { message, attempt });
+    },
+  );
+
+  return app;
+}
+
+const EXAMPLE_TIME = "2026-03-01T12:00:00.000Z";
+
+export function webhookRoutes() {
+  const app = router();
+  app.route("/", scopedRoutes(ADMIN));
+  app.route("/", scopedRoutes(TENANT));
+
+  app.openapi(
+    defineRoute({
+      method: "get",
+      path: "/v1/webhooks/event-types",
+      tags: ["Webhooks"],
+      summary: "The event types webhooks deliver, with an example body of each",
+      responses: { 200: jsonResponse(envelope(z.array(EventTypeSchema)), "Every event type.") },
+    }),
+    (c) =>
+      ok(
+        c,
+        EVENT_CATALOG.map((e) => ({
+          type: e.type,
+          description: e.description,
+          example: { type: e.type, timestamp: EXAMPLE_TIME, data: e.example },
+        })),
+      ),
+  );
+
+  return app;
+}

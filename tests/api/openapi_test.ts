@@ -1,0 +1,216 @@
+/**
+ * The published contract: /openapi.json is a valid OpenAPI 3.1 document that documents every
+ * route of the access table with its permission, security and error responses; /docs renders
+ * it from assets Steward serves itself (no CDN).
+ */
+import assert from "node:assert/strict";
+import { ERROR_CODES } from "../../domain/shared/errors.ts";
+import { validate } from "@readme/openapi-parser";
+import { Ajv2020 } from "ajv/dist/2020.js";
+import { ROUTE_ACCESS } from "../../routes/permissions.ts";
+import { setup } from "../_harness.ts";
+
+// deno-lint-ignore no-explicit-any
+type Json = any;
+
+const NOT_IN_DOCUMENT = new Set(["GET /openapi.json", "GET /docs", "GET /docs/assets/{asset}"]);
+const METHODS = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
+
+async function document(): Promise<Json> {
+  await using h = await setup();
+  const res = await h.call("GET", "/openapi.json");
+  assert.equal(res.status, 200, res.text);
+  assert.match(res.headers.get("Content-Type") ?? "", /^application\/json/);
+  return res.body;
+}
+
+/** Every operation in the document as "METHOD /path" → operation. */
+function operations(doc: Json): Map<string, Json> {
+  const ops = new Map<string, Json>();
+  for (const [path, item] of Object.entries<Json>(doc.paths ?? {})) {
+    for (const method of METHODS) {
+      if (item[method]) ops.set(`${method.toUpperCase()} ${path}`, item[method]);
+    }
+  }
+  return ops;
+}
+
+Deno.test("openapi: /openapi.json is a valid OpenAPI 3.1 document", async () => {
+  const doc = await document();
+  assert.equal(doc.openapi, "3.1.0");
+  const result = await validate(structuredClone(doc));
+  assert.ok(
+    result.valid,
+    `invalid OpenAPI: ${JSON.stringify("errors" in result ? result.errors : result, null, 1)}`,
+  );
+  assert.equal(result.specification, "OpenAPI");
+  assert.deepEqual(result.warnings, []);
+});
+
+Deno.test("openapi: the validator really validates (a broken copy is refused)", async () => {
+  const doc = await document();
+  const broken = structuredClone(doc);
+  const [path] = Object.keys(broken.paths);
+  const [method] = Object.keys(broken.paths[path]);
+  delete broken.paths[path][method].responses["500"].description;
+  broken.info = { title: "no version" };
+  const result = await validate(broken);
+  assert.equal(result.valid, false);
+});
+
+Deno.test("openapi: every schema is strict JSON Schema 2020-12 (no OpenAPI 3.0 leftovers)", async () => {
+  const doc = await document();
+  // 3.0's `nullable` means nothing in 3.1 (a null type belongs in `type`); Ajv would accept it.
+  assert.ok(!JSON.stringify(doc).includes('"nullable":'), "3.0-style nullable in a 3.1 document");
+  const ajv = new Ajv2020({ strict: true, allErrors: true, validateFormats: false });
+  ajv.addKeyword("example");
+  const defs = JSON.parse(
+    JSON.stringify(doc.components?.schemas ?? {}).replaceAll(
+      '"#/components/schemas/',
+      '"#/$defs/',
+    ),
+  );
+  const schemas: [string, Json][] = Object.entries<Json>(defs).map(([k, s]) => [`$defs/${k}`, s]);
+  for (const [key, op] of operations(doc)) {
+    for (const p of op.parameters ?? []) schemas.push([`${key} parameter ${p.name}`, p.schema]);
+    for (const [type, media] of Object.entries<Json>(op.requestBody?.content ?? {})) {
+      schemas.push([`${key} body ${type}`, media.schema]);
+    }
+    for (const [status, response] of Object.entries<Json>(op.responses ?? {})) {
+      for (const [type, media] of Object.entries<Json>(response.content ?? {})) {
+        schemas.push([`${key} ${status} ${type}`, media.schema]);
+      }
+    }
+  }
+  assert.ok(schemas.length > 20);
+  for (const [where, schema] of schemas) {
+    assert.ok(schema && typeof schema === "object", `${where}: no schema`);
+    const rewritten = JSON.parse(
+      JSON.stringify(schema).replaceAll('"#/components/schemas/', '"#/$defs/'),
+    );
+    try {
+      ajv.compile({ ...rewritten, $defs: { ...defs, ...rewritten.$defs } });
+    } catch (err) {
+      assert.fail(`${where}: ${(err as Error).message}`);
+    }
+    ajv.removeSchema();
+  }
+});
+
+Deno.test("openapi: every route is documented with its permission, security and errors", async () => {
+  const doc = await document();
+  const ops = operations(doc);
+  const expected = Object.entries(ROUTE_ACCESS).filter(([key]) => !NOT_IN_DOCUMENT.has(key));
+  for (const [key, access] of expected) {
+    const op = ops.get(key);
+    assert.ok(op, `${key} is not in /openapi.json`);
+    assert.equal(op["x-permission"], access, `${key}: x-permission`);
+    assert.ok(op.summary, `${key}: no summary`);
+    assert.ok(op.description?.includes(`\`${access}\``), `${key}: description omits the access`);
+    const responses = op.responses ?? {};
+    const codes = Object.keys(responses);
+    assert.ok(codes.some((c) => /^2\d\d$/.test(c)), `${key}: no success response`);
+    assert.ok(responses["500"], `${key}: 500 not documented`);
+    if (access === "public") {
+      assert.deepEqual(op.security ?? [], [], `${key}: a public route asks for credentials`);
+    } else {
+      assert.ok(responses["401"], `${key}: 401 not documented`);
+      assert.ok(responses["403"], `${key}: 403 not documented`);
+      assert.deepEqual(op.security, [{ bearer: [] }], `${key}: security`);
+    }
+    if (key.includes("{")) assert.ok(responses["404"], `${key}: 404 not documented`);
+    if (op.parameters?.length || op.requestBody) {
+      assert.ok(responses["400"], `${key}: takes input but 400 is not documented`);
+    }
+    if (op.requestBody) {
+      assert.ok(responses["413"], `${key}: 413 not documented`);
+      assert.ok(responses["415"], `${key}: 415 not documented`);
+    }
+    if (key.startsWith("POST ")) {
+      assert.ok(responses["422"], `${key}: 422 (Idempotency-Key reuse) not documented`);
+      assert.ok(
+        op.parameters?.some((p: Json) => p.in === "header" && p.name === "Idempotency-Key"),
+        `${key}: Idempotency-Key header not documented`,
+      );
+    }
+    if (key.startsWith("PATCH ") || key.startsWith("DELETE ")) {
+      assert.ok(responses["412"], `${key}: 412 (stale If-Match) not documented`);
+    }
+    // Every documented error answers with the error envelope.
+    for (const [status, response] of Object.entries<Json>(responses)) {
+      if (Number(status) < 400) continue;
+      assert.equal(
+        response.content?.["application/json"]?.schema?.$ref,
+        "#/components/schemas/Error",
+        `${key}: ${status} is not documented as the error envelope`,
+      );
+    }
+  }
+  // Nothing in the document that the access table does not know.
+  const table = new Set(Object.keys(ROUTE_ACCESS));
+  const extra = [...ops.keys()].filter((k) => !table.has(k));
+  assert.deepEqual(extra, [], "documented operations missing from routes/permissions.ts");
+  assert.equal(ops.size, expected.length);
+  assert.deepEqual(doc.components.securitySchemes.bearer, {
+    type: "http",
+    scheme: "bearer",
+    description: doc.components.securitySchemes.bearer.description,
+  });
+  // Operation ids, when present, are unique.
+  const ids = [...ops.values()].map((op) => op.operationId).filter(Boolean);
+  assert.equal(new Set(ids).size, ids.length, "duplicate operationId");
+});
+
+Deno.test("openapi: the error envelope schema lists every error code", async () => {
+  const doc = await document();
+  const error = doc.components.schemas.Error;
+  assert.deepEqual(error.required, ["success", "error"]);
+  const inner = error.properties.error;
+  for (const field of ["code", "message", "request_id"]) {
+    assert.ok(inner.required.includes(field), `error.${field} is not required`);
+  }
+  for (
+    const code of ERROR_CODES
+  ) {
+    assert.ok(inner.properties.code.enum.includes(code), `${code} missing from Error.code`);
+  }
+});
+
+Deno.test("openapi: /docs is self-hosted: only same-origin assets, each served", async () => {
+  await using h = await setup();
+  const page = await h.call("GET", "/docs");
+  assert.equal(page.status, 200);
+  assert.match(page.headers.get("Content-Type") ?? "", /^text\/html/);
+  assert.ok(!/https?:\/\//i.test(page.text), "the docs page names an external URL");
+  assert.ok(!/(src|href)\s*=\s*["']?\/\//i.test(page.text), "protocol-relative URL");
+  const csp = page.headers.get("Content-Security-Policy") ?? "";
+  assert.ok(csp, "no CSP on /docs");
+  assert.ok(!/https?:|\*/.test(csp), `the docs CSP allows other origins: ${csp}`);
+  assert.match(csp, /frame-ancestors 'none'/);
+  const refs = [...page.text.matchAll(/\b(?:src|href)\s*=\s*["']([^"']+)["']/gi)].map((m) => m[1]);
+  assert.ok(refs.length >= 2, "the page loads no assets?");
+  const types: Record<string, RegExp> = {
+    ".css": /^text\/css/,
+    ".js": /^(text|application)\/javascript/,
+  };
+  for (const ref of refs) {
+    assert.ok(ref.startsWith("/docs/assets/"), `${ref} is not under /docs/assets/`);
+    const asset = await h.call("GET", ref);
+    assert.equal(asset.status, 200, `${ref}: ${asset.status}`);
+    assert.ok(asset.text.length > 0, `${ref} is empty`);
+    const ext = Object.keys(types).find((e) => ref.endsWith(e));
+    assert.ok(ext, `${ref}: unexpected asset type`);
+    assert.match(asset.headers.get("Content-Type") ?? "", types[ext], ref);
+    assert.equal(asset.headers.get("X-Content-Type-Options"), "nosniff", ref);
+  }
+  assert.ok(refs.some((r) => r.endsWith(".js")) && refs.some((r) => r.endsWith(".css")));
+  // The UI loads the document from this origin too.
+  const init = await h.call("GET", "/docs/assets/init.js");
+  assert.match(init.text, /url:\s*"\/openapi\.json"/);
+  // Unknown assets are the usual 404 envelope, and paths cannot climb out of the asset folder.
+  for (const bad of ["/docs/assets/nope.js", "/docs/assets/..%2Fopenapi.json"]) {
+    const res = await h.call("GET", bad);
+    assert.equal(res.status, 404, bad);
+    assert.equal(res.body?.error?.code, "NOT_FOUND", bad);
+  }
+});
