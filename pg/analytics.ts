@@ -3,8 +3,6 @@
  * behind the log, audit-export and daily endpoints when DATABASE_URL is set. Rows keep the
  * shapes the API returns, so either store answers the same.
  */
-import type { AuditEvent, AuditFilter } from "../domain/audit/audit.ts";
-import { LOG_FIELDS, type LogFilter, type RequestLog } from "../domain/usage/request_logs.ts";
 import type { Json, PgStore, Sql } from "./client.ts";
 
 /** An item of the usage stream (domain/usage/stream.ts): an accepted event or a verify delta. */
@@ -25,6 +23,86 @@ export type DailyRow =
   | { kind: "usage"; tenant_id: string; metric: string; day: string; quantity: number }
   | { kind: "traffic"; metric: string; day: string; quantity: number };
 
+export type LogLevel = "info" | "warn" | "error";
+
+export interface RequestLog {
+  id: string;
+  at: string;
+  method: string;
+  /** The route's pattern (`/v1/tenants/{tenant}`), null when no route matched. */
+  route: string | null;
+  path: string;
+  status: number;
+  duration_ms: number;
+  bytes_in: number;
+  /** Null for a streamed answer (its size is known only when it ends). */
+  bytes_out: number | null;
+  tenant_id: string | null;
+  principal_id: string | null;
+  ip: string | null;
+  user_agent: string | null;
+  request_id: string;
+  level: LogLevel;
+  error_code: string | null;
+  /** Written by POST /v1/admin/logs/test to check the pipeline end to end. */
+  test?: true;
+}
+
+/** An entry's fields in the order every store and export gives them (`test` aside). */
+export const LOG_FIELDS = [
+  "id",
+  "at",
+  "level",
+  "method",
+  "route",
+  "path",
+  "status",
+  "duration_ms",
+  "bytes_in",
+  "bytes_out",
+  "tenant_id",
+  "principal_id",
+  "ip",
+  "user_agent",
+  "request_id",
+  "error_code",
+] as const satisfies readonly (keyof RequestLog)[];
+
+export interface LogFilter {
+  level?: LogLevel;
+  status?: number;
+  tenant_id?: string;
+  /** Path prefix. */
+  path?: string;
+  /** Inclusive bounds, in ms. */
+  from?: number;
+  to?: number;
+}
+
+export interface AuditFilter {
+  /** Events where this user is the actor or the subject. */
+  user?: string;
+  tenant_id?: string;
+  actor?: string;
+  actions?: string[];
+  resource_type?: string;
+  resource_id?: string;
+  /** Inclusive bounds, in ms. */
+  from?: number;
+  to?: number;
+}
+
+/** The columns of an audit event that its filters use; the whole event is kept as JSON. */
+export interface AuditRow {
+  id: string;
+  tenant_id: string | null;
+  actor_id: string;
+  action: string;
+  resource_type: string;
+  resource_id: string;
+  created_at: string;
+}
+
 /** Rows per insert statement: far below Postgres's 65,535 parameters. */
 const ROWS_PER_INSERT = 500;
 
@@ -41,7 +119,7 @@ function fromLogRow(row: Record<string, unknown>): RequestLog {
 }
 
 /** The users an audit event is about (its actor, its subject): the `user` filter's column. */
-function auditRow(e: AuditEvent, userIds: string[]) {
+function auditRow(e: AuditRow, userIds: string[]) {
   return {
     id: e.id,
     tenant_id: e.tenant_id,
@@ -85,7 +163,7 @@ export class PgAnalytics {
   }
 
   /** Inserts or replaces audit events (an erasure rewrites them scrubbed). */
-  upsertAudit(events: { event: AuditEvent; userIds: string[] }[]): Promise<number> {
+  upsertAudit(events: { event: AuditRow; userIds: string[] }[]): Promise<number> {
     return this.#insert(
       events.map((e) => auditRow(e.event, e.userIds)),
       (sql, chunk) =>
@@ -177,7 +255,7 @@ export class PgAnalytics {
   }
 
   /** Every matching audit event, oldest first. */
-  async *exportAudit(f: AuditFilter): AsyncGenerator<AuditEvent> {
+  async *exportAudit<E extends AuditRow>(f: AuditFilter): AsyncGenerator<E> {
     const sql = this.sql;
     const parts = [
       f.user ? sql`user_ids @> ${[f.user]}::text[]` : null,
@@ -190,7 +268,7 @@ export class PgAnalytics {
       f.to !== undefined ? sql`(event->>'created_at')::timestamptz <= ${new Date(f.to)}` : null,
     ].filter((p) => p !== null);
     const where = parts.reduce((acc, p) => sql`${acc} and ${p}`, sql`true`);
-    const cursor = sql<{ event: AuditEvent }[]>`select event from audit_events where ${where}
+    const cursor = sql<{ event: E }[]>`select event from audit_events where ${where}
       order by id`.cursor(500);
     for await (const rows of cursor) yield* rows.map((r) => r.event);
   }

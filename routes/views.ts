@@ -2,10 +2,10 @@
  * How records are shown to a caller: support staff read emails, names and IP addresses masked
  * (DESIGN §4), wherever they appear.
  */
-import type { RequestLog } from "../domain/usage/request_logs.ts";
 import type { AuditEvent } from "../domain/audit/audit.ts";
 import type { Job } from "../domain/jobs/jobs.ts";
 import type { Principal } from "../domain/access/principal.ts";
+import { type RequestLog } from "../pg/analytics.ts";
 
 export function maskEmail(email: string): string {
   const [local, domain = ""] = email.split("@");

@@ -10,7 +10,7 @@ import { Aggregator } from "../domain/usage/aggregator.ts";
 import { ensureSuperAdmin } from "../domain/platform/bootstrap.ts";
 import { seedPlans } from "../domain/tenancy/plans.ts";
 import { Vault } from "../domain/vault/vault.ts";
-import type { WebhookNetwork } from "../domain/webhooks/targets.ts";
+import type { WebhookNetwork } from "../domain/shared/services.ts";
 import type { Probe } from "../domain/platform/health.ts";
 import type { PlatformRole, TenantRole } from "../domain/access/permissions.ts";
 import { login } from "../domain/identity/sessions.ts";

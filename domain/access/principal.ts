@@ -13,7 +13,7 @@ import {
   TENANT_ROLE_PERMISSIONS,
   type TenantRole,
 } from "./permissions.ts";
-import type { Membership } from "../identity/memberships.ts";
+import type { Membership } from "./membership_records.ts";
 import type { Services } from "../shared/services.ts";
 
 export interface Principal {

@@ -8,7 +8,9 @@ import { listPage, type Page, type PageRequest } from "../../kv/list.ts";
 import { getRecord, readCounter, type Table } from "../../kv/table.ts";
 import { emitEvent } from "./events.ts";
 import { newId, timePrefix } from "../shared/ids.ts";
-import { type Actor, iso, type Services } from "../shared/services.ts";
+import { type Actor, type Services } from "../shared/services.ts";
+import { iso } from "../shared/time.ts";
+import { type AuditFilter } from "../../pg/analytics.ts";
 
 export interface AuditEvent {
   id: string;
@@ -123,19 +125,6 @@ export function recordChange(
     },
   });
   return event;
-}
-
-export interface AuditFilter {
-  /** Events where this user is the actor or the subject. */
-  user?: string;
-  tenant_id?: string;
-  actor?: string;
-  actions?: string[];
-  resource_type?: string;
-  resource_id?: string;
-  /** Inclusive bounds, in ms. */
-  from?: number;
-  to?: number;
 }
 
 /** Picks the narrowest index for the filter and the id range for its time bounds. */

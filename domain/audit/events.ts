@@ -5,8 +5,8 @@
 import { keys } from "../../kv/keys.ts";
 import { newId } from "../shared/ids.ts";
 import { enqueueJob } from "../jobs/jobs.ts";
-import { iso } from "../shared/services.ts";
 import { FANOUT_JOB, WEBHOOK_QUEUE } from "../jobs/names.ts";
+import { iso } from "../shared/time.ts";
 
 export interface DomainEvent {
   id: string;

@@ -16,8 +16,9 @@ import { type Invitation, invitationTable } from "./invitations.ts";
 import { removeUserMemberships } from "./memberships.ts";
 import type { Principal } from "../access/principal.ts";
 import { revokeUserSessions } from "./sessions.ts";
-import { type Actor, iso, type Services, SYSTEM_ACTOR } from "../shared/services.ts";
+import { type Actor, type Services, SYSTEM_ACTOR } from "../shared/services.ts";
 import { requireAuthorityOver, type User, userAsOf, userTable } from "./users.ts";
+import { iso } from "../shared/time.ts";
 
 /** What an erasure still has to find and scrub. */
 interface Erasure {

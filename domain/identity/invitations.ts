@@ -19,20 +19,16 @@ import {
 import { recordChange } from "../audit/audit.ts";
 import { AppError, badRequest, conflict, notFound } from "../shared/errors.ts";
 import { newId } from "../shared/ids.ts";
-import {
-  canManageOwners,
-  getMembership,
-  insertMembership,
-  type Membership,
-  membershipCreated,
-} from "./memberships.ts";
+import { canManageOwners, membershipCreated } from "./memberships.ts";
+import { getMembership, insertMembership, type Membership } from "../access/membership_records.ts";
 import type { TenantRole } from "../access/permissions.ts";
 import type { Principal } from "../access/principal.ts";
 import { updateRecord } from "../audit/records.ts";
 import { newSecret, sha256Hex } from "../shared/secrets.ts";
-import { type Actor, iso, type Services, SYSTEM_ACTOR } from "../shared/services.ts";
+import { type Actor, type Services, SYSTEM_ACTOR } from "../shared/services.ts";
 import { type Tenant, tenantTable } from "../tenancy/tenants.ts";
 import { normalizeEmail, prepareUser, type User, userTable } from "./users.ts";
+import { iso } from "../shared/time.ts";
 
 export const INVITATION_TOKEN_PREFIX = "sti";
 

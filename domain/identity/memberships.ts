@@ -5,7 +5,6 @@
  * an owner away checks that counter's version in its commit, so two concurrent removals of the
  * last two owners cannot both succeed.
  */
-import { getBatched } from "../../kv/batch.ts";
 import { commit, CONFLICT, retrying } from "../../kv/commit.ts";
 import { keys } from "../../kv/keys.ts";
 import { listPage, type Page, type PageRequest } from "../../kv/list.ts";
@@ -14,18 +13,19 @@ import { recordChange } from "../audit/audit.ts";
 import { conflict, forbidden, notFound, staleVersion } from "../shared/errors.ts";
 import type { TenantRole } from "../access/permissions.ts";
 import { membershipRole, type Principal, seesByPlatform } from "../access/principal.ts";
-import { type Actor, iso, type Services } from "../shared/services.ts";
+import { type Actor, type Services } from "../shared/services.ts";
 import type { Tenant } from "../tenancy/tenants.ts";
 import { userTable } from "./users.ts";
-
-export interface Membership {
-  tenant_id: string;
-  user_id: string;
-  role: TenantRole;
-  created_by: string;
-  created_at: string;
-  updated_at: string;
-}
+import {
+  dropMembership,
+  getMembership,
+  insertMembership,
+  type Membership,
+  ONE,
+  putMembership,
+  seedOwner,
+} from "../access/membership_records.ts";
+import { iso } from "../shared/time.ts";
 
 /** A membership with the member's email and name, as the API lists it. */
 export interface Member extends Membership {
@@ -37,8 +37,6 @@ type TenantRef = Pick<Tenant, "id" | "is_test" | "status">;
 
 const auditView = (m: Membership) => ({ tenant_id: m.tenant_id, user_id: m.user_id, role: m.role });
 
-const ONE = 1n;
-
 const memberCheck = (m: Versioned<Membership>) => ({
   key: keys.member(m.value.tenant_id, m.value.user_id),
   versionstamp: m.versionstamp,
@@ -47,30 +45,6 @@ const userCheck = (u: Versioned<{ id: string }>) => ({
   key: keys.user(u.value.id),
   versionstamp: u.versionstamp,
 });
-
-export async function getMembership(
-  svc: Services,
-  tenantId: string,
-  userId: string,
-): Promise<Versioned<Membership> | null> {
-  const entry = await getBatched<Membership>(svc.kv, keys.member(tenantId, userId));
-  return entry.versionstamp === null ? null : entry as Versioned<Membership>;
-}
-
-/** Adds the writes of `m` (record and reverse pointer) to `op`. */
-function putMembership(op: Deno.AtomicOperation, m: Membership) {
-  op.set(keys.member(m.tenant_id, m.user_id), m).set(
-    keys.userTenant(m.user_id, m.tenant_id),
-    m.tenant_id,
-  );
-}
-
-/** Adds a new membership to `op`: the check that it does not exist yet, and the owner count. */
-export function insertMembership(op: Deno.AtomicOperation, m: Membership) {
-  op.check({ key: keys.member(m.tenant_id, m.user_id), versionstamp: null });
-  putMembership(op, m);
-  if (m.role === "owner") op.sum(keys.ownerCount(m.tenant_id), ONE);
-}
 
 /** Adds the audit and domain events of a new membership to `op`. */
 export function membershipCreated(
@@ -86,34 +60,6 @@ export function membershipCreated(
     tenant_id: m.tenant_id,
     after: auditView(m),
   });
-}
-
-function dropMembership(op: Deno.AtomicOperation, m: Membership) {
-  op.delete(keys.member(m.tenant_id, m.user_id)).delete(keys.userTenant(m.user_id, m.tenant_id));
-}
-
-/**
- * Adds a new owner membership to `op`: used when a user creates a tenant, so the tenant and its
- * first owner commit together. The caller records the change (`tenant.created`, whose actor
- * and `created_by` name the owner, or the backfill's own `membership.created`).
- */
-export function seedOwner(
-  op: Deno.AtomicOperation,
-  now: number,
-  actor: Actor,
-  tenantId: string,
-  userId: string,
-): Membership {
-  const m: Membership = {
-    tenant_id: tenantId,
-    user_id: userId,
-    role: "owner",
-    created_by: actor.id,
-    created_at: iso(now),
-    updated_at: iso(now),
-  };
-  insertMembership(op, m);
-  return m;
 }
 
 /**

@@ -12,8 +12,9 @@ import { recordChange } from "../audit/audit.ts";
 import { AppError, conflict, notFound } from "../shared/errors.ts";
 import type { Principal } from "../access/principal.ts";
 import { newSecret, sha256Hex } from "../shared/secrets.ts";
-import { type Actor, iso, type Services } from "../shared/services.ts";
+import { type Actor, type Services } from "../shared/services.ts";
 import { requireAuthorityOver, setPassword, userAsOf, userTable } from "./users.ts";
+import { iso } from "../shared/time.ts";
 
 export const RESET_TOKEN_PREFIX = "str";
 const VALID_MS = 60 * 60_000;

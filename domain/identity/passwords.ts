@@ -4,11 +4,7 @@
  * node:crypto's async scrypt runs off the event loop.
  */
 import { scrypt, timingSafeEqual } from "node:crypto";
-
-export interface PasswordPolicy {
-  /** log2 of scrypt's N. Tests lower it; production keeps 17. */
-  log2N: number;
-}
+import type { PasswordPolicy } from "../shared/services.ts";
 
 export const DEFAULT_PASSWORD_POLICY: PasswordPolicy = { log2N: 17 };
 

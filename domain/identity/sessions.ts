@@ -24,8 +24,9 @@ import { newId } from "../shared/ids.ts";
 import { hashPassword, verifyPassword } from "./passwords.ts";
 import { type Principal, userPrincipal } from "../access/principal.ts";
 import { newSecret, sha256Hex } from "../shared/secrets.ts";
-import { type Actor, iso, type Services } from "../shared/services.ts";
+import { type Actor, type Services } from "../shared/services.ts";
 import { normalizeEmail, type User, userAsOf, userTable } from "./users.ts";
+import { iso } from "../shared/time.ts";
 
 export const SESSION_TOKEN_PREFIX = "sts";
 

@@ -13,8 +13,9 @@ import type { PlatformRole } from "../access/permissions.ts";
 import { isSuperAdmin, type Principal } from "../access/principal.ts";
 import { mergeMap, updateRecord } from "../audit/records.ts";
 import { revokeUserSessions } from "./sessions.ts";
-import { type Actor, iso, type Services, SYSTEM_ACTOR } from "../shared/services.ts";
+import { type Actor, type Services, SYSTEM_ACTOR } from "../shared/services.ts";
 import { requireAuthorityOver, type User, userAsOf, userAuditView, userTable } from "./users.ts";
+import { iso } from "../shared/time.ts";
 
 /** The longest suspension: beyond a year, block the account instead. */
 const MAX_SUSPENSION_MS = 366 * 86_400_000;

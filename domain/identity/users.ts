@@ -15,7 +15,8 @@ import type { PlatformRole } from "../access/permissions.ts";
 import { isSuperAdmin, type Principal } from "../access/principal.ts";
 import { createRecord } from "../audit/records.ts";
 import { revokeUserSessions } from "./sessions.ts";
-import { type Actor, iso, type Services } from "../shared/services.ts";
+import { type Actor, type Services } from "../shared/services.ts";
+import { iso } from "../shared/time.ts";
 
 export const USER_STATUSES = ["active", "blocked", "suspended", "deleted"] as const;
 export type UserStatus = typeof USER_STATUSES[number];

@@ -27,7 +27,8 @@ import { keys } from "../../kv/keys.ts";
 import { checksPerCommit } from "../../kv/open.ts";
 import { getRecord, insert, remove, replace, type Table, type Versioned } from "../../kv/table.ts";
 import { newId, timePrefix } from "../shared/ids.ts";
-import { iso, type Services } from "../shared/services.ts";
+import { type Services } from "../shared/services.ts";
+import { iso } from "../shared/time.ts";
 
 export type JobStatus = "pending" | "running" | "succeeded" | "failed" | "dead";
 export const JOB_STATUSES: readonly JobStatus[] = [

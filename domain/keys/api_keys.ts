@@ -17,8 +17,9 @@ import { updateRecord } from "../audit/records.ts";
 import { newId } from "../shared/ids.ts";
 import type { RateLimit } from "../tenancy/plans.ts";
 import { randomBase62, sha256Hex } from "../shared/secrets.ts";
-import { type Actor, iso, type Services, SYSTEM_ACTOR } from "../shared/services.ts";
+import { type Actor, type Services, SYSTEM_ACTOR } from "../shared/services.ts";
 import type { Tenant } from "../tenancy/tenants.ts";
+import { iso } from "../shared/time.ts";
 
 export type Environment = "live" | "test";
 export type KeyStatus = "active" | "revoked" | "expired";

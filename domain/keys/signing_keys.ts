@@ -11,8 +11,9 @@ import { recordChange } from "../audit/audit.ts";
 import { conflict, notFound } from "../shared/errors.ts";
 import { newId } from "../shared/ids.ts";
 import { getProject } from "../tenancy/projects.ts";
-import { type Actor, iso, type Services, SYSTEM_ACTOR } from "../shared/services.ts";
-import type { Sealed } from "../vault/vault.ts";
+import { type Actor, type Services, SYSTEM_ACTOR } from "../shared/services.ts";
+import type { Sealed } from "../shared/services.ts";
+import { iso } from "../shared/time.ts";
 
 export type SigningKeyStatus = "active" | "retiring" | "retired";
 

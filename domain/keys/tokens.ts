@@ -20,8 +20,9 @@ import {
 import { permissionsInTenant, type Principal, tokenPrincipal } from "../access/principal.ts";
 import { createRecord, updateRecord } from "../audit/records.ts";
 import { displayStart, newSecret, sha256Hex } from "../shared/secrets.ts";
-import { type Actor, iso, type Services } from "../shared/services.ts";
+import { type Actor, type Services } from "../shared/services.ts";
 import { tenantTable } from "../tenancy/tenants.ts";
+import { iso } from "../shared/time.ts";
 
 export const SERVICE_TOKEN_PREFIX = "stw";
 

@@ -13,7 +13,6 @@
  */
 import { keys } from "../../kv/keys.ts";
 import { counter, type Dated, dated, named, type NamedKey, remembered } from "../../kv/names.ts";
-import { dayOf } from "../usage/activity.ts";
 import {
   type ApiKey,
   type Environment,
@@ -27,8 +26,9 @@ import type { Project } from "../tenancy/projects.ts";
 import { type RateDecision, RateLimiter } from "./rate_limit.ts";
 import type { ThresholdGate } from "./threshold_gate.ts";
 import { sha256Hex } from "../shared/secrets.ts";
-import { iso, type Services } from "../shared/services.ts";
+import { type Services } from "../shared/services.ts";
 import type { Tenant } from "../tenancy/tenants.ts";
+import { dayOf, iso } from "../shared/time.ts";
 
 export const VERIFY_CODES = [
   "VALID",

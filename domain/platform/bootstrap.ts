@@ -6,9 +6,10 @@
 import { keys } from "../../kv/keys.ts";
 import { ALL_PERMISSIONS } from "../access/permissions.ts";
 import { SYSTEM_PRINCIPAL } from "../access/principal.ts";
-import { iso, type Services, SYSTEM_ACTOR } from "../shared/services.ts";
+import { type Services, SYSTEM_ACTOR } from "../shared/services.ts";
 import { createToken, type ServiceToken, tokenExpired } from "../keys/tokens.ts";
 import type { User } from "../identity/users.ts";
+import { iso } from "../shared/time.ts";
 
 export type BootstrapResult =
   | { status: "present" }

@@ -17,7 +17,8 @@ import { pruneSessions } from "../identity/sessions.ts";
 import { pruneWebhookHistory } from "../webhooks/retention.ts";
 import { retireSigningKeys } from "../keys/signing_keys.ts";
 import { liftSuspensions } from "../identity/user_lifecycle.ts";
-import { iso, type Services } from "../shared/services.ts";
+import { type Services } from "../shared/services.ts";
+import { iso } from "../shared/time.ts";
 
 export interface MaintenanceTask {
   name: string;

@@ -21,7 +21,8 @@ import {
   wakeJob,
 } from "../jobs/jobs.ts";
 import { updateRecord } from "../audit/records.ts";
-import { type Actor, iso, type Services } from "../shared/services.ts";
+import { type Actor, type Services } from "../shared/services.ts";
+import { iso } from "../shared/time.ts";
 
 interface QueuePause {
   paused_at: string;

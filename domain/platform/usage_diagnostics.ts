@@ -12,13 +12,13 @@
  */
 import { getBatched } from "../../kv/batch.ts";
 import { keys } from "../../kv/keys.ts";
-import { dayOf } from "../usage/activity.ts";
 import { MAINTENANCE_TASKS, type MaintenanceRun } from "./maintenance.ts";
 import { getPlanByCode } from "../tenancy/plans.ts";
-import { iso, type Services } from "../shared/services.ts";
+import { type Services } from "../shared/services.ts";
 import type { GateStats } from "../keys/threshold_gate.ts";
 import type { Tenant } from "../tenancy/tenants.ts";
 import { quotaPeriod, VERIFICATIONS } from "../keys/verify.ts";
+import { dayOf, iso } from "../shared/time.ts";
 
 /** Per-key counter entries the drift check reads at most, over all tenants. */
 const DRIFT_SCAN_BUDGET = 100_000;

@@ -1,11 +1,12 @@
-/** What domain functions run on: built once at start-up (main.ts, or the test harness). */
+/**
+ * What domain functions run on: built once at start-up (main.ts, or the test harness). This
+ * module is the contract every context shares, so it names only the kv and pg layers: the parts
+ * a context implements (the aggregator, the Postgres copy, the vault, the webhook network) are
+ * described here by what the others use of them, and main.ts passes the concrete ones.
+ */
 import type { KvCache } from "../../kv/cache.ts";
-import type { Aggregator } from "../usage/aggregator.ts";
 import type { SumBuffer } from "../../kv/sum_buffer.ts";
-import type { PasswordPolicy } from "../identity/passwords.ts";
-import type { PgSync } from "../usage/pg_sync.ts";
-import type { Vault } from "../vault/vault.ts";
-import type { WebhookNetwork } from "../webhooks/targets.ts";
+import type { PgAnalytics, RequestLog } from "../../pg/analytics.ts";
 
 export interface Services {
   kv: Deno.Kv;
@@ -18,11 +19,11 @@ export interface Services {
   /** Write-behind counters (usage, last-used times, request counts): no KV write per request. */
   counters: SumBuffer;
   /** Request logs and traffic, written behind; owns `counters` and their flushes. */
-  aggregator: Aggregator;
+  aggregator: TrafficRecorder;
   /** The Postgres analytics store and what is waiting to be copied there (DATABASE_URL), or null. */
-  pg: PgSync | null;
+  pg: AnalyticsCopy | null;
   /** Envelope encryption under STEWARD_MASTER_KEY (closed without one). */
-  vault: Vault;
+  vault: Sealer;
   /** How webhooks reach their endpoints (HTTP sender, DNS, the private-address switch). */
   webhooks: WebhookNetwork;
 }
@@ -44,4 +45,112 @@ export const SYSTEM_ACTOR: Actor = {
   request_id: null,
 };
 
-export const iso = (ms: number) => new Date(ms).toISOString();
+/** Password hashing cost (identity/passwords.ts). */
+export interface PasswordPolicy {
+  /** log2 of scrypt's N. Tests lower it; production keeps 17. */
+  log2N: number;
+}
+
+/** A value sealed under a data key: base64 of the 96-bit IV, and of the ciphertext and its tag. */
+export interface Sealed {
+  iv: string;
+  data: string;
+}
+
+/** Whose data key seals a value: a tenant's id, or null for the platform's own. */
+export type KeyOwner = string | null;
+
+/** Envelope encryption (vault/vault.ts); `aad` binds a value to the record it belongs to. */
+export interface Sealer {
+  seal(kv: Deno.Kv, owner: KeyOwner, plain: Uint8Array<ArrayBuffer>, aad: string): Promise<Sealed>;
+  open(kv: Deno.Kv, owner: KeyOwner, sealed: Sealed, aad: string): Promise<Uint8Array<ArrayBuffer>>;
+}
+
+/** The outside world as webhook delivery sees it: injected so tests need no network or DNS. */
+export interface WebhookNetwork {
+  /** WEBHOOK_ALLOW_PRIVATE_URLS: private addresses and http:// are allowed. */
+  allowPrivateUrls: boolean;
+  fetch: (url: string, init: RequestInit) => Promise<Response>;
+  /** Addresses of `host` for one record type; rejects (or answers []) when there are none. */
+  resolveDns: (host: string, type: "A" | "AAAA") => Promise<string[]>;
+}
+
+/** What the request middleware reports of one answered request. */
+export type RequestRecord = Omit<RequestLog, "id" | "at" | "level"> & {
+  /** A call of POST /v1/keys/verify (counted as a verification). */
+  verification?: boolean;
+};
+
+/** The write-behind aggregator of request logs and daily traffic (usage/aggregator.ts). */
+export interface TrafficRecorder {
+  readonly options: { readonly retentionDays: number };
+  /** False when analytics are shed: callers skip measuring the request and call drop(). */
+  readonly collecting: boolean;
+  /** Counts a request not collected because the aggregator is disabled. */
+  drop(): void;
+  /** Counts the request; true when its log entry is sampled (the caller then calls log()). */
+  count(r: Pick<RequestRecord, "status" | "bytes_in" | "bytes_out" | "verification">): boolean;
+  /** count(), and log() when sampled: for callers that hold the whole entry anyway. */
+  record(r: RequestRecord): void;
+  /** Counts bytes sent after the answer was recorded (a streamed body). */
+  addBytesOut(bytes: number): void;
+  /** Queues a log entry, whatever the sampling; returns its id. */
+  log(entry: Omit<RequestLog, "id" | "at" | "level">): string;
+  /** A traffic metric's count for `day` (YYYY-MM-DD) not written yet. */
+  pendingTraffic(metric: string, day: string): number;
+  /** Writes everything pending now. */
+  flush(): Promise<void>;
+  notePrune(deleted: number): void;
+  status(): TrafficRecorderStatus;
+}
+
+/** GET /v1/admin/usage/aggregator-status: the aggregator's state, from memory. */
+export interface TrafficRecorderStatus {
+  enabled: boolean;
+  flush_interval_ms: number;
+  flush_max_entries: number;
+  request_log_sample_rate: number;
+  enqueued_deltas: number;
+  dropped_when_disabled: number;
+  sampled_logs: number;
+  skipped_logs: number;
+  dropped_logs: number;
+  flushes: number;
+  flush_errors: number;
+  last_flush_at: string | null;
+  last_flush_duration_ms: number | null;
+  last_flush_bucket_count: number;
+  last_flush_log_count: number;
+  last_error: string | null;
+  pending_buckets: number;
+  pending_logs: number;
+  prunes: number;
+  last_prune_at: string | null;
+  last_prune_rows_deleted: number;
+}
+
+/** The copy of logs, daily counters and audit events to Postgres (usage/pg_sync.ts). */
+export interface AnalyticsCopy {
+  readonly analytics: PgAnalytics;
+  /** Runs a read on Postgres; an unreachable server is a 503, not a 500. */
+  read<T>(query: (pg: PgAnalytics) => Promise<T>): Promise<T>;
+  /** Notes a committed counter; the daily ones are copied at the next write. */
+  touched(key: Deno.KvKey): void;
+  status(): AnalyticsCopyStatus;
+}
+
+export interface AnalyticsCopyStatus {
+  enabled: true;
+  writes: number;
+  write_errors: number;
+  last_write_at: string | null;
+  last_write_duration_ms: number | null;
+  last_error: string | null;
+  dropped_rows: number;
+  logs_written: number;
+  daily_rows_written: number;
+  audit_events_copied: number;
+  usage_items_copied: number;
+  buffered: { logs: number; daily_counters: number };
+  max_buffered: number;
+}

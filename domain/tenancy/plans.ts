@@ -18,7 +18,8 @@ import { recordChange } from "../audit/audit.ts";
 import { conflict, notFound, staleVersion } from "../shared/errors.ts";
 import { newId } from "../shared/ids.ts";
 import { createRecord, mergeMap, updateRecord } from "../audit/records.ts";
-import { type Actor, iso, type Services, SYSTEM_ACTOR } from "../shared/services.ts";
+import { type Actor, type Services, SYSTEM_ACTOR } from "../shared/services.ts";
+import { iso } from "../shared/time.ts";
 
 export type Interval = "month" | "year";
 

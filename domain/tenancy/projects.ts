@@ -9,8 +9,9 @@ import { getRecord, readCounter, type Table, type Versioned } from "../../kv/tab
 import { badRequest, conflict, notFound } from "../shared/errors.ts";
 import { newId } from "../shared/ids.ts";
 import { createRecord, mergeMap, updateRecord } from "../audit/records.ts";
-import { type Actor, iso, type Services } from "../shared/services.ts";
+import { type Actor, type Services } from "../shared/services.ts";
 import type { Tenant } from "./tenants.ts";
+import { iso } from "../shared/time.ts";
 
 export interface Project {
   id: string;

@@ -13,10 +13,11 @@ import {
 } from "../../kv/table.ts";
 import { AppError } from "../shared/errors.ts";
 import { newId } from "../shared/ids.ts";
-import { seedOwner } from "../identity/memberships.ts";
+import { seedOwner } from "../access/membership_records.ts";
 import type { Principal } from "../access/principal.ts";
 import { createRecord, mergeMap, type UpdateOptions, updateRecord } from "../audit/records.ts";
-import { type Actor, iso, type Services } from "../shared/services.ts";
+import { type Actor, type Services } from "../shared/services.ts";
+import { iso } from "../shared/time.ts";
 
 export type TenantStatus = "active" | "suspended" | "deleted";
 

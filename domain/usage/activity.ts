@@ -10,22 +10,12 @@ import { getRecord, readCounter } from "../../kv/table.ts";
 import { badRequest } from "../shared/errors.ts";
 import type { TenantRole } from "../access/permissions.ts";
 import { listMemberships, type Principal } from "../access/principal.ts";
-import { iso, type Services } from "../shared/services.ts";
+import { type Services } from "../shared/services.ts";
 import { tenantTable } from "../tenancy/tenants.ts";
+import { DAY_MS, dayOf } from "../shared/time.ts";
 
-const DAY_MS = 86_400_000;
 export const MAX_RANGE_DAYS = 366;
 const DEFAULT_RANGE_DAYS = 30;
-
-/** The last day formatted: the hot path asks for today's label on every call. */
-let lastDay = { start: NaN, label: "" };
-
-/** The UTC day of `ms` as YYYY-MM-DD. */
-export function dayOf(ms: number): string {
-  const start = ms - (ms % DAY_MS);
-  if (start !== lastDay.start) lastDay = { start, label: iso(ms).slice(0, 10) };
-  return lastDay.label;
-}
 
 /**
  * Counts one authenticated request by `principalId` on the UTC day of `nowMs`: in memory

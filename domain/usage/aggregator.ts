@@ -19,11 +19,12 @@
 import { keys } from "../../kv/keys.ts";
 import type { KvMeter } from "../../kv/metered.ts";
 import type { SumBuffer } from "../../kv/sum_buffer.ts";
-import { dayOf } from "./activity.ts";
 import { newId } from "../shared/ids.ts";
+import type { RequestRecord, TrafficRecorder, TrafficRecorderStatus } from "../shared/services.ts";
 import type { PgSync } from "./pg_sync.ts";
-import { levelOf, type RequestLog } from "./request_logs.ts";
-import { iso } from "../shared/services.ts";
+import { levelOf } from "./request_logs.ts";
+import { dayOf, iso } from "../shared/time.ts";
+import type { RequestLog } from "../../pg/analytics.ts";
 
 export interface AggregatorOptions {
   enabled: boolean;
@@ -42,12 +43,6 @@ export interface AggregatorOptions {
   meter?: KvMeter | null;
 }
 
-/** What the request middleware reports of one answered request. */
-export type RequestRecord = Omit<RequestLog, "id" | "at" | "level"> & {
-  /** A call of POST /v1/keys/verify (counted as a verification). */
-  verification?: boolean;
-};
-
 export const TRAFFIC_METRICS = [
   "requests",
   "errors",
@@ -62,7 +57,7 @@ type Traffic = Record<TrafficMetric, number>;
 
 const LOGS_PER_COMMIT = 200;
 
-export class Aggregator {
+export class Aggregator implements TrafficRecorder {
   readonly counters: SumBuffer;
   readonly options: Required<AggregatorOptions>;
   readonly #kv: Deno.Kv;
@@ -315,7 +310,7 @@ export class Aggregator {
   }
 
   /** The aggregator's state, from memory only (GET /v1/admin/usage/aggregator-status). */
-  status() {
+  status(): TrafficRecorderStatus {
     const c = this.counters.stats;
     const s = this.stats;
     const lastFlush = Math.max(c.last_flush_at ?? 0, s.last_log_flush_at ?? 0);

@@ -7,10 +7,10 @@
  */
 import { z } from "@hono/zod-openapi";
 import { storeSize } from "../../kv/open.ts";
-import { dayOf } from "./activity.ts";
 import { badRequest } from "../shared/errors.ts";
-import { iso, type Services } from "../shared/services.ts";
+import { type Services } from "../shared/services.ts";
 import { dailyTraffic } from "./traffic.ts";
+import { dayOf, iso } from "../shared/time.ts";
 
 const CACHE_MS = 10 * 60_000;
 const FALLBACK_CACHE_MS = 60_000;

@@ -6,7 +6,7 @@
  * counters are copied as absolute values, which Postgres only ever raises.
  */
 import { keys } from "../../kv/keys.ts";
-import type { PgAnalytics } from "../../pg/analytics.ts";
+import { type PgAnalytics, type RequestLog } from "../../pg/analytics.ts";
 import { migrate } from "../../pg/migrations.ts";
 import { conflict } from "../shared/errors.ts";
 import {
@@ -14,11 +14,9 @@ import {
   type CopiedFamily,
   copyFamily,
   dailyRowOf,
-  type PgSync,
   USAGE_ITEM_COPY,
 } from "./pg_sync.ts";
-import type { RequestLog } from "./request_logs.ts";
-import type { Services } from "../shared/services.ts";
+import type { AnalyticsCopy, Services } from "../shared/services.ts";
 import type { Tenant } from "../tenancy/tenants.ts";
 
 const BATCH = 500;
@@ -31,7 +29,7 @@ const LOG_COPY: CopiedFamily<RequestLog> = {
   write: (pg, batch) => pg.insertLogs(batch),
 };
 
-function postgresOf(svc: Services): PgSync {
+function postgresOf(svc: Services): AnalyticsCopy {
   if (!svc.pg) throw conflict("Postgres is not configured: set DATABASE_URL");
   return svc.pg;
 }

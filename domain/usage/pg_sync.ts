@@ -16,14 +16,14 @@
  */
 import { getBatched } from "../../kv/batch.ts";
 import { keys } from "../../kv/keys.ts";
-import type { DailyRow, PgAnalytics } from "../../pg/analytics.ts";
+import { type DailyRow, type PgAnalytics, type RequestLog } from "../../pg/analytics.ts";
 import { isUnreachable } from "../../pg/client.ts";
 import { type AuditEvent, auditUsers } from "../audit/audit.ts";
 import { AppError } from "../shared/errors.ts";
 import { idTime, timePrefix } from "../shared/ids.ts";
-import type { RequestLog } from "./request_logs.ts";
-import { iso } from "../shared/services.ts";
 import type { ItemPage } from "./stream.ts";
+import type { AnalyticsCopy, AnalyticsCopyStatus } from "../shared/services.ts";
+import { iso } from "../shared/time.ts";
 
 /** How far behind its cursor a tail re-reads: covers commits that land out of id order. */
 const TAIL_LOOKBACK_MS = 10_000;
@@ -146,7 +146,7 @@ class Tail<T extends { id: string }> {
   }
 }
 
-export class PgSync {
+export class PgSync implements AnalyticsCopy {
   readonly analytics: PgAnalytics;
   readonly #kv: Deno.Kv;
   readonly #opts: Required<PgSyncOptions>;
@@ -261,7 +261,7 @@ export class PgSync {
     return entries.flatMap((e) => e.value ? [dailyRowOf(e.key, Number(e.value.value))!] : []);
   }
 
-  status() {
+  status(): AnalyticsCopyStatus {
     const s = this.stats;
     return {
       enabled: true,

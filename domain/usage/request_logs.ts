@@ -7,66 +7,11 @@ import { deleteRange } from "../../kv/prune.ts";
 import { InvalidCursorError, listPage, type Page, type PageRequest } from "../../kv/list.ts";
 import { timePrefix } from "../shared/ids.ts";
 import type { Services } from "../shared/services.ts";
-
-export type LogLevel = "info" | "warn" | "error";
-
-export interface RequestLog {
-  id: string;
-  at: string;
-  method: string;
-  /** The route's pattern (`/v1/tenants/{tenant}`), null when no route matched. */
-  route: string | null;
-  path: string;
-  status: number;
-  duration_ms: number;
-  bytes_in: number;
-  /** Null for a streamed answer (its size is known only when it ends). */
-  bytes_out: number | null;
-  tenant_id: string | null;
-  principal_id: string | null;
-  ip: string | null;
-  user_agent: string | null;
-  request_id: string;
-  level: LogLevel;
-  error_code: string | null;
-  /** Written by POST /v1/admin/logs/test to check the pipeline end to end. */
-  test?: true;
-}
-
-/** An entry's fields in the order every store and export gives them (`test` aside). */
-export const LOG_FIELDS = [
-  "id",
-  "at",
-  "level",
-  "method",
-  "route",
-  "path",
-  "status",
-  "duration_ms",
-  "bytes_in",
-  "bytes_out",
-  "tenant_id",
-  "principal_id",
-  "ip",
-  "user_agent",
-  "request_id",
-  "error_code",
-] as const satisfies readonly (keyof RequestLog)[];
+import type { LogFilter, LogLevel, RequestLog } from "../../pg/analytics.ts";
 
 /** warn for 4xx, error for 5xx. */
 export const levelOf = (status: number): LogLevel =>
   status >= 500 ? "error" : status >= 400 ? "warn" : "info";
-
-export interface LogFilter {
-  level?: LogLevel;
-  status?: number;
-  tenant_id?: string;
-  /** Path prefix. */
-  path?: string;
-  /** Inclusive bounds, in ms. */
-  from?: number;
-  to?: number;
-}
 
 function logSource(f: LogFilter) {
   const base = keys.requestLogs();

@@ -7,11 +7,11 @@
 import { getBatched } from "../../kv/batch.ts";
 import { commit } from "../../kv/commit.ts";
 import { keys } from "../../kv/keys.ts";
-import { dayOf } from "./activity.ts";
 import { TRAFFIC_METRICS, type TrafficMetric } from "./aggregator.ts";
 import type { Services } from "../shared/services.ts";
 import type { Tenant } from "../tenancy/tenants.ts";
 import { dailyTraffic } from "./traffic.ts";
+import { dayOf } from "../shared/time.ts";
 
 const DAY_MS = 86_400_000;
 /** Days before yesterday that the cron rolls up when they have no rollup yet (missed runs). */

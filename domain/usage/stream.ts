@@ -14,10 +14,10 @@
  */
 import { keys } from "../../kv/keys.ts";
 import { newId, timePrefix } from "../shared/ids.ts";
-import { iso, type Services } from "../shared/services.ts";
+import { type Services } from "../shared/services.ts";
 import { VERIFICATIONS } from "../keys/verify.ts";
+import { DAY_MS, iso } from "../shared/time.ts";
 
-const DAY_MS = 86_400_000;
 const USAGE_ITEM_TTL_MS = 7 * DAY_MS;
 export const SETTLE_MS = 2_000;
 /** Entries one read may look at before it answers with what it found (filters skip many). */

@@ -3,12 +3,13 @@
  * it, and the platform overview built on it.
  */
 import { keys } from "../../kv/keys.ts";
-import { dailyCounts, dayOf } from "./activity.ts";
+import { dailyCounts } from "./activity.ts";
 import { readCounter } from "../../kv/table.ts";
 import { TRAFFIC_METRICS, type TrafficMetric } from "./aggregator.ts";
-import { iso, type Services } from "../shared/services.ts";
+import { type Services } from "../shared/services.ts";
 import type { Tenant } from "../tenancy/tenants.ts";
 import { quotaPeriod } from "../keys/verify.ts";
+import { dayOf, iso } from "../shared/time.ts";
 
 export type TrafficDay<M extends TrafficMetric> = { date: string } & Record<M, number>;
 

@@ -11,15 +11,15 @@ import { getBatched } from "../../kv/batch.ts";
 import { commit, CONFLICT, retrying } from "../../kv/commit.ts";
 import { keys } from "../../kv/keys.ts";
 import { checksPerCommit } from "../../kv/open.ts";
-import { dailyCounts, dayOf } from "./activity.ts";
+import { dailyCounts } from "./activity.ts";
 import { getPlanByCode, type Plan } from "../tenancy/plans.ts";
-import { iso, type Services } from "../shared/services.ts";
+import { type Services } from "../shared/services.ts";
 import type { Tenant } from "../tenancy/tenants.ts";
 import { eventItems } from "./stream.ts";
 import { quotaPeriod, VERIFICATIONS } from "../keys/verify.ts";
+import { DAY_MS, dayOf, iso } from "../shared/time.ts";
 
 export const METRIC_PATTERN = /^[a-z][a-z0-9_.]{0,63}$/;
-const DAY_MS = 86_400_000;
 const MAX_AGE_MS = 35 * DAY_MS;
 const MAX_AHEAD_MS = 5 * 60_000;
 const DEDUPE_MS = DAY_MS;

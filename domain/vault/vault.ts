@@ -10,13 +10,7 @@
 import { commit } from "../../kv/commit.ts";
 import { keys } from "../../kv/keys.ts";
 import { AppError } from "../shared/errors.ts";
-
-export interface Sealed {
-  /** base64 of the 96-bit IV. */
-  iv: string;
-  /** base64 of the ciphertext and its tag. */
-  data: string;
-}
+import type { KeyOwner, Sealed, Sealer } from "../shared/services.ts";
 
 const b64 = (bytes: Uint8Array) => btoa(String.fromCharCode(...bytes));
 const unb64 = (text: string) => Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
@@ -53,12 +47,9 @@ async function decrypt(
   }
 }
 
-/** Whose data key seals a value: a tenant's id, or null for the platform's own. */
-export type KeyOwner = string | null;
-
 const ownerName = (owner: KeyOwner) => owner ?? "platform";
 
-export class Vault {
+export class Vault implements Sealer {
   readonly #master: Promise<CryptoKey> | null;
   /** Unwrapped data keys, by owner: unwrapping costs a KV read and a decryption. */
   readonly #dataKeys = new Map<string, Promise<CryptoKey>>();

@@ -11,7 +11,7 @@ import { getRecord, replace } from "../../kv/table.ts";
 import type { DomainEvent } from "../audit/events.ts";
 import { newId } from "../shared/ids.ts";
 import { enqueueJob, type Job, type JobResult } from "../jobs/jobs.ts";
-import { iso, type Services } from "../shared/services.ts";
+import { type Services } from "../shared/services.ts";
 import {
   attemptKey,
   type AttemptTrigger,
@@ -38,6 +38,7 @@ import {
   openSecrets,
   type WebhookEndpoint,
 } from "./endpoints.ts";
+import { iso } from "../shared/time.ts";
 
 const USER_AGENT = "Steward-Webhooks/1";
 

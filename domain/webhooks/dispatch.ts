@@ -13,7 +13,7 @@ import { conflict } from "../shared/errors.ts";
 import { type DomainEvent, writeEvent } from "../audit/events.ts";
 import { newId, timePrefix } from "../shared/ids.ts";
 import { enqueueJob, type Job, type JobResult, runJob } from "../jobs/jobs.ts";
-import { iso, type Services } from "../shared/services.ts";
+import { type Services } from "../shared/services.ts";
 import { attemptDelivery, deliverJob, enqueueDelivery } from "./delivery.ts";
 import { DELIVER_JOB, RECOVER_JOB, WEBHOOK_QUEUE } from "../jobs/names.ts";
 import {
@@ -26,6 +26,7 @@ import {
   type WebhookMessage,
 } from "./messages.ts";
 import { getEndpoint, type WebhookEndpoint } from "./endpoints.ts";
+import { iso } from "../shared/time.ts";
 
 /** Endpoints per fan-out commit: one delivery job (one check) per endpoint; KV Connect allows 10. */
 const MAX_CHUNK = 10;

@@ -12,11 +12,12 @@ import { isEventType } from "../audit/event_catalog.ts";
 import { AppError, badRequest, conflict, notFound } from "../shared/errors.ts";
 import { newId } from "../shared/ids.ts";
 import { createRecord, mergeMap, updateRecord } from "../audit/records.ts";
-import { type Actor, iso, type Services, SYSTEM_ACTOR } from "../shared/services.ts";
+import { type Actor, type Services, SYSTEM_ACTOR } from "../shared/services.ts";
 import type { Tenant } from "../tenancy/tenants.ts";
-import type { Sealed } from "../vault/vault.ts";
+import type { Sealed } from "../shared/services.ts";
 import { newWebhookSecret } from "./signature.ts";
 import { targetProblem } from "./targets.ts";
+import { iso } from "../shared/time.ts";
 
 export interface WebhookSecret {
   sealed: Sealed;

@@ -10,15 +10,7 @@
  * address only through Deno's `tcp` proxy transport, which speaks plain HTTP even for https.
  */
 import { isIpLiteral, reservedReason } from "../shared/ip_address.ts";
-
-/** The outside world as webhook delivery sees it: injected so tests need no network or DNS. */
-export interface WebhookNetwork {
-  /** WEBHOOK_ALLOW_PRIVATE_URLS: private addresses and http:// are allowed. */
-  allowPrivateUrls: boolean;
-  fetch: (url: string, init: RequestInit) => Promise<Response>;
-  /** Addresses of `host` for one record type; rejects (or answers []) when there are none. */
-  resolveDns: (host: string, type: "A" | "AAAA") => Promise<string[]>;
-}
+import type { WebhookNetwork } from "../shared/services.ts";
 
 export function realNetwork(allowPrivateUrls: boolean): WebhookNetwork {
   return {

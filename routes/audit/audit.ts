@@ -1,7 +1,7 @@
 /** The audit trail: platform-wide, per tenant, and as a streamed NDJSON or CSV export. */
 import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { type AuditFilter, exportAudit, listAudit } from "../../domain/audit/audit.ts";
+import { exportAudit, listAudit } from "../../domain/audit/audit.ts";
 import { notFound } from "../../domain/shared/errors.ts";
 import { getUserRecord } from "../../domain/identity/users.ts";
 import type { AppEnv } from "../context.ts";
@@ -23,6 +23,7 @@ import {
   Timestamp,
 } from "../schemas.ts";
 import { auditView } from "../views.ts";
+import { type AuditFilter } from "../../pg/analytics.ts";
 
 const AuditEventSchema = z.object({
   id: z.string(),

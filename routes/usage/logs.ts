@@ -1,12 +1,6 @@
 /** Request logs: search, streamed export, a test entry through the pipeline, and pruning. */
 import { z } from "@hono/zod-openapi";
-import {
-  exportLogs,
-  listLogs,
-  LOG_FIELDS,
-  type LogFilter,
-  pruneExpiredLogs,
-} from "../../domain/usage/request_logs.ts";
+import { exportLogs, listLogs, pruneExpiredLogs } from "../../domain/usage/request_logs.ts";
 import {
   exportFormat,
   ExportFormatQuery,
@@ -25,6 +19,7 @@ import {
   PageQuery,
   Timestamp,
 } from "../schemas.ts";
+import { LOG_FIELDS, type LogFilter } from "../../pg/analytics.ts";
 
 const RequestLogSchema = z.object({
   id: z.string(),

@@ -199,7 +199,7 @@ Deno.test("signing keys: roles, tenants and validation; the JWKS of an unknown p
 Deno.test("vault: closed without a master key — signing answers 503 and says why", async () => {
   await using h = await setup();
   const { key } = await projectWithKey(h);
-  (h.svc as { vault: Vault }).vault = new Vault(null);
+  h.svc.vault = new Vault(null);
   const res = await token(h, key);
   assertError(res, 503, "UNAVAILABLE");
   assert.match(res.body.error.message, /STEWARD_MASTER_KEY/);

@@ -6,10 +6,10 @@ import assert from "node:assert/strict";
 import { TRAFFIC_METRICS } from "../../domain/usage/aggregator.ts";
 import { migrateKvToPostgres } from "../../domain/usage/pg_migration.ts";
 import { PgSync } from "../../domain/usage/pg_sync.ts";
-import type { RequestLog } from "../../domain/usage/request_logs.ts";
+import type { AnalyticsCopy } from "../../domain/shared/services.ts";
 import { rollupDay } from "../../domain/usage/rollups.ts";
 import { dailyTraffic } from "../../domain/usage/traffic.ts";
-import { PgAnalytics } from "../../pg/analytics.ts";
+import { PgAnalytics, type RequestLog } from "../../pg/analytics.ts";
 import { connectPostgres, type PgStore } from "../../pg/client.ts";
 import { migrate, SCHEMA_VERSION } from "../../pg/migrations.ts";
 import { type Harness, type Reply, setup } from "../_harness.ts";
@@ -108,7 +108,7 @@ async function activity(h: Harness) {
 }
 
 /** The same call answered from KV (svc.pg set aside) and from Postgres. */
-async function bothStores(h: Harness, pg: PgSync, read: () => Promise<unknown>) {
+async function bothStores(h: Harness, pg: AnalyticsCopy, read: () => Promise<unknown>) {
   h.svc.pg = null;
   const fromKv = await read();
   h.svc.pg = pg;

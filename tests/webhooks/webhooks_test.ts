@@ -491,7 +491,7 @@ Deno.test("GET /v1/webhooks/event-types: every type with a description and an ex
 
 Deno.test("POST webhooks: without STEWARD_MASTER_KEY the secret cannot be sealed: 503, nothing made", async () => {
   await using h = await setup();
-  (h.svc as { vault: Vault }).vault = new Vault(null);
+  h.svc.vault = new Vault(null);
   const res = await h.call("POST", ADMIN, { token: h.root, body: { url: HOOK_URL } });
   assertError(res, 503, "UNAVAILABLE");
   assert.match(res.body.error.message, /STEWARD_MASTER_KEY/);
