@@ -14,7 +14,8 @@
  * a sum (the usage stream's item for a flushed delta) to the sum's own commit.
  */
 import { commit } from "./commit.ts";
-import { type BufferKind as Kind, bufferName as nameOf } from "./names.ts";
+import { WriteQueue } from "./write_queue.ts";
+import { type BufferKind as Kind, bufferName as nameOf, type KeyName } from "./names.ts";
 
 interface Delta {
   key: Deno.KvKey;
@@ -63,8 +64,8 @@ export class SumBuffer {
   #eager = 0;
   /** Sums taken by the flush in flight, by key: still counted by pending(). */
   readonly #inflight = new Map<string, number>();
-  /** The last flush queued, settled either way; flushes run one after another. */
-  #flushing: Promise<void> | null = null;
+  /** Flushes run one after another. */
+  readonly #flushes = new WriteQueue();
   #timer: ReturnType<typeof setInterval> | null = null;
   /** Odd while a flush is writing; bumped at its start and end (see `idle`). */
   #writes = 0;
@@ -93,17 +94,17 @@ export class SumBuffer {
    * Adds `n` to the counter at `key`; `lazy` ones are written less often (see lazyEvery).
    * `name`: the key's buffer name when the caller has it (kv/names.ts).
    */
-  add(key: Deno.KvKey, n = 1, lazy = false, name = nameOf("sum", key)) {
+  add(key: Deno.KvKey, n = 1, lazy = false, name: KeyName<"sum"> = nameOf("sum", key)) {
     this.#put(name, { key, kind: "sum", value: n, lazy });
   }
 
   /** Raises the counter at `key` to at least `n` (e.g. a last-used time). */
-  max(key: Deno.KvKey, n: number, lazy = false, name = nameOf("max", key)) {
+  max(key: Deno.KvKey, n: number, lazy = false, name: KeyName<"max"> = nameOf("max", key)) {
     this.#put(name, { key, kind: "max", value: n, lazy });
   }
 
   /** The sum added at `key` and not yet committed. */
-  pending(key: Deno.KvKey, name = nameOf("sum", key)): number {
+  pending(key: Deno.KvKey, name: KeyName<"sum"> = nameOf("sum", key)): number {
     return (this.#pending.get(name)?.value ?? 0) + (this.#inflight.get(name) ?? 0);
   }
 
@@ -128,7 +129,7 @@ export class SumBuffer {
    * pending to persisted in between (which would count it twice or not at all).
    */
   async idle(): Promise<number> {
-    while (this.#writes % 2 === 1) await this.#flushing;
+    while (this.#writes % 2 === 1) await this.#flushes.busy;
     return this.#writes;
   }
 
@@ -144,7 +145,7 @@ export class SumBuffer {
     }
     this.stats.enqueued++;
     this.#merge(name, d);
-    if (this.#flushing) return;
+    if (this.#flushes.busy) return;
     const max = this.#opts.maxEntries;
     if (this.#pending.size >= max * this.#lazyEvery) void this.flush().catch(() => {});
     else if (this.#eager >= max) void this.flush(true).catch(() => {});
@@ -169,14 +170,7 @@ export class SumBuffer {
    * flush (after any before it) is done.
    */
   flush(eagerOnly = false): Promise<void> {
-    const run = (this.#flushing ?? Promise.resolve()).then(() => this.#flushOnce(eagerOnly));
-    // The chain itself never rejects: a failed flush must not stop the next one.
-    const settled = run.catch(() => {});
-    this.#flushing = settled;
-    void settled.then(() => {
-      if (this.#flushing === settled) this.#flushing = null;
-    });
-    return run;
+    return this.#flushes.run(() => this.#flushOnce(eagerOnly));
   }
 
   async #flushOnce(eagerOnly: boolean) {

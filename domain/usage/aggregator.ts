@@ -17,6 +17,7 @@
  *   by the next one, and an idle process must not keep writing just to count that.
  */
 import { keys } from "../../kv/keys.ts";
+import { WriteQueue } from "../../kv/write_queue.ts";
 import type { KvMeter } from "../../kv/metered.ts";
 import type { SumBuffer } from "../../kv/sum_buffer.ts";
 import { newId } from "../shared/ids.ts";
@@ -64,7 +65,7 @@ export class Aggregator implements TrafficRecorder {
   #traffic = new Map<string, Traffic>();
   #logs: RequestLog[] = [];
   #enqueuedTraffic = 0;
-  #writing: Promise<void> | null = null;
+  readonly #logWrites = new WriteQueue();
   #timer: ReturnType<typeof setInterval> | null = null;
   readonly stats = {
     dropped_when_disabled: 0,
@@ -184,7 +185,7 @@ export class Aggregator implements TrafficRecorder {
       this.#logs.splice(0, drop);
       this.stats.dropped_logs += drop;
     }
-    if (this.#logs.length >= this.options.flushMaxEntries && !this.#writing) {
+    if (this.#logs.length >= this.options.flushMaxEntries && !this.#logWrites.busy) {
       void this.#writeLogs().catch(() => {});
     }
   }
@@ -235,7 +236,7 @@ export class Aggregator implements TrafficRecorder {
       this.#logs = [];
       return pg.write();
     }
-    const run = (this.#writing ?? Promise.resolve()).then(async () => {
+    return this.#logWrites.run(async () => {
       const taken = this.#logs;
       this.#logs = [];
       const started = this.options.now();
@@ -259,12 +260,6 @@ export class Aggregator implements TrafficRecorder {
         this.stats.last_flush_log_count = Math.min(written, taken.length);
       }
     });
-    const settled = run.catch(() => {});
-    this.#writing = settled;
-    void settled.then(() => {
-      if (this.#writing === settled) this.#writing = null;
-    });
-    return run;
   }
 
   /** Writes everything pending: traffic and usage deltas, then log entries. */

@@ -16,6 +16,7 @@
  */
 import { getBatched } from "../../kv/batch.ts";
 import { keys } from "../../kv/keys.ts";
+import { WriteQueue } from "../../kv/write_queue.ts";
 import { type DailyRow, type PgAnalytics, type RequestLog } from "../../pg/analytics.ts";
 import { isUnreachable } from "../../pg/client.ts";
 import { type AuditEvent, auditUsers } from "../audit/audit.ts";
@@ -153,9 +154,7 @@ export class PgSync implements AnalyticsCopy {
   #logs: RequestLog[] = [];
   /** Daily counters committed since the last copy, by their key's JSON. */
   #dirty = new Map<string, Deno.KvKey>();
-  #writing: Promise<void> | null = null;
-  /** The write queued behind the one running, not started yet. */
-  #waiting: Promise<void> | null = null;
+  readonly #writes = new WriteQueue({ join: true });
   readonly #audit = new Tail(AUDIT_COPY);
   readonly #usage = new Tail(USAGE_ITEM_COPY);
   readonly stats = {
@@ -212,18 +211,7 @@ export class PgSync implements AnalyticsCopy {
    * rather than queueing one each (a busy aggregator asks at every batch of log entries).
    */
   write(): Promise<void> {
-    if (this.#waiting) return this.#waiting;
-    const run = (this.#writing ?? Promise.resolve()).then(() => {
-      this.#waiting = null;
-      return this.#write();
-    });
-    this.#waiting = run;
-    const settled = run.catch(() => {});
-    this.#writing = settled;
-    void settled.then(() => {
-      if (this.#writing === settled) this.#writing = null;
-    });
-    return run;
+    return this.#writes.run(() => this.#write());
   }
 
   async #write() {
