@@ -13,6 +13,7 @@
  *   and the sweep gives a flagged entry one more round. A true LRU's delete-and-reinsert on
  *   every hit made V8 rehash the map over and over: the cache's single largest cost.
  */
+import type { KeyName } from "./names.ts";
 
 interface Slot {
   entry: Deno.KvEntryMaybe<unknown>;
@@ -59,7 +60,10 @@ export class KvCache {
    * they can, since every promise on the hot path costs throughput. `name`: the key's name
    * when the caller has it (kv/names.ts).
    */
-  getSync<T>(key: Deno.KvKey, name = JSON.stringify(key)): Deno.KvEntryMaybe<T> | undefined {
+  getSync<T>(
+    key: Deno.KvKey,
+    name: KeyName<"cache"> = JSON.stringify(key),
+  ): Deno.KvEntryMaybe<T> | undefined {
     const slot = this.#slots.get(name);
     if (!slot) return undefined;
     const age = this.#opts.now() - slot.at;
@@ -73,7 +77,10 @@ export class KvCache {
   }
 
   /** What is cached for `key` right now, fresh or not, without reading KV. */
-  peek<T>(key: Deno.KvKey, name = JSON.stringify(key)): Deno.KvEntryMaybe<T> | undefined {
+  peek<T>(
+    key: Deno.KvKey,
+    name: KeyName<"cache"> = JSON.stringify(key),
+  ): Deno.KvEntryMaybe<T> | undefined {
     return this.#slots.get(name)?.entry as Deno.KvEntryMaybe<T> | undefined;
   }
 

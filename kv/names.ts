@@ -8,20 +8,33 @@
 
 export type BufferKind = "sum" | "max";
 
+/** The map a name is for: the read cache, or the buffer as a sum or a max. */
+export type NameKind = "cache" | BufferKind;
+
+declare const kind: unique symbol;
+
+/**
+ * A key's name in the map of kind `K`. The kind is in the type only (a phantom brand, no
+ * runtime cost): a name of another kind finds nothing (a cache name in the buffer silently
+ * counts 0), so passing one fails type checking instead.
+ */
+export type KeyName<K extends NameKind> = string & { readonly [kind]?: K };
+
 /** The name of `key` in the write-behind buffer, for a `sum` or a `max`. */
-export const bufferName = (kind: BufferKind, key: Deno.KvKey) => `${kind}:${JSON.stringify(key)}`;
+export const bufferName = <K extends BufferKind>(kind: K, key: Deno.KvKey) =>
+  `${kind}:${JSON.stringify(key)}` as KeyName<K>;
 
 /** A key with its name in one map (the read cache, or the buffer as a sum or a max), made once. */
-export interface NamedKey {
+export interface NamedKey<K extends NameKind> {
   readonly key: Deno.KvKey;
-  readonly name: string;
+  readonly name: KeyName<K>;
 }
 
 /** `key` under its name in the read cache. */
-export const named = (key: Deno.KvKey): NamedKey => ({ key, name: JSON.stringify(key) });
+export const named = (key: Deno.KvKey): NamedKey<"cache"> => ({ key, name: JSON.stringify(key) });
 
 /** `key` under its name in the write-behind buffer. */
-export const counter = (kind: BufferKind, key: Deno.KvKey): NamedKey => ({
+export const counter = <K extends BufferKind>(kind: K, key: Deno.KvKey): NamedKey<K> => ({
   key,
   name: bufferName(kind, key),
 });

@@ -5,18 +5,19 @@
  * deletion on every request. Misses are not remembered, so unknown secrets cannot fill it.
  */
 import { getBatched } from "./batch.ts";
+import type { KeyName } from "./names.ts";
 
 const MAX_ENTRIES = 10_000;
 const memos = new WeakMap<Deno.Kv, Map<string, string>>();
 
 /**
  * The remembered target of `key`, without reading KV (undefined when not remembered). `name`:
- * the key's name when the caller has it (kv/names.ts).
+ * the key's name when the caller has it (kv/names.ts): its read-cache name, the same JSON.
  */
 export function peekImmutablePointer(
   kv: Deno.Kv,
   key: Deno.KvKey,
-  name = JSON.stringify(key),
+  name: KeyName<"cache"> = JSON.stringify(key),
 ): string | undefined {
   const memo = memos.get(kv);
   // Oldest first out, hits not reordered: a re-insert per hit makes V8 rehash the map over

@@ -107,7 +107,7 @@ function refusal(token: ServiceToken | null, now: number): "refused" | "touch" |
  * presents the same few tokens on every call. The pointer never changes, so neither does the
  * record it leads to.
  */
-const tokenNames = new Map<string, { pointer: NamedKey; record?: NamedKey }>();
+const tokenNames = new Map<string, { pointer: NamedKey<"cache">; record?: NamedKey<"cache"> }>();
 const namesOf = (secret: string) =>
   remembered(
     tokenNames,

@@ -12,7 +12,15 @@
  * one process cannot both take the last unit of a quota.
  */
 import { keys } from "../../kv/keys.ts";
-import { counter, type Dated, dated, named, type NamedKey, remembered } from "../../kv/names.ts";
+import {
+  counter,
+  type Dated,
+  dated,
+  type KeyName,
+  named,
+  type NamedKey,
+  remembered,
+} from "../../kv/names.ts";
 import {
   type ApiKey,
   type Environment,
@@ -78,10 +86,10 @@ export interface VerifyResult {
 /** Where verify records usage: summed in memory, written behind (see kv/sum_buffer.ts). */
 export interface UsageSink {
   /** `name`: the key's buffer name (kv/names.ts). */
-  add(key: Deno.KvKey, n: number, lazy?: boolean, name?: string): void;
-  max(key: Deno.KvKey, n: number, lazy?: boolean, name?: string): void;
+  add(key: Deno.KvKey, n: number, lazy?: boolean, name?: KeyName<"sum">): void;
+  max(key: Deno.KvKey, n: number, lazy?: boolean, name?: KeyName<"max">): void;
   /** What is added but not yet persisted (including a flush in flight). */
-  pending(key: Deno.KvKey, name?: string): number;
+  pending(key: Deno.KvKey, name?: KeyName<"sum">): number;
 }
 
 const NOT_FOUND: VerifyResult = {
@@ -125,24 +133,23 @@ export function quotaPeriod(interval: "month" | "year", now: number): QuotaPerio
 
 /** The keys verify reads and counts for one API key, named once (kv/names.ts). */
 interface KeyNames {
-  readonly pointer: NamedKey;
-  record?: NamedKey;
-  project?: NamedKey;
-  /** Buffer names: a max, and the day's sum. */
-  lastUsed?: NamedKey;
-  daily?: Dated<NamedKey>;
+  readonly pointer: NamedKey<"cache">;
+  record?: NamedKey<"cache">;
+  project?: NamedKey<"cache">;
+  lastUsed?: NamedKey<"max">;
+  daily?: Dated<NamedKey<"sum">>;
 }
 
 /** The same for one tenant. */
 interface TenantNames {
-  readonly tenant: NamedKey;
+  readonly tenant: NamedKey<"cache">;
   /** The period's counter: read from the cache and added to in the buffer. */
-  period?: Dated<{ read: NamedKey; sum: NamedKey }>;
-  daily?: Dated<NamedKey>;
+  period?: Dated<{ read: NamedKey<"cache">; sum: NamedKey<"sum"> }>;
+  daily?: Dated<NamedKey<"sum">>;
 }
 
 /** A decision that could not be made yet: the key it still has to read. */
-const needsRead = (d: VerifyResult | NamedKey): d is NamedKey => !("valid" in d);
+const needsRead = (d: VerifyResult | NamedKey<"cache">): d is NamedKey<"cache"> => !("valid" in d);
 
 export class Verifier {
   readonly #svc: Services;
@@ -156,8 +163,8 @@ export class Verifier {
    */
   readonly #keyNames = new Map<string, KeyNames>();
   readonly #tenantNames = new Map<string, TenantNames>();
-  readonly #planCodeNames = new Map<string, NamedKey>();
-  readonly #planNames = new Map<string, NamedKey>();
+  readonly #planCodeNames = new Map<string, NamedKey<"cache">>();
+  readonly #planNames = new Map<string, NamedKey<"cache">>();
 
   readonly #gate: ThresholdGate | null;
 
@@ -197,7 +204,7 @@ export class Verifier {
     req: VerifyRequest,
     boundTenant: string | null,
     k: KeyNames,
-    missing: NamedKey,
+    missing: NamedKey<"cache">,
   ): Promise<VerifyResult> {
     const loaded = new Map<string, Deno.KvEntryMaybe<unknown>>();
     for (;;) {
@@ -217,10 +224,10 @@ export class Verifier {
     boundTenant: string | null,
     k: KeyNames,
     loaded: Map<string, Deno.KvEntryMaybe<unknown>>,
-  ): VerifyResult | NamedKey {
+  ): VerifyResult | NamedKey<"cache"> {
     const cache = this.#svc.cache;
-    let missing: NamedKey | null = null;
-    const read = <T>(key: NamedKey): T | null => {
+    let missing: NamedKey<"cache"> | null = null;
+    const read = <T>(key: NamedKey<"cache">): T | null => {
       // The cache first: a flush adjusts the usage counter there while a call awaits.
       let entry = cache.getSync<T>(key.key, key.name);
       if (entry === undefined && loaded.has(key.name)) {

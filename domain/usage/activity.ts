@@ -31,7 +31,7 @@ export function recordRequest(buffer: SumBuffer, principalId: string, nowMs: num
 }
 
 /** Each principal's counter of the day, named once (kv/names.ts): every request adds to it. */
-const dailyCounters = new Map<string, { daily?: Dated<NamedKey> }>();
+const dailyCounters = new Map<string, { daily?: Dated<NamedKey<"sum">> }>();
 
 /**
  * The inclusive day range asked for: both ends as YYYY-MM-DD, from ≤ to, at most 366 days.
