@@ -13,6 +13,7 @@ import { DEFAULT_PASSWORD_POLICY } from "./domain/identity/passwords.ts";
 import { PgSync } from "./domain/usage/pg_sync.ts";
 import { seedPlans } from "./domain/tenancy/plans.ts";
 import { prepareLogins } from "./domain/identity/sessions.ts";
+import { relocateSigningKeys } from "./domain/keys/signing_keys.ts";
 import type { Services } from "./domain/shared/services.ts";
 import { verifyItem } from "./domain/usage/stream.ts";
 import { Vault } from "./domain/vault/vault.ts";
@@ -114,6 +115,8 @@ const seeded = await seedPlans(svc);
 if (seeded) console.log(`Steward: seeded ${seeded} standard plans`);
 
 await prepareLogins(svc);
+const relocated = await relocateSigningKeys(svc);
+if (relocated) console.log(`Steward: moved ${relocated} signing keys to their own key family`);
 
 // Jobs: KV queue wake-ups (where the store has queues) and a short sweep for the rest.
 const jobs = new JobWorker(svc, JOB_HANDLERS, {

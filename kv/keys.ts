@@ -69,16 +69,20 @@ export const keys = {
   projectTenant: (projectId: string) => ["project_tenants", projectId],
 
   // ── Signing keys and the vault ──────────────────────────────────────────────
-  /** A project's ES256 signing key: public JWK, private key sealed by the vault. */
+  /**
+   * A project's ES256 signing key: public JWK, private key sealed by the vault. A family of its
+   * own, not under the project's key: listing a tenant's projects must find projects only.
+   */
   signingKey: (tenantId: string, projectId: string, kid: string) => [
     "t",
     tenantId,
-    "projects",
-    projectId,
     "signing_keys",
+    projectId,
     kid,
   ],
-  signingKeys: (tenantId: string, projectId: string) => [
+  signingKeys: (tenantId: string, projectId: string) => ["t", tenantId, "signing_keys", projectId],
+  /** Where signing keys were kept before they had a family of their own (moved at start-up). */
+  legacySigningKeys: (tenantId: string, projectId: string) => [
     "t",
     tenantId,
     "projects",
@@ -223,6 +227,8 @@ export const keys = {
   superAdmins: () => ["super_admins"],
   /** Which credential the last bootstrap registered; its versionstamp serializes bootstraps. */
   bootstrap: () => ["meta", "bootstrap"],
+  /** A one-time data migration that has run on this store (value: when, and what it moved). */
+  migration: (name: string) => ["meta", "migrations", name],
 
   // ── Audit trail and domain events ───────────────────────────────────────────
   /**

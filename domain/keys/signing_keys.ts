@@ -67,6 +67,33 @@ export async function listSigningKeys(
   return found;
 }
 
+/**
+ * Signing keys used to live under their project's key, inside the prefix the project list
+ * scans (it returned them as projects). Moves any still there to their own family; runs once
+ * per store, recorded under `keys.migration`. Returns how many moved.
+ */
+export async function relocateSigningKeys(svc: Services): Promise<number> {
+  const marker = keys.migration("signing_keys_family");
+  if ((await svc.kv.get(marker)).versionstamp !== null) return 0;
+  let moved = 0;
+  for await (const tenant of svc.kv.list<{ id: string }>({ prefix: keys.tenants() })) {
+    for await (
+      const project of svc.kv.list<{ id: string }>({ prefix: keys.projects(tenant.value.id) })
+    ) {
+      if (project.key.length !== 4) continue;
+      const legacy = keys.legacySigningKeys(tenant.value.id, project.value.id);
+      for await (const e of svc.kv.list<SigningKey>({ prefix: legacy })) {
+        const kid = e.key.at(-1) as string;
+        const op = svc.kv.atomic().check(e).delete(e.key)
+          .set(keys.signingKey(tenant.value.id, project.value.id, kid), e.value);
+        if (await commit(op)) moved++;
+      }
+    }
+  }
+  await svc.kv.set(marker, { at: iso(svc.now()), moved });
+  return moved;
+}
+
 async function generate(svc: Services, tenantId: string, projectId: string, now: number) {
   const pair = await crypto.subtle.generateKey(ES256, true, ["sign", "verify"]);
   const { kty, crv, x, y } = await crypto.subtle.exportKey("jwk", pair.publicKey);

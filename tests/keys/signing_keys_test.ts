@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { createLocalJWKSet, jwtVerify } from "jose";
+import { relocateSigningKeys } from "../../domain/keys/signing_keys.ts";
 import { MAINTENANCE_TASKS } from "../../domain/platform/maintenance.ts";
 import { Vault } from "../../domain/vault/vault.ts";
 import { keys } from "../../kv/keys.ts";
@@ -203,4 +204,39 @@ Deno.test("vault: closed without a master key — signing answers 503 and says w
   const res = await token(h, key);
   assertError(res, 503, "UNAVAILABLE");
   assert.match(res.body.error.message, /STEWARD_MASTER_KEY/);
+});
+
+Deno.test("signing keys: the project list holds projects only, after rotations (leak regression)", async () => {
+  await using h = await setup();
+  const { projectId } = await projectWithKey(h);
+  await h.call("POST", `${keysPath(projectId)}/rotate`, { token: h.root });
+  await h.call("POST", `${keysPath(projectId)}/rotate`, { token: h.root });
+  const { token: reader } = await h.serviceToken(["projects:read"]);
+  const list = await h.call("GET", "/v1/tenants/acme/projects", { token: reader });
+  assert.equal(list.status, 200, list.text);
+  assert.deepEqual(list.body.data.map((p: { id: string }) => p.id), [projectId]);
+  assert.equal(list.body.pagination.total, 1);
+  assert.doesNotMatch(list.text, /private_sealed|"kid"/);
+});
+
+Deno.test("signing keys: keys left under the project by the old layout move to their family once", async () => {
+  await using h = await setup();
+  const { tenant, projectId, key } = await projectWithKey(h);
+  const issued = await token(h, key);
+  // Put the store back as the old layout left it.
+  for await (const e of h.kv.list({ prefix: keys.signingKeys(tenant.id, projectId) })) {
+    const kid = e.key.at(-1) as string;
+    await h.kv.atomic().delete(e.key).set(
+      [...keys.legacySigningKeys(tenant.id, projectId), kid],
+      e.value,
+    )
+      .commit();
+  }
+  assert.equal(await relocateSigningKeys(h.svc), 1);
+  assert.equal(await relocateSigningKeys(h.svc), 0, "runs once");
+  const set = await jwks(h, projectId);
+  assert.equal(set.keys[0].kid, issued.body.data.kid);
+  await jwtVerify(issued.body.data.token, createLocalJWKSet(set), at(h));
+  const list = await h.call("GET", "/v1/tenants/acme/projects", { token: h.root });
+  assert.equal(list.body.data.length, 1);
 });
