@@ -56,7 +56,7 @@ export function userPrincipal(
  * (verify and usage act on the tenant's keys, token and audit lists show its own). Anything
  * else platform-wide, such as creating tenants, is out of a bound token's reach.
  */
-const BOUND_PLATFORM = new Set<Permission>([
+export const BOUND_PLATFORM: ReadonlySet<Permission> = new Set<Permission>([
   "keys:verify",
   "usage:write",
   "tokens:read",

@@ -4,6 +4,7 @@ import type { Context } from "hono";
 import { exportAudit, listAudit } from "../../domain/audit/audit.ts";
 import { notFound } from "../../domain/shared/errors.ts";
 import { getUserRecord } from "../../domain/identity/users.ts";
+import { membershipRole } from "../../domain/access/principal.ts";
 import type { AppEnv } from "../context.ts";
 import {
   exportFormat,
@@ -172,8 +173,11 @@ export function auditRoutes() {
     async (c) => {
       const { id } = c.req.valid("param");
       await getUserRecord(c.var.svc, id);
+      // A tenant-bound token sees members of its tenant only, and their events in it.
+      const bound = c.var.principal.tenant_id;
+      if (bound && !await membershipRole(c.var.svc, bound, id)) throw notFound("user");
       const { limit, cursor, offset, ...q } = c.req.valid("query");
-      const filter = { ...toFilter(q), user: id };
+      const filter = { ...adminFilter(c, q), user: id };
       const page = await listAudit(c.var.svc, filter, { limit, cursor, offset });
       return okList(c, page, limit, auditView(c.var.principal));
     },
