@@ -2,8 +2,10 @@
  * Which IP addresses a webhook may be delivered to: only globally routable unicast ones. Every
  * private, loopback, link-local, shared, multicast, documentation or otherwise reserved range
  * of the IANA special-purpose registries is refused, so a webhook URL cannot make Steward call
- * into its own network (SSRF). IPv6 forms that carry an IPv4 address (NAT64, 6to4) are judged
- * by the address they carry; IPv4-mapped and IPv4-compatible ones are refused outright.
+ * into its own network (SSRF). IPv6 forms that carry an IPv4 address (NAT64, 6to4, an ISATAP
+ * interface id) are judged by the address they carry; IPv4-mapped, IPv4-compatible and
+ * IPv4-translated ones (which a host may route straight to the IPv4 address) are refused
+ * outright.
  */
 
 /** A CIDR range over an address as a bigint (32 bits for IPv4, 128 for IPv6). */
@@ -44,6 +46,7 @@ const IPV6_RESERVED: Range[] = [
   v6("::/128", "unspecified"),
   v6("::1/128", "loopback"),
   v6("::ffff:0:0/96", "IPv4-mapped"),
+  v6("::ffff:0:0:0/96", "IPv4-translated"),
   v6("::/96", "IPv4-compatible"),
   v6("64:ff9b:1::/48", "local-use NAT64"),
   v6("100::/64", "discard-only"),
@@ -127,12 +130,16 @@ export function reservedReason(ip: string): string | null {
   const reserved = IPV6_RESERVED.find((r) => inRange(six, 128, r));
   if (reserved) return reserved.why;
   for (const { range, shift } of IPV6_CARRIERS) {
-    if (!inRange(six, 128, range)) continue;
-    const carried = (six >> shift) & 0xffff_ffffn;
-    const why = IPV4_RESERVED.find((r) => inRange(carried, 32, r))?.why;
-    return why ? `${range.why} of a ${why} IPv4 address` : null;
+    if (inRange(six, 128, range)) return carriedReason(range.why, (six >> shift) & 0xffff_ffffn);
   }
+  // ISATAP: any prefix, with an interface id of 0000:5efe or 0200:5efe and the IPv4 address.
+  if (((six >> 32n) & 0xfdff_ffffn) === 0x5efen) return carriedReason("ISATAP", six & 0xffff_ffffn);
   return null;
+}
+
+function carriedReason(form: string, carried: bigint): string | null {
+  const why = IPV4_RESERVED.find((r) => inRange(carried, 32, r))?.why;
+  return why ? `${form} form of a ${why} IPv4` : null;
 }
 
 /** True when `text` is an IP literal (not a host name). */

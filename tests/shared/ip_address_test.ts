@@ -78,6 +78,11 @@ Deno.test("ip rules: reserved IPv6 ranges are refused, with or without brackets"
       "[::ffff:a00:1]",
       "::ffff:8.8.8.8",
       "::127.0.0.1",
+      // IPv4-translated (RFC 2765): 127.0.0.1 and 169.254.169.254, and a public one too.
+      "::ffff:0:7f00:1",
+      "[::ffff:0:a9fe:a9fe]",
+      "::ffff:0:127.0.0.1",
+      "::ffff:0:808:808",
       "64:ff9b:1::1",
       "100::1",
       "2001::1",
@@ -100,6 +105,13 @@ Deno.test("ip rules: NAT64 and 6to4 are judged by the IPv4 address they carry", 
   refused("2002:7f00:1::1");
   refused("2002:c0a8:101::1");
   allowed("2002:808:808::1");
+});
+
+Deno.test("ip rules: an ISATAP interface id is judged by the IPv4 address it carries", () => {
+  refused("2606:4700::5efe:7f00:1");
+  refused("2606:4700::200:5efe:a9fe:a9fe");
+  refused("2606:4700::5efe:192.168.0.1");
+  allowed("2606:4700::5efe:808:808");
 });
 
 Deno.test("ip rules: public IPv6 is allowed", () => {

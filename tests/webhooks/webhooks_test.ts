@@ -125,6 +125,12 @@ Deno.test("SSRF: private, loopback, link-local and metadata addresses are refuse
         ["https://169.254.169.254/latest/meta-data", "must not point at a link-local address"],
         ["https://[::1]/hook", "must not point at a loopback address"],
         ["https://[::ffff:127.0.0.1]/hook", "must not point at a IPv4-mapped address"],
+        ["https://[::ffff:0:7f00:1]/", "must not point at a IPv4-translated address"],
+        ["https://[::ffff:0:a9fe:a9fe]/", "must not point at a IPv4-translated address"],
+        [
+          "https://[2606:4700::5efe:a9fe:a9fe]/",
+          "must not point at a ISATAP form of a link-local IPv4 address",
+        ],
         ["https://0x7f.1/hook", "must not point at a loopback address"],
         ["https://localhost/hook", "must not name this machine"],
         ["https://api.localhost/hook", "must not name this machine"],
