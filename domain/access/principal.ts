@@ -30,6 +30,8 @@ export interface Principal {
   session_id: string | null;
   /** Support staff read emails, names and IPs masked. */
   masked: boolean;
+  /** When a service token stops working (ISO time), or null: what it mints may not outlive it. */
+  expires_at: string | null;
 }
 
 export function userPrincipal(
@@ -48,6 +50,7 @@ export function userPrincipal(
     tenant_id: null,
     session_id: sessionId,
     masked: role === "support",
+    expires_at: null,
   };
 }
 
@@ -69,6 +72,7 @@ export function tokenPrincipal(
   permissions: ReadonlySet<Permission>,
   tenantId: string | null,
   testTenantsOnly: boolean,
+  expiresAt: string | null = null,
 ): Principal {
   return {
     type: "service_token",
@@ -82,6 +86,7 @@ export function tokenPrincipal(
     tenant_id: tenantId,
     session_id: null,
     masked: false,
+    expires_at: expiresAt,
   };
 }
 

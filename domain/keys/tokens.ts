@@ -85,6 +85,7 @@ function grantOf(t: ServiceToken): Grant {
         expandPermissions(t.permissions),
         t.tenant_id,
         t.test_tenants_only,
+        t.expires_at,
       ),
       expiresAt: t.expires_at === null ? null : Date.parse(t.expires_at),
       lastUsedAt: t.last_used_at ? Date.parse(t.last_used_at) : null,
@@ -197,6 +198,24 @@ async function checkWithinReach(
   }
 }
 
+/**
+ * A token's expiry: what was asked for, at most its creator's. A token minted by an expiring
+ * token expires with it when no expiry is asked for; a later one is refused.
+ */
+function childExpiry(creator: Principal, asked: string | null): string | null {
+  const requested = asked ? iso(Date.parse(asked)) : null;
+  const limit = creator.expires_at;
+  if (limit === null) return requested;
+  if (requested === null) return limit;
+  if (Date.parse(requested) > Date.parse(limit)) {
+    throw badRequest(`expires_at may not be later than the creating token's (${limit})`, [{
+      path: ["expires_at"],
+      message: `must be at most ${limit}`,
+    }]);
+  }
+  return requested;
+}
+
 export async function createToken(
   svc: Services,
   actor: Actor,
@@ -218,6 +237,7 @@ export async function createToken(
     }]);
   }
   await checkWithinReach(svc, creator, input);
+  const expiresAt = childExpiry(creator, input.expires_at ?? null);
   const record: ServiceToken = {
     id: newId("tok", now),
     name: input.name,
@@ -225,7 +245,7 @@ export async function createToken(
     permissions: [...new Set(input.permissions)].sort(),
     tenant_id: input.tenant_id ?? null,
     test_tenants_only: creator.sees === "test",
-    expires_at: input.expires_at ? iso(Date.parse(input.expires_at)) : null,
+    expires_at: expiresAt,
     created_by: creator.id,
     created_at: iso(now),
     last_used_at: null,

@@ -1,7 +1,7 @@
 /**
  * Service tokens: GET/POST /v1/admin/tokens and GET/DELETE /v1/admin/tokens/{id}. Secrets are
  * shown once and stored as SHA-256, a token never holds more than its creator, a bound token
- * sees one tenant, and revocation and expiry take effect on the next request (DESIGN §3, §4).
+ * sees one tenant, and revocation and expiry take effect on the next request.
  */
 import assert from "node:assert/strict";
 import { sha256Hex } from "../../domain/shared/secrets.ts";
@@ -775,4 +775,33 @@ Deno.test("revoke: nobody revokes a token holding more than they do (admin vs th
     (await h.call("DELETE", `/v1/admin/tokens/${own.id}`, { token: admin.token })).status,
     200,
   );
+});
+
+Deno.test("expiry: a token minted by an expiring token expires no later than its creator", async () => {
+  await using h = await setup();
+  const limit = iso(h.clock.now + 3_600_000);
+  const parent = await created(h, {
+    permissions: ["tokens:write", "tenants:read"],
+    expires_at: limit,
+  });
+  const unasked = await create(h, parent.token, { name: "child", permissions: ["tenants:read"] });
+  assert.equal(unasked.status, 201, unasked.text);
+  assert.equal(unasked.body.data.expires_at, limit, "inherits the creator's expiry");
+  const sooner = iso(h.clock.now + 600_000);
+  const earlier = await create(h, parent.token, {
+    name: "child",
+    permissions: ["tenants:read"],
+    expires_at: sooner,
+  });
+  assert.equal(earlier.body.data.expires_at, sooner);
+  const later = await create(h, parent.token, {
+    name: "child",
+    permissions: ["tenants:read"],
+    expires_at: iso(h.clock.now + 7_200_000),
+  });
+  assert.equal(later.status, 400);
+  assert.equal(later.body.error.code, "BAD_REQUEST");
+  assert.match(later.body.error.message, /may not be later than the creating token's/);
+  h.advance(3_600_000);
+  assert.equal((await whoAmI(h, unasked.body.data.token)).status, 401);
 });
