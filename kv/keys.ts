@@ -1,8 +1,9 @@
 /**
  * The one place that names every key family in Deno KV.
  *
- * Layout rules (DESIGN §5): a tenant's own data lives under ["t", tenant_id, …]; secondary
- * indexes hold ids (pointers), never copies; uniqueness is a `check` on an index key.
+ * Layout rules (ARCHITECTURE.md, KV key layout): a tenant's own data lives under
+ * ["t", tenant_id, …]; secondary indexes hold ids (pointers), never copies; uniqueness is a
+ * `check` on an index key.
  */
 
 /** Where a webhook family lives: under its tenant, or under ["platform"] for platform endpoints. */

@@ -34,7 +34,7 @@ export function hasQueues(kv: Deno.Kv): boolean {
   return !remote.has(kv);
 }
 
-/** How many `check`s one atomic commit on `kv` may carry (DESIGN §5). */
+/** How many `check`s one atomic commit on `kv` may carry. */
 export function checksPerCommit(kv: Deno.Kv): number {
   return remote.has(kv) ? 10 : 100;
 }

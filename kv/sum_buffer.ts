@@ -1,10 +1,10 @@
 /**
- * Write-behind counters (DESIGN §6): additions are summed in memory and written as KvU64
- * `sum` (or `max`) mutations every `flushIntervalMs` (lazy ones every `lazyEvery`-th time), as
- * soon as `maxEntries` distinct eager keys wait (or `lazyEvery × maxEntries` keys in all), and on
- * shutdown — a few commits a second instead of one per request. Lazy keys have their own, higher
- * bound: with many busy API keys they are most of the keys, and flushing them whenever the eager
- * bound is reached would write them many times a second.
+ * Write-behind counters (ARCHITECTURE.md, write-behind): additions are summed in memory and written
+ * as KvU64 `sum` (or `max`) mutations every `flushIntervalMs` (lazy ones every `lazyEvery`-th
+ * time), as soon as `maxEntries` distinct eager keys wait (or `lazyEvery × maxEntries` keys in
+ * all), and on shutdown — a few commits a second instead of one per request. Lazy keys have their
+ * own, higher bound: with many busy API keys they are most of the keys, and flushing them whenever
+ * the eager bound is reached would write them many times a second.
  *
  * Nothing acknowledged is dropped: a flush takes the pending deltas out, and puts back any
  * chunk whose commit failed, for the next flush. `pending(key)` counts deltas not yet

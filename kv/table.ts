@@ -1,6 +1,6 @@
 /**
  * Typed record families: a primary key by id plus unique and pointer indexes that
- * always change in the same atomic operation as the record (DESIGN §5).
+ * always change in the same atomic operation as the record (ARCHITECTURE.md, KV key layout).
  */
 import { getBatched } from "./batch.ts";
 

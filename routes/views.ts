@@ -1,6 +1,6 @@
 /**
  * How records are shown to a caller: support staff read emails, names and IP addresses masked
- * (DESIGN §4), wherever they appear.
+ * (ARCHITECTURE.md, access control), wherever they appear.
  */
 import type { AuditEvent } from "../domain/audit/audit.ts";
 import type { Job } from "../domain/jobs/jobs.ts";

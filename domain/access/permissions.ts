@@ -1,6 +1,7 @@
 /**
- * Who may do what (DESIGN §4): the permission catalogue, the platform roles and the tenant
- * roles. Routes name the permission they need in routes/permissions.ts; deny by default.
+ * Who may do what (ARCHITECTURE.md, access control): the permission catalogue, the platform
+ * roles and the tenant roles. Routes name the permission they need in routes/permissions.ts;
+ * deny by default.
  */
 
 export const PERMISSIONS = [

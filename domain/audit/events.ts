@@ -1,6 +1,7 @@
 /**
  * The domain event outbox. Each mutation writes its event in the same atomic commit as the
- * change (DESIGN §8), with the job that fans it out to the webhook endpoints that want it.
+ * change, with the job that fans it out to the webhook endpoints that want it (ARCHITECTURE.md,
+ * one mutation, one commit).
  */
 import { keys } from "../../kv/keys.ts";
 import { newId } from "../shared/ids.ts";

@@ -1,5 +1,5 @@
 /**
- * Password hashing with scrypt (N=2^17, r=8, p=1 by default; DESIGN §5). The parameters are
+ * Password hashing with scrypt (N=2^17, r=8, p=1 by default). The parameters are
  * stored with each hash, so raising the cost later still verifies old hashes.
  * node:crypto's async scrypt runs off the event loop.
  */

@@ -1,5 +1,6 @@
 /**
- * Jobs: background work (webhook deliveries, syncs, exports) as records in KV (DESIGN §6).
+ * Jobs: background work (webhook deliveries, syncs, exports) as records in KV
+ * (ARCHITECTURE.md, jobs and crons).
  * A job commits with the change that caused it, together with a KV queue message that is only
  * its wake-up; a sweep (`runDueJobs`) runs whatever is due and unclaimed, so delivery works
  * where queues are missing (KV Connect, Deno Deploy) or slow (cross-process on one file).

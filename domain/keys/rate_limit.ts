@@ -1,9 +1,9 @@
 /**
- * In-memory sliding-window rate limits, per key and per process (DESIGN §6: no KV on the hot
- * path). A limit `{ requests_per_second, burst }` is two windows: at most `burst` requests in
- * any one second, and at most `requests_per_second` on average over ten seconds. Each window
- * is a sliding-window counter: the previous fixed window's count, weighted by how much of it
- * still overlaps, plus the current one's — exact enough, and O(1) memory per key.
+ * In-memory sliding-window rate limits, per key and per process (no KV on the hot path:
+ * ARCHITECTURE.md, verify hot path). A limit `{ requests_per_second, burst }` is two windows: at
+ * most `burst` requests in any one second, and at most `requests_per_second` on average over ten
+ * seconds. Each window is a sliding-window counter: the previous fixed window's count, weighted by
+ * how much of it still overlaps, plus the current one's — exact enough, and O(1) memory per key.
  *
  * `check` only looks; `take` spends. Verify checks first and takes only once every other
  * check has passed, so a denied call consumes nothing.

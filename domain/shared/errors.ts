@@ -1,4 +1,4 @@
-/** Business errors, by the API's error codes (DESIGN §3). The HTTP layer maps code → status. */
+/** Business errors, by the API's error codes. routes/errors.ts maps code → status. */
 
 export const ERROR_CODES = [
   "BAD_REQUEST",

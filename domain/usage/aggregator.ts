@@ -1,7 +1,7 @@
 /**
- * The write-behind aggregator, one per process (DESIGN §6): usage deltas (through the
- * SumBuffer it owns), platform traffic per day and request-log entries are collected in memory
- * and written every flush interval, when `flushMaxEntries` wait, and on shutdown.
+ * The write-behind aggregator, one per process (ARCHITECTURE.md, write-behind): usage deltas
+ * (through the SumBuffer it owns), platform traffic per day and request-log entries are collected
+ * in memory and written every flush interval, when `flushMaxEntries` wait, and on shutdown.
  *
  * - Traffic (requests, errors, bytes, verifications) is kept as plain numbers per day and turned
  *   into counter deltas at each flush: counting a request costs a few additions, no lookup.

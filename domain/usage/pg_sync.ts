@@ -1,9 +1,9 @@
 /**
- * What the aggregator copies to Postgres when DATABASE_URL is set (DESIGN §6): request logs
- * (held in memory until written), the daily counters a flush touched, and two time-ordered KV
- * families tailed by id: the audit trail and the usage stream's items (accepted usage events and
- * flushed verification deltas). KV stays the source of truth for counters, audit and the stream;
- * Postgres serves the log, audit-export and daily reads.
+ * What the aggregator copies to Postgres when DATABASE_URL is set (ARCHITECTURE.md, write-behind):
+ * request logs (held in memory until written), the daily counters a flush touched, and two
+ * time-ordered KV families tailed by id: the audit trail and the usage stream's items (accepted
+ * usage events and flushed verification deltas). KV stays the source of truth for counters, audit
+ * and the stream; Postgres serves the log, audit-export and daily reads.
  *
  * - Daily counters are copied as absolute values read back from KV after each commit, and
  *   Postgres keeps the greatest value seen: a retried or repeated copy never counts twice, and

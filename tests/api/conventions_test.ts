@@ -1,5 +1,5 @@
 /**
- * HTTP conventions (DESIGN §3) and hostile input: every refusal is a 4xx error envelope and
+ * HTTP conventions (ARCHITECTURE.md) and hostile input: every refusal is a 4xx error envelope and
  * writes nothing; request ids, security headers, CORS, Idempotency-Key, ETag/If-Match and
  * pagination behave as documented.
  */

@@ -1,6 +1,6 @@
 /**
  * POST /v1/auth/login, POST /v1/auth/logout and GET /v1/auth/me: logging in, lockout, session
- * lifetimes, logging out, and who the caller is (DESIGN §3, §4).
+ * lifetimes, logging out, and who the caller is (ARCHITECTURE.md, access control).
  */
 import assert from "node:assert/strict";
 import { PLATFORM_ROLE_GRANTS, PLATFORM_ROLES } from "../../domain/access/permissions.ts";
