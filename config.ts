@@ -3,6 +3,7 @@
  * A bad value stops start-up with a message naming the variable (see README's table).
  */
 import { z } from "@hono/zod-openapi";
+import { type Cidr, parseCidr } from "./domain/shared/ip_address.ts";
 
 const intFrom = (min: number, max: number, fallback: number) =>
   z.coerce.number().int().min(min).max(max).default(fallback);
@@ -44,6 +45,20 @@ const ConfigSchema = z.object({
       }
     }
     return origins;
+  }),
+  /**
+   * Comma-separated CIDR blocks of the proxies in front of Steward: a request whose peer is one
+   * of them is attributed to the address its X-Forwarded-For names (the nearest one that is not a
+   * trusted proxy). Empty: the peer address counts and X-Forwarded-For is ignored.
+   */
+  STEWARD_TRUSTED_PROXIES: z.string().default("").transform((v, ctx) => {
+    const blocks: Cidr[] = [];
+    for (const text of v.split(",").map((s) => s.trim()).filter(Boolean)) {
+      const block = parseCidr(text);
+      if (block) blocks.push(block);
+      else ctx.addIssue({ code: "custom", message: `"${text}" is not an address or CIDR block` });
+    }
+    return blocks;
   }),
   STEWARD_SESSION_IDLE_MINUTES: intFrom(1, 7 * 24 * 60, 60),
   STEWARD_SESSION_MAX_HOURS: intFrom(1, 90 * 24, 12),

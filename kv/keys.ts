@@ -191,11 +191,19 @@ export const keys = {
   /** A user's sessions (value: session id), for listing and mass revocation. */
   userSession: (userId: string, sessionId: string) => ["user_sessions", userId, sessionId],
   userSessions: (userId: string) => ["user_sessions", userId],
-  /** Login attempts for an email (known or not) in one 15-minute window (KvU64). */
-  loginAttempts: (email: string, window: number) => ["login_attempts", email, window],
-  loginAttemptsOf: (email: string) => ["login_attempts", email],
-  /** An email locked out of logging in, with the lock's deadline. */
-  loginLock: (email: string) => ["login_locks", email],
+  /**
+   * Login attempts in a row for an email (known or not) and when the next may be checked
+   * (identity/login_throttle.ts). Cleared by a success.
+   */
+  loginThrottle: (email: string) => ["login_throttles", email],
+  /** Failed logins from one source address in one 15-minute window ({ count }). */
+  loginIpFailures: (ip: string, window: number) => ["login_ip_failures", ip, window],
+  /**
+   * An address a user logged in from (hashed with the user id; value: the deadline, 90 days on):
+   * its right password is checked even while the account's delay runs.
+   */
+  userKnownIp: (userId: string, tag: string) => ["user_known_ips", userId, tag],
+  userKnownIps: (userId: string) => ["user_known_ips", userId],
   /** A user's password hash (scrypt), kept apart from the record so it is never serialized. */
   password: (userId: string) => ["user_passwords", userId],
   /** Count of users that are not erased (KvU64), for list totals. */

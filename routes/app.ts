@@ -23,7 +23,7 @@ import { invitationRoutes } from "./identity/invitations.ts";
 import { logRoutes } from "./usage/logs.ts";
 import { postgresRoutes } from "./usage/postgres.ts";
 import { memberRoutes } from "./identity/members.ts";
-import { jsonBodyGuard, requestContext } from "./middleware/request.ts";
+import { requestContext } from "./middleware/request.ts";
 import { requestLog } from "./middleware/request_log.ts";
 import { ROUTE_ACCESS, routeKey } from "./permissions.ts";
 import { planRoutes } from "./tenancy/plans.ts";
@@ -78,7 +78,6 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
           ),
         ),
     }),
-    jsonBodyGuard,
   );
 
   for (
@@ -131,7 +130,12 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   assertEveryRouteHasAccess(app);
 
   // The gateway's hot path skips the middleware chain when it can (see routes/keys/verify.ts).
-  const fast = verifyFastPath(deps.svc, verifier, deps.config.STEWARD_BODY_LIMIT_BYTES);
+  const fast = verifyFastPath(
+    deps.svc,
+    verifier,
+    deps.config.STEWARD_BODY_LIMIT_BYTES,
+    deps.config.STEWARD_TRUSTED_PROXIES,
+  );
   const full = app.fetch;
   app.fetch = (req, env, ctx) =>
     isVerify(req)

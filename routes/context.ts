@@ -13,6 +13,7 @@ export interface AppDeps {
     Config,
     | "STEWARD_BODY_LIMIT_BYTES"
     | "STEWARD_CORS_ORIGINS"
+    | "STEWARD_TRUSTED_PROXIES"
     | "STEWARD_KV_PATH"
     | "USAGE_STREAM_POLL_MS"
     | "COST_LIVE_URL"

@@ -1,6 +1,7 @@
 /** Building responses in the API's envelope, and reading what every handler needs from a request. */
 import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { type Cidr, inCidrs, isIpLiteral } from "../domain/shared/ip_address.ts";
 import type { Actor } from "../domain/shared/services.ts";
 import type { Page } from "../kv/list.ts";
 import type { Versioned } from "../kv/table.ts";
@@ -58,10 +59,36 @@ export function ifMatch(c: Ctx): string | undefined {
   return header.replace(/^W\//, "").replace(/^"(.*)"$/, "$1");
 }
 
-/** The peer address Deno.serve saw (X-Forwarded-For is spoofable, so it is not trusted). */
+/**
+ * The client's address: the peer Deno.serve saw, unless that peer is a trusted proxy
+ * (STEWARD_TRUSTED_PROXIES). Then X-Forwarded-For is read from the right, skipping the trusted
+ * proxies, and its nearest other address counts: hops further left were written by the client
+ * and prove nothing.
+ */
 export function clientIp(c: Ctx): string | null {
-  const info = (c.env as { remoteAddr?: { hostname?: string } } | undefined)?.remoteAddr;
-  return info?.hostname ?? null;
+  return clientAddress(
+    c.env,
+    c.req.header("X-Forwarded-For"),
+    c.var.deps.config.STEWARD_TRUSTED_PROXIES,
+  );
+}
+
+/** clientIp from Deno.serve's connection info, for code that has no context (verify). */
+export function clientAddress(
+  info: unknown,
+  forwardedFor: string | null | undefined,
+  trusted: readonly Cidr[],
+): string | null {
+  const peer = (info as { remoteAddr?: { hostname?: string } } | undefined)?.remoteAddr?.hostname ??
+    null;
+  if (!peer || trusted.length === 0 || !inCidrs(peer, trusted)) return peer;
+  const hops = (forwardedFor ?? "").split(",").map((h) => h.trim());
+  let client = peer;
+  for (let i = hops.length - 1; i >= 0 && inCidrs(client, trusted); i--) {
+    if (!isIpLiteral(hops[i])) break;
+    client = hops[i];
+  }
+  return client;
 }
 
 /** Where a request comes from, as the audit trail records it (also before anyone is known). */

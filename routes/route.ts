@@ -10,6 +10,7 @@ import type { AppEnv } from "./context.ts";
 import { errorJson } from "./errors.ts";
 import { guard } from "./middleware/auth.ts";
 import { idempotency } from "./middleware/idempotency.ts";
+import { jsonBodyGuard } from "./middleware/request.ts";
 import { type Access, ROUTE_ACCESS, routeKey } from "./permissions.ts";
 import { ErrorSchema } from "./schemas.ts";
 
@@ -73,7 +74,8 @@ export function defineRoute<const R extends RouteConfig>(route: R): R {
   const key = routeKey(route.method, route.path);
   const access = ROUTE_ACCESS[key];
   if (!access) throw new Error(`${key} has no entry in routes/permissions.ts`);
-  const guards = [guard(access, route.path.includes("{tenant}"))];
+  // Credentials first: a caller without them learns nothing from how its body is judged.
+  const guards = [guard(access, route.path.includes("{tenant}")), jsonBodyGuard];
   if (route.method === "post") guards.push(idempotency);
   const postHeaders = route.method === "post"
     ? [{

@@ -107,8 +107,8 @@ async function finishErasure(svc: Services, actor: Actor, erasure: Erasure): Pro
   await revokeUserSessions(svc, actor, erasure.user_id);
   await removeUserMemberships(svc, actor, erasure.user_id);
   const invitationIds = await scrubInvitations(svc, erasure);
-  await deletePrefix(svc.kv, keys.loginAttemptsOf(erasure.email));
-  await svc.kv.delete(keys.loginLock(erasure.email));
+  await svc.kv.delete(keys.loginThrottle(erasure.email));
+  await deletePrefix(svc.kv, keys.userKnownIps(erasure.user_id));
   for (
     const prefix of [keys.userAudits(erasure.user_id), ...invitationIds.map(keys.resourceAudits)]
   ) {

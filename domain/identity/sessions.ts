@@ -12,7 +12,6 @@ import {
   getByPointer,
   getRecord,
   insert,
-  readCounter,
   remove,
   replace,
   type Table,
@@ -22,6 +21,13 @@ import { recordChange } from "../audit/audit.ts";
 import { AppError } from "../shared/errors.ts";
 import { newId } from "../shared/ids.ts";
 import { hashPassword, verifyPassword } from "./passwords.ts";
+import {
+  admitAccount,
+  admitAddress,
+  isKnownAddress,
+  loginSucceeded,
+  noteAddressFailure,
+} from "./login_throttle.ts";
 import { type Principal, userPrincipal } from "../access/principal.ts";
 import { newSecret, sha256Hex } from "../shared/secrets.ts";
 import { type Actor, type Services } from "../shared/services.ts";
@@ -46,8 +52,6 @@ export const sessionTable: Table<Session> = {
   indexes: (s) => [keys.sessionHash(s.token_hash), keys.userSession(s.user_id, s.id)],
 };
 
-const MAX_ATTEMPTS = 10;
-const LOCK_MS = 15 * 60_000;
 /** last_seen_at is written at most this often: not a KV write per request. */
 const TOUCH_EVERY_MS = 60_000;
 
@@ -66,40 +70,6 @@ export function prepareLogins(svc: Services): Promise<string> {
   return dummyHash;
 }
 
-const locked = (ms: number) =>
-  new AppError(
-    "RATE_LIMITED",
-    "too many failed logins; try again later",
-    undefined,
-    Math.ceil(ms / 1000),
-  );
-
-/**
- * Counts this attempt (an atomic KV sum, so parallel attempts each get their own count) before
- * any password is checked: the first MAX_ATTEMPTS of a 15-minute window go on to be checked, the
- * next one locks the email for 15 minutes. A success resets the window's count.
- */
-async function admitAttempt(svc: Services, email: string): Promise<Deno.KvKey> {
-  const now = svc.now();
-  const lock = (await svc.kv.get<{ locked_until: number }>(keys.loginLock(email))).value;
-  if (lock && lock.locked_until > now) throw locked(lock.locked_until - now);
-  const counter = keys.loginAttempts(email, Math.floor(now / LOCK_MS));
-  const count = {
-    type: "sum",
-    key: counter,
-    value: new Deno.KvU64(1n),
-    expireIn: 2 * LOCK_MS,
-  } as const;
-  await commit(svc.kv.atomic().mutate(count));
-  if (await readCounter(svc.kv, counter) > MAX_ATTEMPTS) {
-    await svc.kv.set(keys.loginLock(email), { locked_until: now + LOCK_MS }, {
-      expireIn: 2 * LOCK_MS,
-    });
-    throw locked(LOCK_MS);
-  }
-  return counter;
-}
-
 export interface LoginResult {
   token: string;
   session: Session;
@@ -112,14 +82,17 @@ export async function login(
   from: Omit<Actor, "type" | "id">,
 ): Promise<LoginResult> {
   const email = normalizeEmail(input.email);
-  const attempts = await admitAttempt(svc, email);
-  const now = svc.now();
+  await admitAddress(svc, from.ip);
   const user = await getByPointer(svc.kv, userTable, keys.userEmail(email));
+  await admitAccount(svc, email, user ? await isKnownAddress(svc, user.value.id, from.ip) : false);
   const stored = user ? (await svc.kv.get<string>(keys.password(user.value.id))).value : null;
   const matches = await verifyPassword(input.password, await hashToCompare(svc, stored));
-  if (!user || !stored || !matches) throw invalidLogin();
-  const status = userAsOf(user.value, now).status;
-  if (status !== "active") throw new AppError("FORBIDDEN", `this account is ${status}`);
+  const now = svc.now();
+  // A blocked or suspended account answers like a wrong password: the answer confirms nothing.
+  if (!user || !stored || !matches || userAsOf(user.value, now).status !== "active") {
+    await noteAddressFailure(svc, from.ip);
+    throw invalidLogin();
+  }
 
   const token = newSecret(SESSION_TOKEN_PREFIX);
   const session: Session = {
@@ -135,7 +108,8 @@ export async function login(
   const actor: Actor = { ...from, type: "user", id: user.value.id };
   const loggedIn: User = { ...user.value, last_login_at: iso(now) };
   const op = insert(svc.kv.atomic(), sessionTable, session);
-  replace(op, userTable, user, loggedIn).delete(attempts);
+  replace(op, userTable, user, loggedIn);
+  loginSucceeded(op, now, email, user.value.id, from.ip);
   recordChange(op, now, actor, {
     action: "session.created",
     resource_type: "session",

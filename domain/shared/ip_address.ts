@@ -66,7 +66,7 @@ const IPV6_CARRIERS: { range: Range; shift: bigint }[] = [
   { range: v6("2002::/16", "6to4"), shift: 80n },
 ];
 
-const inRange = (addr: bigint, width: number, r: Range) => {
+const inRange = (addr: bigint, width: number, r: { base: bigint; bits: number }) => {
   const shift = BigInt(width - r.bits);
   return (addr >> shift) === (r.base >> shift);
 };
@@ -140,6 +140,40 @@ export function reservedReason(ip: string): string | null {
 function carriedReason(form: string, carried: bigint): string | null {
   const why = IPV4_RESERVED.find((r) => inRange(carried, 32, r))?.why;
   return why ? `${form} form of a ${why} IPv4` : null;
+}
+
+/** A block of addresses of one family: `10.0.0.0/8`, `fd00::/8`, or one address. */
+export interface Cidr {
+  readonly family: 4 | 6;
+  readonly base: bigint;
+  readonly bits: number;
+}
+
+const bare = (text: string) =>
+  text.startsWith("[") && text.endsWith("]") ? text.slice(1, -1) : text;
+
+/** Parses `addr` or `addr/bits`; null when it is neither. */
+export function parseCidr(text: string): Cidr | null {
+  const [addr, length, ...rest] = text.trim().split("/");
+  if (rest.length) return null;
+  const four = parseIpv4(addr);
+  const base = four ?? parseIpv6(bare(addr));
+  if (base === null) return null;
+  const width = four !== null ? 32 : 128;
+  const bits = length === undefined ? width : /^[0-9]{1,3}$/.test(length) ? Number(length) : -1;
+  if (bits < 0 || bits > width) return null;
+  return { family: four !== null ? 4 : 6, base, bits };
+}
+
+/** Whether `ip` lies in one of `blocks` (an IPv4-mapped IPv6 address counts as its IPv4). */
+export function inCidrs(ip: string, blocks: readonly Cidr[]): boolean {
+  const text = bare(ip);
+  let four = parseIpv4(text);
+  const six = four === null ? parseIpv6(text) : null;
+  if (six !== null && six >> 32n === 0xffffn) four = six & 0xffff_ffffn;
+  return blocks.some((b) =>
+    b.family === 4 ? four !== null && inRange(four, 32, b) : six !== null && inRange(six, 128, b)
+  );
 }
 
 /** True when `text` is an IP literal (not a host name). */

@@ -16,7 +16,8 @@ import {
 } from "../../domain/keys/tokens.ts";
 import { type Verifier, VERIFY_CODES } from "../../domain/keys/verify.ts";
 import { INCOMING_ID, RESPONSE_HEADERS } from "../middleware/request.ts";
-import { ok } from "../respond.ts";
+import { clientAddress, ok } from "../respond.ts";
+import type { Cidr } from "../../domain/shared/ip_address.ts";
 import { defineRoute, router } from "../route.ts";
 import { envelope, jsonBody, jsonResponse } from "../schemas.ts";
 
@@ -94,7 +95,12 @@ const NON_ASCII = /[\u0080-\uffff]/;
  * the route's rules (body schema, keys:verify, tenant binding, body limit, request counter,
  * request id, security headers), so both answer a valid call alike.
  */
-export function verifyFastPath(svc: Services, verifier: Verifier, bodyLimit: number) {
+export function verifyFastPath(
+  svc: Services,
+  verifier: Verifier,
+  bodyLimit: number,
+  trustedProxies: readonly Cidr[],
+) {
   const encoder = new TextEncoder();
   return async (req: Request, info?: unknown): Promise<Response | Request> => {
     const started = performance.now();
@@ -154,8 +160,7 @@ export function verifyFastPath(svc: Services, verifier: Verifier, bodyLimit: num
         duration_ms: Math.round((performance.now() - started) * 100) / 100,
         tenant_id: data.tenant_id ?? principal.tenant_id,
         principal_id: principal.id,
-        ip: (info as { remoteAddr?: { hostname?: string } } | undefined)?.remoteAddr?.hostname ??
-          null,
+        ip: clientAddress(info, h.get("x-forwarded-for"), trustedProxies),
         user_agent: h.get("user-agent")?.slice(0, 512) ?? null,
         request_id: requestId,
         error_code: null,

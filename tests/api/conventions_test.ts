@@ -71,6 +71,30 @@ Deno.test("conventions: malformed JSON is 400 and writes nothing", async () => {
   assert.equal(await tenantCount(h), 0);
 });
 
+Deno.test("conventions: credentials are checked before the body is read", async () => {
+  await using h = await ready();
+  const anonymous: Record<string, string>[] = [{}, { Authorization: "Bearer stw_not_a_real" }];
+  for (const headers of anonymous) {
+    for (const [body, type] of [["{broken", "application/json"], ["x=1", "text/plain"]]) {
+      const res = await h.app.request("/v1/tenants", {
+        method: "POST",
+        headers: { ...headers, "Content-Type": type },
+        body,
+      });
+      assert.equal(res.status, 401, `${JSON.stringify(headers)} ${type}`);
+      assert.equal((await res.json()).error.code, "UNAUTHORIZED");
+    }
+  }
+  // A public route has no credentials to check: its body is judged at once.
+  const login = await h.app.request("/v1/auth/login", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: "{broken",
+  });
+  assert.equal(login.status, 400);
+  assert.equal(await tenantCount(h), 0);
+});
+
 Deno.test("conventions: a body that is not JSON by its content type is 415", async () => {
   await using h = await ready();
   const json = JSON.stringify({ name: "Acme", slug: "acme" });

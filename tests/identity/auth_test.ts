@@ -1,13 +1,21 @@
 /**
- * POST /v1/auth/login, POST /v1/auth/logout and GET /v1/auth/me: logging in, lockout, session
+ * POST /v1/auth/login, POST /v1/auth/logout and GET /v1/auth/me: logging in, throttling, session
  * lifetimes, logging out, and who the caller is (ARCHITECTURE.md, access control).
  */
 import assert from "node:assert/strict";
 import { PLATFORM_ROLE_GRANTS, PLATFORM_ROLES } from "../../domain/access/permissions.ts";
 import { sha256Hex } from "../../domain/shared/secrets.ts";
 import type { User } from "../../domain/identity/users.ts";
+import {
+  delayAfter,
+  FREE_FAILURES,
+  IP_MAX_FAILURES,
+  IP_WINDOW_MS,
+  KNOWN_IP_MS,
+  MAX_DELAY_MS,
+} from "../../domain/identity/login_throttle.ts";
 import { keys } from "../../kv/keys.ts";
-import { type Harness, setup, TEST_PASSWORD } from "../_harness.ts";
+import { type Harness, type Reply, setup, TEST_PASSWORD } from "../_harness.ts";
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -203,106 +211,187 @@ Deno.test("login: unknown email and wrong password get the same answer", async (
   assert.equal(unknown.body.error.details, wrong.body.error.details);
 });
 
-Deno.test("login lockout: after 10 failures even the right password is 429 with Retry-After", async () => {
+/** Fails `n` logins for `email` from `ip`, each answered 401. */
+async function fail(h: Harness, email: string, n: number, ip?: string) {
+  for (let i = 1; i <= n; i++) {
+    const res = await h.call("POST", "/v1/auth/login", {
+      body: { email, password: `wrong ${i}` },
+      ip,
+    });
+    assert.equal(res.status, 401, `failure ${i}: ${res.text}`);
+  }
+}
+
+function assertThrottled(res: Reply, seconds: number) {
+  assert.equal(res.status, 429, res.text);
+  assert.equal(res.body.error.code, "RATE_LIMITED");
+  assert.equal(res.headers.get("Retry-After"), String(seconds));
+  assert.equal(res.body.data, undefined);
+}
+
+Deno.test("login throttle: five failures are free, then each attempt waits a doubling delay", async () => {
   await using h = await setup();
   const user = await h.user(null);
-  for (let i = 1; i <= 10; i++) {
-    const res = await login(h, user.email, `wrong ${i}`);
-    assert.equal(res.status, 401, `failure ${i} is a plain 401`);
+  await fail(h, user.email, FREE_FAILURES + 1);
+  // The sixth attempt started a one-second wait; the right password waits too.
+  assertThrottled(await login(h, user.email), 1);
+  for (const seconds of [2, 4, 8, 16]) {
+    h.advance(seconds * 500);
+    await fail(h, user.email, 1);
+    assertThrottled(await login(h, user.email), seconds);
   }
-  const locked = await login(h, user.email);
-  assert.equal(locked.status, 429);
-  assert.equal(locked.body.error.code, "RATE_LIMITED");
-  const retryAfter = Number(locked.headers.get("Retry-After"));
-  assert.ok(retryAfter > 0 && retryAfter <= 15 * 60, `Retry-After: ${retryAfter}`);
-  assert.equal(retryAfter, 15 * 60);
-  assert.equal(locked.body.data, undefined);
+  h.advance(16_000);
+  assert.equal((await login(h, user.email)).status, 200);
 });
 
-Deno.test("login lockout: nine failures do not lock, and a success clears the count", async () => {
+Deno.test("login throttle: the delay stops growing at 15 minutes (no lock to hold forever)", async () => {
   await using h = await setup();
   const user = await h.user(null);
-  for (let i = 0; i < 9; i++) assert.equal((await login(h, user.email, "nope")).status, 401);
-  assert.equal((await login(h, user.email)).status, 200);
-  // The count started again: nine more failures still do not lock.
-  for (let i = 0; i < 9; i++) assert.equal((await login(h, user.email, "nope")).status, 401);
+  await fail(h, user.email, FREE_FAILURES);
+  for (let i = 0; i < 15; i++) {
+    await fail(h, user.email, 1);
+    h.advance(MAX_DELAY_MS);
+  }
+  assert.equal(delayAfter(100), MAX_DELAY_MS);
+  await fail(h, user.email, 1);
+  assertThrottled(await login(h, user.email), MAX_DELAY_MS / 1000);
+  h.advance(MAX_DELAY_MS);
   assert.equal((await login(h, user.email)).status, 200);
 });
 
-Deno.test("login lockout: an unknown email locks the same way (no existence leak)", async () => {
+Deno.test("login throttle: a success clears the count", async () => {
   await using h = await setup();
   const user = await h.user(null);
-  for (let i = 0; i < 10; i++) {
-    assert.equal((await login(h, user.email, "wrong")).status, 401);
-    assert.equal((await login(h, "ghost@example.com", "wrong")).status, 401);
-  }
+  await fail(h, user.email, FREE_FAILURES - 1);
+  assert.equal((await login(h, user.email)).status, 200);
+  await fail(h, user.email, FREE_FAILURES);
+  assert.equal((await login(h, user.email)).status, 200);
+});
+
+Deno.test("login throttle: an unknown email is throttled the same way (no existence leak)", async () => {
+  await using h = await setup();
+  const user = await h.user(null);
+  await fail(h, user.email, FREE_FAILURES + 1);
+  await fail(h, "ghost@example.com", FREE_FAILURES + 1);
   const known = await login(h, user.email);
   const unknown = await login(h, "ghost@example.com");
-  assert.equal(unknown.status, 429);
+  assertThrottled(unknown, 1);
   assert.equal(unknown.status, known.status);
-  assert.equal(unknown.body.error.code, known.body.error.code);
   assert.equal(unknown.body.error.message, known.body.error.message);
   assert.equal(unknown.headers.get("Retry-After"), known.headers.get("Retry-After"));
 });
 
-Deno.test("login lockout: the lock counts per email and ignores case", async () => {
+Deno.test("login throttle: counts per email, whatever its case; other emails are not affected", async () => {
   await using h = await setup();
-  const locked = await h.user(null, "locked@example.com");
+  const slowed = await h.user(null, "slowed@example.com");
   const other = await h.user(null, "other@example.com");
-  for (let i = 0; i < 10; i++) {
-    const email = i % 2 ? "LOCKED@example.com" : "locked@example.com";
-    assert.equal((await login(h, email, "wrong")).status, 401);
+  for (let i = 0; i <= FREE_FAILURES; i++) {
+    await fail(h, i % 2 ? "SLOWED@example.com" : "slowed@example.com", 1);
   }
-  assert.equal((await login(h, locked.email)).status, 429);
+  assertThrottled(await login(h, slowed.email), 1);
   assert.equal((await login(h, other.email)).status, 200, "another email is not affected");
 });
 
-Deno.test("login lockout: a parallel burst gets at most ten passwords checked, then the lock holds", async () => {
+Deno.test("login throttle: a parallel burst gets at most six passwords checked", async () => {
   await using h = await setup();
   const user = await h.user(null);
   // Attempts are counted before any password is checked, so a burst is no better than a
-  // sequence: at most ten guesses are checked (401), the rest are refused unchecked (429).
+  // sequence: the free ones and one more are checked (401), the rest refused unchecked (429).
   const burst = await Promise.all(
     Array.from({ length: 15 }, (_, i) => login(h, user.email, `wrong ${i}`)),
   );
   const checked = burst.filter((r) => r.status === 401).length;
   const refused = burst.filter((r) => r.status === 429).length;
   assert.equal(checked + refused, 15);
-  assert.ok(checked <= 10, `${checked} passwords were checked`);
-  const next = await login(h, user.email);
-  assert.equal(next.status, 429);
-  assert.equal(next.body.error.code, "RATE_LIMITED");
+  assert.ok(checked <= FREE_FAILURES + 1, `${checked} passwords were checked`);
+  assert.equal((await login(h, user.email)).status, 429);
 });
 
-Deno.test("login lockout: after 15 minutes the right password works again", async () => {
+Deno.test("login throttle: the right password from an address the user logged in from gets in", async () => {
   await using h = await setup();
   const user = await h.user(null);
-  for (let i = 0; i < 10; i++) await login(h, user.email, "wrong");
-  assert.equal((await login(h, user.email)).status, 429);
+  const home = "198.51.100.20", attacker = "203.0.113.66";
+  const from = (ip: string, password = TEST_PASSWORD) =>
+    h.call("POST", "/v1/auth/login", { body: { email: user.email, password }, ip });
+  assert.equal((await from(home)).status, 200);
+  await fail(h, user.email, FREE_FAILURES + 1, attacker);
+  h.advance(1000);
+  await fail(h, user.email, 1, attacker);
+  h.advance(2000);
+  await fail(h, user.email, 1, attacker);
+  assertThrottled(await from(attacker), 4);
+  assertThrottled(await from("192.0.2.50"), 4);
+  const owner = await from(home);
+  assert.equal(owner.status, 200, "the owner is not locked out by the attacker");
+  // A wrong password from the known address is still a plain 401, and still counted.
+  assert.equal((await from(home, "wrong")).status, 401);
+  // Known for 90 days.
+  h.advance(KNOWN_IP_MS);
+  await fail(h, user.email, FREE_FAILURES, attacker);
+  assertThrottled(await from(home), 1);
+});
 
-  h.advance(14 * MINUTE);
-  const still = await login(h, user.email);
-  assert.equal(still.status, 429);
-  assert.equal(still.headers.get("Retry-After"), "60");
+Deno.test("login throttle: 30 failures from one address, over any accounts, stop it for the window", async () => {
+  await using h = await setup();
+  const victim = await h.user(null);
+  const ip = "203.0.113.9";
+  for (let i = 0; i < IP_MAX_FAILURES; i++) {
+    await fail(h, `user${i}@example.com`, 1, ip);
+  }
+  const spray = await h.call("POST", "/v1/auth/login", {
+    body: { email: victim.email, password: TEST_PASSWORD },
+    ip,
+  });
+  assert.equal(spray.status, 429);
+  assert.ok(Number(spray.headers.get("Retry-After")) <= IP_WINDOW_MS / 1000);
+  const elsewhere = await h.call("POST", "/v1/auth/login", {
+    body: { email: victim.email, password: TEST_PASSWORD },
+    ip: "198.51.100.1",
+  });
+  assert.equal(elsewhere.status, 200, "another address is not affected");
+  h.advance(IP_WINDOW_MS);
+  const later = await h.call("POST", "/v1/auth/login", {
+    body: { email: victim.email, password: TEST_PASSWORD },
+    ip,
+  });
+  assert.equal(later.status, 200, "the next window starts afresh");
+});
 
-  h.advance(MINUTE);
-  const res = await login(h, user.email);
-  assert.equal(res.status, 200);
-  assert.equal((await me(h, res.body.data.token)).status, 200);
+Deno.test("login: behind a trusted proxy the client address comes from X-Forwarded-For", async () => {
+  await using h = await setup({ env: { STEWARD_TRUSTED_PROXIES: "10.0.0.0/8, fd00::/8" } });
+  const user = await h.user(null);
+  const loginVia = async (ip: string, xff?: string) => {
+    const res = await h.call("POST", "/v1/auth/login", {
+      body: { email: user.email, password: TEST_PASSWORD },
+      headers: xff ? { "X-Forwarded-For": xff } : {},
+      ip,
+    });
+    assert.equal(res.status, 200, res.text);
+    const session = await h.kv.get<{ ip: string }>(keys.session(res.body.data.session_id));
+    return session.value?.ip;
+  };
+  assert.equal(await loginVia("10.1.2.3", "198.51.100.7"), "198.51.100.7");
+  // Right to left past the trusted hops; what the client wrote further left proves nothing.
+  assert.equal(await loginVia("10.1.2.3", "1.2.3.4, 198.51.100.7, 10.9.9.9"), "198.51.100.7");
+  assert.equal(await loginVia("fd00::1", "2001:db8::7"), "2001:db8::7");
+  // A peer that is not a trusted proxy is the client, whatever the header says.
+  assert.equal(await loginVia("198.51.100.99", "1.2.3.4"), "198.51.100.99");
 });
 
 // ── Blocked and suspended users ───────────────────────────────────────────────
 
 for (const status of ["blocked", "suspended"] as const) {
-  Deno.test(`login: a ${status} user cannot log in (403)`, async () => {
+  Deno.test(`login: a ${status} user is answered as a wrong password would be (401)`, async () => {
     await using h = await setup();
     const user = await h.user("admin");
     await setStatus(h, user.id, status);
-    const res = await login(h, user.email);
-    assert.equal(res.status, 403);
-    assert.equal(res.body.error.code, "FORBIDDEN");
-    assert.equal(res.body.data, undefined);
-    assert.doesNotMatch(res.text, /sts_/);
+    const right = await login(h, user.email);
+    const wrong = await login(h, user.email, "wrong password entirely");
+    assert.equal(right.status, 401);
+    assert.equal(right.body.error.code, "UNAUTHORIZED");
+    assert.equal(right.body.error.message, wrong.body.error.message);
+    assert.equal(right.body.data, undefined);
+    assert.doesNotMatch(right.text, /sts_/);
   });
 
   Deno.test(`session: a ${status} user's existing session is refused on the next request`, async () => {

@@ -1,7 +1,9 @@
 /** The webhook address rules (domain/shared/ip_address.ts): which IPv4 and IPv6 addresses are refused. */
 import assert from "node:assert/strict";
 import {
+  inCidrs,
   isIpLiteral,
+  parseCidr,
   parseIpv4,
   parseIpv6,
   reservedReason,
@@ -152,4 +154,23 @@ Deno.test("ip rules: parsers", () => {
   assert.equal(parseIpv6("1:2:3:4:5:6:7:8::"), null);
   assert.ok(isIpLiteral("[::1]"));
   assert.ok(isIpLiteral("8.8.8.8"));
+});
+
+Deno.test("cidr: blocks of either family, single addresses, and what is not a block", () => {
+  const blocks = ["10.0.0.0/8", "192.168.1.7", "fd00::/8", "[2001:db8::1]"].map((t) =>
+    parseCidr(t)!
+  );
+  assert.ok(blocks.every(Boolean));
+  for (const ip of ["10.0.0.1", "10.255.255.255", "192.168.1.7", "fd12::1", "2001:db8::1"]) {
+    assert.ok(inCidrs(ip, blocks), ip);
+  }
+  assert.ok(inCidrs("::ffff:10.1.2.3", blocks), "an IPv4-mapped peer counts as its IPv4");
+  for (const ip of ["11.0.0.1", "192.168.1.8", "fe80::1", "2001:db8::2", "not an ip"]) {
+    assert.ok(!inCidrs(ip, blocks), ip);
+  }
+  for (
+    const text of ["10.0.0.0/33", "fd00::/129", "10.0.0.0/8/1", "10.0.0/8", "host", "10.0.0.0/x"]
+  ) {
+    assert.equal(parseCidr(text), null, text);
+  }
 });
