@@ -4,6 +4,9 @@
  * node:crypto's async scrypt runs off the event loop.
  */
 import { scrypt, timingSafeEqual } from "node:crypto";
+import { ZxcvbnFactory } from "@zxcvbn-ts/core";
+import * as common from "@zxcvbn-ts/language-common";
+import * as english from "@zxcvbn-ts/language-en";
 import type { PasswordPolicy } from "../shared/services.ts";
 
 export const DEFAULT_PASSWORD_POLICY: PasswordPolicy = { log2N: 17 };
@@ -46,12 +49,37 @@ export async function verifyPassword(password: string, stored: string): Promise<
   return actual.length === expected.length && timingSafeEqual(actual, expected);
 }
 
-/** Rules a new password must meet; returns what is wrong, or null. */
-export function passwordProblem(password: string, email?: string): string | null {
+/** The lowest zxcvbn score (0–4) a new password may have: 3 is "safely unguessable". */
+export const MIN_PASSWORD_SCORE = 3;
+
+/** zxcvbn with its common-password, name and English word lists, built on first use. */
+let estimator: ZxcvbnFactory | null = null;
+const strength = () =>
+  estimator ??= new ZxcvbnFactory({
+    dictionary: { ...common.dictionary, ...english.dictionary },
+    graphs: common.adjacencyGraphs,
+    translations: english.translations,
+  });
+
+/**
+ * Rules a new password must meet; returns what is wrong, or null. Beyond its length, it must be
+ * hard to guess: zxcvbn scores it against common passwords, words, names, keyboard patterns,
+ * repeats and dates, and against the account's own email and name.
+ */
+export function passwordProblem(
+  password: string,
+  account: { email?: string; name?: string } = {},
+): string | null {
   if (password.length < 12) return "password must be at least 12 characters";
   if (password.length > 256) return "password must be at most 256 characters";
-  if (email && password.toLowerCase().includes(email.toLowerCase())) {
+  const email = account.email?.toLowerCase();
+  if (email && password.toLowerCase().includes(email)) {
     return "password must not contain the account's email";
   }
-  return null;
+  const inputs = [email, email?.split("@")[0], account.name, ...(account.name?.split(/\s+/) ?? [])]
+    .filter((v): v is string => Boolean(v));
+  const result = strength().check(password, inputs);
+  if (result.score >= MIN_PASSWORD_SCORE) return null;
+  const why = [result.feedback.warning, ...result.feedback.suggestions].filter(Boolean).join(" ");
+  return `password is too easy to guess${why ? `: ${why}` : ""}`;
 }

@@ -81,9 +81,13 @@ export interface NewUser {
   metadata?: Record<string, string>;
 }
 
-/** Throws 400 when `password` breaks the policy for the account with `email`. */
-export function checkPassword(password: string, email: string, field = "password") {
-  const problem = passwordProblem(password, email);
+/** Throws 400 when `password` breaks the policy for the account with `email` and `name`. */
+export function checkPassword(
+  password: string,
+  account: { email: string; name?: string },
+  field = "password",
+) {
+  const problem = passwordProblem(password, account);
   if (problem) throw badRequest(problem, [{ path: [field], message: problem }]);
 }
 
@@ -96,7 +100,7 @@ export async function prepareUser(
   input: NewUser,
 ): Promise<{ user: User; hash: string | null }> {
   const email = normalizeEmail(input.email);
-  if (input.password) checkPassword(input.password, email);
+  if (input.password) checkPassword(input.password, { email, name: input.name });
   const hash = input.password ? await hashPassword(input.password, svc.passwords) : null;
   const now = svc.now();
   const user: User = {
@@ -250,7 +254,7 @@ export async function setPassword(
 ): Promise<number> {
   const user = await getRecord(svc.kv, userTable, userId);
   if (!user || user.value.status === "deleted") throw notFound("user");
-  checkPassword(password, user.value.email, opts.field);
+  checkPassword(password, { email: user.value.email, name: user.value.name }, opts.field);
   const hash = await hashPassword(password, svc.passwords);
   const op = svc.kv.atomic()
     .check({ key: keys.user(userId), versionstamp: user.versionstamp })

@@ -160,6 +160,32 @@ Deno.test("POST /v1/users: only a super admin grants a platform role", async () 
   assert.equal(byRoot.status, 201, byRoot.text);
 });
 
+Deno.test("POST /v1/users: a password easy to guess is 400 and says why", async () => {
+  await using h = await setup();
+  const post = (email: string, name: string, password: string) =>
+    h.call("POST", "/v1/users", { token: h.root, body: { email, name, password } });
+  for (
+    const [password, why] of [
+      ["password1234", /commonly used password/],
+      ["aaaaaaaaaaaa", /Repeated characters/],
+      ["qwertyuiop12", /too easy to guess/],
+      ["123456789012", /too easy to guess/],
+    ]
+  ) {
+    const res = await post("g@example.com", "G", password as string);
+    assertInvalid(res, "password");
+    assert.match(res.body.error.message, /^password is too easy to guess/, password as string);
+    assert.match(res.body.error.message, why as RegExp, password as string);
+  }
+  // The account's own name and email count as known words: weak for its owner only.
+  const own = await post("zq@example.com", "Zorblat Quixmonde", "zorblat quixmonde 77");
+  assertInvalid(own, "password");
+  assert.match(own.body.error.message, /personal/);
+  assert.equal((await post("h@example.com", "H", "zorblat quixmonde 77")).status, 201);
+  const strong = await post("g@example.com", "G", "quiet lantern over marble rivers");
+  assert.equal(strong.status, 201, strong.text);
+});
+
 Deno.test("POST /v1/users: password policy errors are specific; bad input is 400 and creates nothing", async () => {
   await using h = await setup();
   const post = (body: unknown) => h.call("POST", "/v1/users", { token: h.root, body });
