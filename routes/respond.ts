@@ -6,8 +6,12 @@ import type { Actor } from "../domain/shared/services.ts";
 import type { Page } from "../kv/list.ts";
 import type { Versioned } from "../kv/table.ts";
 import type { AppEnv } from "./context.ts";
+import { maskMetadata } from "./views.ts";
 
 type Ctx = Context<AppEnv>;
+
+/** Data as the caller may see it: masked metadata for support staff (routes/views.ts). */
+const shown = <T>(c: Ctx, data: T): T => c.var.principal?.masked ? maskMetadata(data) : data;
 
 /** `{ success, data, meta }`, with the record's versionstamp as its ETag when given. */
 export function ok<T, S extends ContentfulStatusCode = 200>(
@@ -18,7 +22,7 @@ export function ok<T, S extends ContentfulStatusCode = 200>(
 ) {
   if (etag) c.header("ETag", `"${etag}"`);
   return c.json(
-    { success: true as const, data, meta: { request_id: c.var.requestId } },
+    { success: true as const, data: shown(c, data), meta: { request_id: c.var.requestId } },
     (status ?? 200) as S,
   );
 }
@@ -41,7 +45,7 @@ export function okList<T, V>(
 ) {
   return c.json({
     success: true as const,
-    data: page.items.map((i) => view(i.value)),
+    data: shown(c, page.items.map((i) => view(i.value))),
     meta: { request_id: c.var.requestId },
     pagination: {
       limit,

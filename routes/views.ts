@@ -5,6 +5,7 @@
 import type { AuditEvent } from "../domain/audit/audit.ts";
 import type { Job } from "../domain/jobs/jobs.ts";
 import type { Principal } from "../domain/access/principal.ts";
+import { isIpLiteral } from "../domain/shared/ip_address.ts";
 import { type RequestLog } from "../pg/analytics.ts";
 
 export function maskEmail(email: string): string {
@@ -44,6 +45,36 @@ export function maskDeep(value: unknown, piiField: string | null = null): unknow
     );
   }
   return value;
+}
+
+const IPV4_INSIDE = /\b(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\b/g;
+
+/** A free-form value with every email- and IP-shaped string in it masked. */
+function maskShapes(value: unknown): unknown {
+  if (typeof value === "string") {
+    if (isIpLiteral(value)) return maskIp(value);
+    return value.replace(EMAIL, maskEmail).replace(IPV4_INSIDE, maskIp);
+  }
+  if (Array.isArray(value)) return value.map(maskShapes);
+  if (value && typeof value === "object") {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, maskShapes(v)]));
+  }
+  return value;
+}
+
+/**
+ * A response's data as a masked viewer may see it: every `metadata` or `meta` map in it (on
+ * tenants, users, projects, API keys, verify answers) has its email- and IP-shaped values masked,
+ * since callers put whatever they like there.
+ */
+export function maskMetadata<T>(data: T): T {
+  if (Array.isArray(data)) return data.map(maskMetadata) as T;
+  if (!data || typeof data !== "object") return data;
+  return Object.fromEntries(
+    Object.entries(data).map((
+      [k, v],
+    ) => [k, k === "metadata" || k === "meta" ? maskShapes(v) : maskMetadata(v)]),
+  ) as T;
 }
 
 export const auditView = (viewer: Principal) => (event: AuditEvent): AuditEvent =>
