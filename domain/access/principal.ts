@@ -112,6 +112,10 @@ export function seesByPlatform(
     (principal.sees === "test" && tenant.is_test);
 }
 
+/** Whether a platform role (not a binding or a membership) lets `principal` see `tenant`. */
+export const seesAsStaff = (principal: Principal, tenant: { is_test: boolean }) =>
+  principal.sees === "all" || (principal.sees === "test" && tenant.is_test);
+
 export async function membershipRole(
   svc: Services,
   tenantId: string,

@@ -7,3 +7,7 @@ export const WEBHOOK_QUEUE = "webhooks";
 export const FANOUT_JOB = "webhook.fanout";
 export const DELIVER_JOB = "webhook.deliver";
 export const RECOVER_JOB = "webhook.recover";
+
+/** Work that follows a tenant's deletion: revoking what still grants access to it. */
+export const TENANT_QUEUE = "tenants";
+export const TENANT_CLEANUP_JOB = "tenant.cleanup";

@@ -296,7 +296,17 @@ export async function revokeToken(
 ): Promise<Versioned<ServiceToken>> {
   const token = await getToken(svc, viewer, id);
   if (!token.value.revoked_at) await checkWithinReach(svc, viewer, token.value);
-  return await updateRecord(svc, actor, tokenTable, {
+  return await revokeTokenAsSystem(svc, actor, id, ifMatch);
+}
+
+/** Revokes without asking who may: for the system's own clean-ups (a deleted tenant's tokens). */
+export function revokeTokenAsSystem(
+  svc: Services,
+  actor: Actor,
+  id: string,
+  ifMatch?: string,
+): Promise<Versioned<ServiceToken>> {
+  return updateRecord(svc, actor, tokenTable, {
     id,
     noun: "token",
     ifMatch,

@@ -7,10 +7,12 @@
 import type { JobHandlers } from "../jobs/jobs.ts";
 import { deliverJob } from "../webhooks/delivery.ts";
 import { fanOutJob, recoverJob } from "../webhooks/dispatch.ts";
-import { DELIVER_JOB, FANOUT_JOB, RECOVER_JOB } from "../jobs/names.ts";
+import { DELIVER_JOB, FANOUT_JOB, RECOVER_JOB, TENANT_CLEANUP_JOB } from "../jobs/names.ts";
+import { cleanUpDeletedTenant } from "./tenant_cleanup.ts";
 
 export const JOB_HANDLERS: JobHandlers = {
   [FANOUT_JOB]: fanOutJob,
   [DELIVER_JOB]: deliverJob,
   [RECOVER_JOB]: recoverJob,
+  [TENANT_CLEANUP_JOB]: cleanUpDeletedTenant,
 };

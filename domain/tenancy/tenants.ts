@@ -12,6 +12,8 @@ import {
   type Versioned,
 } from "../../kv/table.ts";
 import { AppError } from "../shared/errors.ts";
+import { enqueueJob } from "../jobs/jobs.ts";
+import { TENANT_CLEANUP_JOB, TENANT_QUEUE } from "../jobs/names.ts";
 import { newId } from "../shared/ids.ts";
 import { seedOwner } from "../access/membership_records.ts";
 import type { Principal } from "../access/principal.ts";
@@ -282,5 +284,12 @@ export function deleteTenant(svc: Services, actor: Actor, id: string, ifMatch?: 
       const now = iso(svc.now());
       return { ...t, status: "deleted", deleted_at: now, updated_at: now };
     },
+    // Its invitations and bound tokens are revoked behind (platform/tenant_cleanup.ts).
+    extra: (op, _, t) =>
+      enqueueJob(op, svc.now(), {
+        queue: TENANT_QUEUE,
+        type: TENANT_CLEANUP_JOB,
+        payload: { tenant_id: t.id },
+      }),
   });
 }

@@ -5,11 +5,7 @@
  */
 import type { MiddlewareHandler } from "hono";
 import { AppError, forbidden, notFound } from "../../domain/shared/errors.ts";
-import {
-  permissionsInTenant,
-  type Principal,
-  seesByPlatform,
-} from "../../domain/access/principal.ts";
+import { permissionsInTenant, type Principal, seesAsStaff } from "../../domain/access/principal.ts";
 import { authenticateSession, SESSION_TOKEN_PREFIX } from "../../domain/identity/sessions.ts";
 import type { Services } from "../../domain/shared/services.ts";
 import { recordRequest } from "../../domain/usage/activity.ts";
@@ -47,8 +43,9 @@ export function guard(access: Access, tenantScoped: boolean): MiddlewareHandler<
     // In memory; written behind with everything else the counters hold.
     recordRequest(svc.counters, principal.id, svc.now());
     if (tenantScoped) {
+      // A deleted tenant is gone for everyone but platform staff (its own bound tokens too).
       const hidden = !tenant ||
-        (tenant.value.status === "deleted" && !seesByPlatform(principal, tenant.value));
+        (tenant.value.status === "deleted" && !seesAsStaff(principal, tenant.value));
       const granted = hidden ? null : await permissionsInTenant(svc, principal, tenant.value);
       if (!tenant || !granted) throw notFound("tenant");
       if (access !== "authenticated" && !granted.has(access)) {

@@ -1051,6 +1051,57 @@ Deno.test("DELETE /v1/tenants/{tenant}: members of a deleted tenant no longer se
   assert.deepEqual(asked.body.data, [], "not even when asking for deleted tenants");
 });
 
+Deno.test("DELETE /v1/tenants/{tenant}: its invitations and bound tokens are revoked; only platform staff still see it", async () => {
+  await using h = await setup();
+  const acme = await h.tenant("acme");
+  const other = await h.tenant("other");
+  const invite = (slug: string, email: string) =>
+    h.call("POST", `/v1/tenants/${slug}/invitations`, {
+      token: h.root,
+      body: { email, role: "member" },
+    });
+  const invited = await invite("acme", "new@example.com");
+  const elsewhere = await invite("other", "new@example.com");
+  const bound = await h.serviceToken(["tenants:read", "keys:read", "members:read"], acme.id);
+  const otherBound = await h.serviceToken(["tenants:read"], other.id);
+  await h.call("POST", "/v1/tenants/acme/api-keys", {
+    token: h.root,
+    body: { name: "k", environment: "live" },
+  });
+
+  assert.equal((await h.call("DELETE", `/v1/tenants/${acme.id}`, { token: h.root })).status, 200);
+  // At once: the tenant and everything under it is 404 for its own bound token.
+  for (const path of ["", "/api-keys", "/members", "/invitations"]) {
+    const res = await h.call("GET", `/v1/tenants/${acme.id}${path}`, { token: bound.token });
+    assert.ok([401, 404].includes(res.status), `${path}: ${res.status}`);
+  }
+  const staff = await h.call("GET", `/v1/tenants/${acme.id}/api-keys`, { token: h.root });
+  assert.equal(staff.status, 200, "platform staff still read a deleted tenant");
+
+  await h.runJobs();
+  const invitations = await h.call("GET", `/v1/tenants/${acme.id}/invitations`, { token: h.root });
+  assert.deepEqual(invitations.body.data.map((i: { status: string }) => i.status), ["revoked"]);
+  assertError(
+    await h.call("POST", "/v1/invitations/accept", {
+      body: {
+        token: invited.body.data.token,
+        name: "New",
+        password: "quiet lantern over marble rivers",
+      },
+    }),
+    409,
+    "CONFLICT",
+  );
+  assert.equal((await h.call("GET", "/v1/auth/me", { token: bound.token })).status, 401);
+  const audit = (await h.auditFor(bound.id)).map((e) => e.action);
+  assert.ok(audit.includes("token.revoked"), audit.join());
+  // Another tenant's invitation and token are untouched.
+  assert.equal((await h.call("GET", "/v1/auth/me", { token: otherBound.token })).status, 200);
+  const theirs = await h.call("GET", "/v1/tenants/other/invitations", { token: h.root });
+  assert.equal(theirs.body.data[0].id, elsewhere.body.data.id);
+  assert.equal(theirs.body.data[0].status, "pending");
+});
+
 Deno.test("DELETE /v1/tenants/{tenant}: the tenant total drops and deleting twice changes nothing", async () => {
   await using h = await setup();
   const { a } = await twoTenants(h);
