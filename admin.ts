@@ -18,6 +18,8 @@ import { SYSTEM_PRINCIPAL } from "./domain/access/principal.ts";
 import { randomBase62 } from "./domain/shared/secrets.ts";
 import { type Services, SYSTEM_ACTOR } from "./domain/shared/services.ts";
 import { Vault } from "./domain/vault/vault.ts";
+import { capturingMailer, smtpMailer } from "./domain/email/smtp.ts";
+import { MasterKeyError, resolveMasterKey } from "./domain/vault/master_key.ts";
 import { realNetwork } from "./domain/webhooks/targets.ts";
 import { createToken } from "./domain/keys/tokens.ts";
 import { createUser, findUserByEmail, setPassword } from "./domain/identity/users.ts";
@@ -105,6 +107,7 @@ async function run(svc: Services, command: string | undefined, args: string[]): 
 if (import.meta.main) {
   try {
     const config = loadConfig(Deno.env.toObject());
+    const masterKey = await resolveMasterKey(config.STEWARD_MASTER_KEY, config.STEWARD_KV_PATH);
     const kv = await openKv(config.STEWARD_KV_PATH);
     const counters = new SumBuffer(kv, { flushIntervalMs: 1_000, maxEntries: 1_000 });
     const svc: Services = {
@@ -124,16 +127,28 @@ if (import.meta.main) {
       }),
       // The server's audit tail copies what a command records to Postgres.
       pg: null,
-      vault: Vault.fromBase64(config.STEWARD_MASTER_KEY),
+      vault: new Vault(masterKey.bytes, masterKey.source),
       webhooks: realNetwork(config.WEBHOOK_ALLOW_PRIVATE_URLS),
+      // A store command queues mail; the server's job runner sends it.
+      mailer: config.STEWARD_SMTP_URL
+        ? smtpMailer(config.STEWARD_SMTP_URL, config.STEWARD_MAIL_FROM)
+        : capturingMailer(config.STEWARD_MAIL_FROM),
+      brand: {
+        platform: config.STEWARD_PLATFORM_NAME,
+        publicUrl: config.STEWARD_PUBLIC_URL ?? `http://localhost:${config.PORT}`,
+      },
     };
     try {
       await run(svc, Deno.args[0], Deno.args.slice(1));
     } finally {
+      await svc.mailer.close();
       kv.close();
     }
   } catch (err) {
-    if (!(err instanceof AppError || err instanceof ConfigError || err instanceof TypeError)) {
+    if (
+      !(err instanceof AppError || err instanceof ConfigError || err instanceof TypeError ||
+        err instanceof MasterKeyError)
+    ) {
       throw err;
     }
     console.error(`steward admin: ${err.message}`);

@@ -4,6 +4,7 @@
  */
 import { z } from "@hono/zod-openapi";
 import { type Cidr, parseCidr } from "./domain/shared/ip_address.ts";
+import { parseSmtpUrl } from "./domain/email/smtp.ts";
 
 const intFrom = (min: number, max: number, fallback: number) =>
   z.coerce.number().int().min(min).max(max).default(fallback);
@@ -32,6 +33,25 @@ const ConfigSchema = z.object({
     "must be 32 bytes encoded as base64 (openssl rand -base64 32)",
   ).optional(),
   DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL").optional(),
+  /** `production` refuses to start without what production needs (an SMTP server). */
+  STEWARD_ENV: z.enum(["development", "production"]).default("development"),
+  /** The platform's SMTP server, `smtp(s)://user:pass@host:port`; unset, mail is only kept. */
+  STEWARD_SMTP_URL: z.string().refine((v) => {
+    try {
+      parseSmtpUrl(v);
+      return true;
+    } catch {
+      return false;
+    }
+  }, "must be smtp://user:pass@host:port or smtps://…").optional(),
+  /** The sender of the platform's mail. */
+  STEWARD_MAIL_FROM: z.string().min(3).max(320).default("Steward <steward@localhost>"),
+  /** true: production may run without SMTP (mail is then kept in the outbox, never sent). */
+  STEWARD_EMAIL_DISABLED: z.enum(["true", "false"]).default("false").transform((v) => v === "true"),
+  /** How mail names the platform. */
+  STEWARD_PLATFORM_NAME: z.string().min(1).max(100).default("Steward"),
+  /** Where links in mail point (the console's URL); default http://localhost:PORT. */
+  STEWARD_PUBLIC_URL: z.string().regex(/^https?:\/\/[^\s]+$/, "must be an http(s) URL").optional(),
   STEWARD_BODY_LIMIT_BYTES: intFrom(1024, 64 * 1024 * 1024, 1024 * 1024),
   /** Comma-separated origins allowed by CORS; empty means no cross-origin access. */
   STEWARD_CORS_ORIGINS: z.string().default("").transform((v, ctx) => {
@@ -123,7 +143,19 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     Object.entries(env).filter(([, v]) => v !== undefined && v !== ""),
   );
   const parsed = ConfigSchema.safeParse(present);
-  if (parsed.success) return parsed.data;
+  if (parsed.success) {
+    const config = parsed.data;
+    if (
+      config.STEWARD_ENV === "production" && !config.STEWARD_SMTP_URL &&
+      !config.STEWARD_EMAIL_DISABLED
+    ) {
+      throw new ConfigError(
+        "invalid configuration:\n  STEWARD_SMTP_URL: required in production (or set " +
+          "STEWARD_EMAIL_DISABLED=true to run without sending mail)",
+      );
+    }
+    return config;
+  }
   const lines = parsed.error.issues.map((i) => `  ${i.path.join(".")}: ${i.message}`);
   throw new ConfigError(`invalid configuration:\n${lines.join("\n")}`);
 }

@@ -17,7 +17,9 @@ import { relocateSigningKeys } from "./domain/keys/signing_keys.ts";
 import type { Services } from "./domain/shared/services.ts";
 import { verifyItem } from "./domain/usage/stream.ts";
 import { Vault } from "./domain/vault/vault.ts";
+import { type MasterKey, MasterKeyError, resolveMasterKey } from "./domain/vault/master_key.ts";
 import { realNetwork } from "./domain/webhooks/targets.ts";
+import { capturingMailer, smtpMailer } from "./domain/email/smtp.ts";
 import { KvCache } from "./kv/cache.ts";
 import { meterKv } from "./kv/metered.ts";
 import { hasQueues, openKv } from "./kv/open.ts";
@@ -34,6 +36,22 @@ try {
   if (!(err instanceof ConfigError)) throw err;
   console.error(`steward: ${err.message}`);
   Deno.exit(1);
+}
+
+let masterKey: MasterKey;
+try {
+  masterKey = await resolveMasterKey(config.STEWARD_MASTER_KEY, config.STEWARD_KV_PATH);
+} catch (err) {
+  if (!(err instanceof MasterKeyError)) throw err;
+  console.error(`steward: ${err.message}`);
+  Deno.exit(1);
+}
+if (masterKey.generated && masterKey.path) {
+  console.log(
+    `Steward: STEWARD_MASTER_KEY is not set, so a master key was generated into ` +
+      `${masterKey.path} (mode 0600); later starts use it. In production, set ` +
+      `STEWARD_MASTER_KEY from a secret store instead, and keep the file out of backups of the store.`,
+  );
 }
 
 const kv = await openKv(config.STEWARD_KV_PATH);
@@ -75,9 +93,22 @@ const svc: Services = {
   counters,
   aggregator,
   pg: pgSync,
-  vault: Vault.fromBase64(config.STEWARD_MASTER_KEY),
+  vault: new Vault(masterKey.bytes, masterKey.source),
   webhooks: realNetwork(config.WEBHOOK_ALLOW_PRIVATE_URLS),
+  mailer: config.STEWARD_SMTP_URL
+    ? smtpMailer(config.STEWARD_SMTP_URL, config.STEWARD_MAIL_FROM)
+    : capturingMailer(config.STEWARD_MAIL_FROM),
+  brand: {
+    platform: config.STEWARD_PLATFORM_NAME,
+    publicUrl: config.STEWARD_PUBLIC_URL ?? `http://localhost:${config.PORT}`,
+  },
 };
+if (!svc.mailer.sends) {
+  console.log(
+    "Steward: no SMTP server (STEWARD_SMTP_URL): mail is captured, not sent; " +
+      "read it at GET /v1/admin/emails for 24 hours",
+  );
+}
 if (pg) {
   // db-init at start (idempotent); an unreachable Postgres only degrades the analytics.
   await migrate(pg).then(
@@ -160,6 +191,7 @@ async function shutdown(signal: string) {
     console.error(`Steward: could not write the last counters or logs: ${err.message}`)
   );
   await pg?.close();
+  await svc.mailer.close();
   kv.close();
   clearTimeout(forced);
   Deno.exit(0);

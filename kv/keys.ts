@@ -119,6 +119,12 @@ export const keys = {
     id,
   ],
   apiKeyExpiries: () => ["api_key_expiries"],
+  /** A key's owners were told of its coming expiry (value: when), once per key and deadline. */
+  apiKeyExpiryNotice: (keyId: string, expiresAt: string) => [
+    "api_key_expiry_notices",
+    keyId,
+    expiresAt,
+  ],
 
   // ── Usage (written behind, as KvU64 sums) ──────────────────────────────────
   /** A tenant's use of a metric in one quota period ("2026-03" or "2026"). */
@@ -239,6 +245,13 @@ export const keys = {
   /** A one-time data migration that has run on this store (value: when, and what it moved). */
   migration: (name: string) => ["meta", "migrations", name],
 
+  // ── Email ───────────────────────────────────────────────────────────────────
+  /**
+   * An email message by time-ordered id (`eml_…`): its status and, until it is sent, its sealed
+   * body (email/outbox.ts). Expires 7 days after it settles (24 h in the development outbox).
+   */
+  email: (id: string) => ["emails", id],
+  emails: () => ["emails"],
   // ── Audit trail and domain events ───────────────────────────────────────────
   /**
    * Audit event, by time-ordered id. Kept outside the tenant prefix on purpose: the

@@ -24,6 +24,7 @@ import { logRoutes } from "./usage/logs.ts";
 import { postgresRoutes } from "./usage/postgres.ts";
 import { memberRoutes } from "./identity/members.ts";
 import { requestContext } from "./middleware/request.ts";
+import { emailRoutes } from "./email/emails.ts";
 import { requestLog } from "./middleware/request_log.ts";
 import { ROUTE_ACCESS, routeKey } from "./permissions.ts";
 import { planRoutes } from "./tenancy/plans.ts";
@@ -102,6 +103,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
       memberRoutes(),
       invitationRoutes(),
       auditRoutes(),
+      emailRoutes(),
       webhookRoutes(),
       docsRoutes(),
     ]

@@ -158,6 +158,11 @@ export const ROUTE_ACCESS: Record<string, Access> = {
   "POST /v1/tenants/{tenant}/webhooks/{id}/recover": "webhooks:write",
   "POST /v1/tenants/{tenant}/webhooks/{id}/test": "webhooks:write",
 
+  // Email
+  "GET /v1/admin/emails": "emails:read",
+  "GET /v1/admin/emails/{id}": "emails:read",
+  "POST /v1/admin/emails/test": "emails:write",
+
   // Audit trail
   "GET /v1/admin/audit": "audit:read",
   "GET /v1/admin/audit/export": "audit:read",

@@ -39,7 +39,7 @@ export function okRecord<T, V, S extends ContentfulStatusCode = 200>(
 
 export function okList<T, V>(
   c: Ctx,
-  page: Page<T> & { total?: number },
+  page: Page<T> & { total?: number; total_is_estimate?: boolean },
   limit: number,
   view: (value: T) => V,
 ) {
@@ -52,6 +52,7 @@ export function okList<T, V>(
       next_cursor: page.next_cursor,
       has_more: page.has_more,
       total: page.total,
+      ...(page.total_is_estimate ? { total_is_estimate: true } : {}),
     },
   }, 200);
 }

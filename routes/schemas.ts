@@ -29,6 +29,9 @@ export const Pagination = z.object({
   total: z.number().int().optional().openapi({
     description: "Present when a counter keeps it (unfiltered lists).",
   }),
+  total_is_estimate: z.boolean().optional().openapi({
+    description: "True when counting stopped at a bound: `total` is that bound, not the count.",
+  }),
 }).openapi("Pagination");
 
 export const listEnvelope = <T extends z.ZodType>(item: T) =>

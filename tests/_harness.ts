@@ -10,7 +10,7 @@ import { Aggregator } from "../domain/usage/aggregator.ts";
 import { ensureSuperAdmin } from "../domain/platform/bootstrap.ts";
 import { seedPlans } from "../domain/tenancy/plans.ts";
 import { Vault } from "../domain/vault/vault.ts";
-import type { WebhookNetwork } from "../domain/shared/services.ts";
+import type { Mailer, WebhookNetwork } from "../domain/shared/services.ts";
 import type { Probe } from "../domain/platform/health.ts";
 import type { PlatformRole, TenantRole } from "../domain/access/permissions.ts";
 import { login } from "../domain/identity/sessions.ts";
@@ -21,6 +21,7 @@ import { type JobHandlers, runDueJobs } from "../domain/jobs/jobs.ts";
 import { WEBHOOK_QUEUE } from "../domain/jobs/names.ts";
 import { addMember } from "../domain/identity/memberships.ts";
 import { SYSTEM_PRINCIPAL } from "../domain/access/principal.ts";
+import { capturingMailer } from "../domain/email/smtp.ts";
 import { tenantTable } from "../domain/tenancy/tenants.ts";
 import { PgSync } from "../domain/usage/pg_sync.ts";
 import { verifyItem } from "../domain/usage/stream.ts";
@@ -63,6 +64,8 @@ export interface HarnessOptions {
   pg?: PgStore;
   /** Environment variables for the app's configuration (COST_*, USAGE_STREAM_POLL_MS, …). */
   env?: Record<string, string>;
+  /** Where mail goes; default the development outbox (captured, not sent). */
+  mailer?: Mailer;
   /** WEBHOOK_ALLOW_PRIVATE_URLS (default false). */
   allowPrivateUrls?: boolean;
 }
@@ -125,6 +128,8 @@ export async function setup(opts: HarnessOptions = {}) {
     pg,
     vault: new Vault(crypto.getRandomValues(new Uint8Array(32))),
     webhooks: network,
+    mailer: opts.mailer ?? capturingMailer("Steward <steward@localhost>"),
+    brand: { platform: "Steward", publicUrl: "https://steward.example.com" },
   };
   const boot = await ensureSuperAdmin(svc);
   if (opts.seedPlans ?? true) await seedPlans(svc);

@@ -18,6 +18,7 @@ const STEWARD_ARGS = [
   "--allow-env",
   "--allow-read",
   "--allow-write",
+  "--allow-sys=hostname,networkInterfaces",
   "main.ts",
 ];
 

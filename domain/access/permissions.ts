@@ -40,6 +40,8 @@ export const PERMISSIONS = [
   "system:write",
   "config:read",
   "config:write",
+  "emails:read",
+  "emails:write",
 ] as const;
 
 export type Permission = typeof PERMISSIONS[number];
@@ -83,7 +85,10 @@ export interface RoleGrant {
 
 const all = new Set<Permission>(PERMISSIONS);
 const except = (...drop: Permission[]) => new Set(PERMISSIONS.filter((p) => !drop.includes(p)));
-const reads = new Set(PERMISSIONS.filter((p) => p.endsWith(":read") && p !== "config:read"));
+// Support reads no configuration, and no mail: the development outbox shows messages whole.
+const reads = new Set(
+  PERMISSIONS.filter((p) => p.endsWith(":read") && p !== "config:read" && p !== "emails:read"),
+);
 const grant = (platform: Set<Permission>, sees: "all" | "test" = "all"): RoleGrant => ({
   platform,
   inTenants: new Set([...platform].filter((p) => TENANT_PERMISSIONS.has(p))),
@@ -118,6 +123,7 @@ export const PLATFORM_ROLE_GRANTS: Record<PlatformRole, RoleGrant> = {
       "webhooks:read",
       "webhooks:write",
       "audit:read",
+      "emails:read",
     ]),
   ),
   // Admin powers, but only inside test tenants; on platform routes only creating test tenants.
@@ -142,7 +148,7 @@ export const TENANT_ROLE_PERMISSIONS: Record<TenantRole, ReadonlySet<Permission>
   admin: new Set(
     [...TENANT_PERMISSIONS].filter((p) => p !== "tenants:manage" && p !== "billing:write"),
   ),
-  // Webhooks stay with owners and admins: deliveries carry every event, invitation tokens too.
+  // Webhooks stay with owners and admins: deliveries carry every event of the tenant.
   member: new Set<Permission>([...tenantReads, "keys:write", "projects:write"]),
   viewer: new Set<Permission>(tenantReads),
 };

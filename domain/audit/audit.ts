@@ -81,12 +81,6 @@ export interface Change {
   tenant_id: string | null;
   before?: Record<string, unknown> | null;
   after?: Record<string, unknown> | null;
-  /**
-   * Fields the domain event must carry in clear although the audit trail redacts them: the
-   * one way a secret meant for a subscriber leaves Steward (an invitation or password-reset
-   * token for the platform's mailer). Never set it for anything else.
-   */
-  deliver?: Record<string, unknown>;
 }
 
 /** Adds the audit event and the domain event for `change` to `op`. */
@@ -120,7 +114,6 @@ export function recordChange(
     tenant_id: change.tenant_id,
     data: {
       ...(snapshot ? redact(snapshot) : { id: change.resource_id }),
-      ...change.deliver,
       actor: { type: actor.type, id: actor.id },
     },
   });

@@ -221,9 +221,9 @@ export const EVENT_CATALOG: readonly EventType[] = [
   },
   {
     type: "invitation.created",
-    description:
-      "Someone was invited to a tenant. `token` is the invitation token, for your mailer to send.",
-    example: { ...invitation, token: "sti_uN0t3bsO0ilz6b4Csv4dJxmO702qMou1vawtLqWY3jk", ...byUser },
+    description: "Someone was invited to a tenant; Steward mails the invitation. The event " +
+      "never carries its token.",
+    example: { ...invitation, ...byUser },
   },
   {
     type: "invitation.accepted",
@@ -302,13 +302,12 @@ export const EVENT_CATALOG: readonly EventType[] = [
   },
   {
     type: "user.password_reset_requested",
-    description: "A password reset was asked for. `token` is for your mailer to send; it works " +
-      "once, until `expires_at`.",
+    description: "A password reset was asked for; Steward mails the user a link that works " +
+      "once, until `expires_at`. The event never carries the token.",
     example: {
       id: USER,
       email: "ada@example.com",
       expires_at: "2026-03-01T13:00:00.000Z",
-      token: "str_dZwmEJByfx0VlQkg1Qrk4GrdOa0XocaVI6ntA8ofJDU",
       ...byUser,
     },
   },

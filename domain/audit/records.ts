@@ -50,7 +50,6 @@ export async function createRecord<T extends { id: string }>(
       resource_id: record.id,
       tenant_id: change.tenant_id(record),
       after: view(record),
-      deliver: change.deliver,
     });
     const res = await commit(op);
     return res ? { value: record, versionstamp: res.versionstamp } : CONFLICT;
@@ -97,7 +96,6 @@ export async function updateRecord<T extends { id: string }>(
       tenant_id: opts.tenant_id(next),
       before: view(current.value),
       after: view(next),
-      deliver: opts.deliver,
     });
     const res = await commit(op);
     if (res) {

@@ -19,6 +19,7 @@ import { revokeUserSessions } from "./sessions.ts";
 import { type Actor, type Services, SYSTEM_ACTOR } from "../shared/services.ts";
 import { requireAuthorityOver, type User, userAsOf, userTable } from "./users.ts";
 import { iso } from "../shared/time.ts";
+import { forgetRecipient } from "../email/outbox.ts";
 
 /** What an erasure still has to find and scrub. */
 interface Erasure {
@@ -115,6 +116,7 @@ async function finishErasure(svc: Services, actor: Actor, erasure: Erasure): Pro
     await scrubAudit(svc, prefix, erasure);
   }
   await scrubOutbox(svc, erasure);
+  await forgetRecipient(svc, erasure.email);
   await svc.kv.delete(keys.erasure(erasure.user_id));
 }
 

@@ -1,6 +1,7 @@
 /**
- * Invitations: an email asked to join a tenant with a role. The token is shown once, stored as
- * SHA-256, and carried by the `invitation.created` domain event for the platform's mailer.
+ * Invitations: an email asked to join a tenant with a role. The token is shown once to whoever
+ * invites, stored as SHA-256, and mailed to the invitee (email/outbox.ts keeps it sealed until
+ * sent); no event or log carries it.
  * Accepting creates the user when the email is new, adds the membership and marks the
  * invitation accepted in one commit; the invitation's version is checked in that commit, so of
  * two concurrent accepts exactly one succeeds.
@@ -17,6 +18,7 @@ import {
   type Versioned,
 } from "../../kv/table.ts";
 import { recordChange } from "../audit/audit.ts";
+import { composeEmail, queueEmail } from "../email/outbox.ts";
 import { AppError, badRequest, conflict, notFound } from "../shared/errors.ts";
 import { newId } from "../shared/ids.ts";
 import { canManageOwners, membershipCreated } from "./memberships.ts";
@@ -77,12 +79,18 @@ export const invitationView = (now: number) => ({ token_hash: _, ...rest }: Invi
 
 const auditView = ({ token_hash: _, ...rest }: Invitation) => rest;
 
-type TenantRef = Pick<Tenant, "id" | "is_test" | "status">;
+type TenantRef = Pick<Tenant, "id" | "is_test" | "status" | "name">;
 
 export interface NewInvitation {
   email: string;
   role: TenantRole;
   expires_in_days?: number;
+}
+
+/** How an invitation names who sent it: a user's name, or none for a token or the system. */
+async function nameOf(svc: Services, actor: Actor): Promise<string | null> {
+  if (actor.type !== "user") return null;
+  return (await getRecord(svc.kv, userTable, actor.id))?.value.name ?? null;
 }
 
 export async function createInvitation(
@@ -121,16 +129,29 @@ export async function createInvitation(
   };
   const pointer: InvitationPointer = { tenant_id: tenant.id, id: invitation.id };
   const hashKey = keys.invitationHash(invitation.token_hash);
+  // The token reaches the invitee by mail (sealed until sent), never through an event.
+  const mail = await composeEmail(svc, {
+    to: email,
+    template: "invitation",
+    tenant_id: tenant.id,
+    vars: {
+      tenant: tenant.name,
+      role: input.role,
+      inviter: await nameOf(svc, actor),
+      token: secret,
+      expires_at: invitation.expires_at,
+    },
+  });
   const op = insert(svc.kv.atomic(), invitationTable(tenant.id), invitation)
     .check({ key: hashKey, versionstamp: null })
     .set(hashKey, pointer);
+  queueEmail(op, now, mail);
   recordChange(op, now, actor, {
     action: "invitation.created",
     resource_type: "invitation",
     resource_id: invitation.id,
     tenant_id: tenant.id,
     after: auditView(invitation),
-    deliver: { token: secret },
   });
   const res = await commit(op);
   if (!res) throw conflict("the invitation could not be stored; try again");

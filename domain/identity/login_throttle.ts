@@ -115,6 +115,15 @@ export function loginSucceeded(
 const knownIpKey = (userId: string, ip: string) =>
   keys.userKnownIp(userId, sha256Hex(`${userId}:${ip}`));
 
+/** Whether `userId` logged in from anywhere in the last 90 days (a first login is not "new"). */
+export async function hasKnownAddresses(svc: Services, userId: string): Promise<boolean> {
+  const now = svc.now();
+  for await (const e of svc.kv.list<number>({ prefix: keys.userKnownIps(userId) })) {
+    if (e.value > now) return true;
+  }
+  return false;
+}
+
 /** Whether `userId` logged in from `ip` in the last 90 days. */
 export async function isKnownAddress(
   svc: Services,

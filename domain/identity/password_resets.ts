@@ -1,7 +1,7 @@
 /**
  * Password resets: staff ask for one, the user spends it. The token is valid for an hour and
- * once; only its SHA-256 is stored, and it leaves Steward only inside the
- * `user.password_reset_requested` domain event, for the platform's mailer. A new request
+ * once; only its SHA-256 is stored, and it leaves Steward only in the mail to the user
+ * (email/outbox.ts keeps it sealed until sent; no event or log carries it). A new request
  * replaces the user's outstanding token; spending one sets the password and ends every session
  * in one commit with marking it used, so two concurrent uses cannot both succeed.
  */
@@ -9,6 +9,7 @@ import { commit } from "../../kv/commit.ts";
 import { keys } from "../../kv/keys.ts";
 import { getRecord } from "../../kv/table.ts";
 import { recordChange } from "../audit/audit.ts";
+import { composeEmail, queueEmail } from "../email/outbox.ts";
 import { AppError, conflict, notFound } from "../shared/errors.ts";
 import type { Principal } from "../access/principal.ts";
 import { newSecret, sha256Hex } from "../shared/secrets.ts";
@@ -28,7 +29,7 @@ interface PasswordReset {
   created_at: string;
 }
 
-/** Creates a reset token for `userId` and hands it to subscribers; returns its deadline. */
+/** Creates a reset token for `userId` and mails it to the user; returns its deadline. */
 export async function requestPasswordReset(
   svc: Services,
   actor: Actor,
@@ -47,6 +48,11 @@ export async function requestPasswordReset(
     expires_at: iso(now + VALID_MS),
     created_at: iso(now),
   };
+  const mail = await composeEmail(svc, {
+    to: user.value.email,
+    template: "password_reset",
+    vars: { name: user.value.name, token, expires_at: reset.expires_at },
+  });
   const outstanding = await svc.kv.get<string>(keys.userPasswordReset(userId));
   const op = svc.kv.atomic()
     .check({ key: keys.user(userId), versionstamp: user.versionstamp })
@@ -62,13 +68,14 @@ export async function requestPasswordReset(
       }, { expireIn: REMEMBER_MS });
     }
   }
+  // The token reaches the user by mail only (sealed until sent).
+  queueEmail(op, now, mail);
   recordChange(op, now, actor, {
     action: "user.password_reset_requested",
     resource_type: "user",
     resource_id: userId,
     tenant_id: null,
     after: { id: userId, email: user.value.email, expires_at: reset.expires_at },
-    deliver: { token },
   });
   if (!(await commit(op))) throw conflict("the user changed meanwhile; try again");
   return { expires_at: reset.expires_at };

@@ -4,9 +4,7 @@
  * node:crypto's async scrypt runs off the event loop.
  */
 import { scrypt, timingSafeEqual } from "node:crypto";
-import { ZxcvbnFactory } from "@zxcvbn-ts/core";
-import * as common from "@zxcvbn-ts/language-common";
-import * as english from "@zxcvbn-ts/language-en";
+import type { ZxcvbnFactory } from "@zxcvbn-ts/core";
 import type { PasswordPolicy } from "../shared/services.ts";
 
 export const DEFAULT_PASSWORD_POLICY: PasswordPolicy = { log2N: 17 };
@@ -52,24 +50,34 @@ export async function verifyPassword(password: string, stored: string): Promise<
 /** The lowest zxcvbn score (0–4) a new password may have: 3 is "safely unguessable". */
 export const MIN_PASSWORD_SCORE = 3;
 
-/** zxcvbn with its common-password, name and English word lists, built on first use. */
-let estimator: ZxcvbnFactory | null = null;
+/**
+ * zxcvbn with its common-password, name and English word lists: about 28 MB of heap, so loaded
+ * on the first password check rather than at start-up (a process that only verifies keys never
+ * carries it, and a smaller heap is cheaper to collect on the hot path).
+ */
+let estimator: Promise<ZxcvbnFactory> | null = null;
 const strength = () =>
-  estimator ??= new ZxcvbnFactory({
-    dictionary: { ...common.dictionary, ...english.dictionary },
-    graphs: common.adjacencyGraphs,
-    translations: english.translations,
-  });
+  estimator ??= Promise.all([
+    import("@zxcvbn-ts/core"),
+    import("@zxcvbn-ts/language-common"),
+    import("@zxcvbn-ts/language-en"),
+  ]).then(([{ ZxcvbnFactory }, common, english]) =>
+    new ZxcvbnFactory({
+      dictionary: { ...common.dictionary, ...english.dictionary },
+      graphs: common.adjacencyGraphs,
+      translations: english.translations,
+    })
+  );
 
 /**
  * Rules a new password must meet; returns what is wrong, or null. Beyond its length, it must be
  * hard to guess: zxcvbn scores it against common passwords, words, names, keyboard patterns,
  * repeats and dates, and against the account's own email and name.
  */
-export function passwordProblem(
+export async function passwordProblem(
   password: string,
   account: { email?: string; name?: string } = {},
-): string | null {
+): Promise<string | null> {
   if (password.length < 12) return "password must be at least 12 characters";
   if (password.length > 256) return "password must be at most 256 characters";
   const email = account.email?.toLowerCase();
@@ -78,7 +86,7 @@ export function passwordProblem(
   }
   const inputs = [email, email?.split("@")[0], account.name, ...(account.name?.split(/\s+/) ?? [])]
     .filter((v): v is string => Boolean(v));
-  const result = strength().check(password, inputs);
+  const result = (await strength()).check(password, inputs);
   if (result.score >= MIN_PASSWORD_SCORE) return null;
   const why = [result.feedback.warning, ...result.feedback.suggestions].filter(Boolean).join(" ");
   return `password is too easy to guess${why ? `: ${why}` : ""}`;

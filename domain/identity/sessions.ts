@@ -18,12 +18,14 @@ import {
   type Versioned,
 } from "../../kv/table.ts";
 import { recordChange } from "../audit/audit.ts";
+import { composeEmail, queueEmail } from "../email/outbox.ts";
 import { AppError } from "../shared/errors.ts";
 import { newId } from "../shared/ids.ts";
 import { hashPassword, verifyPassword } from "./passwords.ts";
 import {
   admitAccount,
   admitAddress,
+  hasKnownAddresses,
   isKnownAddress,
   loginSucceeded,
   noteAddressFailure,
@@ -84,7 +86,8 @@ export async function login(
   const email = normalizeEmail(input.email);
   await admitAddress(svc, from.ip);
   const user = await getByPointer(svc.kv, userTable, keys.userEmail(email));
-  await admitAccount(svc, email, user ? await isKnownAddress(svc, user.value.id, from.ip) : false);
+  const known = user ? await isKnownAddress(svc, user.value.id, from.ip) : false;
+  await admitAccount(svc, email, known);
   const stored = user ? (await svc.kv.get<string>(keys.password(user.value.id))).value : null;
   const matches = await verifyPassword(input.password, await hashToCompare(svc, stored));
   const now = svc.now();
@@ -107,7 +110,16 @@ export async function login(
   };
   const actor: Actor = { ...from, type: "user", id: user.value.id };
   const loggedIn: User = { ...user.value, last_login_at: iso(now) };
+  // From an address the account was never used from: its owner hears of it.
+  const notice = !known && from.ip && await hasKnownAddresses(svc, user.value.id)
+    ? await composeEmail(svc, {
+      to: user.value.email,
+      template: "new_sign_in",
+      vars: { name: user.value.name, ip: from.ip, user_agent: from.user_agent, at: iso(now) },
+    })
+    : null;
   const op = insert(svc.kv.atomic(), sessionTable, session);
+  if (notice) queueEmail(op, now, notice);
   replace(op, userTable, user, loggedIn);
   loginSucceeded(op, now, email, user.value.id, from.ip);
   recordChange(op, now, actor, {

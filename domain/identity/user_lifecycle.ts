@@ -16,6 +16,7 @@ import { revokeUserSessions } from "./sessions.ts";
 import { type Actor, type Services, SYSTEM_ACTOR } from "../shared/services.ts";
 import { requireAuthorityOver, type User, userAsOf, userAuditView, userTable } from "./users.ts";
 import { iso } from "../shared/time.ts";
+import { sendEmail } from "../email/outbox.ts";
 
 /** The longest suspension: beyond a year, block the account instead. */
 const MAX_SUSPENSION_MS = 366 * 86_400_000;
@@ -69,6 +70,7 @@ async function changeUser(
   next: (current: User) => User,
 ): Promise<Versioned<User>> {
   const now = svc.now();
+  const seen: { before?: User } = {};
   const updated = await updateRecord(svc, actor, userTable, {
     id,
     noun: "user",
@@ -80,7 +82,7 @@ async function changeUser(
     action: (stored, after) => actionFor(userAsOf(stored, now), after),
     apply: (stored) => {
       if (stored.status === "deleted") throw notFound("user");
-      const current = userAsOf(stored, now);
+      const current = seen.before = userAsOf(stored, now);
       const after = next(current);
       if (unchanged(current, after)) return stored;
       const sensitive = after.status !== current.status ||
@@ -89,7 +91,24 @@ async function changeUser(
       return { ...after, updated_at: iso(now) };
     },
   });
-  if (updated.value.status !== "active") await revokeUserSessions(svc, actor, id);
+  const after = updated.value;
+  if (after.status !== "active") await revokeUserSessions(svc, actor, id);
+  if (
+    seen.before && seen.before.status !== after.status &&
+    (after.status === "blocked" || after.status === "suspended")
+  ) {
+    // After the commit, not in it: a crash in between loses this notice, never the change.
+    await sendEmail(svc, {
+      to: after.email,
+      template: "account_status",
+      vars: {
+        name: after.name,
+        status: after.status,
+        until: after.suspended_until,
+        reason: after.status === "blocked" ? after.blocked_reason : after.suspended_reason,
+      },
+    });
+  }
   return updated;
 }
 

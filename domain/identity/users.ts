@@ -11,6 +11,7 @@ import { recordChange } from "../audit/audit.ts";
 import { badRequest, conflict, forbidden, notFound } from "../shared/errors.ts";
 import { newId } from "../shared/ids.ts";
 import { hashPassword, passwordProblem } from "./passwords.ts";
+import { composeEmail, queueEmail } from "../email/outbox.ts";
 import type { PlatformRole } from "../access/permissions.ts";
 import { isSuperAdmin, type Principal } from "../access/principal.ts";
 import { createRecord } from "../audit/records.ts";
@@ -82,12 +83,12 @@ export interface NewUser {
 }
 
 /** Throws 400 when `password` breaks the policy for the account with `email` and `name`. */
-export function checkPassword(
+export async function checkPassword(
   password: string,
   account: { email: string; name?: string },
   field = "password",
 ) {
-  const problem = passwordProblem(password, account);
+  const problem = await passwordProblem(password, account);
   if (problem) throw badRequest(problem, [{ path: [field], message: problem }]);
 }
 
@@ -100,7 +101,7 @@ export async function prepareUser(
   input: NewUser,
 ): Promise<{ user: User; hash: string | null }> {
   const email = normalizeEmail(input.email);
-  if (input.password) checkPassword(input.password, { email, name: input.name });
+  if (input.password) await checkPassword(input.password, { email, name: input.name });
   const hash = input.password ? await hashPassword(input.password, svc.passwords) : null;
   const now = svc.now();
   const user: User = {
@@ -254,13 +255,21 @@ export async function setPassword(
 ): Promise<number> {
   const user = await getRecord(svc.kv, userTable, userId);
   if (!user || user.value.status === "deleted") throw notFound("user");
-  checkPassword(password, { email: user.value.email, name: user.value.name }, opts.field);
+  await checkPassword(password, { email: user.value.email, name: user.value.name }, opts.field);
   const hash = await hashPassword(password, svc.passwords);
+  const now = svc.now();
+  // The owner hears of it: a change they did not make is their cue to act.
+  const notice = await composeEmail(svc, {
+    to: user.value.email,
+    template: "password_changed",
+    vars: { name: user.value.name, at: iso(now) },
+  });
   const op = svc.kv.atomic()
     .check({ key: keys.user(userId), versionstamp: user.versionstamp })
     .set(keys.password(userId), hash);
+  queueEmail(op, now, notice);
   opts.extra?.(op);
-  recordChange(op, svc.now(), actor, {
+  recordChange(op, now, actor, {
     action: opts.action ?? "user.password_changed",
     resource_type: "user",
     resource_id: userId,

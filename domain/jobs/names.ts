@@ -11,3 +11,7 @@ export const RECOVER_JOB = "webhook.recover";
 /** Work that follows a tenant's deletion: revoking what still grants access to it. */
 export const TENANT_QUEUE = "tenants";
 export const TENANT_CLEANUP_JOB = "tenant.cleanup";
+
+/** Outgoing email: one job per message (email/outbox.ts). */
+export const EMAIL_QUEUE = "email";
+export const SEND_EMAIL_JOB = "email.send";

@@ -104,7 +104,7 @@ export function keyStatus(key: ApiKey, now: number): KeyStatus {
 }
 
 /** Neither revoked (nor in a rotation's grace) nor recorded as expired. */
-const live = (k: ApiKey) => k.revoked_at === null && !k.expired_at;
+export const live = (k: ApiKey) => k.revoked_at === null && !k.expired_at;
 
 export const apiKeyTable = (tenantId: string): Table<ApiKey> => ({
   key: (id) => keys.apiKey(tenantId, id),

@@ -1,5 +1,6 @@
 /** Dependency checks behind the health endpoints: each probe timed, failures reported, never thrown. */
 import { keys } from "../../kv/keys.ts";
+import type { VaultState } from "../shared/services.ts";
 
 export interface Probe {
   name: string;
@@ -26,6 +27,17 @@ export function kvProbe(kv: Deno.Kv): Probe {
         throw new Error("read did not return the write");
       }
     },
+  };
+}
+
+/** Fails while the vault is sealed: secrets, signing keys and webhook secrets cannot be used. */
+export function vaultProbe(state: VaultState): Probe {
+  return {
+    name: "vault",
+    check: () =>
+      state.sealed
+        ? Promise.reject(new Error("sealed: set STEWARD_MASTER_KEY"))
+        : Promise.resolve(),
   };
 }
 

@@ -7,7 +7,14 @@
 import type { JobHandlers } from "../jobs/jobs.ts";
 import { deliverJob } from "../webhooks/delivery.ts";
 import { fanOutJob, recoverJob } from "../webhooks/dispatch.ts";
-import { DELIVER_JOB, FANOUT_JOB, RECOVER_JOB, TENANT_CLEANUP_JOB } from "../jobs/names.ts";
+import {
+  DELIVER_JOB,
+  FANOUT_JOB,
+  RECOVER_JOB,
+  SEND_EMAIL_JOB,
+  TENANT_CLEANUP_JOB,
+} from "../jobs/names.ts";
+import { sendEmailJob } from "../email/outbox.ts";
 import { cleanUpDeletedTenant } from "./tenant_cleanup.ts";
 
 export const JOB_HANDLERS: JobHandlers = {
@@ -15,4 +22,5 @@ export const JOB_HANDLERS: JobHandlers = {
   [DELIVER_JOB]: deliverJob,
   [RECOVER_JOB]: recoverJob,
   [TENANT_CLEANUP_JOB]: cleanUpDeletedTenant,
+  [SEND_EMAIL_JOB]: sendEmailJob,
 };

@@ -16,6 +16,7 @@ import { rollupRecentDays } from "../usage/rollups.ts";
 import { pruneSessions } from "../identity/sessions.ts";
 import { pruneWebhookHistory } from "../webhooks/retention.ts";
 import { retireSigningKeys } from "../keys/signing_keys.ts";
+import { noticeExpiringKeys } from "./key_expiry_notices.ts";
 import { liftSuspensions } from "../identity/user_lifecycle.ts";
 import { type Services } from "../shared/services.ts";
 import { iso } from "../shared/time.ts";
@@ -37,6 +38,11 @@ export interface MaintenanceRun {
 }
 
 export const MAINTENANCE_TASKS: MaintenanceTask[] = [
+  {
+    name: "notice-expiring-keys",
+    schedule: "7 * * * *",
+    run: async (svc) => ({ expiring_keys_noticed: await noticeExpiringKeys(svc) }),
+  },
   {
     name: "expire-sessions",
     schedule: "*/10 * * * *",

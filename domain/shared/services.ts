@@ -26,6 +26,10 @@ export interface Services {
   vault: Sealer;
   /** How webhooks reach their endpoints (HTTP sender, DNS, the private-address switch). */
   webhooks: WebhookNetwork;
+  /** Where email goes: an SMTP server, or the development outbox (email/smtp.ts). */
+  mailer: Mailer;
+  /** How mail names the platform and where its links point (email/templates.ts). */
+  brand: { platform: string; publicUrl: string };
 }
 
 /** Who did something, and from where: what the audit trail records (no HTTP types). */
@@ -60,8 +64,17 @@ export interface Sealed {
 /** Whose data key seals a value: a tenant's id, or null for the platform's own. */
 export type KeyOwner = string | null;
 
+/** Whether the vault can open what it holds, and under which master key (health reports it). */
+export interface VaultState {
+  sealed: boolean;
+  /** A short public name of the master key (vault/master_key.ts), null when sealed. */
+  key_id: string | null;
+  source: "env" | "file" | "memory" | null;
+}
+
 /** Envelope encryption (vault/vault.ts); `aad` binds a value to the record it belongs to. */
 export interface Sealer {
+  readonly state: VaultState;
   seal(kv: Deno.Kv, owner: KeyOwner, plain: Uint8Array<ArrayBuffer>, aad: string): Promise<Sealed>;
   open(kv: Deno.Kv, owner: KeyOwner, sealed: Sealed, aad: string): Promise<Uint8Array<ArrayBuffer>>;
 }
@@ -73,6 +86,37 @@ export interface WebhookNetwork {
   fetch: (url: string, init: RequestInit) => Promise<Response>;
   /** Addresses of `host` for one record type; rejects (or answers []) when there are none. */
   resolveDns: (host: string, type: "A" | "AAAA") => Promise<string[]>;
+}
+
+/** One email ready to send. */
+export interface OutgoingEmail {
+  from: string;
+  to: string;
+  subject: string;
+  text: string;
+  html: string;
+  /** Message-ID, so a retried send is recognisable as the same message. */
+  messageId: string;
+}
+
+/** Why a send failed; `permanent` when the server refused it for good (a 5xx reply). */
+export interface SendFailure extends Error {
+  permanent: boolean;
+}
+
+/** The platform's outgoing mail (STEWARD_SMTP_URL), or none: mail is then kept, not sent. */
+export interface Mailer {
+  /** False when no SMTP server is configured: messages stay in the development outbox. */
+  readonly sends: boolean;
+  /** The platform's sender (STEWARD_MAIL_FROM). */
+  readonly from: string;
+  /**
+   * Hands the message to the SMTP server; resolves with its answer (`250 2.0.0 OK …`), rejects
+   * with a SendFailure whose message holds the server's answer or the connection failure.
+   */
+  send(email: OutgoingEmail): Promise<string>;
+  /** Closes pooled connections (shutdown). */
+  close(): Promise<void>;
 }
 
 /** What the request middleware reports of one answered request. */

@@ -10,7 +10,8 @@
 import { commit } from "../../kv/commit.ts";
 import { keys } from "../../kv/keys.ts";
 import { AppError } from "../shared/errors.ts";
-import type { KeyOwner, Sealed, Sealer } from "../shared/services.ts";
+import type { KeyOwner, Sealed, Sealer, VaultState } from "../shared/services.ts";
+import { masterKeyId } from "./master_key.ts";
 
 const b64 = (bytes: Uint8Array) => btoa(String.fromCharCode(...bytes));
 const unb64 = (text: string) => Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
@@ -54,15 +55,16 @@ export class Vault implements Sealer {
   /** Unwrapped data keys, by owner: unwrapping costs a KV read and a decryption. */
   readonly #dataKeys = new Map<string, Promise<CryptoKey>>();
 
-  /** `masterKey`: 32 bytes, or null for a closed vault. */
-  constructor(masterKey: Uint8Array<ArrayBuffer> | null) {
+  readonly state: VaultState;
+
+  /** `masterKey`: 32 bytes, or null for a closed (sealed) vault. */
+  constructor(masterKey: Uint8Array<ArrayBuffer> | null, source: VaultState["source"] = "env") {
     this.#master = masterKey
       ? crypto.subtle.importKey("raw", masterKey, AES, false, ["encrypt", "decrypt"])
       : null;
-  }
-
-  static fromBase64(value: string | undefined): Vault {
-    return new Vault(value ? unb64(value) : null);
+    this.state = masterKey
+      ? { sealed: false, key_id: masterKeyId(masterKey), source }
+      : { sealed: true, key_id: null, source: null };
   }
 
   #masterKey(): Promise<CryptoKey> {

@@ -82,7 +82,7 @@ export function authRoutes() {
       path: "/v1/auth/password-reset",
       tags: ["Auth"],
       summary: "Set a new password with a reset token",
-      description: "The token (from the `user.password_reset_requested` event) works once, " +
+      description: "The token (from the link mailed to the user) works once, " +
         "within an hour, and only if no newer reset was requested. Every session of the user ends.",
       request: { body: jsonBody(PasswordReset) },
       responses: {

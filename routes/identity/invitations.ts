@@ -112,8 +112,8 @@ export function invitationRoutes() {
       path: "/v1/tenants/{tenant}/invitations",
       tags,
       summary: "Invite an email to join the tenant",
-      description: "The token is returned once, in `data.token`, and carried by the " +
-        "`invitation.created` event for your mailer; only its SHA-256 is stored. " +
+      description: "The token is returned once, in `data.token`, and mailed to the invitee " +
+        "with a link to accept; only its SHA-256 is stored, and no event carries it. " +
         "Only owners (or platform staff with `members:write`) invite owners.",
       request: { params: TenantParams, body: jsonBody(CreateInvitation) },
       responses: {

@@ -323,9 +323,9 @@ export function userRoutes() {
       path: "/v1/users/{id}/reset-password",
       tags,
       summary: "Send the user a password-reset token",
-      description: "Creates a single-use token valid for one hour, stored hashed. It is never in " +
-        "the response: it is delivered only by the `user.password_reset_requested` event " +
-        `(\`data.token\`), for the platform's mailer. A new request replaces the last. ${STAFF_RULE}`,
+      description: "Creates a single-use token valid for one hour, stored hashed, and mails the " +
+        "user a link with it. It is in no response and no event. A new request replaces the " +
+        `last. ${STAFF_RULE}`,
       request: { params: Params },
       responses: {
         202: jsonResponse(

@@ -1,7 +1,8 @@
 /** Liveness, readiness (KV read/write probe, Postgres when configured) and a combined report. */
 import { z } from "@hono/zod-openapi";
 import { AppError } from "../../domain/shared/errors.ts";
-import { kvProbe, runChecks } from "../../domain/platform/health.ts";
+import { kvProbe, runChecks, vaultProbe } from "../../domain/platform/health.ts";
+import type { VaultState } from "../../domain/shared/services.ts";
 import type { AppDeps } from "../context.ts";
 import { ok } from "../respond.ts";
 import { defineRoute, router } from "../route.ts";
@@ -14,7 +15,20 @@ const Check = z.object({
 });
 const Checks = z.record(z.string(), Check);
 
-const check = (deps: AppDeps) => runChecks([kvProbe(deps.svc.kv), ...(deps.probes ?? [])]);
+const VaultReport = z.object({
+  state: z.enum(["sealed", "unsealed"]),
+  key_id: z.string().nullable().openapi({ description: "A short public name of the master key." }),
+  source: z.enum(["env", "file", "memory"]).nullable(),
+});
+
+const check = (deps: AppDeps) =>
+  runChecks([kvProbe(deps.svc.kv), vaultProbe(deps.svc.vault.state), ...(deps.probes ?? [])]);
+
+const vaultReport = ({ sealed, key_id, source }: VaultState) => ({
+  state: sealed ? "sealed" as const : "unsealed" as const,
+  key_id,
+  source,
+});
 
 export function healthRoutes() {
   const app = router();
@@ -35,10 +49,10 @@ export function healthRoutes() {
       method: "get",
       path: "/health/ready",
       tags: ["Health"],
-      summary: "Dependencies answer (KV; Postgres when configured)",
+      summary: "Dependencies answer (KV, the vault; Postgres when configured)",
       responses: {
         200: jsonResponse(
-          envelope(z.object({ status: z.literal("ready"), checks: Checks })),
+          envelope(z.object({ status: z.literal("ready"), checks: Checks, vault: VaultReport })),
           "Ready.",
         ),
         503: jsonResponse(ErrorSchema, "A dependency is failing; `details` holds each check."),
@@ -49,7 +63,11 @@ export function healthRoutes() {
       if (failing.length) {
         throw new AppError("UNAVAILABLE", `not ready: ${failing.join(", ")} failing`, checks, 5);
       }
-      return ok(c, { status: "ready" as const, checks }, 200);
+      return ok(c, {
+        status: "ready" as const,
+        checks,
+        vault: vaultReport(c.var.svc.vault.state),
+      }, 200);
     },
   );
 
@@ -66,6 +84,7 @@ export function healthRoutes() {
             version: z.string(),
             uptime_seconds: z.number(),
             checks: Checks,
+            vault: VaultReport,
           })),
           "Report (status `degraded` when a dependency fails).",
         ),
@@ -79,6 +98,7 @@ export function healthRoutes() {
         version: deps.version,
         uptime_seconds: Math.round((deps.svc.now() - deps.startedAt) / 1000),
         checks,
+        vault: vaultReport(deps.svc.vault.state),
       });
     },
   );
