@@ -5,6 +5,7 @@
  * store (KV Connect) is shared by processes on other machines, which a local file cannot reach:
  * there the variable is required. A `:memory:` store gets a key for the life of the process.
  */
+import { dirname } from "node:path";
 import { sha256Hex } from "../shared/secrets.ts";
 
 export type MasterKeySource = "env" | "file" | "memory";
@@ -52,6 +53,8 @@ export async function resolveMasterKey(
   const existing = await readKeyFile(path);
   if (existing) return { bytes: existing, source: "file", path, generated: false };
   const bytes = crypto.getRandomValues(new Uint8Array(32));
+  // The store's folder may not exist yet: the key is made before the store is opened.
+  await Deno.mkdir(dirname(path), { recursive: true });
   try {
     // createNew: of two processes starting at once on a new store, one writes the key.
     await Deno.writeTextFile(path, `${toBase64(bytes)}\n`, { createNew: true, mode: 0o600 });

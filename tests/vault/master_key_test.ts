@@ -16,7 +16,8 @@ import { setup } from "../_harness.ts";
 Deno.test("master key: a local store's first start makes a key file (0600) that later starts reuse", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    const store = `${dir}/steward.kv`;
+    // A first start: not even the store's folder exists yet.
+    const store = `${dir}/data/steward.kv`;
     const first = await resolveMasterKey(undefined, store);
     assert.equal(first.generated, true);
     assert.equal(first.source, "file");
