@@ -18,7 +18,7 @@ import { SYSTEM_PRINCIPAL } from "./domain/access/principal.ts";
 import { randomBase62 } from "./domain/shared/secrets.ts";
 import { type Services, SYSTEM_ACTOR } from "./domain/shared/services.ts";
 import { Vault } from "./domain/vault/vault.ts";
-import { capturingMailer, smtpMailer } from "./domain/email/smtp.ts";
+import { mailerFor } from "./domain/email/smtp.ts";
 import { MasterKeyError, resolveMasterKey } from "./domain/vault/master_key.ts";
 import { realNetwork } from "./domain/webhooks/targets.ts";
 import { createToken } from "./domain/keys/tokens.ts";
@@ -130,13 +130,8 @@ if (import.meta.main) {
       vault: new Vault(masterKey.bytes, masterKey.source),
       webhooks: realNetwork(config.WEBHOOK_ALLOW_PRIVATE_URLS),
       // A store command queues mail; the server's job runner sends it.
-      mailer: config.STEWARD_SMTP_URL
-        ? smtpMailer(config.STEWARD_SMTP_URL, config.STEWARD_MAIL_FROM)
-        : capturingMailer(config.STEWARD_MAIL_FROM),
-      brand: {
-        platform: config.STEWARD_PLATFORM_NAME,
-        publicUrl: config.STEWARD_PUBLIC_URL ?? `http://localhost:${config.PORT}`,
-      },
+      mailer: mailerFor(config.STEWARD_SMTP_URL, config.STEWARD_MAIL_FROM),
+      brand: { platform: config.STEWARD_PLATFORM_NAME, publicUrl: config.STEWARD_PUBLIC_URL },
     };
     try {
       await run(svc, Deno.args[0], Deno.args.slice(1));

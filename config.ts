@@ -131,7 +131,18 @@ const ConfigSchema = z.object({
   WEBHOOK_ALLOW_PRIVATE_URLS: z.enum(["true", "false"]).default("false").transform((v) =>
     v === "true"
   ),
-});
+}).superRefine((c, ctx) => {
+  if (c.STEWARD_ENV === "production" && !c.STEWARD_SMTP_URL && !c.STEWARD_EMAIL_DISABLED) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["STEWARD_SMTP_URL"],
+      message: "required in production (or set STEWARD_EMAIL_DISABLED=true to run without mail)",
+    });
+  }
+}).transform((c) => ({
+  ...c,
+  STEWARD_PUBLIC_URL: c.STEWARD_PUBLIC_URL ?? `http://localhost:${c.PORT}`,
+}));
 
 export type Config = z.infer<typeof ConfigSchema>;
 
@@ -143,19 +154,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     Object.entries(env).filter(([, v]) => v !== undefined && v !== ""),
   );
   const parsed = ConfigSchema.safeParse(present);
-  if (parsed.success) {
-    const config = parsed.data;
-    if (
-      config.STEWARD_ENV === "production" && !config.STEWARD_SMTP_URL &&
-      !config.STEWARD_EMAIL_DISABLED
-    ) {
-      throw new ConfigError(
-        "invalid configuration:\n  STEWARD_SMTP_URL: required in production (or set " +
-          "STEWARD_EMAIL_DISABLED=true to run without sending mail)",
-      );
-    }
-    return config;
-  }
+  if (parsed.success) return parsed.data;
   const lines = parsed.error.issues.map((i) => `  ${i.path.join(".")}: ${i.message}`);
   throw new ConfigError(`invalid configuration:\n${lines.join("\n")}`);
 }

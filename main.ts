@@ -19,7 +19,7 @@ import { verifyItem } from "./domain/usage/stream.ts";
 import { Vault } from "./domain/vault/vault.ts";
 import { type MasterKey, MasterKeyError, resolveMasterKey } from "./domain/vault/master_key.ts";
 import { realNetwork } from "./domain/webhooks/targets.ts";
-import { capturingMailer, smtpMailer } from "./domain/email/smtp.ts";
+import { mailerFor } from "./domain/email/smtp.ts";
 import { KvCache } from "./kv/cache.ts";
 import { meterKv } from "./kv/metered.ts";
 import { hasQueues, openKv } from "./kv/open.ts";
@@ -95,13 +95,8 @@ const svc: Services = {
   pg: pgSync,
   vault: new Vault(masterKey.bytes, masterKey.source),
   webhooks: realNetwork(config.WEBHOOK_ALLOW_PRIVATE_URLS),
-  mailer: config.STEWARD_SMTP_URL
-    ? smtpMailer(config.STEWARD_SMTP_URL, config.STEWARD_MAIL_FROM)
-    : capturingMailer(config.STEWARD_MAIL_FROM),
-  brand: {
-    platform: config.STEWARD_PLATFORM_NAME,
-    publicUrl: config.STEWARD_PUBLIC_URL ?? `http://localhost:${config.PORT}`,
-  },
+  mailer: mailerFor(config.STEWARD_SMTP_URL, config.STEWARD_MAIL_FROM),
+  brand: { platform: config.STEWARD_PLATFORM_NAME, publicUrl: config.STEWARD_PUBLIC_URL },
 };
 if (!svc.mailer.sends) {
   console.log(

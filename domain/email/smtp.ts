@@ -140,6 +140,10 @@ export function smtpMailer(url: string, from: string): Mailer {
   };
 }
 
+/** The Mailer for STEWARD_SMTP_URL: through that server when set, else the development outbox. */
+export const mailerFor = (url: string | undefined, from: string): Mailer =>
+  url ? smtpMailer(url, from) : capturingMailer(from);
+
 /**
  * The Mailer without an SMTP server: nothing is sent, and the outbox keeps the messages for
  * development. `send` rejects, because a caller that checks `sends` never calls it.

@@ -14,3 +14,21 @@ Deno.test("config: STEWARD_TRUSTED_PROXIES takes addresses and CIDR blocks, and 
       /"proxy.internal" is not an address or CIDR block/.test(err.message),
   );
 });
+
+Deno.test("config: production refuses to start without SMTP unless mail is disabled", () => {
+  assert.throws(
+    () => loadConfig({ STEWARD_ENV: "production" }),
+    (err: Error) =>
+      err instanceof ConfigError && /STEWARD_SMTP_URL: required in production/.test(err.message),
+  );
+  assert.equal(
+    loadConfig({ STEWARD_ENV: "production", STEWARD_EMAIL_DISABLED: "true" }).STEWARD_ENV,
+    "production",
+  );
+  const smtp = loadConfig({
+    STEWARD_ENV: "production",
+    STEWARD_SMTP_URL: "smtp://u:p@mail.example.com:587",
+  });
+  assert.equal(smtp.STEWARD_PUBLIC_URL, "http://localhost:8000", "links default to this server");
+  assert.throws(() => loadConfig({ STEWARD_SMTP_URL: "http://mail.example.com" }), ConfigError);
+});
