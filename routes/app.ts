@@ -39,6 +39,34 @@ import { userRoutes } from "./identity/users.ts";
 import { isVerify, verifyFastPath, verifyRoutes } from "./keys/verify.ts";
 import { webhookRoutes } from "./webhooks/webhooks.ts";
 
+/** The document's tags, in the order a reader meets them. */
+export const TAGS = [
+  { name: "Health", description: "Liveness, readiness and a report of each dependency." },
+  { name: "Auth", description: "Logging in and out, the current principal, password resets." },
+  { name: "Users", description: "The platform's users: create, find, block, suspend, erase." },
+  { name: "Activity", description: "What a principal did, day by day." },
+  {
+    name: "Service tokens",
+    description: "Credentials for systems (`stw_…`), scoped and bindable.",
+  },
+  { name: "Tenants", description: "The platform's customers: create, suspend, delete, flags." },
+  { name: "Members", description: "Who belongs to a tenant, with which role." },
+  { name: "Invitations", description: "Asking an email to join a tenant; accepting." },
+  { name: "Plans", description: "Plans, their limits and quotas, and a tenant's plan." },
+  { name: "Projects", description: "A tenant's applications." },
+  { name: "Signing keys", description: "Per-project ES256 keys, the JWKS, and short-lived JWTs." },
+  { name: "API keys", description: "A tenant's customer keys: shown once, rotated, revoked." },
+  { name: "Verify", description: "The gateway's hot path: is this key good, within its limits?" },
+  { name: "Usage", description: "Metered usage: events in, quotas, daily series, the stream." },
+  { name: "Logs", description: "Request logs: search, export, retention." },
+  { name: "Jobs", description: "Background work: queues and jobs, pause, resume, retry." },
+  { name: "Maintenance", description: "One-off operations on the stores." },
+  { name: "Webhooks", description: "A tenant's signed outbound webhooks and their deliveries." },
+  { name: "Platform webhooks", description: "The platform's own webhook endpoints." },
+  { name: "Email", description: "Mail sent, failing, or kept in the development outbox." },
+  { name: "Audit", description: "Who did what, to which resource, from where and when." },
+];
+
 export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   const gate = new ThresholdGate(deps.svc, { intervalMs: 5_000 });
@@ -125,6 +153,8 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
       description:
         "The control plane for API businesses: tenants, users, keys, plans, usage, audit and webhooks.",
     },
+    servers: [{ url: "/", description: "This Steward server" }],
+    tags: TAGS,
   });
 
   app.notFound(notFoundHandler);

@@ -6,12 +6,14 @@ import { AppError, type ErrorCode } from "../domain/shared/errors.ts";
 import { ContentionError } from "../kv/commit.ts";
 import { InvalidCursorError } from "../kv/list.ts";
 import type { AppEnv } from "./context.ts";
+import { ROUTE_ACCESS } from "./permissions.ts";
 
 export const STATUS: Record<ErrorCode, ContentfulStatusCode> = {
   BAD_REQUEST: 400,
   UNAUTHORIZED: 401,
   FORBIDDEN: 403,
   NOT_FOUND: 404,
+  METHOD_NOT_ALLOWED: 405,
   CONFLICT: 409,
   PRECONDITION_FAILED: 412,
   PAYLOAD_TOO_LARGE: 413,
@@ -66,5 +68,32 @@ export function onError(err: Error, c: Context<AppEnv>) {
   return errorJson(c, appError);
 }
 
-export const notFoundHandler = (c: Context<AppEnv>) =>
-  errorJson(c, new AppError("NOT_FOUND", `no route for ${c.req.method} ${c.req.path}`));
+/** Each route path of the access table as a pattern, with the methods it answers. */
+const ROUTES = Object.entries(
+  Object.keys(ROUTE_ACCESS).reduce<Record<string, string[]>>((byPath, route) => {
+    const [method, path] = route.split(" ");
+    (byPath[path] ??= []).push(method);
+    return byPath;
+  }, {}),
+).map(([path, methods]) => ({
+  pattern: new RegExp(`^${path.replace(/[.]/g, "\\.").replace(/\{[^}]+\}/g, "[^/]+")}$`),
+  methods,
+}));
+
+/** No route matched: 405 with `Allow` when the path exists under other methods, else 404. */
+export function notFoundHandler(c: Context<AppEnv>) {
+  const known = ROUTES.find((r) => r.pattern.test(c.req.path));
+  // A route that answers this method said "not found" itself (an unknown docs asset).
+  if (!known || known.methods.includes(c.req.method)) {
+    return errorJson(c, new AppError("NOT_FOUND", `no route for ${c.req.method} ${c.req.path}`));
+  }
+  const allow = known.methods.join(", ");
+  c.header("Allow", allow);
+  return errorJson(
+    c,
+    new AppError(
+      "METHOD_NOT_ALLOWED",
+      `${c.req.method} is not allowed on ${c.req.path}; use ${allow}`,
+    ),
+  );
+}

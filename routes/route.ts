@@ -13,6 +13,7 @@ import { idempotency } from "./middleware/idempotency.ts";
 import { jsonBodyGuard } from "./middleware/request.ts";
 import { type Access, ROUTE_ACCESS, routeKey } from "./permissions.ts";
 import { ErrorSchema } from "./schemas.ts";
+import { operationId } from "./operation_ids.ts";
 
 /** Validation failures answer 400 with every issue and its path. */
 // deno-lint-ignore no-explicit-any
@@ -86,6 +87,7 @@ export function defineRoute<const R extends RouteConfig>(route: R): R {
     }]
     : [];
   return createRoute({
+    operationId: operationId(route.method, route.path),
     ...route,
     middleware: [...guards, ...[route.middleware ?? []].flat()],
     security: access === "public" ? [] : [{ bearer: [] }],

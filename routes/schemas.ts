@@ -19,6 +19,12 @@ export const ErrorSchema = z.object({
 
 const Meta = z.object({ request_id: z.string() });
 
+/**
+ * `schema` or null. A registered schema's `.nullable()` is documented as `allOf` of its `$ref`
+ * and an object-or-null type, which no null satisfies; a union documents `anyOf` ref or null.
+ */
+export const orNull = <T extends z.ZodType>(schema: T) => z.union([schema, z.null()]);
+
 export const envelope = <T extends z.ZodType>(data: T) =>
   z.object({ success: z.literal(true), data, meta: Meta });
 

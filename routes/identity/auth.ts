@@ -9,7 +9,7 @@ import { UserSchema } from "./users.ts";
 import { listMemberships } from "../../domain/access/principal.ts";
 import { actorOf, ok, originOf } from "../respond.ts";
 import { defineRoute, router } from "../route.ts";
-import { envelope, jsonBody, jsonResponse, Timestamp } from "../schemas.ts";
+import { envelope, jsonBody, jsonResponse, orNull, Timestamp } from "../schemas.ts";
 
 const LoginBody = z.strictObject({
   email: z.string().trim().max(320).email(),
@@ -26,7 +26,7 @@ const PasswordReset = z.strictObject({
 const Me = z.object({
   type: z.enum(["user", "service_token"]),
   id: z.string(),
-  user: UserSchema.nullable(),
+  user: orNull(UserSchema),
   platform_role: UserSchema.shape.platform_role,
   permissions: z.array(z.enum(PERMISSIONS)).openapi({
     description: "Effective platform-wide permissions.",

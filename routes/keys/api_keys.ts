@@ -23,6 +23,7 @@ import {
   jsonBody,
   jsonResponse,
   listEnvelope,
+  orNull,
   PageQuery,
   TenantParams,
   Text,
@@ -81,7 +82,7 @@ const CreateApiKey = z.strictObject({
   environment: Environment,
   scopes: Scopes.optional(),
   expires_at: Timestamp.nullable().optional(),
-  rate_limit: RateLimitSchema.nullable().optional(),
+  rate_limit: orNull(RateLimitSchema).optional(),
   meta: Meta.optional(),
   external_id: Text(128).nullable().optional().openapi({
     description: "Your own id for the key's owner (a customer, a user).",
@@ -92,7 +93,7 @@ const UpdateApiKey = z.strictObject({
   name: Text(200).optional(),
   scopes: Scopes.optional(),
   expires_at: Timestamp.nullable().optional(),
-  rate_limit: RateLimitSchema.nullable().optional(),
+  rate_limit: orNull(RateLimitSchema).optional(),
   meta: Meta.optional().openapi({ description: "Replaces the key's meta." }),
 }).openapi("UpdateApiKey");
 

@@ -38,6 +38,7 @@ import {
   listEnvelope,
   Metadata,
   MetadataPatch,
+  orNull,
   PageQuery,
   QueryBoolean,
   TenantParams,
@@ -152,7 +153,7 @@ const AttemptSchema = z.object({
   next_attempt_at: z.string().nullable(),
 }).openapi("WebhookAttempt");
 
-const Delivery = z.object({ message: MessageSchema, attempt: AttemptSchema.nullable() })
+const Delivery = z.object({ message: MessageSchema, attempt: orNull(AttemptSchema) })
   .openapi("WebhookDelivery");
 
 const EventTypeSchema = z.object({

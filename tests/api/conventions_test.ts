@@ -464,7 +464,6 @@ Deno.test("conventions: an unknown route is a 404 envelope", async () => {
       ["GET", "/"],
       ["GET", "/v2/tenants"],
       ["GET", "/v1/tenants/acme/unknown"],
-      ["PUT", "/v1/tenants"],
     ]
   ) {
     const res = await writesNothing(h, () => h.call(method, path, { token: h.root }));
@@ -894,4 +893,25 @@ Deno.test("ids: ULIDs carry their time, and ids of one millisecond count up by o
     if (i > 0) assert.equal(random(id), random(ids[i - 1]) + 1n, `${ids[i - 1]} → ${id}`);
   }
   assert.ok(newId("req", ms + 1) > ids.at(-1)!, "a later millisecond sorts after");
+});
+
+Deno.test("conventions: an unsupported method is 405 with Allow, in the envelope", async () => {
+  await using h = await setup();
+  for (
+    const [method, path, allow] of [
+      ["PUT", "/v1/tenants", "GET, POST"],
+      ["OPTIONS", "/v1/tenants/acme", "GET, PATCH, DELETE"],
+      ["POST", "/health", "GET"],
+      ["PATCH", "/v1/projects/prj_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A/jwks.json", "GET"],
+    ]
+  ) {
+    const res = await h.app.request(path, { method });
+    assert.equal(res.status, 405, `${method} ${path}`);
+    assert.equal(res.headers.get("Allow"), allow);
+    const body = await res.json();
+    assert.equal(body.error.code, "METHOD_NOT_ALLOWED");
+    assert.match(body.error.request_id, /^req_/);
+  }
+  const unknown = await h.app.request("/v1/nowhere", { method: "PUT" });
+  assert.equal(unknown.status, 404);
 });

@@ -156,9 +156,57 @@ Deno.test("openapi: every route is documented with its permission, security and 
     scheme: "bearer",
     description: doc.components.securitySchemes.bearer.description,
   });
-  // Operation ids, when present, are unique.
-  const ids = [...ops.values()].map((op) => op.operationId).filter(Boolean);
+});
+
+Deno.test("openapi: every operation has a unique camelCase operationId, stable across releases", async () => {
+  const doc = await document();
+  const ops = operations(doc);
+  const ids = [...ops.values()].map((op) => op.operationId);
+  for (const id of ids) assert.match(id ?? "", /^[a-z][A-Za-z0-9]+$/, `operationId ${id}`);
   assert.equal(new Set(ids).size, ids.length, "duplicate operationId");
+  // A generated client keeps compiling: an id changes only with this list, on purpose.
+  const listed = [...ops].map(([key, op]) => `${op.operationId} ${key}`).sort();
+  const committed = (await Deno.readTextFile(new URL("./operation_ids.txt", import.meta.url)))
+    .trim().split("\n");
+  assert.deepEqual(listed, committed, "operation ids changed: update tests/api/operation_ids.txt");
+});
+
+Deno.test("openapi: tags are declared with descriptions; servers are given", async () => {
+  const doc = await document();
+  const declared = new Map<string, Json>(doc.tags.map((t: Json) => [t.name, t]));
+  for (const [key, op] of operations(doc)) {
+    for (const tag of op.tags ?? []) {
+      assert.ok(declared.get(tag)?.description, `${key}: tag ${tag}`);
+    }
+  }
+  assert.ok(doc.servers?.length, "servers");
+});
+
+Deno.test("openapi: a nullable field accepts null (no allOf of a $ref and an object-or-null)", async () => {
+  const doc = await document();
+  const impossible: string[] = [];
+  const walk = (value: Json, at: string) => {
+    if (!value || typeof value !== "object") return;
+    const allOf = Array.isArray(value.allOf) ? value.allOf : [];
+    if (
+      allOf.some((s: Json) => s.$ref) && allOf.some((s: Json) => [s.type].flat().includes("null"))
+    ) {
+      impossible.push(at);
+    }
+    for (const [k, v] of Object.entries(value)) walk(v, `${at}/${k}`);
+  };
+  walk(doc, "");
+  assert.deepEqual(impossible, []);
+  const ajv = new Ajv2020({ strict: false, validateFormats: false });
+  const defs = JSON.parse(
+    JSON.stringify(doc.components.schemas).replaceAll('"#/components/schemas/', '"#/$defs/'),
+  );
+  const principal = ajv.compile({ $ref: "#/$defs/Principal", $defs: defs });
+  // GET /v1/auth/me as a service token answers user: null.
+  await using h = await setup();
+  const me = await h.call("GET", "/v1/auth/me", { token: h.root });
+  assert.equal(me.body.data.user, null);
+  assert.ok(principal(me.body.data), ajv.errorsText(principal.errors));
 });
 
 Deno.test("openapi: the error envelope schema lists every error code", async () => {
