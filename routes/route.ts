@@ -34,7 +34,8 @@ export const validationHook: Hook<any, AppEnv, any, any> = (result, c) => {
 /** A router that shares the app's validation hook. */
 export const router = () => new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
 
-const error = (description: string) => ({
+/** A documented error answer: the error envelope, with what the status means here. */
+export const errorResponse = (description: string) => ({
   description,
   content: { "application/json": { schema: ErrorSchema } },
 });
@@ -45,29 +46,31 @@ function errorResponses(route: RouteConfig, access: Access) {
     Boolean(route.request?.body || route.request?.query || route.request?.params);
   const writes = route.method === "patch" || route.method === "delete";
   return {
-    ...(hasInput ? { 400: error("Invalid input: `details` lists each issue with its path.") } : {}),
+    ...(hasInput
+      ? { 400: errorResponse("Invalid input: `details` lists each issue with its path.") }
+      : {}),
     ...(access === "public" ? {} : {
-      401: error("Missing, invalid, expired or revoked credentials."),
-      403: error(`The caller lacks \`${access}\`.`),
+      401: errorResponse("Missing, invalid, expired or revoked credentials."),
+      403: errorResponse(`The caller lacks \`${access}\`.`),
     }),
     ...(route.request?.params || route.path.includes("{")
-      ? { 404: error("Not found, or not visible to the caller.") }
+      ? { 404: errorResponse("Not found, or not visible to the caller.") }
       : {}),
     ...(writes || route.method === "post"
-      ? { 409: error("Conflicts with the current state.") }
+      ? { 409: errorResponse("Conflicts with the current state.") }
       : {}),
-    ...(writes ? { 412: error("`If-Match` names a stale version.") } : {}),
+    ...(writes ? { 412: errorResponse("`If-Match` names a stale version.") } : {}),
     ...(route.request?.body
       ? {
-        413: error("The body is over the configured limit."),
-        415: error("The body is not JSON."),
+        413: errorResponse("The body is over the configured limit."),
+        415: errorResponse("The body is not JSON."),
       }
       : {}),
     ...(route.method === "post"
-      ? { 422: error("`Idempotency-Key` reused with a different request.") }
+      ? { 422: errorResponse("`Idempotency-Key` reused with a different request.") }
       : {}),
-    429: error("Too many requests; see `Retry-After`."),
-    500: error("Unexpected failure; quote the request id."),
+    429: errorResponse("Too many requests; see `Retry-After`."),
+    500: errorResponse("Unexpected failure; quote the request id."),
   };
 }
 

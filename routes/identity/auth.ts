@@ -8,7 +8,7 @@ import { getUser } from "../../domain/identity/users.ts";
 import { UserSchema } from "./users.ts";
 import { listMemberships } from "../../domain/access/principal.ts";
 import { actorOf, ok, originOf } from "../respond.ts";
-import { defineRoute, router } from "../route.ts";
+import { defineRoute, errorResponse, router } from "../route.ts";
 import { envelope, jsonBody, jsonResponse, orNull, Timestamp } from "../schemas.ts";
 
 const LoginBody = z.strictObject({
@@ -90,11 +90,12 @@ export function authRoutes() {
           envelope(z.object({ user_id: z.string(), sessions_revoked: z.number().int() })),
           "The password is set.",
         ),
+        404: errorResponse("No reset was ever made with this token."),
       },
     }),
     async (c) => {
       const done = await completePasswordReset(c.var.svc, c.req.valid("json"), originOf(c));
-      return ok(c, done);
+      return ok(c, done, 200);
     },
   );
 

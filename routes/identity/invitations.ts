@@ -16,7 +16,7 @@ import { backfillOwners } from "../../domain/identity/memberships.ts";
 import { TENANT_ROLES } from "../../domain/access/permissions.ts";
 import type { AppEnv } from "../context.ts";
 import { actorOf, ifMatch, ok, okList, okRecord, originOf } from "../respond.ts";
-import { defineRoute, router } from "../route.ts";
+import { defineRoute, errorResponse, router } from "../route.ts";
 import {
   envelope,
   idOf,
@@ -172,7 +172,10 @@ export function invitationRoutes() {
         "and marks the invitation accepted, in one commit. Unknown token: 404; accepted, " +
         "revoked or expired: 409.",
       request: { body: jsonBody(AcceptInvitation) },
-      responses: { 200: jsonResponse(envelope(Accepted), "Accepted.") },
+      responses: {
+        200: jsonResponse(envelope(Accepted), "Accepted."),
+        404: errorResponse("No invitation was ever made with this token."),
+      },
     }),
     async (c) => {
       const result = await acceptInvitation(c.var.svc, c.req.valid("json"), originOf(c));
@@ -186,7 +189,7 @@ export function invitationRoutes() {
           role: result.membership.role,
         },
         user_created: result.user_created,
-      });
+      }, 200);
     },
   );
 

@@ -9,7 +9,7 @@ import {
   tokenView,
 } from "../../domain/keys/tokens.ts";
 import { actorOf, ifMatch, okList, okRecord } from "../respond.ts";
-import { defineRoute, router } from "../route.ts";
+import { defineRoute, errorResponse, router } from "../route.ts";
 import {
   envelope,
   idOf,
@@ -76,6 +76,7 @@ export function tokenRoutes() {
           envelope(TokenSchema.extend({ token: z.string() })),
           "Created; copy `token` now.",
         ),
+        404: errorResponse("`tenant_id` names no tenant the caller sees."),
       },
     }),
     async (c) => {

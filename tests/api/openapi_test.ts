@@ -262,3 +262,16 @@ Deno.test("openapi: /docs is self-hosted: only same-origin assets, each served",
     assert.equal(res.body?.error?.code, "NOT_FOUND", bad);
   }
 });
+
+Deno.test("openapi: the 404s of token-taking public routes and of token creation are documented", async () => {
+  const ops = operations(await document());
+  for (
+    const key of [
+      "POST /v1/auth/password-reset",
+      "POST /v1/invitations/accept",
+      "POST /v1/admin/tokens",
+    ]
+  ) {
+    assert.ok(ops.get(key)?.responses?.["404"], `${key}: 404 not documented`);
+  }
+});
