@@ -2,7 +2,7 @@
  * `deno task admin <command>`: recovery and setup directly on the store (STEWARD_KV_PATH),
  * without the HTTP API. Every change is audited with actor `system`.
  *
- *   create-token   --name NAME --permissions "*"|p1,p2 [--tenant ten_…] [--expires-at ISO]
+ *   create-token   --name NAME --permissions "*"|p1,p2 [--tenant ID|SLUG] [--expires-at ISO]
  *   create-user    --email EMAIL --name NAME [--role super_admin|admin|…] [--password-stdin]
  *   reset-password --email EMAIL [--password-stdin]
  *
@@ -22,6 +22,7 @@ import { mailerFor } from "./domain/email/smtp.ts";
 import { MasterKeyError, resolveMasterKey } from "./domain/vault/master_key.ts";
 import { realNetwork } from "./domain/webhooks/targets.ts";
 import { createToken } from "./domain/keys/tokens.ts";
+import { resolveTenant } from "./domain/tenancy/tenants.ts";
 import { createUser, findUserByEmail, setPassword } from "./domain/identity/users.ts";
 import { KvCache } from "./kv/cache.ts";
 import { openKv } from "./kv/open.ts";
@@ -29,7 +30,7 @@ import { SumBuffer } from "./kv/sum_buffer.ts";
 
 const USAGE = `usage: deno task admin <command> [options]
 
-  create-token   --name NAME --permissions "*"|p1,p2 [--tenant ten_…] [--expires-at ISO-8601]
+  create-token   --name NAME --permissions "*"|p1,p2 [--tenant ID|SLUG] [--expires-at ISO-8601]
   create-user    --email EMAIL --name NAME [--role ${PLATFORM_ROLES.join("|")}] [--password-stdin]
   reset-password --email EMAIL [--password-stdin]
 
@@ -62,10 +63,15 @@ async function run(svc: Services, command: string | undefined, args: string[]): 
 
   switch (command) {
     case "create-token": {
+      // --tenant takes the id or the slug, as the API's {tenant} does.
+      const tenant = values.tenant ? await resolveTenant(svc, values.tenant) : null;
+      if (values.tenant && (!tenant || tenant.value.status === "deleted")) {
+        throw new AppError("NOT_FOUND", `no tenant with id or slug "${values.tenant}"`);
+      }
       const { secret, token } = await createToken(svc, SYSTEM_ACTOR, SYSTEM_PRINCIPAL, {
         name: need("name"),
         permissions: need("permissions").split(",").map((p) => p.trim()).filter(Boolean),
-        tenant_id: values.tenant ?? null,
+        tenant_id: tenant?.value.id ?? null,
         expires_at: values["expires-at"] ? new Date(values["expires-at"]).toISOString() : null,
       });
       console.log(`created service token ${token.value.id}\ntoken (shown once): ${secret}`);

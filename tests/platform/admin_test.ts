@@ -50,6 +50,41 @@ Deno.test("admin create-token: unknown permissions are refused", async () => {
   );
 });
 
+Deno.test("admin create-token --tenant: takes the slug or the id, as the API does", async () => {
+  await using h = await setup();
+  const acme = await h.tenant("acme");
+  for (const tenant of ["acme", acme.id]) {
+    const out = await admin(
+      h.svc,
+      "create-token",
+      "--name",
+      "acme-ci",
+      "--permissions",
+      "tenants:read",
+      "--tenant",
+      tenant,
+    );
+    const secret = out.match(/stw_[A-Za-z0-9]+/)?.[0];
+    assert.ok(secret, out);
+    const me = await h.call("GET", "/v1/auth/me", { token: secret });
+    assert.equal(me.body.data.tenant_id, acme.id, tenant);
+    assert.equal((await h.call("GET", "/v1/tenants/acme", { token: secret })).status, 200);
+  }
+  await assert.rejects(
+    admin(
+      h.svc,
+      "create-token",
+      "--name",
+      "x",
+      "--permissions",
+      "tenants:read",
+      "--tenant",
+      "nope",
+    ),
+    /no tenant with id or slug "nope"/,
+  );
+});
+
 Deno.test("admin create-user and reset-password: generated passwords log in; reset ends sessions", async () => {
   await using h = await setup();
   const out = await admin(
