@@ -86,7 +86,15 @@ export function defineRoute<const R extends RouteConfig>(route: R): R {
       name: "Idempotency-Key",
       in: "header" as const,
       required: false,
-      schema: { type: "string" as const },
+      schema: {
+        type: "string" as const,
+        minLength: 1,
+        maxLength: 255,
+        // Visible ASCII, as the idempotency middleware enforces.
+        pattern: "^[\\x21-\\x7E]+$",
+      },
+      description: "Replays the first answer to the same key and body for 24 hours; another " +
+        "body with the same key is 422.",
     }]
     : [];
   return createRoute({

@@ -57,7 +57,10 @@ export const Timestamp = z.iso.datetime({ offset: true }).openapi({
   example: "2026-01-31T12:00:00.000Z",
 });
 
-const Day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, "a date as YYYY-MM-DD").refine(
+const Day = z.string().regex(
+  /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$/,
+  "a date as YYYY-MM-DD",
+).refine(
   (d) =>
     !Number.isNaN(Date.parse(`${d}T00:00:00Z`)) &&
     new Date(`${d}T00:00:00Z`).toISOString().startsWith(d),
@@ -93,10 +96,16 @@ export const PageQuery = {
     description: "Items per page (max 100).",
   }),
   cursor: z.string().max(1024).optional().openapi({
-    description: "`pagination.next_cursor` of the previous page.",
+    description: "`pagination.next_cursor` of the previous page, as it was: an opaque token " +
+      "(base64, a dot, and a check of the list it belongs to); one from another list is 400.",
+    pattern: "^[A-Za-z0-9+/=_-]+\\.[0-9a-f]{16}$",
   }),
+  // Coerced from the query string; documented as the integer it must be (never null).
   offset: z.coerce.number().int().min(0).max(10_000).optional()
-    .openapi({ description: "Items to skip, for jump-to-page views (instead of a cursor)." }),
+    .openapi({
+      type: "integer",
+      description: "Items to skip, for jump-to-page views (instead of a cursor).",
+    }),
 };
 
 export const QueryBoolean = z.enum(["true", "false"]).transform((v) => v === "true");

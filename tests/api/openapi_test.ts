@@ -275,3 +275,22 @@ Deno.test("openapi: the 404s of token-taking public routes and of token creation
     assert.ok(ops.get(key)?.responses?.["404"], `${key}: 404 not documented`);
   }
 });
+
+Deno.test("openapi: parameters are as strict as the server (Idempotency-Key, offset, days, cursors)", async () => {
+  const doc = await document();
+  const params = [...operations(doc).values()].flatMap((op) => op.parameters ?? []);
+  const idem = params.find((p: Json) => p.name === "Idempotency-Key").schema;
+  assert.deepEqual([idem.minLength, idem.maxLength, idem.pattern], [1, 255, "^[\\x21-\\x7E]+$"]);
+  for (const offset of params.filter((p: Json) => p.name === "offset")) {
+    assert.equal(offset.schema.type, "integer", "offset=null is 400, so null is not documented");
+  }
+  const day = params.find((p: Json) => p.name === "from" && p.schema.pattern).schema.pattern;
+  assert.ok(!new RegExp(day).test("0000-00-00") && new RegExp(day).test("2026-02-28"), day);
+  // A real cursor matches the documented form.
+  await using h = await setup();
+  for (const s of ["acme-a", "acme-b"]) await h.tenant(s);
+  const cursor = (await h.call("GET", "/v1/tenants?limit=1", { token: h.root })).body.pagination
+    .next_cursor;
+  const documented = params.find((p: Json) => p.name === "cursor" && p.schema.maxLength).schema;
+  assert.match(cursor, new RegExp(documented.pattern));
+});
