@@ -2,7 +2,7 @@
  * `defineRoute`: every route is an OpenAPI route whose guard, idempotency and documented error
  * responses come from one place, so a new route gets the conventions by construction.
  */
-import { createRoute, OpenAPIHono, type RouteConfig } from "@hono/zod-openapi";
+import { createRoute, OpenAPIHono, type RouteConfig, z } from "@hono/zod-openapi";
 import type { Hook } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { AppError } from "../domain/shared/errors.ts";
@@ -74,12 +74,25 @@ function errorResponses(route: RouteConfig, access: Access) {
   };
 }
 
+/** The top-level fields a route's JSON body must have (those that refuse `undefined`). */
+function requiredFields(route: RouteConfig): string[] {
+  const media = route.request?.body?.content?.["application/json"];
+  const schema = media && "schema" in media ? media.schema : null;
+  if (!(schema instanceof z.ZodObject)) return [];
+  return Object.entries(schema.shape as Record<string, z.ZodType>)
+    .filter(([, field]) => !field.safeParse(undefined).success)
+    .map(([name]) => name);
+}
+
 export function defineRoute<const R extends RouteConfig>(route: R): R {
   const key = routeKey(route.method, route.path);
   const access = ROUTE_ACCESS[key];
   if (!access) throw new Error(`${key} has no entry in routes/permissions.ts`);
   // Credentials first: a caller without them learns nothing from how its body is judged.
-  const guards = [guard(access, route.path.includes("{tenant}")), jsonBodyGuard];
+  const guards = [
+    guard(access, route.path.includes("{tenant}")),
+    jsonBodyGuard(requiredFields(route)),
+  ];
   if (route.method === "post") guards.push(idempotency);
   const postHeaders = route.method === "post"
     ? [{

@@ -39,31 +39,51 @@ const JSON_TYPE = /^application\/([a-z0-9.+-]+\+)?json\s*(;|$)/i;
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 /**
- * Bodies must be JSON in UTF-8. Reading the bytes here caches them on the request, so the
- * validator parses the same bytes afterwards.
+ * A body that is missing or not JSON, told the same way: by the fields the route needs (`invalid
+ * request: email, password`), with what was wrong in `details`.
  */
-export const jsonBodyGuard: MiddlewareHandler<AppEnv> = async (c, next) => {
-  if (c.req.method === "GET" || c.req.method === "HEAD" || c.req.method === "OPTIONS") {
-    return await next();
-  }
-  const bytes = new Uint8Array(await c.req.arrayBuffer());
-  if (bytes.length === 0) return await next();
-  if (!JSON_TYPE.test(c.req.header("Content-Type") ?? "")) {
-    throw new AppError(
-      "UNSUPPORTED_MEDIA_TYPE",
-      "send the body as JSON with Content-Type: application/json",
-    );
-  }
-  let text: string;
-  try {
-    text = utf8.decode(bytes);
-  } catch {
-    throw new AppError("BAD_REQUEST", "the body is not valid UTF-8");
-  }
-  try {
-    JSON.parse(text);
-  } catch (err) {
-    throw new AppError("BAD_REQUEST", `the body is not valid JSON: ${(err as Error).message}`);
-  }
-  await next();
-};
+function unusableBody(required: readonly string[], why: { path: string[]; message: string }[]) {
+  const wanted = required.length ? required.join(", ") : "the body must be a JSON object";
+  return new AppError("BAD_REQUEST", `invalid request: ${wanted}`, why);
+}
+
+/**
+ * Bodies must be JSON in UTF-8. Reading the bytes here caches them on the request, so the
+ * validator parses the same bytes afterwards. `required`: the body's required fields, named when
+ * the body is missing or malformed.
+ */
+export const jsonBodyGuard =
+  (required: readonly string[]): MiddlewareHandler<AppEnv> => async (c, next) => {
+    if (c.req.method === "GET" || c.req.method === "HEAD" || c.req.method === "OPTIONS") {
+      return await next();
+    }
+    const bytes = new Uint8Array(await c.req.arrayBuffer());
+    if (bytes.length === 0) {
+      if (!required.length) return await next();
+      throw unusableBody(
+        required,
+        required.map((f) => ({ path: ["json", f], message: "required" })),
+      );
+    }
+    if (!JSON_TYPE.test(c.req.header("Content-Type") ?? "")) {
+      throw new AppError(
+        "UNSUPPORTED_MEDIA_TYPE",
+        "send the body as JSON with Content-Type: application/json",
+      );
+    }
+    let text: string;
+    try {
+      text = utf8.decode(bytes);
+    } catch {
+      throw new AppError("BAD_REQUEST", "the body is not valid UTF-8");
+    }
+    try {
+      JSON.parse(text);
+    } catch (err) {
+      throw unusableBody(required, [{
+        path: ["json"],
+        message: `the body is not valid JSON: ${(err as Error).message}`,
+      }]);
+    }
+    await next();
+  };

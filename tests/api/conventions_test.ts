@@ -95,6 +95,28 @@ Deno.test("conventions: credentials are checked before the body is read", async 
   assert.equal(await tenantCount(h), 0);
 });
 
+Deno.test("conventions: a missing or malformed body names the fields the route needs, in one wording", async () => {
+  await using h = await ready();
+  const send = (body: string) =>
+    h.app.request("/v1/auth/login", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body,
+    });
+  const empty = await send("");
+  const broken = await send("{broken");
+  for (const res of [empty, broken]) {
+    assert.equal(res.status, 400);
+    const { error } = await res.json();
+    assert.equal(error.code, "BAD_REQUEST");
+    assert.equal(error.message, "invalid request: email, password");
+  }
+  const missing = await send("{}");
+  const body = await missing.json();
+  assert.match(body.error.message, /json\.email/);
+  assert.match(body.error.message, /json\.password/);
+});
+
 Deno.test("conventions: a body that is not JSON by its content type is 415", async () => {
   await using h = await ready();
   const json = JSON.stringify({ name: "Acme", slug: "acme" });
