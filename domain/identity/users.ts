@@ -230,7 +230,8 @@ export async function listUsers(
     ...source,
     filter: (u) =>
       (!search || matchesSearch(u, search)) &&
-      (!filter.status || u.status === filter.status) &&
+      // Erased users are listed only when asked for: the count leaves them out too.
+      (filter.status ? u.status === filter.status : u.status !== "deleted") &&
       (!filter.platform_role || u.platform_role === filter.platform_role),
   }, page);
   const unfiltered = Object.values(filter).every((v) => v === undefined);

@@ -647,3 +647,15 @@ Deno.test("GET /v1/users/{id}/audit-trail: 404 unknown user, 400 bad filters, 40
   assertError(await h.call("GET", path, { token: finance.token }), 403, "FORBIDDEN");
   assertError(await h.call("GET", path, { token: user.token }), 403, "FORBIDDEN");
 });
+
+Deno.test("GET /v1/users: an erased user is neither listed nor counted unless asked for; totals agree", async () => {
+  await using h = await setup();
+  const gone = await h.user(null);
+  await h.user(null);
+  assert.equal((await h.call("DELETE", `/v1/users/${gone.id}`, { token: h.root })).status, 200);
+  const page = await h.call("GET", "/v1/users?offset=0&limit=100", { token: h.root });
+  assert.equal(page.body.pagination.total, page.body.data.length);
+  assert.ok(!page.body.data.some((u: { id: string }) => u.id === gone.id));
+  const erased = await h.call("GET", "/v1/users?status=deleted", { token: h.root });
+  assert.deepEqual(erased.body.data.map((u: { id: string }) => u.id), [gone.id]);
+});
