@@ -18,7 +18,7 @@ import { newId } from "../shared/ids.ts";
 import type { RateLimit } from "../tenancy/plans.ts";
 import { randomBase62, sha256Hex } from "../shared/secrets.ts";
 import { type Actor, type Services, SYSTEM_ACTOR } from "../shared/services.ts";
-import type { Tenant } from "../tenancy/tenants.ts";
+import { createTenant, type NewTenant, type Tenant } from "../tenancy/tenants.ts";
 import { iso } from "../shared/time.ts";
 
 export type Environment = "live" | "test";
@@ -222,6 +222,37 @@ export async function createApiKey(
   const res = await commit(op);
   if (!res) throw conflict("the project changed while the key was being created; try again");
   return { secret, key: { value: key, versionstamp: res.versionstamp } };
+}
+
+/**
+ * A new tenant with its first API key, in one commit: the way a key service provisions a
+ * customer. The key's secret is returned this once.
+ */
+export async function createTenantWithKey(
+  svc: Services,
+  actor: Actor,
+  input: NewTenant,
+  opts: { is_test: boolean },
+  first: Pick<NewApiKey, "name" | "environment" | "scopes">,
+): Promise<{ tenant: Versioned<Tenant>; secret: string; key: ApiKey }> {
+  // Set by the commit's last attempt (createRecord retries a conflict).
+  const minted: { secret?: string; key?: ApiKey } = {};
+  const tenant = await createTenant(svc, actor, input, {
+    ...opts,
+    extra: (op, t) => {
+      const now = svc.now();
+      Object.assign(minted, buildKey(t, first, actor, now));
+      insertKey(op, minted.key!);
+      recordChange(op, now, actor, {
+        action: "api_key.created",
+        resource_type: "api_key",
+        resource_id: minted.key!.id,
+        tenant_id: t.id,
+        after: auditView(minted.key!),
+      });
+    },
+  });
+  return { tenant, secret: minted.secret!, key: minted.key! };
 }
 
 export async function getApiKey(

@@ -85,7 +85,11 @@ export function createTenant(
   svc: Services,
   actor: Actor,
   input: NewTenant,
-  opts: { is_test: boolean },
+  opts: {
+    is_test: boolean;
+    /** Mutations that commit with the tenant (its first API key). */
+    extra?: (op: Deno.AtomicOperation, tenant: Tenant) => void;
+  },
 ): Promise<Versioned<Tenant>> {
   if (RESERVED_SLUGS.has(input.slug)) {
     throw new AppError("BAD_REQUEST", `the slug "${input.slug}" is reserved`, [
@@ -117,10 +121,11 @@ export function createTenant(
     resource_type: "tenant",
     tenant_id: (t) => t.id,
     clash: slugTaken,
-    // A user who creates a tenant owns it, from the same commit on.
-    extra: actor.type === "user"
-      ? (op) => seedOwner(op, svc.now(), actor, tenant.id, actor.id)
-      : undefined,
+    extra: (op) => {
+      // A user who creates a tenant owns it, from the same commit on.
+      if (actor.type === "user") seedOwner(op, svc.now(), actor, tenant.id, actor.id);
+      opts.extra?.(op, tenant);
+    },
   });
 }
 

@@ -30,18 +30,18 @@ import {
   Timestamp,
 } from "../schemas.ts";
 
-const Environment = z.enum(["live", "test"]);
+export const Environment = z.enum(["live", "test"]);
 const STATUSES = ["active", "revoked", "expired"] as const;
 
 const Scope = z.string().regex(/^[A-Za-z0-9:._*/-]{1,64}$/, "1–64 of A-Z a-z 0-9 : . _ * / -");
-const Scopes = z.array(Scope).max(100);
+export const Scopes = z.array(Scope).max(100);
 const Meta = z.record(
   z.string().min(1).max(40),
   z.union([z.string().max(500), z.number(), z.boolean(), z.null()]),
 ).refine((m) => Object.keys(m).length <= 50, "at most 50 keys")
   .openapi({ description: "Returned by verify as is.", example: { customer: "cus_123" } });
 
-const ApiKeySchema = z.object({
+export const ApiKeySchema = z.object({
   id: z.string(),
   tenant_id: z.string(),
   project_id: z.string().nullable(),
@@ -121,7 +121,7 @@ async function viewOf(c: Context<AppEnv>, items: ApiKey[]) {
   return apiKeyView(c.var.svc.now(), used);
 }
 /** A key just made: its secret, shown this once; never used yet. */
-const withSecret = (c: Context<AppEnv>, secret: string) => (k: ApiKey) => ({
+export const withSecret = (c: Context<AppEnv>, secret: string) => (k: ApiKey) => ({
   ...apiKeyView(c.var.svc.now(), new Map())(k),
   key: secret,
 });

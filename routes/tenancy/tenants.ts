@@ -16,6 +16,8 @@ import {
   updateTenant,
 } from "../../domain/tenancy/tenants.ts";
 import { actorOf, ifMatch, okList, okRecord } from "../respond.ts";
+import { createTenantWithKey } from "../../domain/keys/api_keys.ts";
+import { ApiKeySchema, Environment, Scopes, withSecret } from "../keys/api_keys.ts";
 import { defineRoute, router } from "../route.ts";
 import {
   envelope,
@@ -54,7 +56,20 @@ const TenantSchema = z.object({
 const Slug = z.string().regex(SLUG_PATTERN, "3–63 lower-case letters, digits and inner hyphens")
   .openapi({ example: "acme" });
 
-const CreateTenant = z.strictObject({ name: Text(200), slug: Slug, metadata: Metadata.optional() })
+const InitialKey = z.strictObject({
+  name: Text(200),
+  environment: Environment,
+  scopes: Scopes.optional(),
+}).openapi("InitialApiKey", {
+  description: "The tenant's first API key, made in the same commit; its secret is returned once.",
+});
+
+const CreateTenant = z.strictObject({
+  name: Text(200),
+  slug: Slug,
+  metadata: Metadata.optional(),
+  initial_key: InitialKey.optional(),
+})
   .openapi("CreateTenant");
 
 const CreateTestTenant = z.strictObject({
@@ -94,6 +109,11 @@ const ListQuery = z.strictObject({
 const tenantView = (t: Tenant) => t;
 const flagsView = (t: Tenant) => ({ tenant_id: t.id, flags: t.feature_flags });
 const one = envelope(TenantSchema);
+const withInitialKey = envelope(TenantSchema.extend({
+  initial_key: ApiKeySchema.extend({ key: z.string() }).optional().openapi({
+    description: "Present when `initial_key` was asked for: `key` is shown this once.",
+  }),
+}));
 
 /** 201 with the new tenant, its ETag and its Location. */
 function created(c: Context<AppEnv>, tenant: Versioned<Tenant>) {
@@ -128,15 +148,32 @@ export function tenantRoutes() {
       path: "/v1/tenants",
       tags,
       summary: "Create a tenant",
-      description: "A user (session) who creates a tenant becomes its owner in the same commit.",
+      description: "A user (session) who creates a tenant becomes its owner in the same commit. " +
+        "`initial_key` makes its first API key in that commit too (returned once, in " +
+        "`data.initial_key.key`).",
       request: { body: jsonBody(CreateTenant) },
-      responses: { 201: jsonResponse(one, "Created.") },
+      responses: { 201: jsonResponse(withInitialKey, "Created.") },
     }),
-    async (c) =>
-      created(
+    async (c) => {
+      const { initial_key, ...input } = c.req.valid("json");
+      if (!initial_key) {
+        return created(c, await createTenant(c.var.svc, actorOf(c), input, { is_test: false }));
+      }
+      const made = await createTenantWithKey(
+        c.var.svc,
+        actorOf(c),
+        input,
+        { is_test: false },
+        initial_key,
+      );
+      c.header("Location", `/v1/tenants/${made.tenant.value.id}`);
+      return okRecord(
         c,
-        await createTenant(c.var.svc, actorOf(c), c.req.valid("json"), { is_test: false }),
-      ),
+        made.tenant,
+        (t) => ({ ...tenantView(t), initial_key: withSecret(c, made.secret)(made.key) }),
+        201,
+      );
+    },
   );
 
   app.openapi(

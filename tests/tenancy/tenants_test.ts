@@ -1768,3 +1768,49 @@ Deno.test("tenant owner: may PATCH the tenant and its flags but not suspend, res
   assertError(await h.call("DELETE", "/v1/tenants/acme", { token }), 403, "FORBIDDEN");
   assert.equal((await stored(h, acme.id)).value.status, "active");
 });
+
+Deno.test("POST /v1/tenants: initial_key makes the tenant's first API key in the same commit, shown once", async () => {
+  await using h = await setup();
+  const res = await h.call("POST", "/v1/tenants", {
+    token: h.root,
+    body: {
+      name: "Acme",
+      slug: "acme",
+      initial_key: { name: "default", environment: "live", scopes: ["read"] },
+    },
+  });
+  assert.equal(res.status, 201, res.text);
+  const initial = res.body.data.initial_key;
+  assert.match(initial.key, /^sk_live_/);
+  assert.equal(initial.tenant_id, res.body.data.id);
+  assert.deepEqual(initial.scopes, ["read"]);
+  const verifier = await h.serviceToken(["keys:verify"]);
+  const verdict = await h.call("POST", "/v1/keys/verify", {
+    token: verifier.token,
+    body: { key: initial.key },
+  });
+  assert.equal(verdict.body.data.code, "VALID");
+  const keys = await h.call("GET", "/v1/tenants/acme/api-keys", { token: h.root });
+  assert.equal(keys.body.data.length, 1);
+  assert.ok(!keys.text.includes(initial.key), "shown once");
+  assert.ok(!(await h.dump()).includes(initial.key));
+
+  // A refused tenant leaves no key behind; a bad initial_key is a 400 naming its field.
+  const clash = await h.call("POST", "/v1/tenants", {
+    token: h.root,
+    body: { name: "Acme 2", slug: "acme", initial_key: { name: "k", environment: "live" } },
+  });
+  assert.equal(clash.status, 409);
+  const bad = await h.call("POST", "/v1/tenants", {
+    token: h.root,
+    body: { name: "B", slug: "bee", initial_key: { name: "k", environment: "prod" } },
+  });
+  assertError(bad, 400, "BAD_REQUEST");
+  assert.ok(
+    bad.body.error.details.some((d: { path: string[] }) =>
+      d.path.join(".") === "json.initial_key.environment"
+    ),
+  );
+  const all = await h.call("GET", "/v1/tenants?limit=100", { token: h.root });
+  assert.deepEqual(all.body.data.map((t: { slug: string }) => t.slug), ["acme"]);
+});
