@@ -10,7 +10,7 @@ import { storeSize } from "../../kv/open.ts";
 import { badRequest } from "../shared/errors.ts";
 import { type Services } from "../shared/services.ts";
 import { dailyTraffic } from "./traffic.ts";
-import { dayOf, iso } from "../shared/time.ts";
+import { dayOf, iso, monthRange } from "../shared/time.ts";
 
 const CACHE_MS = 10 * 60_000;
 const FALLBACK_CACHE_MS = 60_000;
@@ -59,14 +59,6 @@ const LiveCost = z.object({
 
 /** Amounts are kept to the millionth of the currency unit. */
 const micros = (amount: number) => Math.round(amount * 1e6) / 1e6;
-
-/** The calendar month `period` (YYYY-MM) as a day range, up to today for the current one. */
-function monthRange(period: string, now: number): { from: number; to: number } {
-  const from = Date.parse(`${period}-01T00:00:00Z`);
-  const next = new Date(from);
-  next.setUTCMonth(next.getUTCMonth() + 1);
-  return { from, to: Math.min(next.getTime() - 86_400_000, Date.parse(`${dayOf(now)}T00:00:00Z`)) };
-}
 
 export class CostReports {
   readonly #svc: Services;

@@ -8,8 +8,8 @@ import { readCounter } from "../../kv/table.ts";
 import { TRAFFIC_METRICS, type TrafficMetric } from "./aggregator.ts";
 import { type Services } from "../shared/services.ts";
 import type { Tenant } from "../tenancy/tenants.ts";
-import { quotaPeriod } from "../keys/verify.ts";
-import { dayOf, iso } from "../shared/time.ts";
+import { DAY_MS, dayOf, iso, monthOf, monthRange } from "../shared/time.ts";
+import { badRequest } from "../shared/errors.ts";
 
 export type TrafficDay<M extends TrafficMetric> = { date: string } & Record<M, number>;
 
@@ -47,7 +47,7 @@ export interface PlatformOverview {
   users: number;
   active_keys: number;
   today: TrafficSummary;
-  period: TrafficSummary & { start: string };
+  period: TrafficSummary & { month: string; start: string; end: string };
 }
 
 interface TrafficSummary {
@@ -71,10 +71,19 @@ const summarize = (t: Record<TrafficMetric, number>): TrafficSummary => ({
 
 /**
  * The platform at a glance: tenants by status and plan (deleted ones left out), users, active
- * keys, and traffic today and this calendar month (UTC).
+ * keys, and traffic today and in a calendar month (UTC; `period` YYYY-MM, default this one).
  */
-export async function platformOverview(svc: Services): Promise<PlatformOverview> {
+export async function platformOverview(
+  svc: Services,
+  period = monthOf(svc.now()),
+): Promise<PlatformOverview> {
   const now = svc.now();
+  if (period > monthOf(now)) {
+    throw badRequest(`period ${period} has not begun`, [{
+      path: ["query", "period"],
+      message: "must not be a future month",
+    }]);
+  }
   const byStatus: Record<string, number> = {};
   const byPlan: Record<string, number> = {};
   const tenantIds: string[] = [];
@@ -87,10 +96,10 @@ export async function platformOverview(svc: Services): Promise<PlatformOverview>
   const keyCounts = await Promise.all(
     tenantIds.map((id) => readCounter(svc.kv, keys.tenantKeyCount(id))),
   );
-  const month = quotaPeriod("month", now);
-  const [today, period] = await Promise.all([
+  const month = monthRange(period, now);
+  const [today, inPeriod] = await Promise.all([
     dailyTraffic(svc, TRAFFIC_METRICS, { from: now, to: now }),
-    dailyTraffic(svc, TRAFFIC_METRICS, { from: month.start, to: now }),
+    dailyTraffic(svc, TRAFFIC_METRICS, month),
   ]);
   return {
     generated_at: iso(now),
@@ -98,6 +107,11 @@ export async function platformOverview(svc: Services): Promise<PlatformOverview>
     users: await readCounter(svc.kv, keys.userCount()),
     active_keys: keyCounts.reduce((a, b) => a + b, 0),
     today: summarize(today.totals),
-    period: { start: iso(month.start), ...summarize(period.totals) },
+    period: {
+      month: period,
+      start: iso(month.from),
+      end: iso(month.to + DAY_MS - 1),
+      ...summarize(inPeriod.totals),
+    },
   };
 }

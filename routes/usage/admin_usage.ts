@@ -106,9 +106,8 @@ const Overview = z.object({
   users: z.number(),
   active_keys: z.number(),
   today: z.object(Summary),
-  period: z.object({ start: z.string(), ...Summary }).openapi({
-    description: "The current calendar month (UTC).",
-  }),
+  period: z.object({ month: z.string(), start: z.string(), end: z.string(), ...Summary })
+    .openapi({ description: "The calendar month asked for (UTC), to now for the current one." }),
 }).openapi("PlatformOverview");
 
 const tags = ["Usage"];
@@ -144,9 +143,17 @@ export function adminUsageRoutes(gate: ThresholdGate) {
       summary: "The platform at a glance: tenants, users, keys and traffic",
       description: "Tenants by status and plan (deleted ones left out), users, active keys, and " +
         "traffic today and this month, exact in this process.",
+      request: {
+        query: z.strictObject({
+          period: z.string().regex(/^\d{4}-(0[1-9]|1[0-2])$/, "a month as YYYY-MM").optional()
+            .openapi({
+              description: "The month of `period` figures; default the current one (UTC).",
+            }),
+        }),
+      },
       responses: { 200: jsonResponse(envelope(Overview), "The figures.") },
     }),
-    async (c) => ok(c, await platformOverview(c.var.svc)),
+    async (c) => ok(c, await platformOverview(c.var.svc, c.req.valid("query").period)),
   );
 
   app.openapi(

@@ -32,6 +32,7 @@ import {
   PageQuery,
   Timestamp,
 } from "../schemas.ts";
+import { monthOf } from "../../domain/shared/time.ts";
 
 const UsageItemSchema = z.object({
   id: z.string().openapi({ description: "Time-ordered: the cursor (and SSE `id:`)." }),
@@ -322,8 +323,7 @@ export function usageOpsRoutes(gate: ThresholdGate, costs: CostReports, pollMs: 
     }),
     async (c) => {
       const svc = c.var.svc;
-      const period = c.req.valid("query").period ??
-        new Date(svc.now()).toISOString().slice(0, 7);
+      const period = c.req.valid("query").period ?? monthOf(svc.now());
       return ok(c, await costs.report(period));
     },
   );

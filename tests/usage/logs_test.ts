@@ -379,6 +379,22 @@ Deno.test("overview: tenants by status and plan, users, active keys, traffic tod
   assert.equal(o.period.start, "2026-03-01T00:00:00.000Z");
   assert.equal(o.period.requests, 11, "8 setup calls (h.user makes none) and 3 verifies");
   assert.equal(o.period.verifications, 3);
+  assert.equal(o.period.month, "2026-03");
+  // Another month: its own figures (none in February), a future one is 400.
+  const february = await h.call("GET", "/v1/admin/overview?period=2026-02", { token: h.root });
+  assert.equal(february.body.data.period.start, "2026-02-01T00:00:00.000Z");
+  assert.equal(february.body.data.period.end, "2026-02-28T23:59:59.999Z");
+  assert.equal(february.body.data.period.requests, 0);
+  assertError(
+    await h.call("GET", "/v1/admin/overview?period=2026-04", { token: h.root }),
+    400,
+    "BAD_REQUEST",
+  );
+  assertError(
+    await h.call("GET", "/v1/admin/overview?period=2026-13", { token: h.root }),
+    400,
+    "BAD_REQUEST",
+  );
   assertError(await h.call("GET", "/v1/admin/overview"), 401, "UNAUTHORIZED");
   const bound = await h.serviceToken(["usage:read"], (await h.tenant("initech")).id);
   assertError(await h.call("GET", "/v1/admin/overview", { token: bound.token }), 403, "FORBIDDEN");
