@@ -95,3 +95,41 @@ export async function listPage<T>(
   }
   return { items, next_cursor: null, has_more: false };
 }
+
+/** Past this many matches counting stops: the total is then an estimate (the offset bound too). */
+export const TOTAL_BOUND = 10_000;
+
+export interface Counted {
+  total: number;
+  /** True when counting stopped at TOTAL_BOUND. */
+  total_is_estimate?: true;
+}
+
+/** How many records `source` holds (resolved and filtered as a page is), up to TOTAL_BOUND. */
+export async function countMatches<T>(kv: Deno.Kv, source: ListSource<T>): Promise<Counted> {
+  let total = 0;
+  for await (const entry of kv.list<unknown>(source.selector, { batchSize: 500 })) {
+    const record = source.resolve ? await source.resolve(entry) : entry as Versioned<T>;
+    if (record && (!source.filter || source.filter(record.value)) && ++total >= TOTAL_BOUND) {
+      return { total, total_is_estimate: true };
+    }
+  }
+  return { total };
+}
+
+/**
+ * A page with the list's total: from `counter` (a maintained count, exact and cheap) when one
+ * keeps it for this view, else counted (countMatches).
+ */
+export async function listCounted<T>(
+  kv: Deno.Kv,
+  source: ListSource<T>,
+  page: PageRequest,
+  counter?: (() => Promise<number>) | null,
+): Promise<Page<T> & Counted> {
+  const [found, count] = await Promise.all([
+    listPage(kv, source, page),
+    counter ? counter().then((total) => ({ total })) : countMatches(kv, source),
+  ]);
+  return { ...found, ...count };
+}

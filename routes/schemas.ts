@@ -33,7 +33,9 @@ export const Pagination = z.object({
   next_cursor: z.string().nullable(),
   has_more: z.boolean(),
   total: z.number().int().optional().openapi({
-    description: "Present when a counter keeps it (unfiltered lists).",
+    description: "How many items the list holds (all pages): from a maintained count where one " +
+      "keeps it, else counted, up to 10,000 (then `total_is_estimate`). Absent on the usage " +
+      "stream, and on request logs read from Postgres.",
   }),
   total_is_estimate: z.boolean().optional().openapi({
     description: "True when counting stopped at a bound: `total` is that bound, not the count.",

@@ -4,7 +4,7 @@
  * mutation's own atomic operation, so the three commit together or not at all.
  */
 import { keys } from "../../kv/keys.ts";
-import { listPage, type Page, type PageRequest } from "../../kv/list.ts";
+import { type Counted, listCounted, type Page, type PageRequest } from "../../kv/list.ts";
 import { getRecord, readCounter, type Table } from "../../kv/table.ts";
 import { emitEvent } from "./events.ts";
 import { newId, timePrefix } from "../shared/ids.ts";
@@ -157,10 +157,9 @@ export async function listAudit(
   svc: Services,
   filter: AuditFilter,
   page: PageRequest,
-): Promise<Page<AuditEvent> & { total?: number }> {
-  const result = await listPage(svc.kv, auditSource(svc, filter), { ...page, reverse: true });
-  if (!isUnfiltered(filter)) return result;
-  return { ...result, total: await readCounter(svc.kv, keys.auditCount()) };
+): Promise<Page<AuditEvent> & Counted> {
+  const counter = isUnfiltered(filter) ? () => readCounter(svc.kv, keys.auditCount()) : null;
+  return await listCounted(svc.kv, auditSource(svc, filter), { ...page, reverse: true }, counter);
 }
 
 /** Every matching event, oldest first, read in batches: for streaming exports (from Postgres when configured). */

@@ -13,7 +13,7 @@
  */
 import { commit } from "../../kv/commit.ts";
 import { keys } from "../../kv/keys.ts";
-import { listPage, type Page, type PageRequest } from "../../kv/list.ts";
+import { type Counted, listCounted, type Page, type PageRequest } from "../../kv/list.ts";
 import type { Versioned } from "../../kv/table.ts";
 import { enqueueJob, type JobHandler } from "../jobs/jobs.ts";
 import { EMAIL_QUEUE, SEND_EMAIL_JOB } from "../jobs/names.ts";
@@ -187,32 +187,22 @@ export interface EmailFilter {
   tenant_id?: string;
 }
 
-/** Counting stops here: past it a list's total is an estimate (the offset limit is the same). */
-export const TOTAL_BOUND = 10_000;
-
 const live = (m: EmailMessage, now: number) => Date.parse(m.expires_at) > now;
 const matches = (f: EmailFilter, m: EmailMessage) =>
   (!f.to || m.to === f.to.toLowerCase()) && (!f.template || m.template === f.template) &&
   (!f.status || m.status === f.status) && (!f.tenant_id || m.tenant_id === f.tenant_id);
 
-/** Messages, newest first, with their total (counted up to TOTAL_BOUND). */
-export async function listEmails(
+/** Messages, newest first, with their total. */
+export function listEmails(
   svc: Services,
   filter: EmailFilter,
   page: PageRequest,
-): Promise<Page<EmailMessage> & { total: number; total_is_estimate: boolean }> {
+): Promise<Page<EmailMessage> & Counted> {
   const now = svc.now();
-  const keep = (m: EmailMessage) => live(m, now) && matches(filter, m);
-  const selector = { prefix: keys.emails() };
-  const found = await listPage<EmailMessage>(svc.kv, { selector, filter: keep }, {
-    ...page,
-    reverse: true,
-  });
-  let total = 0;
-  for await (const e of svc.kv.list<EmailMessage>(selector, { batchSize: 500 })) {
-    if (keep(e.value) && ++total >= TOTAL_BOUND) break;
-  }
-  return { ...found, total, total_is_estimate: total >= TOTAL_BOUND };
+  return listCounted<EmailMessage>(svc.kv, {
+    selector: { prefix: keys.emails() },
+    filter: (m) => live(m, now) && matches(filter, m),
+  }, { ...page, reverse: true });
 }
 
 /** A message, with its text and HTML while it still has them (the development outbox). */

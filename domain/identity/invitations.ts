@@ -8,7 +8,7 @@
  */
 import { commit, CONFLICT, retrying } from "../../kv/commit.ts";
 import { keys } from "../../kv/keys.ts";
-import { listPage, type Page, type PageRequest } from "../../kv/list.ts";
+import { type Counted, listCounted, type Page, type PageRequest } from "../../kv/list.ts";
 import {
   getByPointer,
   getRecord,
@@ -164,9 +164,9 @@ export function listInvitations(
   tenantId: string,
   filter: { status?: InvitationStatus },
   page: PageRequest,
-): Promise<Page<Invitation>> {
+): Promise<Page<Invitation> & Counted> {
   const now = svc.now();
-  return listPage<Invitation>(svc.kv, {
+  return listCounted<Invitation>(svc.kv, {
     selector: { prefix: keys.invitations(tenantId) },
     filter: (inv) => !filter.status || invitationStatus(inv, now) === filter.status,
   }, { ...page, reverse: true });

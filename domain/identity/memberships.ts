@@ -7,7 +7,7 @@
  */
 import { commit, CONFLICT, retrying } from "../../kv/commit.ts";
 import { keys } from "../../kv/keys.ts";
-import { listPage, type Page, type PageRequest } from "../../kv/list.ts";
+import { type Counted, listCounted, type Page, type PageRequest } from "../../kv/list.ts";
 import { getRecord, type Versioned } from "../../kv/table.ts";
 import { recordChange } from "../audit/audit.ts";
 import { conflict, forbidden, notFound, staleVersion } from "../shared/errors.ts";
@@ -114,8 +114,8 @@ export function listMembers(
   tenantId: string,
   filter: { role?: TenantRole },
   page: PageRequest,
-): Promise<Page<Member>> {
-  return listPage<Member>(svc.kv, {
+): Promise<Page<Member> & Counted> {
+  return listCounted<Member>(svc.kv, {
     selector: { prefix: keys.members(tenantId) },
     resolve: async (entry) => {
       const m = entry.value as Membership;

@@ -5,7 +5,7 @@
  */
 import { keys } from "../../kv/keys.ts";
 import { commit } from "../../kv/commit.ts";
-import { listPage, type Page, type PageRequest } from "../../kv/list.ts";
+import { type Counted, listCounted, type Page, type PageRequest } from "../../kv/list.ts";
 import { getRecord, readCounter, type Table, type Versioned } from "../../kv/table.ts";
 import { recordChange } from "../audit/audit.ts";
 import { badRequest, conflict, forbidden, notFound } from "../shared/errors.ts";
@@ -203,7 +203,7 @@ export async function listUsers(
   svc: Services,
   filter: UserFilter,
   page: PageRequest,
-): Promise<Page<User> & { total?: number }> {
+): Promise<Page<User> & Counted> {
   const now = svc.now();
   const resolve = async (entry: Deno.KvEntry<unknown>) => {
     const id = typeof entry.value === "string"
@@ -226,16 +226,20 @@ export async function listUsers(
       resolve: (e: Deno.KvEntry<unknown>) =>
         Promise.resolve({ value: userAsOf(e.value as User, now), versionstamp: e.versionstamp }),
     };
-  const result = await listPage<User>(svc.kv, {
-    ...source,
-    filter: (u) =>
-      (!search || matchesSearch(u, search)) &&
-      // Erased users are listed only when asked for: the count leaves them out too.
-      (filter.status ? u.status === filter.status : u.status !== "deleted") &&
-      (!filter.platform_role || u.platform_role === filter.platform_role),
-  }, page);
   const unfiltered = Object.values(filter).every((v) => v === undefined);
-  return unfiltered ? { ...result, total: await readCounter(svc.kv, keys.userCount()) } : result;
+  return await listCounted<User>(
+    svc.kv,
+    {
+      ...source,
+      filter: (u) =>
+        (!search || matchesSearch(u, search)) &&
+        // Erased users are listed only when asked for: the count leaves them out too.
+        (filter.status ? u.status === filter.status : u.status !== "deleted") &&
+        (!filter.platform_role || u.platform_role === filter.platform_role),
+    },
+    page,
+    unfiltered ? () => readCounter(svc.kv, keys.userCount()) : null,
+  );
 }
 
 /**

@@ -8,7 +8,7 @@
 import { createHash } from "node:crypto";
 import { commit } from "../../kv/commit.ts";
 import { keys } from "../../kv/keys.ts";
-import { listPage, type Page, type PageRequest } from "../../kv/list.ts";
+import { type Counted, listCounted, type Page, type PageRequest } from "../../kv/list.ts";
 import { getRecord, insert, replace, type Table, type Versioned } from "../../kv/table.ts";
 import { recordChange } from "../audit/audit.ts";
 import { badRequest, conflict, notFound } from "../shared/errors.ts";
@@ -305,9 +305,9 @@ export function listApiKeys(
   tenantId: string,
   filter: KeyFilter,
   page: PageRequest,
-): Promise<Page<ApiKey>> {
+): Promise<Page<ApiKey> & Counted> {
   const now = svc.now();
-  return listPage<ApiKey>(svc.kv, {
+  return listCounted<ApiKey>(svc.kv, {
     selector: { prefix: keys.apiKeys(tenantId) },
     filter: (k) =>
       (!filter.status || keyStatus(k, now) === filter.status) &&

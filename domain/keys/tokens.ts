@@ -6,7 +6,7 @@
 import { commit } from "../../kv/commit.ts";
 import { keys } from "../../kv/keys.ts";
 import { named, type NamedKey, remembered } from "../../kv/names.ts";
-import { listPage, type Page, type PageRequest } from "../../kv/list.ts";
+import { type Counted, listCounted, type Page, type PageRequest } from "../../kv/list.ts";
 import { peekImmutablePointer, resolveImmutablePointer } from "../../kv/pointers.ts";
 import { getRecord, replace, type Table, type Versioned } from "../../kv/table.ts";
 import { badRequest, forbidden, notFound } from "../shared/errors.ts";
@@ -267,8 +267,8 @@ export function listTokens(
   svc: Services,
   viewer: Principal,
   page: PageRequest,
-): Promise<Page<ServiceToken>> {
-  return listPage(svc.kv, {
+): Promise<Page<ServiceToken> & Counted> {
+  return listCounted(svc.kv, {
     selector: { prefix: keys.tokens() },
     filter: (t) => !viewer.tenant_id || t.tenant_id === viewer.tenant_id,
   }, { ...page, reverse: true });

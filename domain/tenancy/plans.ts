@@ -5,7 +5,7 @@
  */
 import { commit, CONFLICT, retrying } from "../../kv/commit.ts";
 import { keys } from "../../kv/keys.ts";
-import { listPage, type Page, type PageRequest } from "../../kv/list.ts";
+import { type Counted, listCounted, type Page, type PageRequest } from "../../kv/list.ts";
 import {
   getByPointer,
   getRecord,
@@ -167,8 +167,8 @@ export function listPlans(
   svc: Services,
   filter: { active?: boolean },
   page: PageRequest,
-): Promise<Page<Plan>> {
-  return listPage<Plan>(svc.kv, {
+): Promise<Page<Plan> & Counted> {
+  return listCounted<Plan>(svc.kv, {
     selector: { prefix: keys.plans() },
     filter: (p) => filter.active === undefined || p.active === filter.active,
   }, page);

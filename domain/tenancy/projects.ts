@@ -4,7 +4,7 @@
  * counted per tenant for list totals.
  */
 import { keys } from "../../kv/keys.ts";
-import { listPage, type Page, type PageRequest } from "../../kv/list.ts";
+import { type Counted, listCounted, type Page, type PageRequest } from "../../kv/list.ts";
 import { getRecord, readCounter, type Table, type Versioned } from "../../kv/table.ts";
 import { badRequest, conflict, notFound } from "../shared/errors.ts";
 import { newId } from "../shared/ids.ts";
@@ -155,14 +155,17 @@ export async function listProjects(
   tenantId: string,
   filter: { status?: Project["status"] },
   page: PageRequest,
-): Promise<Page<Project> & { total?: number }> {
+): Promise<Page<Project> & Counted> {
   const status = filter.status ?? "active";
-  const result = await listPage<Project>(svc.kv, {
-    selector: { prefix: keys.projects(tenantId) },
-    filter: (p) => p.status === status,
-  }, { ...page, reverse: true });
-  if (status !== "active") return result;
-  return { ...result, total: await readCounter(svc.kv, keys.projectCount(tenantId)) };
+  return await listCounted<Project>(
+    svc.kv,
+    {
+      selector: { prefix: keys.projects(tenantId) },
+      filter: (p) => p.status === status,
+    },
+    { ...page, reverse: true },
+    status === "active" ? () => readCounter(svc.kv, keys.projectCount(tenantId)) : null,
+  );
 }
 
 export interface ProjectPatch {

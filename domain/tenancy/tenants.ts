@@ -3,7 +3,13 @@
  * deletion is soft (status `deleted`, slug released) so the audit trail keeps its subject.
  */
 import { keys } from "../../kv/keys.ts";
-import { listPage, type ListSource, type Page, type PageRequest } from "../../kv/list.ts";
+import {
+  type Counted,
+  listCounted,
+  type ListSource,
+  type Page,
+  type PageRequest,
+} from "../../kv/list.ts";
 import {
   getByPointer,
   getRecord,
@@ -164,22 +170,26 @@ export async function listTenants(
   viewer: Principal,
   filter: TenantFilter,
   page: PageRequest,
-): Promise<Page<Tenant> & { total?: number }> {
+): Promise<Page<Tenant> & Counted> {
   const search = filter.search?.toLowerCase();
   const source = visibleTenants(svc, viewer);
-  const result = await listPage(svc.kv, {
-    ...source,
-    filter: (t) =>
-      (!source.filter || source.filter(t)) &&
-      (filter.status ? t.status === filter.status : t.status !== "deleted") &&
-      (!filter.plan || t.plan === filter.plan) &&
-      (filter.is_test === undefined || t.is_test === filter.is_test) &&
-      (!search || t.name.toLowerCase().startsWith(search) || t.slug.startsWith(search)),
-  }, { ...page, reverse: true });
   // The counter counts every tenant that is not deleted: right only for an unfiltered full view.
   const everything = viewer.sees === "all" && !viewer.tenant_id &&
     Object.values(filter).every((v) => v === undefined);
-  return everything ? { ...result, total: await readCounter(svc.kv, keys.tenantCount()) } : result;
+  return await listCounted(
+    svc.kv,
+    {
+      ...source,
+      filter: (t) =>
+        (!source.filter || source.filter(t)) &&
+        (filter.status ? t.status === filter.status : t.status !== "deleted") &&
+        (!filter.plan || t.plan === filter.plan) &&
+        (filter.is_test === undefined || t.is_test === filter.is_test) &&
+        (!search || t.name.toLowerCase().startsWith(search) || t.slug.startsWith(search)),
+    },
+    { ...page, reverse: true },
+    everything ? () => readCounter(svc.kv, keys.tenantCount()) : null,
+  );
 }
 
 type TenantChange = Pick<UpdateOptions<Tenant>, "action" | "apply" | "ifMatch" | "extra">;

@@ -4,7 +4,13 @@
  */
 import { keys } from "../../kv/keys.ts";
 import { deleteRange } from "../../kv/prune.ts";
-import { InvalidCursorError, listPage, type Page, type PageRequest } from "../../kv/list.ts";
+import {
+  type Counted,
+  InvalidCursorError,
+  listCounted,
+  type Page,
+  type PageRequest,
+} from "../../kv/list.ts";
 import { timePrefix } from "../shared/ids.ts";
 import type { Services } from "../shared/services.ts";
 import type { LogFilter, LogLevel, RequestLog } from "../../pg/analytics.ts";
@@ -34,8 +40,8 @@ export async function listLogs(
   svc: Services,
   filter: LogFilter,
   page: PageRequest,
-): Promise<Page<RequestLog>> {
-  if (!svc.pg) return listPage(svc.kv, logSource(filter), { ...page, reverse: true });
+): Promise<Page<RequestLog> & Partial<Counted>> {
+  if (!svc.pg) return listCounted(svc.kv, logSource(filter), { ...page, reverse: true });
   let beforeId: string | undefined;
   if (page.cursor) {
     beforeId = decodeCursor(page.cursor);

@@ -6,7 +6,7 @@
  * grace period. Deletion is soft (the record stays for the audit trail, its secrets do not).
  */
 import { keys } from "../../kv/keys.ts";
-import { listPage, type Page, type PageRequest } from "../../kv/list.ts";
+import { type Counted, listCounted, type Page, type PageRequest } from "../../kv/list.ts";
 import { getRecord, type Table, type Versioned } from "../../kv/table.ts";
 import { isEventType } from "../audit/event_catalog.ts";
 import { AppError, badRequest, conflict, notFound } from "../shared/errors.ts";
@@ -206,8 +206,8 @@ export function listEndpoints(
   tenantId: string | null,
   filter: { enabled?: boolean },
   page: PageRequest,
-): Promise<Page<WebhookEndpoint>> {
-  return listPage<WebhookEndpoint>(svc.kv, {
+): Promise<Page<WebhookEndpoint> & Counted> {
+  return listCounted<WebhookEndpoint>(svc.kv, {
     selector: { prefix: keys.webhookEndpoints(tenantId) },
     filter: (e) =>
       e.status === "active" && (filter.enabled === undefined || e.enabled === filter.enabled),

@@ -6,7 +6,7 @@
  * came back.
  */
 import { keys } from "../../kv/keys.ts";
-import { listPage, type Page, type PageRequest } from "../../kv/list.ts";
+import { type Counted, listCounted, type Page, type PageRequest } from "../../kv/list.ts";
 import { getRecord, type Table, type Versioned } from "../../kv/table.ts";
 import { notFound } from "../shared/errors.ts";
 
@@ -95,8 +95,8 @@ export function listMessages(
   endpointId: string,
   filter: MessageFilter,
   page: PageRequest,
-): Promise<Page<WebhookMessage>> {
-  return listPage<WebhookMessage>(svc.kv, {
+): Promise<Page<WebhookMessage> & Counted> {
+  return listCounted<WebhookMessage>(svc.kv, {
     selector: { prefix: keys.webhookMessages(tenantId, endpointId) },
     filter: (m) =>
       (!filter.status || m.status === filter.status) &&
@@ -110,8 +110,8 @@ export function listAttempts(
   tenantId: string | null,
   messageId: string,
   page: PageRequest,
-): Promise<Page<WebhookAttempt>> {
-  return listPage<WebhookAttempt>(svc.kv, {
+): Promise<Page<WebhookAttempt> & Counted> {
+  return listCounted<WebhookAttempt>(svc.kv, {
     selector: { prefix: keys.webhookAttempts(tenantId, messageId) },
   }, { ...page, reverse: true });
 }
