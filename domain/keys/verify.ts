@@ -29,14 +29,14 @@ import {
   keyStatus,
   wellFormedKey,
 } from "./api_keys.ts";
-import type { Plan } from "../tenancy/plans.ts";
+import { type Plan, VERIFICATIONS } from "../tenancy/plans.ts";
 import type { Project } from "../tenancy/projects.ts";
 import { type RateDecision, RateLimiter } from "./rate_limit.ts";
 import type { ThresholdGate } from "./threshold_gate.ts";
 import { sha256Hex } from "../shared/secrets.ts";
 import { type Services } from "../shared/services.ts";
 import type { Tenant } from "../tenancy/tenants.ts";
-import { dayOf, iso } from "../shared/time.ts";
+import { dayOf, iso, type QuotaPeriod, quotaPeriod } from "../shared/time.ts";
 
 export const VERIFY_CODES = [
   "VALID",
@@ -51,8 +51,6 @@ export const VERIFY_CODES = [
 export type VerifyCode = typeof VERIFY_CODES[number];
 
 /** The metric verifications count under. */
-export const VERIFICATIONS = "verifications";
-
 export interface VerifyRequest {
   key: string;
   /** Every one must be held by the key. */
@@ -106,30 +104,6 @@ const NOT_FOUND: VerifyResult = {
   quota: null,
   expires_at: null,
 };
-
-export interface QuotaPeriod {
-  readonly label: string;
-  readonly start: number;
-  readonly end: number;
-  /** `end` as an ISO string (verify answers it on every call). */
-  readonly endIso: string;
-}
-
-/** The last period computed per interval: the hot path asks for the current one every call. */
-const lastPeriods: Record<"month" | "year", QuotaPeriod | null> = { month: null, year: null };
-
-/** The quota period containing `now`: its label and its bounds (UTC calendar month or year). */
-export function quotaPeriod(interval: "month" | "year", now: number): QuotaPeriod {
-  const last = lastPeriods[interval];
-  if (last && now >= last.start && now < last.end) return last;
-  const d = new Date(now);
-  const y = d.getUTCFullYear();
-  const m = d.getUTCMonth();
-  const [label, start, end] = interval === "year"
-    ? [`${y}`, Date.UTC(y, 0, 1), Date.UTC(y + 1, 0, 1)]
-    : [`${y}-${String(m + 1).padStart(2, "0")}`, Date.UTC(y, m, 1), Date.UTC(y, m + 1, 1)];
-  return lastPeriods[interval] = { label, start, end, endIso: iso(end) };
-}
 
 /** The keys verify reads and counts for one API key, named once (kv/names.ts). */
 interface KeyNames {

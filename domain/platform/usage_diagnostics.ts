@@ -13,12 +13,11 @@
 import { getBatched } from "../../kv/batch.ts";
 import { keys } from "../../kv/keys.ts";
 import { MAINTENANCE_TASKS, type MaintenanceRun } from "./maintenance.ts";
-import { getPlanByCode } from "../tenancy/plans.ts";
+import { getPlanByCode, VERIFICATIONS } from "../tenancy/plans.ts";
 import { type Services } from "../shared/services.ts";
 import type { GateStats } from "../keys/threshold_gate.ts";
 import type { Tenant } from "../tenancy/tenants.ts";
-import { quotaPeriod, VERIFICATIONS } from "../keys/verify.ts";
-import { dayOf, iso } from "../shared/time.ts";
+import { dayOf, iso, quotaPeriod } from "../shared/time.ts";
 
 /** Per-key counter entries the drift check reads at most, over all tenants. */
 const DRIFT_SCAN_BUDGET = 100_000;

@@ -1,4 +1,4 @@
-/** Times as the API writes them: ISO 8601 UTC, and the UTC day of a moment. */
+/** Times as the API writes them (ISO 8601 UTC), and the days, months and quota periods they fall in. */
 
 export const DAY_MS = 86_400_000;
 
@@ -23,4 +23,28 @@ export function dayOf(ms: number): string {
   const start = ms - (ms % DAY_MS);
   if (start !== lastDay.start) lastDay = { start, label: iso(ms).slice(0, 10) };
   return lastDay.label;
+}
+
+export interface QuotaPeriod {
+  readonly label: string;
+  readonly start: number;
+  readonly end: number;
+  /** `end` as an ISO string (verify answers it on every call). */
+  readonly endIso: string;
+}
+
+/** The last period computed per interval: the hot path asks for the current one every call. */
+const lastPeriods: Record<"month" | "year", QuotaPeriod | null> = { month: null, year: null };
+
+/** The quota period containing `now`: its label and its bounds (UTC calendar month or year). */
+export function quotaPeriod(interval: "month" | "year", now: number): QuotaPeriod {
+  const last = lastPeriods[interval];
+  if (last && now >= last.start && now < last.end) return last;
+  const d = new Date(now);
+  const y = d.getUTCFullYear();
+  const m = d.getUTCMonth();
+  const [label, start, end] = interval === "year"
+    ? [`${y}`, Date.UTC(y, 0, 1), Date.UTC(y + 1, 0, 1)]
+    : [`${y}-${String(m + 1).padStart(2, "0")}`, Date.UTC(y, m, 1), Date.UTC(y, m + 1, 1)];
+  return lastPeriods[interval] = { label, start, end, endIso: iso(end) };
 }

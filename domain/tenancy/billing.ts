@@ -2,11 +2,16 @@
  * A tenant's plan. Changing it is one commit on the tenant record: verify reads the tenant's
  * plan and status through the tenant record, so the change reaches every key of the tenant at
  * once, with no fan-out over the keys (and no chunks a crash could leave half-applied).
+ *
+ * A change between a monthly and a yearly quota carries the usage over: the new period's
+ * counter starts at what the daily counters hold for its window so far (this year's, or this
+ * month's), set in the same commit, so the quota is neither forgiven nor counted twice.
  */
 import { keys } from "../../kv/keys.ts";
 import type { Versioned } from "../../kv/table.ts";
 import { AppError, forbidden } from "../shared/errors.ts";
-import { getPlanByCode } from "./plans.ts";
+import { getPlanByCode, type Interval, VERIFICATIONS } from "./plans.ts";
+import { dayOf, quotaPeriod } from "../shared/time.ts";
 import { type Principal, seesByPlatform } from "../access/principal.ts";
 import type { Actor, Services } from "../shared/services.ts";
 import { changeTenant, type Tenant } from "./tenants.ts";
@@ -46,7 +51,14 @@ export async function changePlan(
       { path: ["plan_code"], message: "no such active plan" },
     ]);
   }
-  return changeTenant(svc, actor, tenant.id, {
+  const current = await getPlanByCode(svc, tenant.plan);
+  const carry = await carriedUsage(
+    svc,
+    tenant.id,
+    current?.value.quota?.period,
+    plan.value.quota?.period,
+  );
+  const changed = await changeTenant(svc, actor, tenant.id, {
     action: "tenant.plan_changed",
     ifMatch,
     apply: (t) => {
@@ -62,6 +74,36 @@ export async function changePlan(
     },
     // The plan must still be as read when this commits: an archive meanwhile fails it (a rare
     // race, answered 409 after the retries; the client's retry then reads the archive).
-    extra: (op) => op.check({ key: keys.plan(plan.value.id), versionstamp: plan.versionstamp }),
+    extra: (op) => {
+      op.check({ key: keys.plan(plan.value.id), versionstamp: plan.versionstamp });
+      if (carry) op.set(carry.key, new Deno.KvU64(BigInt(carry.value)));
+    },
   });
+  if (carry) svc.cache.forget(carry.key);
+  return changed;
+}
+
+/**
+ * The counter of the new quota period and what it must start at, when the quota's interval
+ * changes: the verifications the tenant's daily counters hold from the new period's start to
+ * today. This process's pending counts are written first; another process's, up to one flush
+ * interval, stay with the period they were counted in.
+ */
+async function carriedUsage(
+  svc: Services,
+  tenantId: string,
+  from: Interval | undefined,
+  to: Interval | undefined,
+): Promise<{ key: Deno.KvKey; value: number } | null> {
+  if (!to || !from || from === to) return null;
+  await svc.counters.flush();
+  const now = svc.now();
+  const period = quotaPeriod(to, now);
+  let value = 0;
+  const days = svc.kv.list<Deno.KvU64>({
+    start: keys.usageDaily(tenantId, VERIFICATIONS, dayOf(period.start)),
+    end: keys.usageDaily(tenantId, VERIFICATIONS, `${dayOf(now)}~`),
+  });
+  for await (const day of days) value += Number(day.value.value);
+  return { key: keys.usagePeriod(tenantId, VERIFICATIONS, period.label), value };
 }

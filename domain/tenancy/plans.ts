@@ -28,6 +28,9 @@ export interface RateLimit {
   burst: number;
 }
 
+/** What a plan's quota counts: key verifications. */
+export const VERIFICATIONS = "verifications";
+
 export interface Plan {
   id: string;
   code: string;

@@ -15,8 +15,8 @@
 import { keys } from "../../kv/keys.ts";
 import { newId, timePrefix } from "../shared/ids.ts";
 import { type Services } from "../shared/services.ts";
-import { VERIFICATIONS } from "../keys/verify.ts";
 import { DAY_MS, iso } from "../shared/time.ts";
+import { VERIFICATIONS } from "../tenancy/plans.ts";
 
 const USAGE_ITEM_TTL_MS = 7 * DAY_MS;
 export const SETTLE_MS = 2_000;

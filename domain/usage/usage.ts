@@ -12,12 +12,11 @@ import { commit, CONFLICT, retrying } from "../../kv/commit.ts";
 import { keys } from "../../kv/keys.ts";
 import { checksPerCommit } from "../../kv/open.ts";
 import { dailyCounts } from "./activity.ts";
-import { getPlanByCode, type Plan } from "../tenancy/plans.ts";
+import { getPlanByCode, type Plan, VERIFICATIONS } from "../tenancy/plans.ts";
 import { type Services } from "../shared/services.ts";
 import type { Tenant } from "../tenancy/tenants.ts";
 import { eventItems } from "./stream.ts";
-import { quotaPeriod, VERIFICATIONS } from "../keys/verify.ts";
-import { DAY_MS, dayOf, iso } from "../shared/time.ts";
+import { DAY_MS, dayOf, iso, quotaPeriod } from "../shared/time.ts";
 
 export const METRIC_PATTERN = /^[a-z][a-z0-9_.]{0,63}$/;
 const MAX_AGE_MS = 35 * DAY_MS;

@@ -391,3 +391,36 @@ Deno.test("cost: 400 for a malformed or future period and unknown parameters; 40
     assert.equal((await get("", (await h.user(role)).token)).status, 200, role);
   }
 });
+
+Deno.test("plan change across quota intervals: the new period's counter starts at the usage so far", async () => {
+  await using h = await setup();
+  const a = await tenantWithKey(h, "acme"); // free: a monthly quota
+  for (let i = 0; i < 6; i++) await verify(h, a.secret);
+  const used = async () =>
+    (await h.call("GET", "/v1/tenants/acme/usage", { token: h.root })).body.data.metrics
+      .find((m: { metric: string }) => m.metric === "verifications").used;
+  assert.equal(await used(), 6);
+  const moveTo = (plan_code: string) =>
+    h.call("PATCH", "/v1/tenants/acme/billing", {
+      token: h.root,
+      body: { plan_code, override: false },
+    });
+  // Monthly to yearly: the year so far (this month's 6), not zero.
+  assert.equal((await moveTo("starter")).status, 200);
+  assert.equal(await used(), 6);
+  await verify(h, a.secret, 2);
+  assert.equal(await used(), 8);
+  await h.svc.aggregator.flush();
+  assert.deepEqual((await diagnostics(h)).drift.drifting_tenants, []);
+  // Next month, yearly back to monthly: this month's usage only.
+  h.advance(31 * 86_400_000);
+  await verify(h, a.secret, 3);
+  assert.equal(await used(), 11, "the year counts on");
+  assert.equal((await moveTo("free")).status, 200);
+  assert.equal(await used(), 3, "April holds 3");
+  await h.svc.aggregator.flush();
+  assert.deepEqual((await diagnostics(h)).drift.drifting_tenants, []);
+  // Same interval: nothing is carried or reset.
+  assert.equal((await moveTo("pro")).status, 200);
+  assert.equal(await used(), 3);
+});
