@@ -36,7 +36,7 @@ import type { ThresholdGate } from "./threshold_gate.ts";
 import { sha256Hex } from "../shared/secrets.ts";
 import { type Services } from "../shared/services.ts";
 import type { Tenant } from "../tenancy/tenants.ts";
-import { dayOf, iso, type QuotaPeriod, quotaPeriod } from "../shared/time.ts";
+import { dayOf, quotaPeriod } from "../shared/time.ts";
 
 export const VERIFY_CODES = [
   "VALID",
