@@ -37,6 +37,8 @@ export interface PageRequest {
   cursor?: string;
   /** Matches to skip before the page starts (jump-to-page views). */
   offset?: number;
+  /** 1-based page of `limit` items: an offset by another name (`offset` wins when both are given). */
+  page?: number;
   /** Newest first when the keys are time-ordered ids. */
   reverse?: boolean;
 }
@@ -54,6 +56,10 @@ export interface ListSource<T> {
   filter?: (record: T) => boolean;
 }
 
+/** How many matches a page request skips: its offset, or the items of the pages before it. */
+export const skipOf = (page: PageRequest) =>
+  page.offset ?? (page.page ? (page.page - 1) * page.limit : 0);
+
 export async function listPage<T>(
   kv: Deno.Kv,
   source: ListSource<T>,
@@ -64,10 +70,10 @@ export async function listPage<T>(
   const iter = kv.list<unknown>(source.selector, {
     cursor,
     reverse: page.reverse,
-    batchSize: Math.min(500, page.limit + (page.offset ?? 0) + 1),
+    batchSize: Math.min(500, page.limit + skipOf(page) + 1),
   });
   const items: Versioned<T>[] = [];
-  let toSkip = page.offset ?? 0;
+  let toSkip = skipOf(page);
   let pageEnd: string | null = null;
   let scanned = 0;
   try {

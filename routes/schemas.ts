@@ -108,6 +108,11 @@ export const PageQuery = {
       type: "integer",
       description: "Items to skip, for jump-to-page views (instead of a cursor).",
     }),
+  page: z.coerce.number().int().min(1).max(10_000).optional()
+    .openapi({
+      type: "integer",
+      description: "1-based page of `limit` items (instead of `offset`; `offset` wins).",
+    }),
 };
 
 export const QueryBoolean = z.enum(["true", "false"]).transform((v) => v === "true");

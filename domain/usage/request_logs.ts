@@ -10,6 +10,7 @@ import {
   listCounted,
   type Page,
   type PageRequest,
+  skipOf,
 } from "../../kv/list.ts";
 import { timePrefix } from "../shared/ids.ts";
 import type { Services } from "../shared/services.ts";
@@ -48,7 +49,7 @@ export async function listLogs(
     if (!LOG_ID.test(beforeId)) throw new InvalidCursorError();
   }
   const rows = await svc.pg.read((pg) =>
-    pg.listLogs(filter, { limit: page.limit + 1, beforeId, offset: beforeId ? 0 : page.offset })
+    pg.listLogs(filter, { limit: page.limit + 1, beforeId, offset: beforeId ? 0 : skipOf(page) })
   );
   const items = rows.slice(0, page.limit);
   const hasMore = rows.length > page.limit;

@@ -50,6 +50,10 @@ const Filters = {
   resource_id: z.string().max(64).optional(),
   from: Timestamp.optional().openapi({ description: "Inclusive lower bound." }),
   to: Timestamp.optional().openapi({ description: "Inclusive upper bound." }),
+  // The names the audit APIs Steward replaces use; `from` and `to` win when both are given.
+  start_date: Timestamp.optional().openapi({ description: "Alias of `from`." }),
+  since: Timestamp.optional().openapi({ description: "Alias of `from`." }),
+  end_date: Timestamp.optional().openapi({ description: "Alias of `to`." }),
 };
 
 const AdminFilters = { ...Filters, tenant_id: z.string().max(64).optional() };
@@ -57,7 +61,10 @@ const AdminFilters = { ...Filters, tenant_id: z.string().max(64).optional() };
 type FilterQuery = { [K in keyof typeof AdminFilters]?: string };
 
 function toFilter(q: FilterQuery, tenantId?: string): AuditFilter {
-  const { from, to } = timeBounds(q);
+  const { from, to } = timeBounds({
+    from: q.from ?? q.start_date ?? q.since,
+    to: q.to ?? q.end_date,
+  });
   const actions = q.action?.split(",").map((a) => a.trim()).filter(Boolean);
   const filter: AuditFilter = {
     tenant_id: tenantId ?? q.tenant_id,
@@ -109,8 +116,13 @@ export function auditRoutes() {
       responses: { 200: jsonResponse(list, "A page of audit events.") },
     }),
     async (c) => {
-      const { limit, cursor, offset, ...q } = c.req.valid("query");
-      const page = await listAudit(c.var.svc, adminFilter(c, q), { limit, cursor, offset });
+      const { limit, cursor, offset, page: pageNo, ...q } = c.req.valid("query");
+      const page = await listAudit(c.var.svc, adminFilter(c, q), {
+        limit,
+        cursor,
+        offset,
+        page: pageNo,
+      });
       return okList(c, page, limit, auditView(c.var.principal));
     },
   );
@@ -148,11 +160,12 @@ export function auditRoutes() {
       responses: { 200: jsonResponse(list, "A page of audit events.") },
     }),
     async (c) => {
-      const { limit, cursor, offset, ...q } = c.req.valid("query");
+      const { limit, cursor, offset, page: pageNo, ...q } = c.req.valid("query");
       const page = await listAudit(c.var.svc, toFilter(q, c.var.tenant.value.id), {
         limit,
         cursor,
         offset,
+        page: pageNo,
       });
       return okList(c, page, limit, auditView(c.var.principal));
     },
@@ -176,9 +189,9 @@ export function auditRoutes() {
       // A tenant-bound token sees members of its tenant only, and their events in it.
       const bound = c.var.principal.tenant_id;
       if (bound && !await membershipRole(c.var.svc, bound, id)) throw notFound("user");
-      const { limit, cursor, offset, ...q } = c.req.valid("query");
+      const { limit, cursor, offset, page: pageNo, ...q } = c.req.valid("query");
       const filter = { ...adminFilter(c, q), user: id };
-      const page = await listAudit(c.var.svc, filter, { limit, cursor, offset });
+      const page = await listAudit(c.var.svc, filter, { limit, cursor, offset, page: pageNo });
       return okList(c, page, limit, auditView(c.var.principal));
     },
   );

@@ -62,8 +62,8 @@ export function emailRoutes() {
       responses: { 200: jsonResponse(listEnvelope(EmailSchema), "A page of messages.") },
     }),
     async (c) => {
-      const { limit, cursor, offset, ...filter } = c.req.valid("query");
-      const page = await listEmails(c.var.svc, filter, { limit, cursor, offset });
+      const { limit, cursor, offset, page: pageNo, ...filter } = c.req.valid("query");
+      const page = await listEmails(c.var.svc, filter, { limit, cursor, offset, page: pageNo });
       return okList(c, page, limit, view);
     },
   );

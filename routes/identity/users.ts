@@ -160,7 +160,7 @@ export function userRoutes() {
       responses: { 200: jsonResponse(listEnvelope(UserSchema), "A page of users.") },
     }),
     async (c) => {
-      const { limit, cursor, offset, tenant, ...filter } = c.req.valid("query");
+      const { limit, cursor, offset, page: pageNo, tenant, ...filter } = c.req.valid("query");
       let tenant_id: string | undefined;
       if (tenant) {
         const found = await resolveTenant(c.var.svc, tenant);
@@ -169,7 +169,12 @@ export function userRoutes() {
         }
         tenant_id = found.value.id;
       }
-      const page = await listUsers(c.var.svc, { ...filter, tenant_id }, { limit, cursor, offset });
+      const page = await listUsers(c.var.svc, { ...filter, tenant_id }, {
+        limit,
+        cursor,
+        offset,
+        page: pageNo,
+      });
       return okList(c, page, limit, userView(c));
     },
   );

@@ -141,11 +141,12 @@ export function apiKeyRoutes() {
       responses: { 200: jsonResponse(listEnvelope(ApiKeySchema), "A page of keys.") },
     }),
     async (c) => {
-      const { limit, cursor, offset, ...filter } = c.req.valid("query");
+      const { limit, cursor, offset, page: pageNo, ...filter } = c.req.valid("query");
       const page = await listApiKeys(c.var.svc, c.var.tenant.value.id, filter, {
         limit,
         cursor,
         offset,
+        page: pageNo,
       });
       return okList(c, page, limit, await viewOf(c, page.items.map((i) => i.value)));
     },

@@ -92,11 +92,12 @@ export function adminQueueRoutes() {
       responses: { 200: jsonResponse(listEnvelope(JobSchema), "A page of jobs.") },
     }),
     async (c) => {
-      const { limit, cursor, offset, status } = c.req.valid("query");
+      const { limit, cursor, offset, page: pageNo, status } = c.req.valid("query");
       const page = await listQueueJobs(c.var.svc, c.req.valid("param").name, status, {
         limit,
         cursor,
         offset,
+        page: pageNo,
       });
       return okList(c, page, limit, jobView(c.var.principal));
     },

@@ -136,8 +136,13 @@ export function tenantRoutes() {
       responses: { 200: jsonResponse(listEnvelope(TenantSchema), "A page of tenants.") },
     }),
     async (c) => {
-      const { limit, cursor, offset, ...filter } = c.req.valid("query");
-      const page = await listTenants(c.var.svc, c.var.principal, filter, { limit, cursor, offset });
+      const { limit, cursor, offset, page: pageNo, ...filter } = c.req.valid("query");
+      const page = await listTenants(c.var.svc, c.var.principal, filter, {
+        limit,
+        cursor,
+        offset,
+        page: pageNo,
+      });
       return okList(c, page, limit, tenantView);
     },
   );

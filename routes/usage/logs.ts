@@ -74,8 +74,8 @@ export function logRoutes() {
       responses: { 200: jsonResponse(listEnvelope(RequestLogSchema), "A page of entries.") },
     }),
     async (c) => {
-      const { limit, cursor, offset, ...q } = c.req.valid("query");
-      const page = await listLogs(c.var.svc, toFilter(q), { limit, cursor, offset });
+      const { limit, cursor, offset, page: pageNo, ...q } = c.req.valid("query");
+      const page = await listLogs(c.var.svc, toFilter(q), { limit, cursor, offset, page: pageNo });
       return okList(c, page, limit, logView(c.var.principal));
     },
   );

@@ -937,3 +937,35 @@ Deno.test("conventions: an unsupported method is 405 with Allow, in the envelope
   const unknown = await h.app.request("/v1/nowhere", { method: "PUT" });
   assert.equal(unknown.status, 404);
 });
+
+Deno.test("pagination: page (1-based, with limit) is an offset by another name", async () => {
+  await using h = await ready();
+  for (const slug of ["p-a", "p-b", "p-c", "p-d", "p-e"]) await h.tenant(slug);
+  for (const list of ["/v1/tenants", "/v1/admin/audit", "/v1/plans", "/v1/users"]) {
+    const byOffset = await h.call("GET", `${list}?limit=2&offset=2`, { token: h.root });
+    const byPage = await h.call("GET", `${list}?limit=2&page=2`, { token: h.root });
+    assert.equal(byPage.status, 200, `${list}: ${byPage.text}`);
+    assert.deepEqual(byPage.body.data, byOffset.body.data, list);
+    assert.equal(byPage.body.pagination.total, byOffset.body.pagination.total, list);
+  }
+  const tooFar = await h.call("GET", "/v1/tenants?page=0", { token: h.root });
+  assert.equal(tooFar.status, 400);
+});
+
+Deno.test("audit: start_date, end_date and since are aliases of from and to", async () => {
+  await using h = await ready();
+  await h.tenant("alias-a");
+  h.advance(3_600_000);
+  const mid = new Date(h.clock.now).toISOString();
+  h.advance(3_600_000);
+  await h.tenant("alias-b");
+  const get = async (q: string) =>
+    (await h.call("GET", `/v1/admin/audit?limit=100&${q}`, { token: h.root })).body.data
+      .map((e: { id: string }) => e.id);
+  assert.deepEqual(await get(`start_date=${mid}`), await get(`from=${mid}`));
+  assert.deepEqual(await get(`since=${mid}`), await get(`from=${mid}`));
+  assert.deepEqual(await get(`end_date=${mid}`), await get(`to=${mid}`));
+  assert.ok((await get(`since=${mid}`)).length > 0);
+  assert.ok((await get(`end_date=${mid}`)).length > 0);
+  assert.notDeepEqual(await get(`since=${mid}`), await get(`end_date=${mid}`));
+});
