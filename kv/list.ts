@@ -56,6 +56,15 @@ export interface ListSource<T> {
   filter?: (record: T) => boolean;
 }
 
+/** The record behind `entry` when it belongs to the list (resolved, then filtered), else null. */
+async function matchOf<T>(
+  source: ListSource<T>,
+  entry: Deno.KvEntry<unknown>,
+): Promise<Versioned<T> | null> {
+  const record = source.resolve ? await source.resolve(entry) : entry as Versioned<T>;
+  return record && (!source.filter || source.filter(record.value)) ? record : null;
+}
+
 /** How many matches a page request skips: its offset, or the items of the pages before it. */
 export const skipOf = (page: PageRequest) =>
   page.offset ?? (page.page ? (page.page - 1) * page.limit : 0);
@@ -78,8 +87,8 @@ export async function listPage<T>(
   let scanned = 0;
   try {
     for await (const entry of iter) {
-      const record = source.resolve ? await source.resolve(entry) : entry as Versioned<T>;
-      if (record && (!source.filter || source.filter(record.value))) {
+      const record = await matchOf(source, entry);
+      if (record) {
         if (items.length === page.limit) {
           return { items, next_cursor: tagged(pageEnd), has_more: true };
         }
@@ -115,8 +124,7 @@ export interface Counted {
 export async function countMatches<T>(kv: Deno.Kv, source: ListSource<T>): Promise<Counted> {
   let total = 0;
   for await (const entry of kv.list<unknown>(source.selector, { batchSize: 500 })) {
-    const record = source.resolve ? await source.resolve(entry) : entry as Versioned<T>;
-    if (record && (!source.filter || source.filter(record.value)) && ++total >= TOTAL_BOUND) {
+    if (await matchOf(source, entry) && ++total >= TOTAL_BOUND) {
       return { total, total_is_estimate: true };
     }
   }

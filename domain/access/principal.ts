@@ -108,8 +108,7 @@ export function seesByPlatform(
   principal: Principal,
   tenant: { id: string; is_test: boolean },
 ): boolean {
-  return principal.tenant_id === tenant.id || principal.sees === "all" ||
-    (principal.sees === "test" && tenant.is_test);
+  return principal.tenant_id === tenant.id || seesAsStaff(principal, tenant);
 }
 
 /** Whether a platform role (not a binding or a membership) lets `principal` see `tenant`. */
