@@ -30,34 +30,23 @@ const PII_FIELD = /^(email|name|ip|ip_address)$/;
 const maskAs = (field: string, value: string) =>
   field === "email" ? maskEmail(value) : field === "name" ? maskName(value) : maskIp(value);
 
+const IPV4_INSIDE = /\b(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\b/g;
+
+/** Free text with every email- and IP-shaped part masked. */
+const maskShapes = (text: string) =>
+  isIpLiteral(text) ? maskIp(text) : text.replace(EMAIL, maskEmail).replace(IPV4_INSIDE, maskIp);
+
 /**
  * Masks PII anywhere in a JSON-like value: everything under an email, name or IP field (such as
- * an audit change's before and after), and any email inside other strings.
+ * an audit change's before and after), and any email or IP address inside other strings.
  */
 export function maskDeep(value: unknown, piiField: string | null = null): unknown {
-  if (typeof value === "string") {
-    return piiField ? maskAs(piiField, value) : value.replace(EMAIL, maskEmail);
-  }
+  if (typeof value === "string") return piiField ? maskAs(piiField, value) : maskShapes(value);
   if (Array.isArray(value)) return value.map((v) => maskDeep(v, piiField));
   if (value && typeof value === "object") {
     return Object.fromEntries(
       Object.entries(value).map(([k, v]) => [k, maskDeep(v, PII_FIELD.test(k) ? k : piiField)]),
     );
-  }
-  return value;
-}
-
-const IPV4_INSIDE = /\b(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\b/g;
-
-/** A free-form value with every email- and IP-shaped string in it masked. */
-function maskShapes(value: unknown): unknown {
-  if (typeof value === "string") {
-    if (isIpLiteral(value)) return maskIp(value);
-    return value.replace(EMAIL, maskEmail).replace(IPV4_INSIDE, maskIp);
-  }
-  if (Array.isArray(value)) return value.map(maskShapes);
-  if (value && typeof value === "object") {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, maskShapes(v)]));
   }
   return value;
 }
@@ -73,7 +62,7 @@ export function maskMetadata<T>(data: T): T {
   return Object.fromEntries(
     Object.entries(data).map((
       [k, v],
-    ) => [k, k === "metadata" || k === "meta" ? maskShapes(v) : maskMetadata(v)]),
+    ) => [k, k === "metadata" || k === "meta" ? maskDeep(v) : maskMetadata(v)]),
   ) as T;
 }
 
