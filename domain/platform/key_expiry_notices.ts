@@ -3,6 +3,7 @@
  * and expiry (a marker records it). An hourly cron walks the expiry index over the coming week.
  */
 import { getBatched } from "../../kv/batch.ts";
+import { commit } from "../../kv/commit.ts";
 import { keys } from "../../kv/keys.ts";
 import { getRecord } from "../../kv/table.ts";
 import type { Membership } from "../access/membership_records.ts";
@@ -60,7 +61,7 @@ export async function noticeExpiringKeys(svc: Services): Promise<number> {
     const op = svc.kv.atomic().check({ key: marker, versionstamp: null })
       .set(marker, { at: iso(now) }, { expireIn: NOTICE_AHEAD_MS + DAY_MS });
     for (const mail of mails) queueEmail(op, now, mail);
-    if ((await op.commit()).ok) noticed++;
+    if (await commit(op)) noticed++;
   }
   return noticed;
 }

@@ -116,9 +116,13 @@ const withInitialKey = envelope(TenantSchema.extend({
 }));
 
 /** 201 with the new tenant, its ETag and its Location. */
-function created(c: Context<AppEnv>, tenant: Versioned<Tenant>) {
+function created<V = Tenant>(
+  c: Context<AppEnv>,
+  tenant: Versioned<Tenant>,
+  view: (t: Tenant) => V = tenantView as (t: Tenant) => V,
+) {
   c.header("Location", `/v1/tenants/${tenant.value.id}`);
-  return okRecord(c, tenant, tenantView, 201);
+  return okRecord(c, tenant, view, 201);
 }
 const tags = ["Tenants"];
 
@@ -171,12 +175,10 @@ export function tenantRoutes() {
         { is_test: false },
         initial_key,
       );
-      c.header("Location", `/v1/tenants/${made.tenant.value.id}`);
-      return okRecord(
+      return created(
         c,
         made.tenant,
         (t) => ({ ...tenantView(t), initial_key: withSecret(c, made.secret)(made.key) }),
-        201,
       );
     },
   );
