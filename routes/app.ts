@@ -17,6 +17,7 @@ import { auditRoutes } from "./audit/audit.ts";
 import { authRoutes } from "./identity/auth.ts";
 import type { AppDeps, AppEnv } from "./context.ts";
 import { docsRoutes } from "./docs.ts";
+import { withExamples } from "./examples.ts";
 import { errorJson, notFoundHandler, onError } from "./errors.ts";
 import { healthRoutes } from "./platform/health.ts";
 import { invitationRoutes } from "./identity/invitations.ts";
@@ -145,17 +146,22 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     description:
       "A session token (`sts_…`, from POST /v1/auth/login) or a service token (`stw_…`).",
   });
-  app.doc31("/openapi.json", {
-    openapi: "3.1.0",
-    info: {
-      title: "Steward",
-      version: deps.version,
-      description:
-        "The control plane for API businesses: tenants, users, keys, plans, usage, audit and webhooks.",
-    },
-    servers: [{ url: "/", description: "This Steward server" }],
-    tags: TAGS,
-  });
+  // Built on first request, then served as is: the document is the same for the process's life.
+  let document: unknown;
+  app.get("/openapi.json", (c) =>
+    c.json(
+      document ??= withExamples(app.getOpenAPI31Document({
+        openapi: "3.1.0",
+        info: {
+          title: "Steward",
+          version: deps.version,
+          description:
+            "The control plane for API businesses: tenants, users, keys, plans, usage, audit and webhooks.",
+        },
+        servers: [{ url: "/", description: "This Steward server" }],
+        tags: TAGS,
+      })),
+    ));
 
   app.notFound(notFoundHandler);
   app.onError(onError);

@@ -12,15 +12,33 @@ export const ExportFormatQuery = {
   }),
 };
 
-export const exportResponses = (what: string) => ({
-  200: {
-    description: what,
-    content: {
-      "application/x-ndjson": { schema: z.string() },
-      "text/csv": { schema: z.string() },
+/** A line of each format, as streamExport writes it. */
+const csvLine = <T extends object>(record: T, columns: readonly (keyof T & string)[]) =>
+  columns.map((col) => csvCell(record[col])).join(",") + "\r\n";
+const ndjsonLine = (record: object) => JSON.stringify(record) + "\n";
+
+/** The documented answer of an export: `examples` as each format would stream them. */
+export function exportResponses<T extends object>(
+  what: string,
+  examples: T[],
+  columns: readonly (keyof T & string)[],
+) {
+  return {
+    200: {
+      description: what,
+      content: {
+        "application/x-ndjson": {
+          schema: z.string(),
+          example: examples.map(ndjsonLine).join(""),
+        },
+        "text/csv": {
+          schema: z.string(),
+          example: columns.join(",") + "\r\n" + examples.map((e) => csvLine(e, columns)).join(""),
+        },
+      },
     },
-  },
-});
+  };
+}
 
 /** Inclusive time bounds from ISO query values (ms); 400 when from is after to. */
 export function timeBounds(q: { from?: string; to?: string }): { from?: number; to?: number } {
@@ -78,9 +96,7 @@ export function streamExport<T extends object>(
       const next = await records.next();
       if (next.done) return controller.close();
       const record = opts.view(next.value);
-      const line = csv
-        ? opts.columns.map((col) => csvCell(record[col])).join(",") + "\r\n"
-        : JSON.stringify(record) + "\n";
+      const line = csv ? csvLine(record, opts.columns) : ndjsonLine(record);
       controller.enqueue(encoder.encode(line));
     },
     async cancel() {

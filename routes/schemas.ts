@@ -17,7 +17,9 @@ export const ErrorSchema = z.object({
   }),
 }).openapi("Error");
 
-const Meta = z.object({ request_id: z.string() });
+const Meta = z.object({
+  request_id: z.string().openapi({ example: "req_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A" }),
+});
 
 /**
  * `schema` or null. A registered schema's `.nullable()` is documented as `allOf` of its `$ref`
@@ -29,10 +31,11 @@ export const envelope = <T extends z.ZodType>(data: T) =>
   z.object({ success: z.literal(true), data, meta: Meta });
 
 export const Pagination = z.object({
-  limit: z.number().int(),
-  next_cursor: z.string().nullable(),
+  limit: z.number().int().openapi({ example: 50 }),
+  next_cursor: z.string().nullable().openapi({ example: "djE6MDFKRDJaM1E0UjVTNlQ3Vjg" }),
   has_more: z.boolean(),
   total: z.number().int().optional().openapi({
+    example: 128,
     description: "How many items the list holds (all pages): from a maintained count where one " +
       "keeps it, else counted, up to 10,000 (then `total_is_estimate`). Absent on the usage " +
       "stream, and on request logs read from Postgres.",

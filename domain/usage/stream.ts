@@ -155,8 +155,9 @@ export async function readUsageStream(svc: Services, q: StreamQuery): Promise<St
 
   const resume = q.cursor ?? cursorBefore(q.from!);
   let start = q.cursor !== undefined ? q.cursor : idAt(q.from!);
-  if (q.cursor !== undefined) {
-    // The cursor's own page, which may hold items after it (a page cut by `limit`).
+  // The cursor's own page, which may hold items after it (a page cut by `limit`); a cursor from
+  // before retention has no page left.
+  if (q.cursor !== undefined && q.cursor >= oldest) {
     for await (
       const e of svc.kv.list({ start: [...base, oldest], end: [...base, `${q.cursor}\u0000`] }, {
         reverse: true,

@@ -26,19 +26,36 @@ import {
 import { auditView } from "../views.ts";
 import { type AuditFilter } from "../../pg/analytics.ts";
 
+// Ada, owner of Acme Inc., makes Grace an admin from the console.
+const EVENT = {
+  id: "aud_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A",
+  actor_type: "user",
+  actor_id: "usr_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A",
+  action: "membership.updated",
+  resource_type: "membership",
+  resource_id: "usr_01JD2Z3Q4R5S6T7V8W9X0Y1Z2B",
+  tenant_id: "ten_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A",
+  changes: { role: { before: "member", after: "admin" } },
+  ip_address: "203.0.113.7",
+  user_agent: "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_2) Firefox/121.0",
+  request_id: "req_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A",
+  created_at: "2026-01-22T15:04:05.000Z",
+} as const;
+
 const AuditEventSchema = z.object({
-  id: z.string(),
+  id: z.string().openapi({ example: EVENT.id }),
   actor_type: z.enum(["user", "service_token", "system"]),
-  actor_id: z.string(),
-  action: z.string(),
-  resource_type: z.string(),
-  resource_id: z.string(),
-  tenant_id: z.string().nullable(),
-  changes: z.record(z.string(), z.object({ before: z.unknown(), after: z.unknown() })).nullable(),
-  ip_address: z.string().nullable(),
-  user_agent: z.string().nullable(),
-  request_id: z.string().nullable(),
-  created_at: z.string(),
+  actor_id: z.string().openapi({ example: EVENT.actor_id }),
+  action: z.string().openapi({ example: EVENT.action }),
+  resource_type: z.string().openapi({ example: EVENT.resource_type }),
+  resource_id: z.string().openapi({ example: EVENT.resource_id }),
+  tenant_id: z.string().nullable().openapi({ example: EVENT.tenant_id }),
+  changes: z.record(z.string(), z.object({ before: z.unknown(), after: z.unknown() })).nullable()
+    .openapi({ example: EVENT.changes }),
+  ip_address: z.string().nullable().openapi({ example: EVENT.ip_address }),
+  user_agent: z.string().nullable().openapi({ example: EVENT.user_agent }),
+  request_id: z.string().nullable().openapi({ example: EVENT.request_id }),
+  created_at: z.string().openapi({ example: EVENT.created_at }),
 }).openapi("AuditEvent");
 
 const Filters = {
@@ -136,7 +153,7 @@ export function auditRoutes() {
       request: {
         query: z.strictObject({ ...AdminFilters, ...ExportFormatQuery }),
       },
-      responses: exportResponses("The matching events."),
+      responses: exportResponses("The matching events.", [EVENT], CSV_COLUMNS),
     }),
     (c) => {
       const { format, ...q } = c.req.valid("query");

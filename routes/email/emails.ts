@@ -10,34 +10,78 @@ import { actorOf, ok, okList } from "../respond.ts";
 import { defineRoute, router } from "../route.ts";
 import { envelope, idOf, jsonBody, jsonResponse, listEnvelope, PageQuery } from "../schemas.ts";
 
+// The invitation Ada sent Grace to join Acme Inc., delivered through SMTP.
+const MESSAGE = {
+  id: "eml_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A",
+  to: "grace@example.com",
+  from: "Steward <no-reply@example.com>",
+  subject: "You are invited to join Acme Inc. on Steward",
+  template: "invitation",
+  tenant_id: "ten_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A",
+  created_at: "2026-01-20T10:00:00.000Z",
+} as const;
+const INVITATION_LINK = "https://app.example.com/console/accept-invitation?token=" +
+  "sti_EXAMPLEinvitationTOKENdoNotUse0000000000000";
+
 const EmailSchema = z.object({
-  id: z.string(),
-  to: z.string(),
-  from: z.string(),
-  subject: z.string(),
-  template: z.enum(TEMPLATES),
-  tenant_id: z.string().nullable(),
+  id: z.string().openapi({ example: MESSAGE.id }),
+  to: z.string().openapi({ example: MESSAGE.to }),
+  from: z.string().openapi({ example: MESSAGE.from }),
+  subject: z.string().openapi({ example: MESSAGE.subject }),
+  template: z.enum(TEMPLATES).openapi({ example: MESSAGE.template }),
+  tenant_id: z.string().nullable().openapi({ example: MESSAGE.tenant_id }),
   status: z.enum(["queued", "sent", "failed", "captured"]).openapi({
+    example: "sent",
     description: "`captured`: no SMTP server is configured; the message is kept, not sent.",
   }),
-  attempts: z.number().int(),
+  attempts: z.number().int().openapi({ example: 1 }),
   smtp_response: z.string().nullable().openapi({
+    example: "250 2.0.0 OK: queued as 4Xk9TzQ1",
     description: "The SMTP server's last answer, or why the connection failed.",
   }),
-  created_at: z.string(),
-  updated_at: z.string(),
-  sent_at: z.string().nullable(),
-  expires_at: z.string(),
+  created_at: z.string().openapi({ example: MESSAGE.created_at }),
+  updated_at: z.string().openapi({ example: "2026-01-20T10:00:02.000Z" }),
+  sent_at: z.string().nullable().openapi({ example: "2026-01-20T10:00:02.000Z" }),
+  expires_at: z.string().openapi({ example: "2026-01-27T10:00:02.000Z" }),
 }).openapi("Email");
 
+const TEXT_EXAMPLE = [
+  "Ada Lovelace invited you to join Acme Inc. as member.",
+  `Accept the invitation: ${INVITATION_LINK}`,
+  "The invitation expires at 2026-01-27T10:00:00.000Z. If you did not expect it, ignore this message.",
+  "",
+  "— Steward",
+].join("\n");
+const HTML_EXAMPLE = "<!doctype html><html><body>" +
+  "<p>Ada Lovelace invited you to join Acme Inc. as member.</p>" +
+  `<p><a href="${INVITATION_LINK}">Accept the invitation</a></p>` +
+  "<p>The invitation expires at 2026-01-27T10:00:00.000Z. If you did not expect it, ignore this message.</p>" +
+  "<p>— Steward</p></body></html>";
+
 const EmailDetail = EmailSchema.extend({
-  text: z.string().nullable().openapi({ description: "Null once sent: the body is not kept." }),
-  html: z.string().nullable(),
-}).openapi("EmailDetail");
+  text: z.string().nullable().openapi({
+    example: TEXT_EXAMPLE,
+    description: "Null once sent: the body is not kept.",
+  }),
+  html: z.string().nullable().openapi({ example: HTML_EXAMPLE }),
+}).openapi("EmailDetail", {
+  // Whole, so the body is shown on a message that still keeps it: one captured without SMTP.
+  example: {
+    ...MESSAGE,
+    status: "captured",
+    attempts: 0,
+    smtp_response: null,
+    updated_at: MESSAGE.created_at,
+    sent_at: null,
+    expires_at: "2026-01-21T10:00:00.000Z",
+    text: TEXT_EXAMPLE,
+    html: HTML_EXAMPLE,
+  },
+});
 
 const view = ({ body: _, ...shown }: { body: unknown } & z.infer<typeof EmailSchema>) => shown;
 
-const Email = z.string().email().max(320);
+const Email = z.string().email().max(320).openapi({ example: "ops@example.com" });
 
 const tags = ["Email"];
 

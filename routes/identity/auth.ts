@@ -11,32 +11,51 @@ import { actorOf, ok, originOf } from "../respond.ts";
 import { defineRoute, errorResponse, router } from "../route.ts";
 import { envelope, jsonBody, jsonResponse, orNull, Timestamp } from "../schemas.ts";
 
+const ADA = "usr_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A";
+const SESSION_ID = "ses_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A";
+
 const LoginBody = z.strictObject({
-  email: z.string().trim().max(320).email(),
-  password: z.string().min(1).max(256),
-}).openapi("LoginRequest");
+  email: z.string().trim().max(320).email().openapi({ example: "ada@example.com" }),
+  password: z.string().min(1).max(256).openapi({ example: "correct-horse-battery-staple" }),
+}).openapi("LoginRequest", {
+  example: { email: "ada@example.com", password: "correct-horse-battery-staple" },
+});
 
 const PasswordReset = z.strictObject({
-  token: z.string().min(1).max(256),
+  token: z.string().min(1).max(256).openapi({
+    example: "str_EXAMPLEresetTOKENdoNotUse000000000000000000",
+  }),
   new_password: z.string().min(1).max(1024).openapi({
+    example: "plum-kettle-orbit-harbor",
     description: "12–256 characters, not the account's email.",
   }),
-}).openapi("PasswordResetRequest");
+}).openapi("PasswordResetRequest", {
+  example: {
+    token: "str_EXAMPLEresetTOKENdoNotUse000000000000000000",
+    new_password: "plum-kettle-orbit-harbor",
+  },
+});
 
+// Ada, a tenant owner with no platform role, signed in to the console.
 const Me = z.object({
   type: z.enum(["user", "service_token"]),
-  id: z.string(),
+  id: z.string().openapi({ example: ADA }),
   user: orNull(UserSchema),
   platform_role: UserSchema.shape.platform_role,
   permissions: z.array(z.enum(PERMISSIONS)).openapi({
+    example: [],
     description: "Effective platform-wide permissions.",
   }),
-  sees_tenants: z.enum(["all", "test", "none"]),
+  sees_tenants: z.enum(["all", "test", "none"]).openapi({ example: "none" }),
   tenant_id: z.string().nullable().openapi({
+    example: null,
     description: "The tenant a bound service token acts in.",
   }),
-  memberships: z.array(z.object({ tenant_id: z.string(), role: z.enum(TENANT_ROLES) })),
-  session_id: z.string().nullable(),
+  memberships: z.array(z.object({
+    tenant_id: z.string().openapi({ example: "ten_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A" }),
+    role: z.enum(TENANT_ROLES),
+  })),
+  session_id: z.string().nullable().openapi({ example: SESSION_ID }),
 }).openapi("Principal");
 
 export function authRoutes() {
@@ -55,14 +74,17 @@ export function authRoutes() {
         200: jsonResponse(
           envelope(
             z.object({
-              token: z.string(),
-              session_id: z.string(),
-              expires_at: Timestamp,
+              token: z.string().openapi({
+                example: "sts_EXAMPLEsessionTOKENdoNotUse0000000000000000",
+              }),
+              session_id: z.string().openapi({ example: SESSION_ID }),
+              expires_at: Timestamp.openapi({ example: "2026-01-31T20:00:00.000Z" }),
               user: UserSchema,
             }),
           ),
           "Logged in.",
         ),
+        401: errorResponse("Wrong email or password, or the user may not log in."),
       },
     }),
     async (c) => {
@@ -72,7 +94,7 @@ export function authRoutes() {
         session_id: result.session.id,
         expires_at: result.session.expires_at,
         user: result.user,
-      });
+      }, 200);
     },
   );
 
@@ -87,7 +109,10 @@ export function authRoutes() {
       request: { body: jsonBody(PasswordReset) },
       responses: {
         200: jsonResponse(
-          envelope(z.object({ user_id: z.string(), sessions_revoked: z.number().int() })),
+          envelope(z.object({
+            user_id: z.string().openapi({ example: ADA }),
+            sessions_revoked: z.number().int().openapi({ example: 2 }),
+          })),
           "The password is set.",
         ),
         404: errorResponse("No reset was ever made with this token."),

@@ -30,38 +30,57 @@ import {
 import { maskEmail } from "../views.ts";
 
 const STATUSES = ["pending", "accepted", "revoked", "expired"] as const;
-const Role = z.enum(TENANT_ROLES);
+const Role = z.enum(TENANT_ROLES).openapi({ example: "member" });
+
+// Ada (owner of Acme Inc.) invites Grace, who has no account yet.
+const TENANT_ID = "ten_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A";
+const ADA = "usr_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A";
+const GRACE = "usr_01JD2Z3Q4R5S6T7V8W9X0Y1Z2B";
+const TOKEN = "sti_EXAMPLEinvitationTOKENdoNotUse0000000000000";
+const CREATED_AT = "2026-01-20T10:00:00.000Z";
+const EXPIRES_AT = "2026-01-27T10:00:00.000Z";
+const ACCEPTED_AT = "2026-01-21T16:30:00.000Z";
 
 const InvitationSchema = z.object({
-  id: z.string(),
-  tenant_id: z.string(),
-  email: z.string(),
+  id: z.string().openapi({ example: "inv_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A" }),
+  tenant_id: z.string().openapi({ example: TENANT_ID }),
+  email: z.string().openapi({ example: "grace@example.com" }),
   role: Role,
   status: z.enum(STATUSES).openapi({
+    example: "pending",
     description: "`expired` once `expires_at` has passed while pending.",
   }),
-  expires_at: z.string(),
-  created_by: z.string(),
-  created_at: z.string(),
-  updated_at: z.string(),
-  accepted_at: z.string().nullable(),
-  accepted_by: z.string().nullable(),
-  revoked_at: z.string().nullable(),
+  expires_at: z.string().openapi({ example: EXPIRES_AT }),
+  created_by: z.string().openapi({ example: ADA }),
+  created_at: z.string().openapi({ example: CREATED_AT }),
+  updated_at: z.string().openapi({ example: CREATED_AT }),
+  // Pending: neither accepted nor revoked yet.
+  accepted_at: z.string().nullable().openapi({ example: null }),
+  accepted_by: z.string().nullable().openapi({ example: null }),
+  revoked_at: z.string().nullable().openapi({ example: null }),
 }).openapi("Invitation");
 
 const CreateInvitation = z.strictObject({
-  email: z.string().trim().max(320).email(),
+  email: z.string().trim().max(320).email().openapi({ example: "grace@example.com" }),
   role: Role,
   expires_in_days: z.number().int().min(1).max(30).default(7),
-}).openapi("CreateInvitation");
+}).openapi("CreateInvitation", {
+  example: { email: "grace@example.com", role: "member", expires_in_days: 7 },
+});
 
 const AcceptInvitation = z.strictObject({
-  token: z.string().min(1).max(256),
-  name: Text(200).optional().openapi({ description: "Required when the email has no account." }),
+  token: z.string().min(1).max(256).openapi({ example: TOKEN }),
+  name: Text(200).optional().openapi({
+    example: "Grace Hopper",
+    description: "Required when the email has no account.",
+  }),
   password: z.string().min(1).max(256).optional().openapi({
+    example: "compiler-cobol-nanosecond",
     description: "Required when the email has no account (12–256 characters).",
   }),
-}).openapi("AcceptInvitation");
+}).openapi("AcceptInvitation", {
+  example: { token: TOKEN, name: "Grace Hopper", password: "compiler-cobol-nanosecond" },
+});
 
 const InvitationParams = TenantParams.extend({
   id: idOf("inv").openapi({ param: { name: "id", in: "path" } }),
@@ -80,10 +99,39 @@ const view = (c: Context<AppEnv>) => {
 
 const Accepted = z.object({
   invitation: InvitationSchema,
-  user: z.object({ id: z.string(), email: z.string(), name: z.string() }),
-  membership: z.object({ tenant_id: z.string(), user_id: z.string(), role: Role }),
+  user: z.object({
+    id: z.string().openapi({ example: GRACE }),
+    email: z.string().openapi({ example: "grace@example.com" }),
+    name: z.string().openapi({ example: "Grace Hopper" }),
+  }),
+  membership: z.object({
+    tenant_id: z.string().openapi({ example: TENANT_ID }),
+    user_id: z.string().openapi({ example: GRACE }),
+    role: Role,
+  }),
   user_created: z.boolean().openapi({ description: "True when the email had no account yet." }),
-}).openapi("InvitationAccepted");
+}).openapi("InvitationAccepted", {
+  // Whole, so the invitation reads accepted rather than the pending one of `Invitation`.
+  example: {
+    invitation: {
+      id: "inv_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A",
+      tenant_id: TENANT_ID,
+      email: "grace@example.com",
+      role: "member",
+      status: "accepted",
+      expires_at: EXPIRES_AT,
+      created_by: ADA,
+      created_at: CREATED_AT,
+      updated_at: ACCEPTED_AT,
+      accepted_at: ACCEPTED_AT,
+      accepted_by: GRACE,
+      revoked_at: null,
+    },
+    user: { id: GRACE, email: "grace@example.com", name: "Grace Hopper" },
+    membership: { tenant_id: TENANT_ID, user_id: GRACE, role: "member" },
+    user_created: true,
+  },
+});
 
 const tags = ["Invitations"];
 
@@ -118,7 +166,7 @@ export function invitationRoutes() {
       request: { params: TenantParams, body: jsonBody(CreateInvitation) },
       responses: {
         201: jsonResponse(
-          envelope(InvitationSchema.extend({ token: z.string() })),
+          envelope(InvitationSchema.extend({ token: z.string().openapi({ example: TOKEN }) })),
           "Created; send `token` to the invitee.",
         ),
       },
@@ -203,7 +251,10 @@ export function invitationRoutes() {
         "any number of times; returns how many memberships it added.",
       responses: {
         200: jsonResponse(
-          envelope(z.object({ ok: z.literal(true), seeded: z.number().int() })),
+          envelope(z.object({
+            ok: z.literal(true),
+            seeded: z.number().int().openapi({ example: 3 }),
+          })),
           "Done.",
         ),
       },

@@ -25,22 +25,29 @@ import { maskEmail, maskName } from "../views.ts";
 
 const Role = z.enum(TENANT_ROLES);
 
+// Ada, who created Acme Inc. and so became its owner.
+const ADA = "usr_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A";
+
 const MemberSchema = z.object({
-  user_id: z.string(),
-  email: z.string().nullable(),
-  name: z.string().nullable(),
+  user_id: z.string().openapi({ example: ADA }),
+  email: z.string().nullable().openapi({ example: "ada@example.com" }),
+  name: z.string().nullable().openapi({ example: "Ada Lovelace" }),
   role: Role,
-  created_by: z.string(),
-  created_at: z.string(),
-  updated_at: z.string(),
+  created_by: z.string().openapi({ example: ADA }),
+  created_at: z.string().openapi({ example: "2026-01-05T09:30:00.000Z" }),
+  updated_at: z.string().openapi({ example: "2026-01-05T09:30:00.000Z" }),
 }).openapi("Member");
 
 const MemberParams = TenantParams.extend({
   user_id: idOf("usr").openapi({ param: { name: "user_id", in: "path" } }),
 });
 
-const AddMember = z.strictObject({ user_id: idOf("usr"), role: Role }).openapi("AddMember");
-const UpdateMember = z.strictObject({ role: Role }).openapi("UpdateMember");
+const AddMember = z.strictObject({ user_id: idOf("usr"), role: Role }).openapi("AddMember", {
+  example: { user_id: "usr_01JD2Z3Q4R5S6T7V8W9X0Y1Z2B", role: "member" },
+});
+const UpdateMember = z.strictObject({ role: Role }).openapi("UpdateMember", {
+  example: { role: "admin" },
+});
 const ListQuery = z.strictObject({ ...PageQuery, role: Role.optional() });
 
 /** Support staff read emails and names masked. */

@@ -37,51 +37,60 @@ import {
 import { maskEmail, maskIp, maskName } from "../views.ts";
 
 const PlatformRole = z.enum(PLATFORM_ROLES);
+const ADA = "usr_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A";
 
 export const UserSchema = z.object({
-  id: z.string(),
-  email: z.string(),
-  name: z.string(),
+  id: z.string().openapi({ example: ADA }),
+  email: z.string().openapi({ example: "ada@example.com" }),
+  name: z.string().openapi({ example: "Ada Lovelace" }),
   status: z.enum(USER_STATUSES).openapi({
+    example: "active",
     description: "`suspended` reads as `active` once `suspended_until` has passed.",
   }),
-  platform_role: PlatformRole.nullable(),
-  metadata: z.record(z.string(), z.string()),
-  blocked_reason: z.string().nullable(),
-  suspended_until: z.string().nullable(),
-  suspended_reason: z.string().nullable(),
-  created_at: z.string(),
-  updated_at: z.string(),
-  last_login_at: z.string().nullable(),
-  deleted_at: z.string().nullable(),
+  platform_role: PlatformRole.nullable().openapi({ example: null }),
+  metadata: z.record(z.string(), z.string()).openapi({ example: { crm_id: "A-1234" } }),
+  // An active user: no block, no suspension, not erased.
+  blocked_reason: z.string().nullable().openapi({ example: null }),
+  suspended_until: z.string().nullable().openapi({ example: null }),
+  suspended_reason: z.string().nullable().openapi({ example: null }),
+  created_at: z.string().openapi({ example: "2026-01-05T09:30:00.000Z" }),
+  updated_at: z.string().openapi({ example: "2026-01-20T14:10:00.000Z" }),
+  last_login_at: z.string().nullable().openapi({ example: "2026-01-31T08:00:00.000Z" }),
+  deleted_at: z.string().nullable().openapi({ example: null }),
 }).openapi("User");
 
 const UserDetailSchema = UserSchema.extend({
   sessions: z.array(z.object({
-    id: z.string(),
-    ip: z.string().nullable(),
-    user_agent: z.string().nullable(),
-    created_at: z.string(),
-    last_seen_at: z.string(),
-    expires_at: z.string(),
+    id: z.string().openapi({ example: "ses_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A" }),
+    ip: z.string().nullable().openapi({ example: "203.0.113.7" }),
+    user_agent: z.string().nullable().openapi({
+      example: "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_2) Firefox/121.0",
+    }),
+    created_at: z.string().openapi({ example: "2026-01-31T08:00:00.000Z" }),
+    last_seen_at: z.string().openapi({ example: "2026-01-31T11:45:00.000Z" }),
+    expires_at: z.string().openapi({ example: "2026-01-31T20:00:00.000Z" }),
   })).openapi({ description: "Live sessions, oldest first." }),
   memberships: z.array(z.object({
-    tenant_id: z.string(),
-    tenant_slug: z.string(),
-    tenant_name: z.string(),
-    role: z.string(),
+    tenant_id: z.string().openapi({ example: "ten_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A" }),
+    tenant_slug: z.string().openapi({ example: "acme" }),
+    tenant_name: z.string().openapi({ example: "Acme Inc." }),
+    role: z.string().openapi({ example: "owner" }),
   })),
 }).openapi("UserDetail");
 
-const Email = z.string().trim().max(320).email();
+const Email = z.string().trim().max(320).email().openapi({ example: "ada@example.com" });
 const Password = z.string().min(1).max(1024).openapi({
+  example: "correct-horse-battery-staple",
   description: "12–256 characters, not the account's email.",
 });
-const Reason = Text(500).nullable().optional();
+const Name = Text(200).openapi({ example: "Ada Lovelace" });
+const Reason = Text(500).nullable().optional().openapi({
+  example: "Chargebacks on three invoices; under review",
+});
 
 const CreateUser = z.strictObject({
   email: Email,
-  name: Text(200),
+  name: Name,
   password: Password.optional().openapi({
     description: "Without one, the user cannot log in " +
       "until a password reset or the admin CLI sets one.",
@@ -90,10 +99,17 @@ const CreateUser = z.strictObject({
     description: "Only a super admin grants a platform role.",
   }),
   metadata: Metadata.optional(),
-}).openapi("CreateUser");
+}).openapi("CreateUser", {
+  example: {
+    email: "ada@example.com",
+    name: "Ada Lovelace",
+    password: "correct-horse-battery-staple",
+    metadata: { crm_id: "A-1234" },
+  },
+});
 
 const UpdateUser = z.strictObject({
-  name: Text(200).optional(),
+  name: Name.optional(),
   metadata: MetadataPatch.optional(),
   status: z.enum(["active", "blocked"]).optional().openapi({
     description: "`active` lifts a block or a suspension; suspend with POST …/suspend.",
@@ -101,13 +117,22 @@ const UpdateUser = z.strictObject({
   platform_role: PlatformRole.nullable().optional().openapi({
     description: "Super admins only.",
   }),
-}).openapi("UpdateUser");
+}).openapi("UpdateUser", {
+  example: { name: "Ada Lovelace", metadata: { crm_id: "A-1234", legacy_id: null } },
+});
 
-const Block = z.strictObject({ blocked: z.boolean(), reason: Reason }).openapi("BlockUser");
+const Block = z.strictObject({ blocked: z.boolean(), reason: Reason }).openapi("BlockUser", {
+  example: { blocked: true, reason: "Chargebacks on three invoices; under review" },
+});
 const Suspend = z.strictObject({
-  until: Timestamp.nullable().openapi({ description: "Up to 366 days ahead; null lifts now." }),
+  until: Timestamp.nullable().openapi({
+    example: "2026-01-31T00:00:00.000Z",
+    description: "Up to 366 days ahead; null lifts now.",
+  }),
   reason: Reason,
-}).openapi("SuspendUser");
+}).openapi("SuspendUser", {
+  example: { until: "2026-01-31T00:00:00.000Z", reason: "Unpaid invoice for January" },
+});
 
 const ListQuery = z.strictObject({
   ...PageQuery,
@@ -309,7 +334,10 @@ export function userRoutes() {
       summary: "End every session of a user",
       request: { params: Params },
       responses: {
-        200: jsonResponse(envelope(z.object({ revoked: z.number().int() })), "How many ended."),
+        200: jsonResponse(
+          envelope(z.object({ revoked: z.number().int().openapi({ example: 2 }) })),
+          "How many ended.",
+        ),
       },
     }),
     async (c) => {
@@ -334,7 +362,10 @@ export function userRoutes() {
       request: { params: Params },
       responses: {
         202: jsonResponse(
-          envelope(z.object({ requested: z.literal(true), expires_at: z.string() })),
+          envelope(z.object({
+            requested: z.literal(true),
+            expires_at: z.string().openapi({ example: "2026-01-31T13:00:00.000Z" }),
+          })),
           "Requested; the token is on its way through the event.",
         ),
       },

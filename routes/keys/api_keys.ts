@@ -33,8 +33,40 @@ import {
 export const Environment = z.enum(["live", "test"]);
 const STATUSES = ["active", "revoked", "expired"] as const;
 
-const Scope = z.string().regex(/^[A-Za-z0-9:._*/-]{1,64}$/, "1–64 of A-Z a-z 0-9 : . _ * / -");
-export const Scopes = z.array(Scope).max(100);
+const Scope = z.string().regex(/^[A-Za-z0-9:._*/-]{1,64}$/, "1–64 of A-Z a-z 0-9 : . _ * / -")
+  .openapi({ example: "orders:read" });
+export const Scopes = z.array(Scope).max(100).openapi({ example: ["orders:read", "orders:write"] });
+const KeyName = Text(200).openapi({ example: "Storefront production" });
+
+/**
+ * The examples' key: a fake secret of the generated shape (`sk_live_`, 24 random characters,
+ * then 6 check characters, which match), and the key as created with it (never used yet).
+ */
+export const KEY_SECRET = "sk_live_EXAMPLEexampleEXAMPLE000dHt8CQ";
+const KEY_ID = "key_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A";
+export const KEY_CREATED = {
+  id: KEY_ID,
+  tenant_id: "ten_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A",
+  project_id: "prj_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A",
+  name: "Storefront production",
+  environment: "live",
+  start: "sk_live_EXAM",
+  status: "active",
+  scopes: ["orders:read", "orders:write"],
+  expires_at: null,
+  rate_limit: { requests_per_second: 10, burst: 20 },
+  meta: { customer: "cus_123" },
+  external_id: "cus_123",
+  revoked_at: null,
+  expired_at: null,
+  rotated_from: null,
+  rotated_to: null,
+  created_by: "usr_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A",
+  created_at: "2026-01-15T09:30:00.000Z",
+  updated_at: "2026-01-15T09:30:00.000Z",
+  last_used_at: null,
+  key: KEY_SECRET,
+};
 const Meta = z.record(
   z.string().min(1).max(40),
   z.union([z.string().max(500), z.number(), z.boolean(), z.null()]),
@@ -42,42 +74,56 @@ const Meta = z.record(
   .openapi({ description: "Returned by verify as is.", example: { customer: "cus_123" } });
 
 export const ApiKeySchema = z.object({
-  id: z.string(),
-  tenant_id: z.string(),
-  project_id: z.string().nullable(),
-  name: z.string(),
+  id: z.string().openapi({ example: KEY_ID }),
+  tenant_id: z.string().openapi({ example: "ten_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A" }),
+  project_id: z.string().nullable().openapi({ example: "prj_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A" }),
+  name: z.string().openapi({ example: "Storefront production" }),
   environment: Environment,
-  start: z.string().openapi({ description: "The key's first characters, for recognising it." }),
+  start: z.string().openapi({
+    description: "The key's first characters, for recognising it.",
+    example: "sk_live_EXAM",
+  }),
   status: z.enum(STATUSES),
-  scopes: z.array(z.string()),
-  expires_at: z.string().nullable(),
-  rate_limit: z.object({ requests_per_second: z.number(), burst: z.number() }).nullable()
+  scopes: z.array(z.string()).openapi({ example: ["orders:read", "orders:write"] }),
+  expires_at: z.string().nullable().openapi({ example: null }),
+  rate_limit: z.object({
+    requests_per_second: z.number().openapi({ example: 10 }),
+    burst: z.number().openapi({ example: 20 }),
+  }).nullable()
     .openapi({ description: "Overrides the plan's; null follows the plan." }),
-  meta: z.record(z.string(), z.unknown()),
-  external_id: z.string().nullable(),
+  meta: z.record(z.string(), z.unknown()).openapi({ example: { customer: "cus_123" } }),
+  external_id: z.string().nullable().openapi({ example: "cus_123" }),
   revoked_at: z.string().nullable().openapi({
     description: "When it stops (stopped) working; later than now during a rotation's grace.",
+    example: null,
   }),
   expired_at: z.string().nullable().openapi({
     description: "When the expiring cron recorded that `expires_at` passed (the key then no " +
       "longer counts as live); `status` says `expired` from `expires_at` already.",
+    example: null,
   }),
-  rotated_from: z.string().nullable(),
-  rotated_to: z.string().nullable(),
-  created_by: z.string(),
-  created_at: z.string(),
-  updated_at: z.string(),
+  rotated_from: z.string().nullable().openapi({ example: null }),
+  rotated_to: z.string().nullable().openapi({ example: null }),
+  created_by: z.string().openapi({ example: "usr_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A" }),
+  created_at: z.string().openapi({ example: "2026-01-15T09:30:00.000Z" }),
+  updated_at: z.string().openapi({ example: "2026-01-20T14:05:00.000Z" }),
   last_used_at: z.string().nullable().openapi({
     description: "When verify last answered for it (written behind: within seconds).",
+    example: "2026-01-31T11:59:58.000Z",
   }),
 }).openapi("ApiKey");
 
-const WithSecret = ApiKeySchema.extend({
-  key: z.string().openapi({ description: "The key itself: shown this once, never again." }),
-}).openapi("ApiKeyWithSecret");
+/** The secret of a key just made, as the API returns it once. */
+export const KeySecret = z.string().openapi({
+  description: "The key itself: shown this once, never again.",
+  example: KEY_SECRET,
+});
+
+const WithSecret = ApiKeySchema.extend({ key: KeySecret })
+  .openapi("ApiKeyWithSecret", { example: KEY_CREATED });
 
 const CreateApiKey = z.strictObject({
-  name: Text(200),
+  name: KeyName,
   project_id: idOf("prj").nullable().optional(),
   environment: Environment,
   scopes: Scopes.optional(),
@@ -86,22 +132,36 @@ const CreateApiKey = z.strictObject({
   meta: Meta.optional(),
   external_id: Text(128).nullable().optional().openapi({
     description: "Your own id for the key's owner (a customer, a user).",
+    example: "cus_123",
   }),
-}).openapi("CreateApiKey");
+}).openapi("CreateApiKey", {
+  example: {
+    name: "Storefront production",
+    project_id: "prj_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A",
+    environment: "live",
+    scopes: ["orders:read", "orders:write"],
+    rate_limit: { requests_per_second: 10, burst: 20 },
+    meta: { customer: "cus_123" },
+    external_id: "cus_123",
+  },
+});
 
 const UpdateApiKey = z.strictObject({
-  name: Text(200).optional(),
+  name: KeyName.optional(),
   scopes: Scopes.optional(),
   expires_at: Timestamp.nullable().optional(),
   rate_limit: orNull(RateLimitSchema).optional(),
   meta: Meta.optional().openapi({ description: "Replaces the key's meta." }),
-}).openapi("UpdateApiKey");
+}).openapi("UpdateApiKey", {
+  example: { name: "Storefront production (read-only)", scopes: ["orders:read"] },
+});
 
 const RotateApiKey = z.strictObject({
   grace_seconds: z.number().int().min(0).max(MAX_GRACE_SECONDS).default(0).openapi({
     description: "How long the old key keeps working (up to 7 days); 0 revokes it now.",
+    example: 3600,
   }),
-}).openapi("RotateApiKey");
+}).openapi("RotateApiKey", { example: { grace_seconds: 3600 } });
 
 const KeyParams = TenantParams.extend({
   id: idOf("key").openapi({ param: { name: "id", in: "path" } }),

@@ -12,23 +12,35 @@ import {
 import { getProject } from "../../domain/tenancy/projects.ts";
 import type { Verifier } from "../../domain/keys/verify.ts";
 import { actorOf, ok } from "../respond.ts";
+import { KEY_SECRET } from "./api_keys.ts";
 import { defineRoute, router } from "../route.ts";
 import { envelope, idOf, IdParams, jsonBody, jsonResponse, TenantParams } from "../schemas.ts";
 
-const Jwk = z.object({ kty: z.string(), crv: z.string(), x: z.string(), y: z.string() });
+/** A P-256 public key (public by nature: the example is a real, unused one). */
+const Jwk = z.object({
+  kty: z.string().openapi({ example: "EC" }),
+  crv: z.string().openapi({ example: "P-256" }),
+  x: z.string().openapi({ example: "HSom4zmHk0C3u0hXQI1La0paoQJu-4tBDnOVdUN3MD4" }),
+  y: z.string().openapi({ example: "MpLnMf9b_Sh_rwUH7n4O_JNJ1GG8S96M5c-MTg_rQnc" }),
+});
+const Kid = z.string().openapi({ example: "sig_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A" });
 const SigningKeySchema = z.object({
-  kid: z.string(),
-  project_id: z.string(),
+  kid: Kid,
+  project_id: z.string().openapi({ example: "prj_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A" }),
   alg: z.literal("ES256"),
   status: z.enum(["active", "retiring", "retired"]),
   public_jwk: Jwk,
-  created_at: z.string(),
-  retires_at: z.string().nullable(),
-  retired_at: z.string().nullable(),
+  created_at: z.string().openapi({ example: "2026-01-15T09:30:00.000Z" }),
+  retires_at: z.string().nullable().openapi({ example: null }),
+  retired_at: z.string().nullable().openapi({ example: null }),
 }).openapi("SigningKey");
 
 const Jwks = z.object({
-  keys: z.array(Jwk.extend({ kid: z.string(), alg: z.string(), use: z.string() })),
+  keys: z.array(Jwk.extend({
+    kid: Kid,
+    alg: z.string().openapi({ example: "ES256" }),
+    use: z.string().openapi({ example: "sig" }),
+  })),
 }).openapi("Jwks");
 
 const ProjectParams = TenantParams.extend({
@@ -38,18 +50,30 @@ const ProjectParams = TenantParams.extend({
 const Rotate = z.strictObject({
   grace_seconds: z.number().int().min(0).max(MAX_GRACE_SECONDS).optional().openapi({
     description: `How long the previous key stays published (default ${DEFAULT_GRACE_SECONDS}).`,
+    example: 86_400,
   }),
-}).openapi("RotateSigningKey");
+}).openapi("RotateSigningKey", { example: { grace_seconds: 86_400 } });
 
 const TokenRequest = z.strictObject({
-  key: z.string().min(1).max(256),
+  key: z.string().min(1).max(256).openapi({ example: KEY_SECRET }),
   ttl_seconds: z.number().int().min(1).max(MAX_TTL_SECONDS).optional().openapi({
     description: `Lifetime (default and most ${MAX_TTL_SECONDS}).`,
+    example: 900,
   }),
-}).openapi("TokenRequest");
+}).openapi("TokenRequest", { example: { key: KEY_SECRET, ttl_seconds: 900 } });
 
-const Issued = z.object({ token: z.string(), kid: z.string(), expires_at: z.string() })
-  .openapi("IssuedToken");
+/** Header and claims as issued (iat 2026-01-31T12:00:00Z, 900 s); the signature is a fake. */
+const JWT_EXAMPLE = "eyJhbGciOiJFUzI1NiIsInR5cCI6IkpXVCIsImtpZCI6InNpZ18wMUpEMlozUTRSNVM2VDdWOFc5" +
+  "WDBZMVoyQSJ9.eyJpc3MiOiJzdGV3YXJkIiwic3ViIjoia2V5XzAxSkQyWjNRNFI1UzZUN1Y4VzlYMFkxWjJBIiwidGlk" +
+  "IjoidGVuXzAxSkQyWjNRNFI1UzZUN1Y4VzlYMFkxWjJBIiwicGlkIjoicHJqXzAxSkQyWjNRNFI1UzZUN1Y4VzlYMFkx" +
+  "WjJBIiwic2NvcGVzIjpbIm9yZGVyczpyZWFkIiwib3JkZXJzOndyaXRlIl0sInBsYW4iOiJwcm8iLCJpYXQiOjE3Njk4" +
+  "NjA4MDAsImV4cCI6MTc2OTg2MTcwMH0.ZXhhbXBsZS1zaWduYXR1cmUtbm90LXZhbGlk";
+
+const Issued = z.object({
+  token: z.string().openapi({ example: JWT_EXAMPLE }),
+  kid: Kid,
+  expires_at: z.string().openapi({ example: "2026-01-31T12:15:00.000Z" }),
+}).openapi("IssuedToken");
 
 const tags = ["Signing keys"];
 

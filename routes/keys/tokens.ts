@@ -22,27 +22,42 @@ import {
   Timestamp,
 } from "../schemas.ts";
 
+/** A fake secret of the generated shape (`stw_` and 43 base62 characters). */
+const SECRET_EXAMPLE = "stw_EXAMPLEexampleEXAMPLEexampleEXAMPLEexample0";
+
 const TokenSchema = z.object({
-  id: z.string(),
-  name: z.string(),
-  start: z.string().openapi({ description: "The first characters, to recognise the token." }),
-  permissions: z.array(z.string()),
-  tenant_id: z.string().nullable(),
-  test_tenants_only: z.boolean(),
-  expires_at: z.string().nullable(),
-  created_by: z.string(),
-  created_at: z.string(),
-  last_used_at: z.string().nullable(),
-  revoked_at: z.string().nullable(),
+  id: z.string().openapi({ example: "tok_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A" }),
+  name: z.string().openapi({ example: "API gateway" }),
+  start: z.string().openapi({
+    description: "The first characters, to recognise the token.",
+    example: "stw_EXAM",
+  }),
+  permissions: z.array(z.string()).openapi({ example: ["keys:verify"] }),
+  tenant_id: z.string().nullable().openapi({ example: "ten_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A" }),
+  test_tenants_only: z.boolean().openapi({ example: false }),
+  expires_at: z.string().nullable().openapi({ example: null }),
+  created_by: z.string().openapi({ example: "usr_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A" }),
+  created_at: z.string().openapi({ example: "2026-01-15T09:30:00.000Z" }),
+  last_used_at: z.string().nullable().openapi({ example: "2026-01-31T11:59:58.000Z" }),
+  revoked_at: z.string().nullable().openapi({ example: null }),
 }).openapi("ServiceToken");
 
 const CreateToken = z.strictObject({
-  name: Text(100),
+  name: Text(100).openapi({ example: "API gateway" }),
   permissions: z.array(z.enum([...PERMISSIONS, ALL_PERMISSIONS])).min(1).max(PERMISSIONS.length + 1)
-    .openapi({ description: 'Permissions to grant; "*" is every permission (super admins only).' }),
+    .openapi({
+      description: 'Permissions to grant; "*" is every permission (super admins only).',
+      example: ["keys:verify"],
+    }),
   tenant_id: idOf("ten").nullable().optional(),
   expires_at: Timestamp.nullable().optional(),
-}).openapi("CreateServiceToken");
+}).openapi("CreateServiceToken", {
+  example: {
+    name: "API gateway",
+    permissions: ["keys:verify"],
+    tenant_id: "ten_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A",
+  },
+});
 
 export function tokenRoutes() {
   const app = router();
@@ -73,7 +88,7 @@ export function tokenRoutes() {
       request: { body: jsonBody(CreateToken) },
       responses: {
         201: jsonResponse(
-          envelope(TokenSchema.extend({ token: z.string() })),
+          envelope(TokenSchema.extend({ token: z.string().openapi({ example: SECRET_EXAMPLE }) })),
           "Created; copy `token` now.",
         ),
         404: errorResponse("`tenant_id` names no tenant the caller sees."),

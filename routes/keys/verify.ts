@@ -20,42 +20,50 @@ import { clientAddress, ok } from "../respond.ts";
 import type { Cidr } from "../../domain/shared/ip_address.ts";
 import { defineRoute, router } from "../route.ts";
 import { envelope, jsonBody, jsonResponse } from "../schemas.ts";
+import { KEY_SECRET } from "./api_keys.ts";
 
 const VerifyRequest = z.strictObject({
-  key: z.string().min(1).max(256),
+  key: z.string().min(1).max(256).openapi({ example: KEY_SECRET }),
   scopes: z.array(z.string().min(1).max(64)).max(100).optional().openapi({
     description: "Scopes the key must all hold.",
+    example: ["orders:read"],
   }),
   cost: z.number().int().min(0).max(1_000_000).optional().openapi({
     description: "Quota units this call spends (default 1; 0 checks without spending).",
+    example: 1,
   }),
   environment: z.enum(["live", "test"]).optional().openapi({
     description: "When given, a key of the other environment is NOT_FOUND.",
   }),
-}).openapi("VerifyKeyRequest");
+}).openapi("VerifyKeyRequest", {
+  example: { key: KEY_SECRET, scopes: ["orders:read"], environment: "live" },
+});
 
 const VerifyResponse = z.object({
   valid: z.boolean(),
   code: z.enum(VERIFY_CODES),
-  key_id: z.string().nullable(),
-  tenant_id: z.string().nullable(),
-  project_id: z.string().nullable(),
+  key_id: z.string().nullable().openapi({ example: "key_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A" }),
+  tenant_id: z.string().nullable().openapi({ example: "ten_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A" }),
+  project_id: z.string().nullable().openapi({ example: "prj_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A" }),
   environment: z.enum(["live", "test"]).nullable(),
-  scopes: z.array(z.string()),
-  meta: z.record(z.string(), z.unknown()),
-  plan: z.object({ code: z.string() }).nullable(),
+  scopes: z.array(z.string()).openapi({ example: ["orders:read", "orders:write"] }),
+  meta: z.record(z.string(), z.unknown()).openapi({ example: { customer: "cus_123" } }),
+  plan: z.object({ code: z.string().openapi({ example: "pro" }) }).nullable(),
   ratelimit: z.object({
-    limit: z.number(),
-    remaining: z.number(),
-    reset: z.number().openapi({ description: "When the current window ends (epoch ms)." }),
+    limit: z.number().openapi({ example: 20 }),
+    remaining: z.number().openapi({ example: 19 }),
+    reset: z.number().openapi({
+      description: "When the current window ends (epoch ms).",
+      example: 1_769_860_801_000,
+    }),
   }).nullable(),
   quota: z.object({
-    limit: z.number().nullable(),
-    used: z.number(),
-    remaining: z.number().nullable(),
-    period_end: z.string(),
+    limit: z.number().nullable().openapi({ example: 1_000_000 }),
+    used: z.number().openapi({ example: 48_213 }),
+    remaining: z.number().nullable().openapi({ example: 951_787 }),
+    period_end: z.string().openapi({ example: "2026-02-01T00:00:00.000Z" }),
   }).nullable(),
-  expires_at: z.string().nullable(),
+  expires_at: z.string().nullable().openapi({ example: null }),
 }).openapi("VerifyKeyResult");
 
 export function verifyRoutes(verifier: Verifier) {

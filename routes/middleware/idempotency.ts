@@ -1,6 +1,7 @@
 /**
  * `Idempotency-Key` on POST (Stripe's rules): the same key with the same request replays the
- * first response (with `Idempotent-Replayed: true`), with a different request is 422, and while
+ * first response (with `Idempotent-Replayed: true`, and the first request's X-Request-Id, which
+ * its body names too), with a different request is 422, and while
  * the first request still runs, 409. Responses that changed nothing (validation, auth, 5xx) are
  * not stored, so the client can fix the request and retry with the same key. The store, which
  * never holds a key or a response in clear, is domain/platform/idempotency.ts.
@@ -13,7 +14,7 @@ import type { AppEnv } from "../context.ts";
 
 const KEY_FORMAT = /^[\x21-\x7e]{1,255}$/;
 const NOT_STORED = new Set([400, 401, 403, 413, 415, 429]);
-const REPLAYED_HEADERS = ["Content-Type", "ETag", "Location"];
+const REPLAYED_HEADERS = ["Content-Type", "ETag", "Location", "X-Request-Id"];
 /** KV values hold at most 64 KiB; a larger response is not stored (the key is released). */
 const MAX_STORED_BYTES = 60 * 1024;
 

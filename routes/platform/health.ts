@@ -10,15 +10,24 @@ import { envelope, ErrorSchema, jsonResponse } from "../schemas.ts";
 
 const Check = z.object({
   status: z.enum(["ok", "failing"]),
-  latency_ms: z.number(),
-  error: z.string().optional(),
+  latency_ms: z.number().openapi({ example: 0.42 }),
+  error: z.string().optional().openapi({ example: "read did not return the write" }),
 });
-const Checks = z.record(z.string(), Check);
+const Checks = z.record(z.string(), Check).openapi({
+  example: {
+    kv: { status: "ok", latency_ms: 0.42 },
+    vault: { status: "ok", latency_ms: 0.01 },
+    postgres: { status: "ok", latency_ms: 1.87 },
+  },
+});
 
 const VaultReport = z.object({
-  state: z.enum(["sealed", "unsealed"]),
-  key_id: z.string().nullable().openapi({ description: "A short public name of the master key." }),
-  source: z.enum(["env", "file", "memory"]).nullable(),
+  state: z.enum(["sealed", "unsealed"]).openapi({ example: "unsealed" }),
+  key_id: z.string().nullable().openapi({
+    description: "A short public name of the master key.",
+    example: "3f9a1c2e7b40",
+  }),
+  source: z.enum(["env", "file", "memory"]).nullable().openapi({ example: "env" }),
 });
 
 const check = (deps: AppDeps) =>
@@ -81,8 +90,8 @@ export function healthRoutes() {
         200: jsonResponse(
           envelope(z.object({
             status: z.enum(["ok", "degraded"]),
-            version: z.string(),
-            uptime_seconds: z.number(),
+            version: z.string().openapi({ example: "0.1.0" }),
+            uptime_seconds: z.number().openapi({ example: 86_400 }),
             checks: Checks,
             vault: VaultReport,
           })),

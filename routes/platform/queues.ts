@@ -17,42 +17,54 @@ import { jobView } from "../views.ts";
 
 const Status = z.enum(JOB_STATUSES);
 
+/** A webhook delivery whose first two attempts got a 503; its next run is due in ~5 min. */
 const JobSchema = z.object({
-  id: z.string(),
-  queue: z.string(),
-  type: z.string(),
-  payload: z.record(z.string(), z.unknown()),
+  id: z.string().openapi({ example: "job_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A" }),
+  queue: z.string().openapi({ example: "webhooks" }),
+  type: z.string().openapi({ example: "webhook.deliver" }),
+  payload: z.record(z.string(), z.unknown()).openapi({
+    example: {
+      tenant_id: "ten_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A",
+      endpoint_id: "whk_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A",
+      message_id: "msg_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A",
+      trigger: "scheduled",
+    },
+  }),
   status: Status.openapi({
     description: "`failed`: the last attempt failed and a retry is due at `next_run_at`; " +
       "`dead`: no attempts left.",
+    example: "failed",
   }),
-  attempts: z.number().int(),
-  max_attempts: z.number().int(),
-  next_run_at: z.string().nullable(),
-  last_error: z.string().nullable(),
-  created_at: z.string(),
-  updated_at: z.string(),
-  started_at: z.string().nullable(),
-  finished_at: z.string().nullable(),
+  attempts: z.number().int().openapi({ example: 2 }),
+  max_attempts: z.number().int().openapi({ example: 8 }),
+  next_run_at: z.string().nullable().openapi({ example: "2026-01-31T12:05:09.000Z" }),
+  last_error: z.string().nullable().openapi({ example: "the endpoint answered 503" }),
+  created_at: z.string().openapi({ example: "2026-01-31T12:00:00.000Z" }),
+  updated_at: z.string().openapi({ example: "2026-01-31T12:00:05.000Z" }),
+  started_at: z.string().nullable().openapi({ example: "2026-01-31T12:00:05.000Z" }),
+  finished_at: z.string().nullable().openapi({ example: null }),
   lease_until: z.string().nullable().openapi({
     description: "While running: when another worker may take the job over.",
+    example: null,
   }),
 }).openapi("Job");
 
+/** The webhooks queue, paused 15 minutes ago: its due jobs wait. */
 const QueueSchema = z.object({
-  name: z.string(),
+  name: z.string().openapi({ example: "webhooks" }),
   counts: z.object({
-    pending: z.number().int(),
-    running: z.number().int(),
-    succeeded: z.number().int(),
-    failed: z.number().int(),
-    dead: z.number().int(),
+    pending: z.number().int().openapi({ example: 42 }),
+    running: z.number().int().openapi({ example: 0 }),
+    succeeded: z.number().int().openapi({ example: 18_250 }),
+    failed: z.number().int().openapi({ example: 3 }),
+    dead: z.number().int().openapi({ example: 1 }),
   }).openapi({ description: "Jobs in each status (exact: kept by the commits that move jobs)." }),
-  paused: z.boolean(),
-  paused_at: z.string().nullable(),
+  paused: z.boolean().openapi({ example: true }),
+  paused_at: z.string().nullable().openapi({ example: "2026-01-31T11:45:00.000Z" }),
   oldest_due_age_ms: z.number().int().nullable().openapi({
     description: "How long the most overdue job has waited past its due time (a paused queue's " +
       "backlog, or a lag of the runners); null when nothing is due.",
+    example: 897_000,
   }),
 }).openapi("JobQueue");
 

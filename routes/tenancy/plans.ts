@@ -27,18 +27,24 @@ import {
 } from "../schemas.ts";
 
 const Interval = z.enum(["month", "year"]);
-const Code = z.string().regex(/^[a-z][a-z0-9_-]{1,31}$/, "2–32 lower-case letters, digits, _ or -");
+const Code = z.string().regex(/^[a-z][a-z0-9_-]{1,31}$/, "2–32 lower-case letters, digits, _ or -")
+  .openapi({ example: "pro" });
+const PlanName = Text(100).openapi({ example: "Pro" });
 
 const Price = z.strictObject({
-  amount: z.number().int().min(0).max(1e12).openapi({ description: "Minor units (cents)." }),
+  amount: z.number().int().min(0).max(1e12).openapi({
+    description: "Minor units (cents).",
+    example: 4900,
+  }),
   currency: z.string().regex(/^[a-z]{3}$/, "ISO 4217 code, lower-case").openapi({ example: "usd" }),
   interval: Interval,
 });
 
 export const RateLimitSchema = z.strictObject({
-  requests_per_second: z.number().int().min(1).max(1_000_000),
+  requests_per_second: z.number().int().min(1).max(1_000_000).openapi({ example: 10 }),
   burst: z.number().int().min(1).max(10_000_000).openapi({
     description: "Most requests allowed in any one second; at least requests_per_second.",
+    example: 20,
   }),
 }).refine((r) => r.burst >= r.requests_per_second, {
   message: "burst must be at least requests_per_second",
@@ -46,38 +52,53 @@ export const RateLimitSchema = z.strictObject({
 }).openapi("RateLimit");
 
 const Quota = z.strictObject({
-  units: z.number().int().min(1).max(1e15),
+  units: z.number().int().min(1).max(1e15).openapi({ example: 1_000_000 }),
   period: Interval,
 }).nullable().openapi({ description: "Units per period; null is unlimited." });
 
 const FeatureValue = z.union([z.boolean(), z.number(), z.string().max(200)]);
 const FeatureName = z.string().regex(/^[a-z][a-z0-9_.-]{0,63}$/, "lower-case name");
+const FEATURES_EXAMPLE = { team_seats: 10, sso: false, support: "email" };
 const Features = z.record(FeatureName, FeatureValue)
-  .refine((m) => Object.keys(m).length <= 100, "at most 100 features");
+  .refine((m) => Object.keys(m).length <= 100, "at most 100 features")
+  .openapi({ example: FEATURES_EXAMPLE });
 const FeaturesPatch = z.record(FeatureName, FeatureValue.nullable())
-  .refine((m) => Object.keys(m).length <= 100, "at most 100 features");
-const Sla = z.number().min(0).max(100).openapi({ description: "Availability, in percent." });
-const StripePrice = z.string().regex(/^price_[A-Za-z0-9]{1,64}$/, "a Stripe price id").nullable();
+  .refine((m) => Object.keys(m).length <= 100, "at most 100 features")
+  .openapi({ example: { team_seats: 20, support: null } });
+const Sla = z.number().min(0).max(100).openapi({
+  description: "Availability, in percent.",
+  example: 99.5,
+});
+const StripePrice = z.string().regex(/^price_[A-Za-z0-9]{1,64}$/, "a Stripe price id").nullable()
+  .openapi({ example: "price_1QExamplePro0000Monthly" });
 
 const PlanSchema = z.object({
-  id: z.string(),
-  code: z.string(),
-  name: z.string(),
-  price: z.object({ amount: z.number(), currency: z.string(), interval: Interval }),
-  rate_limit: z.object({ requests_per_second: z.number(), burst: z.number() }),
-  quota: z.object({ units: z.number(), period: Interval }).nullable(),
-  sla: z.number(),
-  features: z.record(z.string(), FeatureValue),
-  stripe_price_id: z.string().nullable(),
+  id: z.string().openapi({ example: "pln_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A" }),
+  code: z.string().openapi({ example: "pro" }),
+  name: z.string().openapi({ example: "Pro" }),
+  price: z.object({
+    amount: z.number().openapi({ example: 4900 }),
+    currency: z.string().openapi({ example: "usd" }),
+    interval: Interval,
+  }),
+  rate_limit: z.object({
+    requests_per_second: z.number().openapi({ example: 25 }),
+    burst: z.number().openapi({ example: 50 }),
+  }),
+  quota: z.object({ units: z.number().openapi({ example: 1_000_000 }), period: Interval })
+    .nullable(),
+  sla: z.number().openapi({ example: 99.5 }),
+  features: z.record(z.string(), FeatureValue).openapi({ example: FEATURES_EXAMPLE }),
+  stripe_price_id: z.string().nullable().openapi({ example: "price_1QExamplePro0000Monthly" }),
   active: z.boolean(),
-  created_at: z.string(),
-  updated_at: z.string(),
-  archived_at: z.string().nullable(),
+  created_at: z.string().openapi({ example: "2026-01-05T08:00:00.000Z" }),
+  updated_at: z.string().openapi({ example: "2026-01-05T08:00:00.000Z" }),
+  archived_at: z.string().nullable().openapi({ example: null }),
 }).openapi("Plan");
 
 const CreatePlan = z.strictObject({
   code: Code,
-  name: Text(100),
+  name: PlanName,
   price: Price,
   rate_limit: RateLimitSchema,
   quota: Quota,
@@ -85,10 +106,21 @@ const CreatePlan = z.strictObject({
   features: Features.optional(),
   stripe_price_id: StripePrice.optional(),
   active: z.boolean().optional(),
-}).openapi("CreatePlan");
+}).openapi("CreatePlan", {
+  example: {
+    code: "team",
+    name: "Team",
+    price: { amount: 19_900, currency: "usd", interval: "month" },
+    rate_limit: { requests_per_second: 50, burst: 100 },
+    quota: { units: 5_000_000, period: "month" },
+    sla: 99.9,
+    features: { team_seats: 25, sso: true, support: "priority" },
+    stripe_price_id: "price_1QExampleTeam000Monthly",
+  },
+});
 
 const UpdatePlan = z.strictObject({
-  name: Text(100).optional(),
+  name: PlanName.optional(),
   price: Price.optional(),
   rate_limit: RateLimitSchema.optional(),
   quota: Quota.optional(),
@@ -96,7 +128,12 @@ const UpdatePlan = z.strictObject({
   features: FeaturesPatch.optional(),
   stripe_price_id: StripePrice.optional(),
   active: z.boolean().optional(),
-}).openapi("UpdatePlan");
+}).openapi("UpdatePlan", {
+  example: {
+    price: { amount: 5900, currency: "usd", interval: "month" },
+    features: { team_seats: 20, support: null },
+  },
+});
 
 const PlanParams = z.strictObject({
   id: z.string().min(1).max(64).openapi({
@@ -107,17 +144,20 @@ const PlanParams = z.strictObject({
 });
 
 const Billing = z.object({
-  tenant_id: z.string(),
+  tenant_id: z.string().openapi({ example: "ten_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A" }),
   plan: PlanSchema,
-  override: z.boolean(),
-  reason: z.string().nullable(),
+  override: z.boolean().openapi({ example: false }),
+  reason: z.string().nullable().openapi({ example: null }),
 }).openapi("TenantBilling");
 
 const ChangePlan = z.strictObject({
   plan_code: Code,
-  override: z.boolean(),
-  reason: Text(500).nullable().optional().openapi({ description: "Required with override." }),
-}).openapi("ChangePlan");
+  override: z.boolean().openapi({ example: false }),
+  reason: Text(500).nullable().optional().openapi({
+    description: "Required with override.",
+    example: "Upgrade agreed with sales; invoiced manually",
+  }),
+}).openapi("ChangePlan", { example: { plan_code: "pro", override: false } });
 
 const planView = (p: Plan) => p;
 

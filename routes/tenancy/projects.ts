@@ -34,33 +34,47 @@ const RedirectUrl = z.string().max(2000).refine((v) => normalizeRedirect(v) !== 
 const Origins = z.array(Origin).max(50);
 const RedirectUrls = z.array(RedirectUrl).max(50);
 
+const ProjectName = Text(200).openapi({ example: "Storefront" });
+
 const ProjectSchema = z.object({
-  id: z.string(),
-  tenant_id: z.string(),
-  name: z.string(),
+  id: z.string().openapi({ example: "prj_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A" }),
+  tenant_id: z.string().openapi({ example: "ten_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A" }),
+  name: z.string().openapi({ example: "Storefront" }),
   status: z.enum(["active", "deleted"]),
-  allowed_origins: z.array(z.string()),
-  redirect_urls: z.array(z.string()),
-  metadata: z.record(z.string(), z.string()),
-  created_by: z.string(),
-  created_at: z.string(),
-  updated_at: z.string(),
-  deleted_at: z.string().nullable(),
+  allowed_origins: z.array(z.string()).openapi({ example: ["https://app.example.com"] }),
+  redirect_urls: z.array(z.string()).openapi({ example: ["https://app.example.com/callback"] }),
+  metadata: z.record(z.string(), z.string()).openapi({ example: { team: "web" } }),
+  created_by: z.string().openapi({ example: "usr_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A" }),
+  created_at: z.string().openapi({ example: "2026-01-12T10:00:00.000Z" }),
+  updated_at: z.string().openapi({ example: "2026-01-12T10:00:00.000Z" }),
+  deleted_at: z.string().nullable().openapi({ example: null }),
 }).openapi("Project");
 
 const CreateProject = z.strictObject({
-  name: Text(200),
+  name: ProjectName,
   allowed_origins: Origins.optional(),
   redirect_urls: RedirectUrls.optional(),
   metadata: Metadata.optional(),
-}).openapi("CreateProject");
+}).openapi("CreateProject", {
+  example: {
+    name: "Storefront",
+    allowed_origins: ["https://app.example.com"],
+    redirect_urls: ["https://app.example.com/callback"],
+    metadata: { team: "web" },
+  },
+});
 
 const UpdateProject = z.strictObject({
-  name: Text(200).optional(),
+  name: ProjectName.optional(),
   allowed_origins: Origins.optional().openapi({ description: "Replaces the list." }),
   redirect_urls: RedirectUrls.optional().openapi({ description: "Replaces the list." }),
-  metadata: MetadataPatch.optional(),
-}).openapi("UpdateProject");
+  metadata: MetadataPatch.optional().openapi({ example: { team: "checkout", legacy_id: null } }),
+}).openapi("UpdateProject", {
+  example: {
+    allowed_origins: ["https://app.example.com", "https://shop.example.com"],
+    metadata: { team: "checkout", legacy_id: null },
+  },
+});
 
 const ProjectParams = TenantParams.extend({
   id: idOf("prj").openapi({ param: { name: "id", in: "path" } }),

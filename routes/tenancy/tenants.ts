@@ -17,7 +17,14 @@ import {
 } from "../../domain/tenancy/tenants.ts";
 import { actorOf, ifMatch, okList, okRecord } from "../respond.ts";
 import { createTenantWithKey } from "../../domain/keys/api_keys.ts";
-import { ApiKeySchema, Environment, Scopes, withSecret } from "../keys/api_keys.ts";
+import {
+  ApiKeySchema,
+  Environment,
+  KEY_CREATED,
+  KeySecret,
+  Scopes,
+  withSecret,
+} from "../keys/api_keys.ts";
 import { defineRoute, router } from "../route.ts";
 import {
   envelope,
@@ -34,30 +41,34 @@ import {
 
 const STATUSES = ["active", "suspended", "deleted"] as const;
 
+const TENANT_ID = "ten_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A";
+const FLAGS_EXAMPLE = { new_dashboard: true };
+
 const TenantSchema = z.object({
-  id: z.string(),
-  name: z.string(),
-  slug: z.string(),
+  id: z.string().openapi({ example: TENANT_ID }),
+  name: z.string().openapi({ example: "Acme Inc." }),
+  slug: z.string().openapi({ example: "acme" }),
   status: z.enum(STATUSES),
-  is_test: z.boolean(),
-  plan: z.string().openapi({ description: "The plan's code (see GET …/billing)." }),
-  plan_override: z.boolean(),
-  plan_reason: z.string().nullable(),
-  metadata: z.record(z.string(), z.string()),
-  feature_flags: z.record(z.string(), z.boolean()),
-  suspended_reason: z.string().nullable(),
-  suspended_at: z.string().nullable(),
-  created_by: z.string().nullable(),
-  created_at: z.string(),
-  updated_at: z.string(),
-  deleted_at: z.string().nullable(),
+  is_test: z.boolean().openapi({ example: false }),
+  plan: z.string().openapi({ description: "The plan's code (see GET …/billing).", example: "pro" }),
+  plan_override: z.boolean().openapi({ example: false }),
+  plan_reason: z.string().nullable().openapi({ example: null }),
+  metadata: z.record(z.string(), z.string()).openapi({ example: { crm_id: "A-1234" } }),
+  feature_flags: z.record(z.string(), z.boolean()).openapi({ example: FLAGS_EXAMPLE }),
+  suspended_reason: z.string().nullable().openapi({ example: null }),
+  suspended_at: z.string().nullable().openapi({ example: null }),
+  created_by: z.string().nullable().openapi({ example: "usr_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A" }),
+  created_at: z.string().openapi({ example: "2026-01-10T09:00:00.000Z" }),
+  updated_at: z.string().openapi({ example: "2026-01-20T14:05:00.000Z" }),
+  deleted_at: z.string().nullable().openapi({ example: null }),
 }).openapi("Tenant");
 
 const Slug = z.string().regex(SLUG_PATTERN, "3–63 lower-case letters, digits and inner hyphens")
   .openapi({ example: "acme" });
+const TenantName = Text(200).openapi({ example: "Acme Inc." });
 
 const InitialKey = z.strictObject({
-  name: Text(200),
+  name: Text(200).openapi({ example: "Storefront production" }),
   environment: Environment,
   scopes: Scopes.optional(),
 }).openapi("InitialApiKey", {
@@ -65,36 +76,57 @@ const InitialKey = z.strictObject({
 });
 
 const CreateTenant = z.strictObject({
-  name: Text(200),
+  name: TenantName,
   slug: Slug,
   metadata: Metadata.optional(),
   initial_key: InitialKey.optional(),
 })
-  .openapi("CreateTenant");
+  .openapi("CreateTenant", {
+    example: {
+      name: "Acme Inc.",
+      slug: "acme",
+      metadata: { crm_id: "A-1234" },
+      initial_key: {
+        name: "Storefront production",
+        environment: "live",
+        scopes: ["orders:read", "orders:write"],
+      },
+    },
+  });
 
 const CreateTestTenant = z.strictObject({
-  name: Text(200),
+  name: TenantName,
   slug: Slug.optional(),
   metadata: Metadata.optional(),
 })
-  .openapi("CreateTestTenant");
+  .openapi("CreateTestTenant", {
+    example: { name: "Acme Inc. (sandbox)", metadata: { crm_id: "A-1234" } },
+  });
 
 const UpdateTenant = z.strictObject({
-  name: Text(200).optional(),
+  name: TenantName.optional(),
   slug: Slug.optional(),
-  metadata: MetadataPatch.optional(),
+  metadata: MetadataPatch.optional().openapi({ example: { region: "eu", legacy_id: null } }),
 })
-  .openapi("UpdateTenant");
+  .openapi("UpdateTenant", {
+    example: { name: "Acme Incorporated", metadata: { region: "eu", legacy_id: null } },
+  });
 
 const FlagName = z.string().regex(
   /^[a-z][a-z0-9_.-]{0,63}$/,
   "lower-case name, up to 64 characters",
 );
-const FeatureFlags = z.object({ tenant_id: z.string(), flags: z.record(z.string(), z.boolean()) })
+const FeatureFlags = z.object({
+  tenant_id: z.string().openapi({ example: TENANT_ID }),
+  flags: z.record(z.string(), z.boolean()).openapi({ example: FLAGS_EXAMPLE }),
+})
   .openapi("FeatureFlags");
 const FlagsPatch = z.record(FlagName, z.boolean().nullable())
   .refine((m) => Object.keys(m).length <= 100, "at most 100 flags")
-  .openapi({ description: "Flags to set; null removes a flag.", example: { new_dashboard: true } });
+  .openapi({
+    description: "Flags to set; null removes a flag.",
+    example: { new_dashboard: true, legacy_exports: null },
+  });
 
 const ListQuery = z.strictObject({
   ...PageQuery,
@@ -110,8 +142,18 @@ const tenantView = (t: Tenant) => t;
 const flagsView = (t: Tenant) => ({ tenant_id: t.id, flags: t.feature_flags });
 const one = envelope(TenantSchema);
 const withInitialKey = envelope(TenantSchema.extend({
-  initial_key: ApiKeySchema.extend({ key: z.string() }).optional().openapi({
+  initial_key: ApiKeySchema.extend({ key: KeySecret }).optional().openapi({
     description: "Present when `initial_key` was asked for: `key` is shown this once.",
+    // Made with the tenant: no project, the plan's rate limit, no meta.
+    example: {
+      ...KEY_CREATED,
+      project_id: null,
+      rate_limit: null,
+      meta: {},
+      external_id: null,
+      created_at: "2026-01-10T09:00:00.000Z",
+      updated_at: "2026-01-10T09:00:00.000Z",
+    },
   }),
 }));
 
@@ -263,7 +305,14 @@ export function tenantRoutes() {
       summary: "Suspend a tenant",
       request: {
         params: TenantParams,
-        body: { ...jsonBody(z.strictObject({ reason: Text(500).optional() })), required: false },
+        body: {
+          ...jsonBody(
+            z.strictObject({
+              reason: Text(500).optional().openapi({ example: "Invoice INV-2026-0042 is overdue" }),
+            }).openapi({ example: { reason: "Invoice INV-2026-0042 is overdue" } }),
+          ),
+          required: false,
+        },
       },
       responses: { 200: jsonResponse(one, "Suspended (suspending twice changes nothing).") },
     }),

@@ -6,26 +6,43 @@ import { ok } from "../respond.ts";
 import { defineRoute, router } from "../route.ts";
 import { DayRangeQuery, envelope, IdParams, jsonResponse } from "../schemas.ts";
 
+const PRINCIPAL_ID = "usr_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A";
+
 const Daily = z.object({
-  principal_id: z.string(),
-  from: z.string(),
-  to: z.string(),
-  total: z.number().int(),
-  days: z.array(z.object({ date: z.string(), requests: z.number().int() })),
-}).openapi("DailyRequests");
+  principal_id: z.string().openapi({ example: PRINCIPAL_ID }),
+  from: z.string().openapi({ example: "2026-01-29" }),
+  to: z.string().openapi({ example: "2026-01-31" }),
+  total: z.number().int().openapi({ example: 1342 }),
+  days: z.array(z.object({
+    date: z.string().openapi({ example: "2026-01-31" }),
+    requests: z.number().int().openapi({ example: 444 }),
+  })),
+}).openapi("DailyRequests", {
+  example: {
+    principal_id: PRINCIPAL_ID,
+    from: "2026-01-29",
+    to: "2026-01-31",
+    total: 1342,
+    days: [
+      { date: "2026-01-29", requests: 412 },
+      { date: "2026-01-30", requests: 486 },
+      { date: "2026-01-31", requests: 444 },
+    ],
+  },
+});
 
 const Overview = z.object({
-  principal_id: z.string(),
-  requests_today: z.number().int(),
+  principal_id: z.string().openapi({ example: PRINCIPAL_ID }),
+  requests_today: z.number().int().openapi({ example: 444 }),
   tenants: z.array(z.object({
-    tenant_id: z.string(),
-    slug: z.string(),
-    name: z.string(),
-    status: z.string(),
-    is_test: z.boolean(),
-    plan: z.string(),
-    role: z.enum(["owner", "admin", "member", "viewer"]).nullable(),
-    active_keys: z.number().int(),
+    tenant_id: z.string().openapi({ example: "ten_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A" }),
+    slug: z.string().openapi({ example: "acme" }),
+    name: z.string().openapi({ example: "Acme Inc." }),
+    status: z.string().openapi({ example: "active" }),
+    is_test: z.boolean().openapi({ example: false }),
+    plan: z.string().openapi({ example: "pro" }),
+    role: z.enum(["owner", "admin", "member", "viewer"]).nullable().openapi({ example: "owner" }),
+    active_keys: z.number().int().openapi({ example: 3 }),
   })),
 }).openapi("Overview");
 

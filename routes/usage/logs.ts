@@ -21,6 +21,26 @@ import {
 } from "../schemas.ts";
 import { LOG_FIELDS, type LogFilter } from "../../pg/analytics.ts";
 
+/** A request as the log keeps it: the RequestLog example, and the first of the exported. */
+const ENTRY = {
+  id: "log_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A",
+  at: "2026-01-31T11:58:07.214Z",
+  level: "info",
+  method: "GET",
+  route: "/v1/tenants/{tenant}/usage",
+  path: "/v1/tenants/acme/usage",
+  status: 200,
+  duration_ms: 4.37,
+  bytes_in: 0,
+  bytes_out: 412,
+  tenant_id: "ten_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A",
+  principal_id: "usr_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A",
+  ip: "203.0.113.7",
+  user_agent: "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_2) AppleWebKit/605.1.15",
+  request_id: "req_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A",
+  error_code: null,
+} as const;
+
 const RequestLogSchema = z.object({
   id: z.string(),
   at: z.string(),
@@ -39,7 +59,7 @@ const RequestLogSchema = z.object({
   level: z.enum(["info", "warn", "error"]),
   error_code: z.string().nullable(),
   test: z.literal(true).optional(),
-}).openapi("RequestLog");
+}).openapi("RequestLog", { example: ENTRY });
 
 const Filters = {
   level: z.enum(["info", "warn", "error"]).optional(),
@@ -56,6 +76,36 @@ const toFilter = (q: { [K in keyof typeof Filters]?: string | number }): LogFilt
 } as LogFilter);
 
 const CSV_COLUMNS = LOG_FIELDS;
+
+/** Two entries as an export gives them (oldest first): the RequestLog example and a warning. */
+const EXPORTED: Record<(typeof LOG_FIELDS)[number], string | number | null>[] = [
+  ENTRY,
+  {
+    id: "log_01JD2Z3Q4R5S6T7V8W9X0Y1Z2B",
+    at: "2026-01-31T11:58:09.880Z",
+    level: "warn",
+    method: "POST",
+    route: "/v1/keys/verify",
+    path: "/v1/keys/verify",
+    status: 429,
+    duration_ms: 1.12,
+    bytes_in: 58,
+    bytes_out: 164,
+    tenant_id: "ten_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A",
+    principal_id: "tok_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A",
+    ip: "198.51.100.23",
+    user_agent: "acme-billing/2.3",
+    request_id: "req_01JD2Z3Q4R5S6T7V8W9X0Y1Z2B",
+    error_code: "RATE_LIMITED",
+  },
+];
+
+const PruneBody = z.strictObject({
+  retention_days: z.number().int().min(1).max(3_650).optional().openapi({
+    description: "Keep this many days (default `LOG_RETENTION_DAYS`).",
+    example: 30,
+  }),
+}).openapi({ example: { retention_days: 30 } });
 
 const tags = ["Logs"];
 
@@ -87,7 +137,7 @@ export function logRoutes() {
       tags,
       summary: "Export request logs as NDJSON or CSV (streamed, oldest first)",
       request: { query: z.strictObject({ ...Filters, ...ExportFormatQuery }) },
-      responses: exportResponses("The matching entries."),
+      responses: exportResponses("The matching entries.", EXPORTED, CSV_COLUMNS),
     }),
     (c) => {
       const { format, ...q } = c.req.valid("query");
@@ -110,7 +160,10 @@ export function logRoutes() {
       description: "The entry (`test: true`) is written with the next flush, whatever the " +
         "sampling: search for its id to check the pipeline end to end.",
       responses: {
-        200: jsonResponse(envelope(z.object({ ok: z.boolean(), id: z.string() })), "Queued."),
+        200: jsonResponse(
+          envelope(z.object({ ok: z.boolean(), id: z.string().openapi({ example: ENTRY.id }) })),
+          "Queued.",
+        ),
       },
     }),
     (c) => {
@@ -143,17 +196,16 @@ export function logRoutes() {
       summary: "Delete request logs past retention",
       request: {
         body: {
-          ...jsonBody(z.strictObject({
-            retention_days: z.number().int().min(1).max(3_650).optional().openapi({
-              description: "Keep this many days (default `LOG_RETENTION_DAYS`).",
-            }),
-          })),
+          ...jsonBody(PruneBody),
           required: false,
         },
       },
       responses: {
         200: jsonResponse(
-          envelope(z.object({ ok: z.boolean(), deleted: z.number().int() })),
+          envelope(z.object({
+            ok: z.boolean(),
+            deleted: z.number().int().openapi({ example: 18_342 }),
+          })),
           "How many entries were deleted.",
         ),
       },

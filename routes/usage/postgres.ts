@@ -23,8 +23,11 @@ export function postgresRoutes() {
         200: jsonResponse(
           envelope(z.object({
             ok: z.literal(true),
-            applied: z.array(z.number().int()).openapi({ description: "Versions applied now." }),
-            schema_version: z.number().int(),
+            applied: z.array(z.number().int()).openapi({
+              description: "Versions applied now.",
+              example: [1],
+            }),
+            schema_version: z.number().int().openapi({ example: 1 }),
           })),
           "The schema is current.",
         ),
@@ -49,13 +52,13 @@ export function postgresRoutes() {
         200: jsonResponse(
           envelope(z.object({
             ok: z.literal(true),
-            schema_version: z.number().int(),
+            schema_version: z.number().int().openapi({ example: 1 }),
             copied: z.object({
-              request_logs: z.number().int(),
-              audit_events: z.number().int(),
-              usage_events: z.number().int(),
-              usage_daily: z.number().int(),
-              traffic_daily: z.number().int(),
+              request_logs: z.number().int().openapi({ example: 48_210 }),
+              audit_events: z.number().int().openapi({ example: 3_917 }),
+              usage_events: z.number().int().openapi({ example: 12_604 }),
+              usage_daily: z.number().int().openapi({ example: 2_318 }),
+              traffic_daily: z.number().int().openapi({ example: 217 }),
             }).openapi({ description: "Rows this run wrote, per table." }),
           })),
           "What was copied.",

@@ -20,46 +20,106 @@ import {
   Timestamp,
 } from "../schemas.ts";
 
-const Metric = z.string().regex(METRIC_PATTERN, "[a-z][a-z0-9_.]{0,63}");
+const Metric = z.string().regex(METRIC_PATTERN, "[a-z][a-z0-9_.]{0,63}").openapi({
+  example: "verifications",
+});
+
+const TENANT_ID = "ten_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A";
+const KEY_ID = "key_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A";
 
 const UsageEventSchema = z.strictObject({
-  id: z.string().min(1).max(128).openapi({ description: "Counts once within 24 h." }),
-  tenant_id: z.string().max(64).optional(),
-  key_id: z.string().max(64).optional(),
+  id: z.string().min(1).max(128).openapi({
+    description: "Counts once within 24 h.",
+    example: "acme-20260131-000042",
+  }),
+  tenant_id: z.string().max(64).optional().openapi({ example: TENANT_ID }),
+  key_id: z.string().max(64).optional().openapi({ example: KEY_ID }),
   metric: Metric,
-  quantity: z.number().int().min(1).max(1e12),
-  timestamp: Timestamp.openapi({ description: "Up to 35 days back and 5 minutes ahead." }),
-}).openapi("UsageEvent");
+  quantity: z.number().int().min(1).max(1e12).openapi({ example: 25 }),
+  timestamp: Timestamp.openapi({
+    description: "Up to 35 days back and 5 minutes ahead.",
+    example: "2026-01-31T11:55:00.000Z",
+  }),
+}).openapi("UsageEvent", {
+  example: {
+    id: "acme-20260131-000042",
+    tenant_id: TENANT_ID,
+    metric: "api_calls",
+    quantity: 25,
+    timestamp: "2026-01-31T11:55:00.000Z",
+  },
+});
 
 const Ingest = z.strictObject({
   events: z.array(z.unknown()).min(1).max(100).openapi({
     description: "Up to 100 UsageEvent objects; each is judged on its own.",
   }),
-}).openapi("UsageBatch");
+}).openapi("UsageBatch", {
+  example: {
+    events: [
+      {
+        id: "acme-20260131-000042",
+        tenant_id: TENANT_ID,
+        metric: "api_calls",
+        quantity: 25,
+        timestamp: "2026-01-31T11:55:00.000Z",
+      },
+      {
+        id: "acme-20260131-000043",
+        key_id: KEY_ID,
+        metric: "verifications",
+        quantity: 1,
+        timestamp: "2026-01-31T11:55:02.000Z",
+      },
+    ],
+  },
+});
 
 const OutcomeSchema = z.object({
-  id: z.string().nullable(),
+  id: z.string().nullable().openapi({ example: "acme-20260131-000042" }),
   status: z.enum(["accepted", "duplicate", "rejected"]),
-  reason: z.string().optional(),
+  reason: z.string().optional().openapi({ example: "timestamp is more than 35 days old" }),
+});
+
+const Outcomes = z.array(OutcomeSchema).openapi({
+  example: [
+    { id: "acme-20260131-000042", status: "accepted" },
+    { id: "acme-20260131-000043", status: "duplicate" },
+  ],
 });
 
 const MetricUsage = z.object({
-  metric: z.string(),
-  used: z.number(),
-  quota: z.number().nullable(),
-  remaining: z.number().nullable(),
-  percent: z.number().nullable(),
-  period_start: z.string(),
-  period_end: z.string(),
+  metric: z.string().openapi({ example: "verifications" }),
+  used: z.number().openapi({ example: 412_806 }),
+  quota: z.number().nullable().openapi({ example: 1_000_000 }),
+  remaining: z.number().nullable().openapi({ example: 587_194 }),
+  percent: z.number().nullable().openapi({ example: 41.28 }),
+  period_start: z.string().openapi({ example: "2026-01-01T00:00:00.000Z" }),
+  period_end: z.string().openapi({ example: "2026-02-01T00:00:00.000Z" }),
 }).openapi("MetricUsage");
 
 const DailyUsage = z.object({
-  metric: z.string(),
-  from: z.string(),
-  to: z.string(),
-  total: z.number(),
-  days: z.array(z.object({ date: z.string(), used: z.number() })),
-}).openapi("DailyUsage");
+  metric: z.string().openapi({ example: "verifications" }),
+  from: z.string().openapi({ example: "2026-01-29" }),
+  to: z.string().openapi({ example: "2026-01-31" }),
+  total: z.number().openapi({ example: 36_362 }),
+  days: z.array(z.object({
+    date: z.string().openapi({ example: "2026-01-31" }),
+    used: z.number().openapi({ example: 7_118 }),
+  })),
+}).openapi("DailyUsage", {
+  example: {
+    metric: "verifications",
+    from: "2026-01-29",
+    to: "2026-01-31",
+    total: 36_362,
+    days: [
+      { date: "2026-01-29", used: 14_210 },
+      { date: "2026-01-30", used: 15_034 },
+      { date: "2026-01-31", used: 7_118 },
+    ],
+  },
+});
 
 const tags = ["Usage"];
 
@@ -78,7 +138,7 @@ export function usageRoutes() {
         "to a tenant reports for that tenant only.",
       request: { body: jsonBody(Ingest) },
       responses: {
-        200: jsonResponse(envelope(z.object({ results: z.array(OutcomeSchema) })), "Results."),
+        200: jsonResponse(envelope(z.object({ results: Outcomes })), "Results."),
       },
     }),
     async (c) => {

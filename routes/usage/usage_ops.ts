@@ -34,21 +34,54 @@ import {
 } from "../schemas.ts";
 import { monthOf } from "../../domain/shared/time.ts";
 
+const TENANT_ID = "ten_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A";
+
 const UsageItemSchema = z.object({
-  id: z.string().openapi({ description: "Time-ordered: the cursor (and SSE `id:`)." }),
-  tenant_id: z.string(),
-  key_id: z.string().nullable(),
-  metric: z.string(),
-  quantity: z.number(),
+  id: z.string().openapi({
+    description: "Time-ordered: the cursor (and SSE `id:`).",
+    example: "usg_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A",
+  }),
+  tenant_id: z.string().openapi({ example: TENANT_ID }),
+  key_id: z.string().nullable().openapi({ example: null }),
+  metric: z.string().openapi({ example: "api_calls" }),
+  quantity: z.number().openapi({ example: 25 }),
   timestamp: z.string().openapi({
     description: "The event's timestamp; for a verify delta, its flush (within the delta's day).",
+    example: "2026-01-31T11:55:00.000Z",
   }),
   source: z.enum(["event", "verify"]).openapi({
     description: "`event`: an accepted usage event; `verify`: a key's verifications of a day, " +
       "as one flush wrote them.",
+    example: "event",
   }),
-  event_id: z.string().nullable(),
+  event_id: z.string().nullable().openapi({ example: "acme-20260131-000042" }),
 }).openapi("UsageItem");
+
+/** The live tail as a client reads it: the opening, then `usage` events (and heartbeats). */
+const SSE_EXAMPLE = "retry: 1000\n: connected\n\n" +
+  [
+    {
+      id: "usg_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A",
+      tenant_id: TENANT_ID,
+      key_id: null,
+      metric: "api_calls",
+      quantity: 25,
+      timestamp: "2026-01-31T11:55:00.000Z",
+      source: "event",
+      event_id: "acme-20260131-000042",
+    },
+    {
+      id: "usg_01JD2Z3Q4R5S6T7V8W9X0Y1Z2B",
+      tenant_id: TENANT_ID,
+      key_id: "key_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A",
+      metric: "verifications",
+      quantity: 120,
+      timestamp: "2026-01-31T11:55:10.000Z",
+      source: "verify",
+      event_id: null,
+    },
+  ].map((item) => `id: ${item.id}\nevent: usage\ndata: ${JSON.stringify(item)}\n\n`).join("") +
+  ": heartbeat\n\n";
 
 const UsageCursor = idOf("usg");
 
@@ -65,45 +98,60 @@ const StreamQuerySchema = z.strictObject({
 });
 
 const Drifting = z.object({
-  tenant_id: z.string(),
+  tenant_id: z.string().openapi({ example: TENANT_ID }),
   scope: z.enum(["day", "period"]),
-  label: z.string().openapi({ description: "The day or quota period compared." }),
-  per_key: z.number().openapi({ description: "The tenant's keys' verification units, summed." }),
-  per_tenant: z.number().openapi({ description: "The tenant's own verifications counter." }),
-  difference: z.number().openapi({ description: "per_tenant − per_key." }),
+  label: z.string().openapi({
+    description: "The day or quota period compared.",
+    example: "2026-01-31",
+  }),
+  per_key: z.number().openapi({
+    description: "The tenant's keys' verification units, summed.",
+    example: 7_116,
+  }),
+  per_tenant: z.number().openapi({
+    description: "The tenant's own verifications counter.",
+    example: 7_118,
+  }),
+  difference: z.number().openapi({ description: "per_tenant − per_key.", example: 2 }),
 });
 
 const Diagnostics = z.object({
-  generated_at: z.string(),
+  generated_at: z.string().openapi({ example: "2026-01-31T12:00:00.000Z" }),
   pipeline: z.object({
     enabled: z.boolean(),
-    flush_interval_ms: z.number(),
-    last_flush_at: z.string().nullable(),
+    flush_interval_ms: z.number().openapi({ example: 1_000 }),
+    last_flush_at: z.string().nullable().openapi({ example: "2026-01-31T11:59:59.400Z" }),
     flush_lag_ms: z.number().nullable().openapi({
       description: "Now − the last flush of this process (null before the first).",
+      example: 600,
     }),
-    pending_buckets: z.number(),
-    pending_logs: z.number(),
-    flushes: z.number(),
-    flush_errors: z.number(),
-    last_error: z.string().nullable(),
-    dropped_logs: z.number(),
+    pending_buckets: z.number().openapi({ example: 9 }),
+    pending_logs: z.number().openapi({ example: 2 }),
+    flushes: z.number().openapi({ example: 86_340 }),
+    flush_errors: z.number().openapi({ example: 0 }),
+    last_error: z.string().nullable().openapi({ example: null }),
+    dropped_logs: z.number().openapi({ example: 0 }),
   }),
   threshold_gate: ThresholdGateStatus,
   drift: z.object({
-    day: z.string(),
-    checked_tenants: z.number(),
-    more_tenants: z.boolean().openapi({ description: "Tenants were left unchecked (bounded)." }),
+    day: z.string().openapi({ example: "2026-01-31" }),
+    checked_tenants: z.number().openapi({ example: 42 }),
+    more_tenants: z.boolean().openapi({
+      description: "Tenants were left unchecked (bounded).",
+      example: false,
+    }),
     drifting_tenants: z.array(Drifting),
   }),
   maintenance: z.array(z.object({
-    task: z.string(),
-    schedule: z.string(),
+    task: z.string().openapi({ example: "rollup-daily" }),
+    schedule: z.string().openapi({ example: "20 0 * * *" }),
     last_run: z.object({
-      started_at: z.string(),
-      duration_ms: z.number(),
-      result: z.record(z.string(), z.number()).nullable(),
-      error: z.string().nullable(),
+      started_at: z.string().openapi({ example: "2026-01-31T00:20:00.000Z" }),
+      duration_ms: z.number().openapi({ example: 842 }),
+      result: z.record(z.string(), z.number()).nullable().openapi({
+        example: { days_rolled_up: 1 },
+      }),
+      error: z.string().nullable().openapi({ example: null }),
     }).nullable(),
   })),
   postgres: PostgresStatus,
@@ -112,60 +160,100 @@ const Diagnostics = z.object({
 const Money = z.number().openapi({ description: "In `currency`, to the millionth." });
 
 const CostSchema = z.object({
-  period: z.string(),
-  cost_source: z.enum(["live", "modeled"]),
+  period: z.string().openapi({ example: "2026-01" }),
+  cost_source: z.enum(["live", "modeled"]).openapi({ example: "modeled" }),
   cost_confidence: z.enum(["high", "medium", "low"]).openapi({
     description: "high: the live source; medium: modeled with storage measured this month; " +
       "low: modeled with storage unknown or from another month.",
+    example: "medium",
   }),
-  fetched_at: z.string(),
-  cache_age_ms: z.number(),
+  fetched_at: z.string().openapi({ example: "2026-01-31T11:59:18.000Z" }),
+  cache_age_ms: z.number().openapi({ example: 42_000 }),
+  // Each part's example differs, and total_cost is their sum.
   cost: z.object({
-    requests_cost: Money,
-    kv_read_cost: Money,
-    kv_write_cost: Money,
-    storage_cost: Money,
-    total_cost: Money,
-    currency: z.string(),
+    requests_cost: Money.openapi({ example: 10.960426 }),
+    kv_read_cost: Money.openapi({ example: 18.402117 }),
+    kv_write_cost: Money.openapi({ example: 5.77635 }),
+    storage_cost: Money.openapi({ example: 0.5625 }),
+    total_cost: Money.openapi({ example: 35.701393 }),
+    currency: z.string().openapi({ example: "USD" }),
   }),
   fallback_reason: z.string().nullable().openapi({
     description: "Why the live source was not used, when it is configured.",
+    example: null,
   }),
   usage: z.object({
-    requests: z.number(),
-    kv_reads: z.number().openapi({ description: "KV read units (4 KiB)." }),
-    kv_writes: z.number().openapi({ description: "KV write units (1 KiB)." }),
-    stored_bytes: z.number().nullable(),
+    requests: z.number().openapi({ example: 5_480_213 }),
+    kv_reads: z.number().openapi({ description: "KV read units (4 KiB).", example: 18_402_117 }),
+    kv_writes: z.number().openapi({ description: "KV write units (1 KiB).", example: 2_310_540 }),
+    stored_bytes: z.number().nullable().openapi({ example: 805_306_368 }),
   }),
   unit_prices: z.object({
-    requests: z.number().openapi({ description: "Per million requests." }),
-    kv_reads: z.number().openapi({ description: "Per million read units." }),
-    kv_writes: z.number().openapi({ description: "Per million write units." }),
-    storage_gib_month: z.number(),
-    currency: z.string(),
+    requests: z.number().openapi({ description: "Per million requests.", example: 2 }),
+    kv_reads: z.number().openapi({ description: "Per million read units.", example: 1 }),
+    kv_writes: z.number().openapi({ description: "Per million write units.", example: 2.5 }),
+    storage_gib_month: z.number().openapi({ example: 0.75 }),
+    currency: z.string().openapi({ example: "USD" }),
   }),
 }).openapi("PlatformCost");
 
 const Traffic = z.object({
-  requests: z.number(),
-  errors: z.number(),
-  bytes_in: z.number(),
-  bytes_out: z.number(),
-  verifications: z.number(),
-  kv_reads: z.number(),
-  kv_writes: z.number(),
+  requests: z.number().openapi({ example: 190_115 }),
+  errors: z.number().openapi({ example: 35 }),
+  bytes_in: z.number().openapi({ example: 57_034_500 }),
+  bytes_out: z.number().openapi({ example: 220_533_400 }),
+  verifications: z.number().openapi({ example: 158_776 }),
+  kv_reads: z.number().openapi({ example: 612_400 }),
+  kv_writes: z.number().openapi({ example: 80_950 }),
 });
 
 const Rollups = z.object({
-  from: z.string(),
-  to: z.string(),
+  from: z.string().openapi({ example: "2026-01-29" }),
+  to: z.string().openapi({ example: "2026-01-31" }),
   days: z.array(z.object({
-    day: z.string(),
+    day: z.string().openapi({ example: "2026-01-30" }),
     traffic: Traffic,
-    usage: z.record(z.string(), z.number()),
-    tenant_count: z.number(),
+    usage: z.record(z.string(), z.number()).openapi({
+      example: { api_calls: 48_200, verifications: 158_776 },
+    }),
+    tenant_count: z.number().openapi({ example: 38 }),
   })),
-}).openapi("UsageRollups");
+}).openapi("UsageRollups", {
+  example: {
+    from: "2026-01-29",
+    to: "2026-01-31",
+    days: [
+      {
+        day: "2026-01-29",
+        traffic: {
+          requests: 182_340,
+          errors: 41,
+          bytes_in: 54_702_000,
+          bytes_out: 211_514_400,
+          verifications: 151_020,
+          kv_reads: 588_910,
+          kv_writes: 77_204,
+        },
+        usage: { api_calls: 45_930, verifications: 151_020 },
+        tenant_count: 37,
+      },
+      {
+        day: "2026-01-30",
+        traffic: {
+          requests: 190_115,
+          errors: 35,
+          bytes_in: 57_034_500,
+          bytes_out: 220_533_400,
+          verifications: 158_776,
+          kv_reads: 612_400,
+          kv_writes: 80_950,
+        },
+        usage: { api_calls: 48_200, verifications: 158_776 },
+        tenant_count: 38,
+      },
+    ],
+  },
+});
 
 const tags = ["Usage"];
 const encoder = new TextEncoder();
@@ -232,7 +320,7 @@ export function usageOpsRoutes(gate: ThresholdGate, costs: CostReports, pollMs: 
           description: "A page of items, or the live tail.",
           content: {
             "application/json": { schema: listEnvelope(UsageItemSchema) },
-            "text/event-stream": { schema: z.string() },
+            "text/event-stream": { schema: z.string(), example: SSE_EXAMPLE },
           },
         },
       },

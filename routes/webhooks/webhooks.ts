@@ -50,119 +50,172 @@ const ADMIN = "/v1/admin/webhooks";
 const TENANT = "/v1/tenants/{tenant}/webhooks";
 type Prefix = typeof ADMIN | typeof TENANT;
 
+/** Values shared by the documented examples: Acme's endpoint and one of its messages. */
+const TENANT_ID = "ten_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A";
+const ENDPOINT_ID = "whk_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A";
+const MESSAGE_ID = "msg_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A";
+const HOOK_URL = "https://hooks.example.com/steward";
+const DESCRIPTION = "Syncs Acme's API keys into the CRM";
+const EVENT_TYPES = ["api_key.created", "api_key.revoked"];
+/** The message's first attempt failed; so did its retry 5 s later; the next is due in ~5 min. */
+const FIRST_ATTEMPT_AT = "2026-01-31T12:00:00.000Z";
+const LAST_ATTEMPT_AT = "2026-01-31T12:00:05.000Z";
+const NEXT_ATTEMPT_AT = "2026-01-31T12:05:09.000Z";
+
 const EndpointSchema = z.object({
-  id: z.string(),
-  tenant_id: z.string().nullable().openapi({ description: "Null for a platform endpoint." }),
-  url: z.string(),
-  description: z.string().nullable(),
-  event_types: z.array(z.string()).openapi({ description: "Delivered types; empty means all." }),
-  enabled: z.boolean(),
+  id: z.string().openapi({ example: ENDPOINT_ID }),
+  tenant_id: z.string().nullable().openapi({
+    description: "Null for a platform endpoint.",
+    example: TENANT_ID,
+  }),
+  url: z.string().openapi({ example: HOOK_URL }),
+  description: z.string().nullable().openapi({ example: DESCRIPTION }),
+  event_types: z.array(z.string()).openapi({
+    description: "Delivered types; empty means all.",
+    example: EVENT_TYPES,
+  }),
+  enabled: z.boolean().openapi({ example: true }),
   disabled_reason: z.enum(["gone", "failing"]).nullable().openapi({
     description: "Why Steward disabled it: `gone` (it answered 410) or `failing` (every " +
       "delivery failed for 5 days); null when enabled or disabled by hand.",
+    example: null,
   }),
-  disabled_at: z.string().nullable(),
-  metadata: z.record(z.string(), z.string()),
+  disabled_at: z.string().nullable().openapi({ example: null }),
+  metadata: z.record(z.string(), z.string()).openapi({ example: { crm_id: "A-1234" } }),
   previous_secret_expires_at: z.string().nullable().openapi({
     description: "After a rotation: until when the previous secret signs too.",
+    example: "2026-01-31T12:00:00.000Z",
   }),
-  created_by: z.string(),
-  created_at: z.string(),
-  updated_at: z.string(),
-  deleted_at: z.string().nullable(),
+  created_by: z.string().openapi({ example: "usr_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A" }),
+  created_at: z.string().openapi({ example: "2026-01-15T09:30:00.000Z" }),
+  updated_at: z.string().openapi({ example: "2026-01-31T11:00:00.000Z" }),
+  deleted_at: z.string().nullable().openapi({ example: null }),
 }).openapi("WebhookEndpoint");
 
 const WithSecret = EndpointSchema.extend({
   secret: z.string().openapi({
     description: "The signing secret (`whsec_…`): shown this once, never again.",
-    example: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+    // base64 of "EXAMPLE-ONLY-NOT-A-REAL-SECRET!!": the shape of a real one (32 bytes).
+    example: "whsec_RVhBTVBMRS1PTkxZLU5PVC1BLVJFQUwtU0VDUkVUISE=",
   }),
 }).openapi("WebhookEndpointWithSecret");
 
 const Url = z.url({ protocol: /^https?$/ }).max(MAX_URL_LENGTH).openapi({
   description: "https only, resolving to public addresses (unless WEBHOOK_ALLOW_PRIVATE_URLS).",
-  example: "https://hooks.example.com/steward",
+  example: HOOK_URL,
 });
 const EventTypes = z.array(z.string().max(100)).max(MAX_EVENT_TYPES).openapi({
   description: "Types from GET /v1/webhooks/event-types; empty or absent means all.",
-  example: ["tenant.created", "api_key.revoked"],
+  example: EVENT_TYPES,
 });
+const Description = Text(500).openapi({ example: DESCRIPTION });
 
 const CreateEndpoint = z.strictObject({
   url: Url,
-  description: Text(500).nullable().optional(),
+  description: Description.nullable().optional(),
   event_types: EventTypes.optional(),
-  enabled: z.boolean().optional().openapi({ description: "Default true." }),
+  enabled: z.boolean().optional().openapi({ description: "Default true.", example: true }),
   metadata: Metadata.optional(),
-}).openapi("CreateWebhookEndpoint");
+}).openapi("CreateWebhookEndpoint", {
+  example: {
+    url: HOOK_URL,
+    description: DESCRIPTION,
+    event_types: EVENT_TYPES,
+    metadata: { crm_id: "A-1234" },
+  },
+});
 
 const UpdateEndpoint = z.strictObject({
   url: Url.optional(),
-  description: Text(500).nullable().optional(),
+  description: Description.nullable().optional(),
   event_types: EventTypes.optional().openapi({ description: "Replaces the list." }),
   enabled: z.boolean().optional().openapi({
     description: "true re-enables an endpoint Steward disabled, and starts its failure count over.",
+    example: true,
   }),
-  metadata: MetadataPatch.optional(),
-}).openapi("UpdateWebhookEndpoint");
+  metadata: MetadataPatch.optional().openapi({ example: { crm_id: "A-5678", legacy_id: null } }),
+}).openapi("UpdateWebhookEndpoint", {
+  example: {
+    event_types: [...EVENT_TYPES, "api_key.expired"],
+    metadata: { crm_id: "A-5678", legacy_id: null },
+  },
+});
 
 const RotateSecret = z.strictObject({
   grace_seconds: z.number().int().min(0).max(MAX_SECRET_GRACE_SECONDS).optional().openapi({
     description:
       `How long the previous secret keeps signing (default ${DEFAULT_SECRET_GRACE_SECONDS}).`,
+    example: 3600,
   }),
-}).openapi("RotateWebhookSecret");
+}).openapi("RotateWebhookSecret", { example: { grace_seconds: 3600 } });
 
 const Recover = z.strictObject({
-  since: Timestamp.openapi({ description: "Resend every message that failed since then." }),
-}).openapi("RecoverWebhookEndpoint");
+  since: Timestamp.openapi({
+    description: "Resend every message that failed since then.",
+    example: "2026-01-30T00:00:00.000Z",
+  }),
+}).openapi("RecoverWebhookEndpoint", { example: { since: "2026-01-30T00:00:00.000Z" } });
 
 const MessageSchema = z.object({
-  id: z.string().openapi({ description: "The `webhook-id` header of every attempt." }),
-  endpoint_id: z.string(),
+  id: z.string().openapi({
+    description: "The `webhook-id` header of every attempt.",
+    example: MESSAGE_ID,
+  }),
+  endpoint_id: z.string().openapi({ example: ENDPOINT_ID }),
   tenant_id: z.string().nullable().openapi({
     description: "The endpoint's tenant; null: platform.",
+    example: TENANT_ID,
   }),
-  event_id: z.string(),
-  event_type: z.string(),
+  event_id: z.string().openapi({ example: "evt_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A" }),
+  event_type: z.string().openapi({ example: "api_key.revoked" }),
   status: z.enum(MESSAGE_STATUSES).openapi({
     description: "`pending`: waiting for its next attempt; `succeeded`; `failed`: given up.",
+    example: "pending",
   }),
-  attempts: z.number().int(),
-  next_attempt_at: z.string().nullable(),
-  last_attempt_at: z.string().nullable(),
-  failure_reason: z.string().nullable(),
-  created_at: z.string(),
-  updated_at: z.string(),
+  attempts: z.number().int().openapi({ example: 2 }),
+  next_attempt_at: z.string().nullable().openapi({ example: NEXT_ATTEMPT_AT }),
+  last_attempt_at: z.string().nullable().openapi({ example: LAST_ATTEMPT_AT }),
+  failure_reason: z.string().nullable().openapi({ example: null }),
+  created_at: z.string().openapi({ example: FIRST_ATTEMPT_AT }),
+  updated_at: z.string().openapi({ example: LAST_ATTEMPT_AT }),
 }).openapi("WebhookMessage");
 
 const AttemptSchema = z.object({
-  id: z.string(),
-  message_id: z.string(),
-  endpoint_id: z.string(),
-  status: z.enum(["succeeded", "failed"]),
-  url: z.string(),
+  id: z.string().openapi({ example: "att_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A" }),
+  message_id: z.string().openapi({ example: MESSAGE_ID }),
+  endpoint_id: z.string().openapi({ example: ENDPOINT_ID }),
+  status: z.enum(["succeeded", "failed"]).openapi({ example: "failed" }),
+  url: z.string().openapi({ example: HOOK_URL }),
   response_status_code: z.number().int().openapi({
     description: "0 when no HTTP answer came back (refused address, network error, timeout).",
+    example: 503,
   }),
-  response_body: z.string().openapi({ description: "The first 4 KiB of the answer." }),
-  error: z.string().nullable(),
-  duration_ms: z.number().int(),
-  trigger: z.enum(["scheduled", "manual"]),
-  created_at: z.string(),
-  next_attempt_at: z.string().nullable(),
+  response_body: z.string().openapi({
+    description: "The first 4 KiB of the answer.",
+    example: "Service Unavailable",
+  }),
+  error: z.string().nullable().openapi({ example: null }),
+  duration_ms: z.number().int().openapi({ example: 184 }),
+  trigger: z.enum(["scheduled", "manual"]).openapi({ example: "scheduled" }),
+  created_at: z.string().openapi({ example: LAST_ATTEMPT_AT }),
+  next_attempt_at: z.string().nullable().openapi({ example: NEXT_ATTEMPT_AT }),
 }).openapi("WebhookAttempt");
 
 const Delivery = z.object({ message: MessageSchema, attempt: orNull(AttemptSchema) })
   .openapi("WebhookDelivery");
 
 const EventTypeSchema = z.object({
-  type: z.string(),
-  description: z.string(),
+  type: z.string().openapi({ example: "webhook.test" }),
+  description: z.string().openapi({
+    example: "Sent to one endpoint by `POST …/webhooks/{id}/test`, to check it receives and " +
+      "verifies deliveries.",
+  }),
   example: z.object({
-    type: z.string(),
-    timestamp: z.string(),
-    data: z.record(z.string(), z.unknown()),
+    type: z.string().openapi({ example: "webhook.test" }),
+    timestamp: z.string().openapi({ example: "2026-01-31T12:00:00.000Z" }),
+    data: z.record(z.string(), z.unknown()).openapi({
+      example: { endpoint_id: ENDPOINT_ID, message: "A test event from Steward." },
+    }),
   }).openapi({ description: "A delivery's body." }),
 }).openapi("WebhookEventType");
 
@@ -398,7 +451,10 @@ function scopedRoutes(prefix: Prefix) {
       request: { params: params.endpoint, body: jsonBody(Recover) },
       responses: {
         202: jsonResponse(
-          envelope(z.object({ job_id: z.string(), since: z.string() })),
+          envelope(z.object({
+            job_id: z.string().openapi({ example: "job_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A" }),
+            since: z.string().openapi({ example: "2026-01-30T00:00:00.000Z" }),
+          })),
           "Recovery queued.",
         ),
       },

@@ -593,6 +593,8 @@ Deno.test("idempotency: the same key and body replay the first response", async 
   assert.equal(replay.status, 201);
   assert.equal(replay.text, first.text);
   assert.equal(replay.headers.get("Idempotent-Replayed"), "true");
+  // The answer is the first request's: its request id, in the header as in the body.
+  assert.equal(replay.headers.get("X-Request-Id"), first.headers.get("X-Request-Id"));
   assert.equal(replay.headers.get("Location"), first.headers.get("Location"));
   assert.equal(replay.headers.get("ETag"), first.headers.get("ETag"));
   assert.match(replay.headers.get("Content-Type") ?? "", /^application\/json/);

@@ -191,6 +191,10 @@ Deno.test("usage stream: items expire after 7 days (the stored deadline is check
   assert.deepEqual((await page(h)).data, []);
   assert.deepEqual((await page(h, `?from=${encodeURIComponent(item.timestamp)}`)).data, []);
   assert.notEqual((await h.kv.get(keys.usageItem(item.id))).value, null, "still stored");
+  // A cursor from before retention resumes at the oldest item kept (it once made KV throw).
+  const stale = await h.call("GET", `/v1/admin/usage/stream?cursor=${item.id}`, { token: h.root });
+  assert.equal(stale.status, 200, stale.text);
+  assert.deepEqual(stale.body.data, []);
 });
 
 Deno.test("usage stream: verifications are reported against a key", async () => {

@@ -1,0 +1,57 @@
+/**
+ * A tenant with every kind of record it can own: a project with rotated signing keys, API keys
+ * live, rotated and revoked, a member, an invitation, a webhook endpoint with a delivery, usage
+ * and a bound service token. The whole-API tests call every operation against it.
+ */
+import assert from "node:assert/strict";
+import type { Harness } from "../_harness.ts";
+import { createHook, HOOK_URL } from "../_webhooks.ts";
+
+export interface Tenant {
+  id: string;
+  slug: string;
+  project: string;
+  hook: string;
+  message: string;
+  user: string;
+}
+
+export async function populate(h: Harness, slug: string): Promise<Tenant> {
+  const t = await h.tenant(slug);
+  const base = `/v1/tenants/${slug}`;
+  const as = { token: h.root };
+  const project = (await h.call("POST", `${base}/projects`, { ...as, body: { name: "App" } }))
+    .body.data.id;
+  await h.call("POST", `${base}/projects/${project}/signing-keys/rotate`, as);
+  await h.call("POST", `${base}/projects/${project}/signing-keys/rotate`, as);
+  const hook = await createHook(h, `${base}/webhooks`, { url: HOOK_URL });
+  const keys = [];
+  for (const name of ["live", "rotated", "revoked"]) {
+    const res = await h.call("POST", `${base}/api-keys`, {
+      ...as,
+      body: { name, environment: "live", project_id: project },
+    });
+    keys.push(res.body.data);
+  }
+  await h.call("POST", `${base}/api-keys/${keys[1].id}/rotate`, { ...as, body: {} });
+  await h.call("DELETE", `${base}/api-keys/${keys[2].id}`, as);
+  await h.call("POST", "/v1/keys/verify", { ...as, body: { key: keys[0].key } });
+  const user = await h.user(null);
+  await h.member(t.id, user.id, "member");
+  await h.call("POST", `${base}/invitations`, {
+    ...as,
+    body: { email: `invitee@${slug}.example.com`, role: "viewer" },
+  });
+  await h.serviceToken(["tenants:read"], t.id);
+  await h.runJobs();
+  const messages = await h.call("GET", `${base}/webhooks/${hook.id}/deliveries`, as);
+  assert.ok(messages.body.data.length > 0, `${slug}: a delivery to list`);
+  return {
+    id: t.id,
+    slug,
+    project,
+    hook: hook.id,
+    message: messages.body.data[0].id,
+    user: user.id,
+  };
+}
