@@ -5,11 +5,14 @@
  *   create-token   --name NAME --permissions "*"|p1,p2 [--tenant ID|SLUG] [--expires-at ISO]
  *   create-user    --email EMAIL --name NAME [--role super_admin|admin|…] [--password-stdin]
  *   reset-password --email EMAIL [--password-stdin]
+ *   restore        --from FILE [--force]
+  rotate-master-key   re-wraps every data key with STEWARD_MASTER_KEY, opening those still
+                      wrapped with STEWARD_MASTER_KEY_PREVIOUS (which is then no longer needed)
  *
  * Without --password-stdin a strong password is generated and printed once.
  */
 import { parseArgs } from "node:util";
-import { ConfigError, loadConfig } from "./config.ts";
+import { type Config, ConfigError, loadConfig } from "./config.ts";
 import { Aggregator } from "./domain/usage/aggregator.ts";
 import { AppError } from "./domain/shared/errors.ts";
 import { DEFAULT_PASSWORD_POLICY } from "./domain/identity/passwords.ts";
@@ -19,7 +22,13 @@ import { randomBase62 } from "./domain/shared/secrets.ts";
 import { type Services, SYSTEM_ACTOR } from "./domain/shared/services.ts";
 import { Vault } from "./domain/vault/vault.ts";
 import { mailerFor } from "./domain/email/smtp.ts";
-import { MasterKeyError, resolveMasterKey } from "./domain/vault/master_key.ts";
+import {
+  fromBase64,
+  MasterKeyError,
+  masterKeyPath,
+  resolveMasterKey,
+} from "./domain/vault/master_key.ts";
+import { restoreBackup } from "./domain/vault/backups.ts";
 import { realNetwork } from "./domain/webhooks/targets.ts";
 import { createToken } from "./domain/keys/tokens.ts";
 import { resolveTenant } from "./domain/tenancy/tenants.ts";
@@ -27,12 +36,14 @@ import { createUser, findUserByEmail, setPassword } from "./domain/identity/user
 import { KvCache } from "./kv/cache.ts";
 import { openKv } from "./kv/open.ts";
 import { SumBuffer } from "./kv/sum_buffer.ts";
+import { rewrapAll } from "./domain/platform/vault_rotation.ts";
 
 const USAGE = `usage: deno task admin <command> [options]
 
   create-token   --name NAME --permissions "*"|p1,p2 [--tenant ID|SLUG] [--expires-at ISO-8601]
   create-user    --email EMAIL --name NAME [--role ${PLATFORM_ROLES.join("|")}] [--password-stdin]
   reset-password --email EMAIL [--password-stdin]
+  restore        --from FILE [--force]   a backup into an empty store (--force empties it first)
 
 The store is STEWARD_KV_PATH (default ./data/steward.kv).`;
 
@@ -40,6 +51,24 @@ async function readPassword(fromStdin: boolean): Promise<{ password: string; gen
   if (!fromStdin) return { password: randomBase62(24), generated: true };
   const text = await new Response(Deno.stdin.readable).text();
   return { password: text.replace(/\r?\n$/, ""), generated: false };
+}
+
+/**
+ * A backup opens only with the master key it was written under: a restore never makes a new key
+ * file (as a first start does), it needs the variable or the key file already there.
+ */
+async function requireMasterKey(config: Config): Promise<void> {
+  const path = config.STEWARD_KV_PATH;
+  if (config.STEWARD_MASTER_KEY || path === ":memory:" || /^https?:\/\//.test(path)) return;
+  try {
+    await Deno.stat(masterKeyPath(path));
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) throw err;
+    throw new MasterKeyError(
+      "a restore needs the master key the backup was written under: set STEWARD_MASTER_KEY, or " +
+        `copy the key file of the store it was taken from to ${masterKeyPath(path)}`,
+    );
+  }
 }
 
 async function run(svc: Services, command: string | undefined, args: string[]): Promise<void> {
@@ -53,6 +82,8 @@ async function run(svc: Services, command: string | undefined, args: string[]): 
       email: { type: "string" },
       role: { type: "string" },
       "password-stdin": { type: "boolean", default: false },
+      from: { type: "string" },
+      force: { type: "boolean", default: false },
     },
   });
   const need = (flag: keyof typeof values) => {
@@ -104,6 +135,26 @@ async function run(svc: Services, command: string | undefined, args: string[]): 
       if (generated) console.log(`password (shown once): ${password}`);
       return;
     }
+    case "rotate-master-key": {
+      if (!svc.vault.state.previous_key_id) {
+        throw new AppError("BAD_REQUEST", "set STEWARD_MASTER_KEY_PREVIOUS to the key it replaces");
+      }
+      const { owners, rewrapped } = await rewrapAll(svc);
+      console.log(
+        `re-wrapped ${rewrapped} data keys of ${owners} owners with master key ` +
+          `${svc.vault.state.key_id}; STEWARD_MASTER_KEY_PREVIOUS is no longer needed`,
+      );
+      return;
+    }
+    case "restore": {
+      const report = await restoreBackup(svc, SYSTEM_ACTOR, need("from"), { force: values.force });
+      console.log(
+        `restored ${report.entries} entries from backup ${report.backup_id} (taken ` +
+          `${report.created_at}, ${report.consistency}; sha256 ${report.sha256})` +
+          (report.cleared ? ` after deleting the ${report.cleared} entries the store held` : ""),
+      );
+      return;
+    }
     default:
       console.error(USAGE);
       Deno.exit(command ? 2 : 0);
@@ -113,6 +164,7 @@ async function run(svc: Services, command: string | undefined, args: string[]): 
 if (import.meta.main) {
   try {
     const config = loadConfig(Deno.env.toObject());
+    if (Deno.args[0] === "restore") await requireMasterKey(config);
     const masterKey = await resolveMasterKey(config.STEWARD_MASTER_KEY, config.STEWARD_KV_PATH);
     const kv = await openKv(config.STEWARD_KV_PATH);
     const counters = new SumBuffer(kv, { flushIntervalMs: 1_000, maxEntries: 1_000 });
@@ -133,11 +185,20 @@ if (import.meta.main) {
       }),
       // The server's audit tail copies what a command records to Postgres.
       pg: null,
-      vault: new Vault(masterKey.bytes, masterKey.source),
+      vault: new Vault(masterKey.bytes, masterKey.source, {
+        previous: config.STEWARD_MASTER_KEY_PREVIOUS
+          ? fromBase64(config.STEWARD_MASTER_KEY_PREVIOUS)
+          : null,
+      }),
       webhooks: realNetwork(config.WEBHOOK_ALLOW_PRIVATE_URLS),
       // A store command queues mail; the server's job runner sends it.
       mailer: mailerFor(config.STEWARD_SMTP_URL, config.STEWARD_MAIL_FROM),
       brand: { platform: config.STEWARD_PLATFORM_NAME, publicUrl: config.STEWARD_PUBLIC_URL },
+      backups: {
+        dir: config.STEWARD_BACKUP_DIR,
+        keep: config.STEWARD_BACKUP_KEEP,
+        store: config.STEWARD_KV_PATH,
+      },
     };
     try {
       await run(svc, Deno.args[0], Deno.args.slice(1));

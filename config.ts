@@ -2,6 +2,7 @@
  * Every environment variable Steward reads, parsed once at start-up.
  * A bad value stops start-up with a message naming the variable (see README's table).
  */
+import { dirname, join } from "node:path";
 import { z } from "@hono/zod-openapi";
 import { type Cidr, parseCidr } from "./domain/shared/ip_address.ts";
 import { parseSmtpUrl } from "./domain/email/smtp.ts";
@@ -10,6 +11,18 @@ const intFrom = (min: number, max: number, fallback: number) =>
   z.coerce.number().int().min(min).max(max).default(fallback);
 
 const price = (fallback: number) => z.coerce.number().min(0).max(1_000_000).default(fallback);
+
+/** A master key as the environment gives it: 32 bytes in base64. */
+const MasterKeyText = z.string().refine(
+  (v) => {
+    try {
+      return atob(v).length === 32;
+    } catch {
+      return false;
+    }
+  },
+  "must be 32 bytes encoded as base64 (openssl rand -base64 32)",
+);
 
 const ConfigSchema = z.object({
   PORT: intFrom(0, 65_535, 8000),
@@ -22,19 +35,24 @@ const ConfigSchema = z.object({
     "must be stw_ followed by 32–128 letters and digits",
   ).optional(),
   /** 32 bytes, base64: wraps the per-tenant data keys of the vault. */
-  STEWARD_MASTER_KEY: z.string().refine(
-    (v) => {
-      try {
-        return atob(v).length === 32;
-      } catch {
-        return false;
-      }
-    },
-    "must be 32 bytes encoded as base64 (openssl rand -base64 32)",
-  ).optional(),
+  STEWARD_MASTER_KEY: MasterKeyText.optional(),
+  /**
+   * The master key before STEWARD_MASTER_KEY replaced it: start-up (or `deno task admin
+   * rotate-master-key`) re-wraps every data key with the new one; then it is not needed.
+   */
+  STEWARD_MASTER_KEY_PREVIOUS: MasterKeyText.optional(),
   DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL").optional(),
+  /**
+   * Where backups of the store are written (vault/backups.ts); `off` for none. Unset: `backups/`
+   * beside a store in a local file, none for a store in memory or over KV Connect.
+   */
+  STEWARD_BACKUP_DIR: z.string().min(1).optional(),
+  /** How many succeeded backups are kept; older ones are deleted. */
+  STEWARD_BACKUP_KEEP: intFrom(1, 1_000, 7),
   /** `production` refuses to start without what production needs (an SMTP server). */
   STEWARD_ENV: z.enum(["development", "production"]).default("development"),
+  /** A data key in use for longer is a warning in GET /v1/admin/vault/health. */
+  STEWARD_DATA_KEY_MAX_AGE_DAYS: intFrom(1, 3_650, 90),
   /** The platform's SMTP server, `smtp(s)://user:pass@host:port`; unset, mail is only kept. */
   STEWARD_SMTP_URL: z.string().refine((v) => {
     try {
@@ -142,7 +160,15 @@ const ConfigSchema = z.object({
 }).transform((c) => ({
   ...c,
   STEWARD_PUBLIC_URL: c.STEWARD_PUBLIC_URL ?? `http://localhost:${c.PORT}`,
+  STEWARD_BACKUP_DIR: backupDir(c.STEWARD_BACKUP_DIR, c.STEWARD_KV_PATH),
 }));
+
+/** STEWARD_BACKUP_DIR as set (`off`: null), else `backups/` beside a store in a local file. */
+function backupDir(set: string | undefined, kvPath: string): string | null {
+  if (set) return set === "off" ? null : set;
+  const local = kvPath !== ":memory:" && !/^https?:\/\//.test(kvPath);
+  return local ? join(dirname(kvPath), "backups") : null;
+}
 
 export type Config = z.infer<typeof ConfigSchema>;
 

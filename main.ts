@@ -17,7 +17,13 @@ import { relocateSigningKeys } from "./domain/keys/signing_keys.ts";
 import type { Services } from "./domain/shared/services.ts";
 import { verifyItem } from "./domain/usage/stream.ts";
 import { Vault } from "./domain/vault/vault.ts";
-import { type MasterKey, MasterKeyError, resolveMasterKey } from "./domain/vault/master_key.ts";
+import {
+  fromBase64,
+  type MasterKey,
+  MasterKeyError,
+  resolveMasterKey,
+} from "./domain/vault/master_key.ts";
+import { rewrapAll } from "./domain/platform/vault_rotation.ts";
 import { realNetwork } from "./domain/webhooks/targets.ts";
 import { mailerFor } from "./domain/email/smtp.ts";
 import { KvCache } from "./kv/cache.ts";
@@ -93,10 +99,19 @@ const svc: Services = {
   counters,
   aggregator,
   pg: pgSync,
-  vault: new Vault(masterKey.bytes, masterKey.source),
+  vault: new Vault(masterKey.bytes, masterKey.source, {
+    previous: config.STEWARD_MASTER_KEY_PREVIOUS
+      ? fromBase64(config.STEWARD_MASTER_KEY_PREVIOUS)
+      : null,
+  }),
   webhooks: realNetwork(config.WEBHOOK_ALLOW_PRIVATE_URLS),
   mailer: mailerFor(config.STEWARD_SMTP_URL, config.STEWARD_MAIL_FROM),
   brand: { platform: config.STEWARD_PLATFORM_NAME, publicUrl: config.STEWARD_PUBLIC_URL },
+  backups: {
+    dir: config.STEWARD_BACKUP_DIR,
+    keep: config.STEWARD_BACKUP_KEEP,
+    store: config.STEWARD_KV_PATH,
+  },
 };
 if (!svc.mailer.sends) {
   console.log(
@@ -134,6 +149,15 @@ if (bootstrap.status === "generated") {
 } else if (bootstrap.status === "registered") {
   console.log(
     `Steward: registered STEWARD_BOOTSTRAP_TOKEN as super-admin token ${bootstrap.token_id}`,
+  );
+}
+
+if (config.STEWARD_MASTER_KEY_PREVIOUS) {
+  // A master rotation: every data key re-wrapped with the new key, once (idempotent).
+  const { owners, rewrapped } = await rewrapAll(svc);
+  console.log(
+    `Steward: re-wrapped ${rewrapped} data keys of ${owners} owners with master key ` +
+      `${svc.vault.state.key_id}; STEWARD_MASTER_KEY_PREVIOUS is no longer needed`,
   );
 }
 

@@ -82,6 +82,8 @@ export const keys = {
     kid,
   ],
   signingKeys: (tenantId: string, projectId: string) => ["t", tenantId, "signing_keys", projectId],
+  /** Every signing key of a tenant, all projects (what a data key rotation re-seals). */
+  tenantSigningKeys: (tenantId: string) => ["t", tenantId, "signing_keys"],
   /** Where signing keys were kept before they had a family of their own (moved at start-up). */
   legacySigningKeys: (tenantId: string, projectId: string) => [
     "t",
@@ -97,6 +99,41 @@ export const keys = {
   tenantDataKey: (tenantId: string) => ["t", tenantId, "data_key"],
   /** The platform's data key (what no tenant owns: platform webhook secrets), wrapped likewise. */
   platformDataKey: () => ["platform", "data_key"],
+  /** The id of the data key rotation job running (one at a time). */
+  vaultRotation: () => ["vault", "rotation"],
+  /** The last finished rotation: { at, job_id, scope }. */
+  vaultLastRotation: () => ["vault", "last_rotation"],
+
+  // ── Tenant secrets (vault/secrets.ts) ───────────────────────────────────────
+  /** A tenant's named secret: type, current version, who and when; never its value. */
+  secret: (tenantId: string, id: string) => ["t", tenantId, "secrets", id],
+  secrets: (tenantId: string) => ["t", tenantId, "secrets"],
+  /** Unique secret name → secret id, within the tenant. */
+  secretName: (tenantId: string, name: string) => ["t", tenantId, "secret_names", name],
+  /** One kept version of a secret: its value, sealed by the vault. */
+  secretVersion: (tenantId: string, secretId: string, version: number) => [
+    "t",
+    tenantId,
+    "secret_versions",
+    secretId,
+    version,
+  ],
+  secretVersions: (tenantId: string, secretId: string) => [
+    "t",
+    tenantId,
+    "secret_versions",
+    secretId,
+  ],
+  /** Every sealed version of a tenant's secrets (what a data key rotation re-seals). */
+  tenantSecretVersions: (tenantId: string) => ["t", tenantId, "secret_versions"],
+  /** Count of the tenant's secrets (KvU64). */
+  tenantSecretCount: (tenantId: string) => ["t", tenantId, "secret_count"],
+  /** Every tenant's secrets (value: secret id), for the platform's list. */
+  secretIndex: (tenantId: string, id: string) => ["secrets_by_tenant", tenantId, id],
+  secretIndexes: () => ["secrets_by_tenant"],
+  tenantSecretIndexes: (tenantId: string) => ["secrets_by_tenant", tenantId],
+  /** Count of every tenant's secrets (KvU64). */
+  secretCount: () => ["counters", "secrets"],
 
   // ── API keys ────────────────────────────────────────────────────────────────
   /** A tenant's API key record (never the key), by id. */
@@ -365,4 +402,7 @@ export const keys = {
   lease: (name: string) => ["leases", name],
   /** Readiness probe scratch key, one per process. */
   healthProbe: (instanceId: string) => ["health", instanceId],
+  /** A backup of the store (its file, status, size, checksum), by time-ordered id (`bkp_…`). */
+  backup: (id: string) => ["backups", id],
+  backups: () => ["backups"],
 } as const;

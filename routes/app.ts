@@ -39,6 +39,10 @@ import { usageOpsRoutes } from "./usage/usage_ops.ts";
 import { userRoutes } from "./identity/users.ts";
 import { isVerify, verifyFastPath, verifyRoutes } from "./keys/verify.ts";
 import { webhookRoutes } from "./webhooks/webhooks.ts";
+import { vaultRotationRoutes } from "./vault/rotation.ts";
+import { vaultHealthRoutes } from "./vault/health.ts";
+import { secretRoutes } from "./vault/secrets.ts";
+import { backupRoutes } from "./vault/backups.ts";
 
 /** The document's tags, in the order a reader meets them. */
 export const TAGS = [
@@ -66,6 +70,10 @@ export const TAGS = [
   { name: "Platform webhooks", description: "The platform's own webhook endpoints." },
   { name: "Email", description: "Mail sent, failing, or kept in the development outbox." },
   { name: "Audit", description: "Who did what, to which resource, from where and when." },
+  {
+    name: "Vault",
+    description: "Sealed tenant secrets, data key rotation, backups and the vault's health.",
+  },
 ];
 
 export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
@@ -89,7 +97,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
           "If-Match",
           "X-Request-Id",
         ],
-        allowMethods: ["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
+        allowMethods: ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
         exposeHeaders: ["ETag", "Location", "Retry-After", "X-Request-Id", "Idempotent-Replayed"],
         maxAge: 600,
       }),
@@ -134,6 +142,10 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
       auditRoutes(),
       emailRoutes(),
       webhookRoutes(),
+      vaultRotationRoutes(),
+      vaultHealthRoutes(),
+      secretRoutes(),
+      backupRoutes(),
       docsRoutes(),
     ]
   ) {

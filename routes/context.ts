@@ -24,6 +24,8 @@ export interface AppDeps {
     | "COST_PER_MILLION_KV_READS"
     | "COST_PER_MILLION_KV_WRITES"
     | "COST_PER_GIB_MONTH"
+    | "STEWARD_ENV"
+    | "STEWARD_DATA_KEY_MAX_AGE_DAYS"
   >;
   version: string;
   startedAt: number;
@@ -41,5 +43,7 @@ export type AppEnv = {
     /** Set on `{tenant}` routes once the caller is known to see the tenant. */
     tenant: Versioned<Tenant>;
     tenantPermissions: ReadonlySet<Permission>;
+    /** Set by a route whose answer must not be kept for Idempotency-Key replays (a secret). */
+    unreplayable?: true;
   };
 };

@@ -41,6 +41,7 @@ const IRREGULAR: Record<string, string> = {
   usage: "usage",
   "feature-flags": "feature-flags",
   "aggregator-status": "aggregator-status",
+  "backup-status": "backup-status",
   "stripe-sync-status": "stripe-sync-status",
 };
 
@@ -90,6 +91,9 @@ const NAMED: Record<string, string> = {
   "POST /v1/admin/webhooks/{id}/rotate-secret": "rotateAdminWebhookSecret",
   "POST /v1/tenants/{tenant}/webhooks/{id}/rotate-secret": "rotateTenantWebhookSecret",
   "POST /v1/admin/emails/test": "sendTestEmail",
+  "POST /v1/tenants/{tenant}/secrets/smtp/test": "sendTenantSmtpTest",
+  "POST /v1/tenants/{tenant}/vault/rotate": "rotateTenantDataKey",
+  "POST /v1/admin/vault/rotate-all": "rotateAllDataKeys",
 };
 
 export function operationId(method: string, path: string): string {

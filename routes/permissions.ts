@@ -167,6 +167,25 @@ export const ROUTE_ACCESS: Record<string, Access> = {
   "GET /v1/admin/audit": "audit:read",
   "GET /v1/admin/audit/export": "audit:read",
   "GET /v1/tenants/{tenant}/audit": "audit:read",
+
+  // Tenant secrets: values are answered in clear only by the reveal
+  "GET /v1/tenants/{tenant}/secrets": "secrets:read",
+  "POST /v1/tenants/{tenant}/secrets": "secrets:write",
+  "GET /v1/tenants/{tenant}/secrets/{name}": "secrets:read",
+  "PUT /v1/tenants/{tenant}/secrets/{name}": "secrets:write",
+  "DELETE /v1/tenants/{tenant}/secrets/{name}": "secrets:write",
+  "POST /v1/tenants/{tenant}/secrets/{name}/reveal": "vault:reveal",
+  "POST /v1/tenants/{tenant}/secrets/smtp/test": "secrets:write",
+  "GET /v1/admin/secrets": "secrets:read",
+
+  // Vault: data key rotation, health and audit
+  "POST /v1/tenants/{tenant}/vault/rotate": "vault:admin",
+  "POST /v1/admin/vault/rotate-all": "vault:admin",
+  "GET /v1/admin/vault/health": "vault:admin",
+  "GET /v1/admin/vault/audit": "vault:admin",
+  "POST /v1/admin/vault/backups": "vault:admin",
+  "GET /v1/admin/vault/backups": "vault:admin",
+  "GET /v1/admin/vault/backup-status": "vault:admin",
 };
 
 export const routeKey = (method: string, path: string) => `${method.toUpperCase()} ${path}`;

@@ -44,7 +44,7 @@ function errorResponses(route: RouteConfig, access: Access) {
   // Every POST takes input: at least the Idempotency-Key header, which can be malformed.
   const hasInput = route.method === "post" ||
     Boolean(route.request?.body || route.request?.query || route.request?.params);
-  const writes = route.method === "patch" || route.method === "delete";
+  const writes = route.method === "patch" || route.method === "put" || route.method === "delete";
   return {
     ...(hasInput
       ? { 400: errorResponse("Invalid input: `details` lists each issue with its path.") }

@@ -126,10 +126,14 @@ export async function setup(opts: HarnessOptions = {}) {
       meter,
     }),
     pg,
-    vault: new Vault(crypto.getRandomValues(new Uint8Array(32))),
+    vault: new Vault(crypto.getRandomValues(new Uint8Array(32)), "memory", {
+      now: () => clock.now,
+    }),
     webhooks: network,
     mailer: opts.mailer ?? capturingMailer("Steward <steward@localhost>"),
     brand: { platform: "Steward", publicUrl: "https://steward.example.com" },
+    // Backups off, as for any store in memory; tests of backups give a directory.
+    backups: { dir: null, keep: 7, store: ":memory:" },
   };
   const boot = await ensureSuperAdmin(svc);
   if (opts.seedPlans ?? true) await seedPlans(svc);

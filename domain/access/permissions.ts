@@ -34,6 +34,7 @@ export const PERMISSIONS = [
   "secrets:read",
   "secrets:write",
   "vault:reveal",
+  "vault:admin",
   "logs:read",
   "logs:write",
   "system:read",
@@ -74,6 +75,9 @@ export const TENANT_PERMISSIONS: ReadonlySet<Permission> = new Set<Permission>([
   "webhooks:write",
   "secrets:read",
   "secrets:write",
+  // Held in a tenant by platform staff and the tokens granted them; by no tenant role.
+  "vault:reveal",
+  "vault:admin",
 ]);
 
 /** What a platform role grants on platform routes, inside the tenants it sees, and which those are. */
@@ -142,12 +146,17 @@ const tenantReads: Permission[] = [
   "usage:read",
 ];
 
+/**
+ * Suspending or deleting a tenant, reading its secrets in clear and rotating its data key stay
+ * with the platform.
+ */
+const ownerGrants = [...TENANT_PERMISSIONS].filter(
+  (p) => p !== "tenants:manage" && p !== "vault:reveal" && p !== "vault:admin",
+);
+
 export const TENANT_ROLE_PERMISSIONS: Record<TenantRole, ReadonlySet<Permission>> = {
-  // Suspending or deleting a tenant stays with the platform.
-  owner: new Set([...TENANT_PERMISSIONS].filter((p) => p !== "tenants:manage")),
-  admin: new Set(
-    [...TENANT_PERMISSIONS].filter((p) => p !== "tenants:manage" && p !== "billing:write"),
-  ),
+  owner: new Set(ownerGrants),
+  admin: new Set(ownerGrants.filter((p) => p !== "billing:write")),
   // Webhooks stay with owners and admins: deliveries carry every event of the tenant.
   member: new Set<Permission>([...tenantReads, "keys:write", "projects:write"]),
   viewer: new Set<Permission>(tenantReads),

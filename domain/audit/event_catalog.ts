@@ -146,6 +146,33 @@ const endpoint = {
   deleted_at: null,
 };
 
+const secret = {
+  id: "sec_01JQ3V5W7X9Y1Z3A5B7C9D1E3V",
+  tenant_id: TENANT,
+  name: "smtp",
+  type: "smtp",
+  version: 2,
+  versions: [2, 1],
+  created_at: AT,
+  created_by: USER,
+  updated_at: AT,
+  updated_by: USER,
+  last_revealed_at: null,
+};
+
+const backup = {
+  id: "bkp_01JQ3V5W7X9Y1Z3A5B7C9D1E3W",
+  file: "steward-20260301T022300Z-bkp_01JQ3V5W7X9Y1Z3A5B7C9D1E3W.backup",
+  status: "succeeded",
+  consistency: "point_in_time",
+  started_at: "2026-03-01T02:23:00.000Z",
+  finished_at: "2026-03-01T02:23:04.000Z",
+  entries: 48210,
+  bytes: 3276800,
+  sha256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+  error: null,
+};
+
 export interface EventType {
   type: string;
   description: string;
@@ -521,6 +548,88 @@ export const EVENT_CATALOG: readonly EventType[] = [
     description: "Sent to one endpoint by `POST …/webhooks/{id}/test`, to check it receives and " +
       "verifies deliveries.",
     example: { endpoint_id: endpoint.id, message: "A test event from Steward." },
+  },
+
+  // Tenant secrets (never their values)
+  {
+    type: "secret.created",
+    description: "A tenant secret was created (version 1).",
+    example: { ...secret, version: 1, versions: [1], ...byUser },
+  },
+  {
+    type: "secret.updated",
+    description: "A tenant secret got a new version; the last 5 are kept.",
+    example: { ...secret, ...byUser },
+  },
+  {
+    type: "secret.deleted",
+    description: "A tenant secret was deleted with every version (by hand, or with its tenant).",
+    example: { ...secret, ...byUser },
+  },
+  {
+    type: "secret.revealed",
+    description: "Someone read a tenant secret's value in clear, giving `reason`.",
+    example: {
+      id: secret.id,
+      tenant_id: TENANT,
+      name: "smtp",
+      type: "smtp",
+      version: 2,
+      reason: "migrating the mail relay",
+      ...byUser,
+    },
+  },
+
+  // Backups of the store (never their content)
+  {
+    type: "vault.backup_created",
+    description: "A backup of the whole store was written to the backup directory.",
+    example: { ...backup, ...bySystem },
+  },
+  {
+    type: "vault.backup_failed",
+    description: "A backup could not be written (`error` says why); nothing of it is kept.",
+    example: {
+      ...backup,
+      status: "failed",
+      entries: null,
+      bytes: null,
+      sha256: null,
+      error: "No space left on device (os error 28)",
+      ...bySystem,
+    },
+  },
+  {
+    type: "vault.rotation_started",
+    description: "A data key rotation began: one tenant's (`scope: tenant`) or every key " +
+      "(`all`), as the job `job_id` over `owners` data keys.",
+    example: {
+      scope: "tenant",
+      tenant_id: TENANT,
+      job_id: "job_01JQ3V5W7X9Y1Z3A5B7C9D1E3K",
+      owners: 1,
+      ...byUser,
+    },
+  },
+  {
+    type: "vault.rotation_completed",
+    description: "A data key rotation finished: every value re-sealed, the old keys destroyed.",
+    example: { scope: "tenant", job_id: "job_01JQ3V5W7X9Y1Z3A5B7C9D1E3K", owners: 1, ...bySystem },
+  },
+  {
+    type: "vault.restored",
+    description: "The store was restored from a backup (`deno task admin restore`); `cleared` " +
+      "entries were deleted first (`--force`).",
+    example: {
+      id: backup.id,
+      file: backup.file,
+      created_at: backup.started_at,
+      consistency: "point_in_time",
+      entries: 48210,
+      sha256: backup.sha256,
+      cleared: 0,
+      ...bySystem,
+    },
   },
 ];
 

@@ -19,9 +19,10 @@ import { enqueueJob, type JobHandler } from "../jobs/jobs.ts";
 import { EMAIL_QUEUE, SEND_EMAIL_JOB } from "../jobs/names.ts";
 import { notFound } from "../shared/errors.ts";
 import { newId } from "../shared/ids.ts";
-import type { Sealed, SendFailure, Services } from "../shared/services.ts";
+import type { KeyOwner, Sealed, SealedRecord, SendFailure, Services } from "../shared/services.ts";
 import { DAY_MS, iso } from "../shared/time.ts";
 import { render, type Rendered, type TemplateName, type TemplateVars } from "./templates.ts";
+import { tenantMailer } from "./tenant_smtp.ts";
 
 export type EmailStatus = "queued" | "sent" | "failed" | "captured";
 
@@ -76,11 +77,14 @@ export async function composeEmail<T extends TemplateName>(
   const id = newId("eml", now);
   const { subject, text, html } = render(svc.brand, input.template, input.vars);
   const plain = encoder.encode(JSON.stringify({ text, html }));
-  const captured = !svc.mailer.sends;
+  // A tenant's members' mail goes through the tenant's own server, when it has one.
+  const own = input.tenant_id ? await tenantMailer(svc, input.tenant_id) : null;
+  await own?.close();
+  const captured = !(own ?? svc.mailer).sends;
   return {
     id,
     to: input.to,
-    from: svc.mailer.from,
+    from: (own ?? svc.mailer).from,
     subject,
     template: input.template,
     tenant_id: input.tenant_id ?? null,
@@ -133,9 +137,11 @@ export const sendEmailJob: JobHandler = async (svc, job) => {
   let answer: string;
   let sent = false;
   let permanent = false;
+  const own = message.tenant_id ? await tenantMailer(svc, message.tenant_id) : null;
   try {
-    answer = await svc.mailer.send({
-      from: message.from,
+    answer = await (own ?? svc.mailer).send({
+      // The tenant's sender through its own server; the platform's otherwise.
+      from: (own ?? svc.mailer).from,
       to: message.to,
       subject: message.subject,
       text,
@@ -147,6 +153,8 @@ export const sendEmailJob: JobHandler = async (svc, job) => {
     answer = err instanceof Error ? err.message : String(err);
     // A 5xx answer is permanent: retrying would be refused the same way.
     permanent = (err as Partial<SendFailure>).permanent === true;
+  } finally {
+    await own?.close();
   }
   const last = sent || permanent || job.attempts >= job.max_attempts;
   const next: EmailMessage = {
@@ -214,4 +222,22 @@ export async function getEmail(
   if (!entry.value || !live(entry.value, svc.now())) throw notFound("email");
   const rendered = entry.value.body ? await openBody(svc, entry.value) : null;
   return { value: entry.value, versionstamp: entry.versionstamp!, rendered };
+}
+
+/** Mail bodies not yet sent or dropped, as a data key rotation re-seals them (vault/reseal.ts). */
+export async function* sealedMailBodies(
+  kv: Deno.Kv,
+  owner: KeyOwner,
+  now: number,
+): AsyncGenerator<SealedRecord<EmailMessage>> {
+  if (owner !== null) return;
+  for await (const entry of kv.list<EmailMessage>({ prefix: keys.emails() })) {
+    if (!entry.value.body) continue;
+    yield {
+      entry,
+      fields: [{ sealed: entry.value.body, aad: aadOf(entry.value.id) }],
+      with: ([body]) => ({ ...entry.value, body }),
+      expireIn: keptFor(entry.value, now),
+    };
+  }
 }

@@ -90,8 +90,11 @@ function ehloName(from: string): string | undefined {
  * A Mailer that sends through the SMTP server at `url`, over a pool of up to 2 connections.
  * `close()` closes the pool and resolves once the deliveries under way have settled.
  */
-export function smtpMailer(url: string, from: string): Mailer {
-  const target = parseSmtpUrl(url);
+export const smtpMailer = (url: string, from: string): Mailer =>
+  targetMailer(parseSmtpUrl(url), from);
+
+/** smtpMailer for a server given by its parts (a tenant's own settings). */
+export function targetMailer(target: SmtpTarget, from: string): Mailer {
   const inFlight = new Set<Promise<unknown>>();
   // nodemailer is loaded with the first message: a process that sends none never carries it.
   let transport: Promise<Transporter> | null = null;

@@ -60,6 +60,13 @@ export interface Job {
   finished_at: string | null;
   /** While running: when another worker may take it over. */
   lease_until: string | null;
+  /** How far a job done in steps has come (see JobResult's `next`). */
+  progress?: JobProgress | null;
+}
+
+export interface JobProgress {
+  done: number;
+  total: number;
 }
 
 export interface JobSpec {
@@ -76,7 +83,16 @@ export interface JobSpec {
 }
 
 export type JobResult =
-  | { ok: true }
+  | {
+    ok: true;
+    /**
+     * Work left: the job runs again (at `runAt`, default now) with this payload, so a long job
+     * goes in steps that each commit where it got to, and a crash loses one step at most.
+     */
+    next?: { payload: Record<string, unknown>; progress?: JobProgress; runAt?: number };
+    /** Where a job done in steps ended. */
+    progress?: JobProgress;
+  }
   | {
     ok: false;
     error: string;
@@ -225,8 +241,29 @@ async function finish(
   const op = svc.kv.atomic();
   const ended = { lease_until: null, updated_at: iso(now) };
   let next: Job;
-  if (result.ok) {
-    next = { ...job, ...ended, status: "succeeded", finished_at: iso(now), last_error: null };
+  if (result.ok && result.next) {
+    // A step done: the attempts start again, each step has its own.
+    const runAt = result.next.runAt ?? now;
+    next = {
+      ...job,
+      ...ended,
+      status: "pending",
+      attempts: 0,
+      payload: result.next.payload,
+      progress: result.next.progress ?? job.progress ?? null,
+      next_run_at: iso(runAt),
+      last_error: null,
+    };
+    wakeJob(op, job.id, runAt - now);
+  } else if (result.ok) {
+    next = {
+      ...job,
+      ...ended,
+      status: "succeeded",
+      finished_at: iso(now),
+      last_error: null,
+      ...(result.progress ? { progress: result.progress } : {}),
+    };
   } else if (result.dead || job.attempts >= job.max_attempts) {
     next = { ...job, ...ended, status: "dead", finished_at: iso(now), last_error: result.error };
   } else {

@@ -15,3 +15,7 @@ export const TENANT_CLEANUP_JOB = "tenant.cleanup";
 /** Outgoing email: one job per message (email/outbox.ts). */
 export const EMAIL_QUEUE = "email";
 export const SEND_EMAIL_JOB = "email.send";
+
+/** The vault's data key rotations (platform/vault_rotation.ts): one job in steps. */
+export const VAULT_QUEUE = "vault";
+export const VAULT_ROTATE_JOB = "vault.rotate";

@@ -12,7 +12,7 @@ import { conflict, notFound } from "../shared/errors.ts";
 import { newId } from "../shared/ids.ts";
 import { getProject } from "../tenancy/projects.ts";
 import { type Actor, type Services, SYSTEM_ACTOR } from "../shared/services.ts";
-import type { Sealed } from "../shared/services.ts";
+import type { KeyOwner, Sealed, SealedRecord } from "../shared/services.ts";
 import { iso } from "../shared/time.ts";
 
 export type SigningKeyStatus = "active" | "retiring" | "retired";
@@ -230,4 +230,19 @@ export async function retireSigningKeys(svc: Services): Promise<number> {
     if (await commit(op)) retired += entry.value?.status === "retiring" ? 1 : 0;
   }
   return retired;
+}
+
+/** The tenant's signing keys, as a data key rotation re-seals them (vault/reseal.ts). */
+export async function* sealedSigningKeys(
+  kv: Deno.Kv,
+  owner: KeyOwner,
+): AsyncGenerator<SealedRecord<SigningKey>> {
+  if (owner === null) return;
+  for await (const entry of kv.list<SigningKey>({ prefix: keys.tenantSigningKeys(owner) })) {
+    yield {
+      entry,
+      fields: [{ sealed: entry.value.private_sealed, aad: aadOf(entry.value) }],
+      with: ([sealed]) => ({ ...entry.value, private_sealed: sealed }),
+    };
+  }
 }

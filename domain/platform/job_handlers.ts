@@ -13,9 +13,11 @@ import {
   RECOVER_JOB,
   SEND_EMAIL_JOB,
   TENANT_CLEANUP_JOB,
+  VAULT_ROTATE_JOB,
 } from "../jobs/names.ts";
 import { sendEmailJob } from "../email/outbox.ts";
 import { cleanUpDeletedTenant } from "./tenant_cleanup.ts";
+import { rotateJob } from "./vault_rotation.ts";
 
 export const JOB_HANDLERS: JobHandlers = {
   [FANOUT_JOB]: fanOutJob,
@@ -23,4 +25,5 @@ export const JOB_HANDLERS: JobHandlers = {
   [RECOVER_JOB]: recoverJob,
   [TENANT_CLEANUP_JOB]: cleanUpDeletedTenant,
   [SEND_EMAIL_JOB]: sendEmailJob,
+  [VAULT_ROTATE_JOB]: rotateJob,
 };

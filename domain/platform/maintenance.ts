@@ -18,7 +18,8 @@ import { pruneWebhookHistory } from "../webhooks/retention.ts";
 import { retireSigningKeys } from "../keys/signing_keys.ts";
 import { noticeExpiringKeys } from "./key_expiry_notices.ts";
 import { liftSuspensions } from "../identity/user_lifecycle.ts";
-import { type Services } from "../shared/services.ts";
+import { type Services, SYSTEM_ACTOR } from "../shared/services.ts";
+import { BACKUP_SCHEDULE, writeBackup } from "../vault/backups.ts";
 import { iso } from "../shared/time.ts";
 
 export interface MaintenanceTask {
@@ -108,6 +109,16 @@ export const MAINTENANCE_TASKS: MaintenanceTask[] = [
     name: "rollup-daily",
     schedule: "20 0 * * *",
     run: async (svc) => ({ days_rolled_up: await rollupRecentDays(svc) }),
+  },
+  {
+    // Off without a backup directory (STEWARD_BACKUP_DIR=off, or a store in memory or remote).
+    name: "backup-store",
+    schedule: BACKUP_SCHEDULE,
+    run: async (svc): Promise<Record<string, number>> => {
+      if (!svc.backups.dir) return { backups_written: 0 };
+      const backup = await writeBackup(svc, SYSTEM_ACTOR);
+      return { backups_written: 1, entries: backup.entries!, bytes: backup.bytes! };
+    },
   },
 ];
 

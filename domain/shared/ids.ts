@@ -6,6 +6,7 @@ const ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
 export type IdPrefix =
   | "ten"
+  | "dky"
   | "eml"
   | "usr"
   | "prj"
@@ -24,7 +25,8 @@ export type IdPrefix =
   | "sig"
   | "req"
   | "log"
-  | "usg";
+  | "usg"
+  | "bkp";
 
 /**
  * The last random part issued for each recent millisecond. Kept per millisecond (not just for

@@ -30,6 +30,18 @@ export interface Services {
   mailer: Mailer;
   /** How mail names the platform and where its links point (email/templates.ts). */
   brand: { platform: string; publicUrl: string };
+  /** Where backups of the store go and how many are kept (vault/backups.ts). */
+  backups: BackupSettings;
+}
+
+/** STEWARD_BACKUP_DIR and STEWARD_BACKUP_KEEP, and the store a backup reads (STEWARD_KV_PATH). */
+export interface BackupSettings {
+  /** The backup directory; null: no backups (none set for a store in memory or remote). */
+  dir: string | null;
+  /** How many succeeded backups are kept. */
+  keep: number;
+  /** STEWARD_KV_PATH: a store in a local file is backed up from a copy made at one instant. */
+  store: string;
 }
 
 /** Who did something, and from where: what the audit trail records (no HTTP types). */
@@ -55,10 +67,14 @@ export interface PasswordPolicy {
   log2N: number;
 }
 
-/** A value sealed under a data key: base64 of the 96-bit IV, and of the ciphertext and its tag. */
+/**
+ * A value sealed under a data key: base64 of the 96-bit IV, and of the ciphertext and its tag;
+ * `kid` names the data key (absent: the owner's first key, from before keys were rotated).
+ */
 export interface Sealed {
   iv: string;
   data: string;
+  kid?: string;
 }
 
 /** Whose data key seals a value: a tenant's id, or null for the platform's own. */
@@ -70,6 +86,8 @@ export interface VaultState {
   /** A short public name of the master key (vault/master_key.ts), null when sealed. */
   key_id: string | null;
   source: "env" | "file" | "memory" | null;
+  /** STEWARD_MASTER_KEY_PREVIOUS's id, while a master rotation still needs it. */
+  previous_key_id: string | null;
 }
 
 /** Envelope encryption (vault/vault.ts); `aad` binds a value to the record it belongs to. */
@@ -77,6 +95,50 @@ export interface Sealer {
   readonly state: VaultState;
   seal(kv: Deno.Kv, owner: KeyOwner, plain: Uint8Array<ArrayBuffer>, aad: string): Promise<Sealed>;
   open(kv: Deno.Kv, owner: KeyOwner, sealed: Sealed, aad: string): Promise<Uint8Array<ArrayBuffer>>;
+  /** A key for one purpose (backups), derived from the master key. */
+  derivedKey(purpose: string): Promise<CryptoKey>;
+  /** The kid of the owner's current data key, read from the store (and sealed with next). */
+  current(kv: Deno.Kv, owner: KeyOwner): Promise<string>;
+  /** A new current data key; the replaced ones still open what they sealed. */
+  rotate(kv: Deno.Kv, owner: KeyOwner): Promise<{ current: string; replaced: string[] }>;
+  /** Destroys data keys (never the current one). */
+  dropKeys(kv: Deno.Kv, owner: KeyOwner, kids: string[]): Promise<void>;
+  /** Re-wraps the owner's data keys under the master key; how many it re-wrapped. */
+  rewrap(kv: Deno.Kv, owner: KeyOwner): Promise<number>;
+  /** The owner's data keys as stored, without opening them; null before the first use. */
+  ring(kv: Deno.Kv, owner: KeyOwner): Promise<DataKeyRing | null>;
+}
+
+/**
+ * A record holding sealed values, as a data key rotation re-seals it (vault/reseal.ts): each
+ * context that seals lists its records this way.
+ */
+export interface SealedRecord<T = unknown> {
+  entry: Deno.KvEntry<T>;
+  /** Each sealed value the record holds, with the AAD that binds it. */
+  fields: { sealed: Sealed; aad: string }[];
+  /** The record with its sealed values replaced (in the order of `fields`). */
+  with: (sealed: Sealed[]) => T;
+  /** A record that expires keeps its deadline (ms from now). */
+  expireIn?: number;
+}
+
+/** Lists the sealed records of an owner: one per context that seals (platform/vault_rotation.ts). */
+export type SealedRecords = (kv: Deno.Kv, owner: KeyOwner) => AsyncIterable<SealedRecord>;
+
+export interface DataKeyRing {
+  /** The kid that seals. */
+  current: string;
+  keys: Record<string, WrappedDataKey>;
+  /** When `current` began to seal. */
+  since: string;
+}
+
+export interface WrappedDataKey {
+  wrapped: Sealed;
+  /** The master key that wrapped it (its id); "" for a first key of unknown master. */
+  master_key_id: string;
+  created_at: string;
 }
 
 /** The outside world as webhook delivery sees it: injected so tests need no network or DNS. */

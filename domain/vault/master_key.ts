@@ -21,7 +21,9 @@ export interface MasterKey {
 
 export class MasterKeyError extends Error {}
 
-const fromBase64 = (text: string) => Uint8Array.from(atob(text.trim()), (c) => c.charCodeAt(0));
+/** A key as the environment or a key file holds it (base64). */
+export const fromBase64 = (text: string) =>
+  Uint8Array.from(atob(text.trim()), (c) => c.charCodeAt(0));
 const toBase64 = (bytes: Uint8Array) => btoa(String.fromCharCode(...bytes));
 
 /** The key file of a store in a local file. */

@@ -14,7 +14,7 @@ import { newId } from "../shared/ids.ts";
 import { createRecord, mergeMap, updateRecord } from "../audit/records.ts";
 import { type Actor, type Services, SYSTEM_ACTOR } from "../shared/services.ts";
 import type { Tenant } from "../tenancy/tenants.ts";
-import type { Sealed } from "../shared/services.ts";
+import type { KeyOwner, Sealed, SealedRecord } from "../shared/services.ts";
 import { newWebhookSecret } from "./signature.ts";
 import { targetProblem } from "./targets.ts";
 import { iso } from "../shared/time.ts";
@@ -375,5 +375,22 @@ export async function disableEndpoint(
   } catch (err) {
     if (err instanceof AppError && err.code === "NOT_FOUND") return null;
     throw err;
+  }
+}
+
+/** An owner's endpoints' signing secrets, as a data key rotation re-seals them (vault/reseal.ts). */
+export async function* sealedEndpointSecrets(
+  kv: Deno.Kv,
+  owner: KeyOwner,
+): AsyncGenerator<SealedRecord<WebhookEndpoint>> {
+  for await (const entry of kv.list<WebhookEndpoint>({ prefix: keys.webhookEndpoints(owner) })) {
+    yield {
+      entry,
+      fields: entry.value.secrets.map((s) => ({ sealed: s.sealed, aad: aadOf(entry.value) })),
+      with: (sealed) => ({
+        ...entry.value,
+        secrets: entry.value.secrets.map((s, i) => ({ ...s, sealed: sealed[i] })),
+      }),
+    };
   }
 }

@@ -2,6 +2,7 @@
 import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { exportAudit, listAudit } from "../../domain/audit/audit.ts";
+import { EVENT_CATALOG } from "../../domain/audit/event_catalog.ts";
 import { notFound } from "../../domain/shared/errors.ts";
 import { getUserRecord } from "../../domain/identity/users.ts";
 import { membershipRole } from "../../domain/access/principal.ts";
@@ -120,6 +121,9 @@ const CSV_COLUMNS = [
   "changes",
 ] as const;
 
+/** The vault's own trail: secret writes and reveals, data key rotations, backups, restores. */
+const VAULT_ACTIONS = EVENT_CATALOG.map((e) => e.type).filter((t) => /^(secret|vault)\./.test(t));
+
 export function auditRoutes() {
   const app = router();
 
@@ -209,6 +213,33 @@ export function auditRoutes() {
       const { limit, cursor, offset, page: pageNo, ...q } = c.req.valid("query");
       const filter = { ...adminFilter(c, q), user: id };
       const page = await listAudit(c.var.svc, filter, { limit, cursor, offset, page: pageNo });
+      return okList(c, page, limit, auditView(c.var.principal));
+    },
+  );
+
+  app.openapi(
+    defineRoute({
+      method: "get",
+      path: "/v1/admin/vault/audit",
+      tags: ["Vault"],
+      summary: "Search the vault's audit trail (newest first)",
+      description: `The audit trail of ${VAULT_ACTIONS.map((a) => `\`${a}\``).join(", ")}; ` +
+        "`action` narrows it to some of them.",
+      request: { query: z.strictObject({ ...PageQuery, ...AdminFilters }) },
+      responses: { 200: jsonResponse(list, "A page of audit events.") },
+    }),
+    async (c) => {
+      const { limit, cursor, offset, page: pageNo, ...q } = c.req.valid("query");
+      const filter = adminFilter(c, q);
+      const actions = (filter.actions ?? VAULT_ACTIONS).filter((a) => VAULT_ACTIONS.includes(a));
+      // No vault action asked for: an action no event has, so the page is empty and counted.
+      filter.actions = actions.length ? actions : ["(none)"];
+      const page = await listAudit(c.var.svc, filter, {
+        limit,
+        cursor,
+        offset,
+        page: pageNo,
+      });
       return okList(c, page, limit, auditView(c.var.principal));
     },
   );

@@ -1,10 +1,11 @@
 /**
  * `Idempotency-Key` on POST (Stripe's rules): the same key with the same request replays the
  * first response (with `Idempotent-Replayed: true`, and the first request's X-Request-Id, which
- * its body names too), with a different request is 422, and while
- * the first request still runs, 409. Responses that changed nothing (validation, auth, 5xx) are
- * not stored, so the client can fix the request and retry with the same key. The store, which
- * never holds a key or a response in clear, is domain/platform/idempotency.ts.
+ * its body names too), with a different request is 422, and while the first request still runs,
+ * 409. Responses that changed nothing (validation, auth, 5xx) are not stored, so the client can
+ * fix the request and retry with the same key; nor is an answer holding a secret in clear (a
+ * reveal): its retry reveals again, and is audited again. The store, which never holds a key or a
+ * response in clear, is domain/platform/idempotency.ts.
  */
 import type { MiddlewareHandler } from "hono";
 import { AppError } from "../../domain/shared/errors.ts";
@@ -39,7 +40,10 @@ export const idempotency: MiddlewareHandler<AppEnv> = async (c, next) => {
   await next();
   const status = c.res.status;
   const text = await c.res.clone().text();
-  if (status >= 500 || NOT_STORED.has(status) || text.length > MAX_STORED_BYTES) {
+  if (
+    status >= 500 || NOT_STORED.has(status) || text.length > MAX_STORED_BYTES ||
+    c.var.unreplayable
+  ) {
     return await outcome.claim.release();
   }
   const headers = REPLAYED_HEADERS.flatMap((h) => {

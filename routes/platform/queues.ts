@@ -12,7 +12,7 @@ import {
 import { JOB_STATUSES, QUEUE_NAME } from "../../domain/jobs/jobs.ts";
 import { actorOf, ifMatch, ok, okList, okRecord } from "../respond.ts";
 import { defineRoute, router } from "../route.ts";
-import { envelope, IdParams, jsonResponse, listEnvelope, PageQuery } from "../schemas.ts";
+import { envelope, IdParams, jsonResponse, listEnvelope, orNull, PageQuery } from "../schemas.ts";
 import { jobView } from "../views.ts";
 
 const Status = z.enum(JOB_STATUSES);
@@ -45,6 +45,13 @@ const JobSchema = z.object({
   finished_at: z.string().nullable().openapi({ example: null }),
   lease_until: z.string().nullable().openapi({
     description: "While running: when another worker may take the job over.",
+    example: null,
+  }),
+  progress: orNull(z.object({
+    done: z.number().int().openapi({ example: 412 }),
+    total: z.number().int().openapi({ example: 1_001 }),
+  })).optional().openapi({
+    description: "A job done in steps (a vault rotation): how far it has come.",
     example: null,
   }),
 }).openapi("Job");

@@ -1,7 +1,7 @@
 /**
  * A tenant with every kind of record it can own: a project with rotated signing keys, API keys
- * live, rotated and revoked, a member, an invitation, a webhook endpoint with a delivery, usage
- * and a bound service token. The whole-API tests call every operation against it.
+ * live, rotated and revoked, a member, an invitation, a webhook endpoint with a delivery, secrets,
+ * usage and a bound service token. The whole-API tests call every operation against it.
  */
 import assert from "node:assert/strict";
 import type { Harness } from "../_harness.ts";
@@ -16,6 +16,15 @@ export interface Tenant {
   user: string;
 }
 
+const SMTP = {
+  host: "smtp.example.com",
+  port: 587,
+  secure: false,
+  username: "mailer",
+  password: "second password",
+  from: "Acme <no-reply@acme.example.com>",
+};
+
 export async function populate(h: Harness, slug: string): Promise<Tenant> {
   const t = await h.tenant(slug);
   const base = `/v1/tenants/${slug}`;
@@ -25,6 +34,13 @@ export async function populate(h: Harness, slug: string): Promise<Tenant> {
   await h.call("POST", `${base}/projects/${project}/signing-keys/rotate`, as);
   await h.call("POST", `${base}/projects/${project}/signing-keys/rotate`, as);
   const hook = await createHook(h, `${base}/webhooks`, { url: HOOK_URL });
+  // Secrets: a generic one, and the tenant's SMTP settings at their second version.
+  const secret = (name: string, type: string, value: unknown) =>
+    h.call("POST", `${base}/secrets`, { ...as, body: { name, type, value } });
+  await secret("stripe-key", "generic", `rk_example_${slug}_0123456789`);
+  await secret("smtp", "smtp", { ...SMTP, password: "first password" });
+  const smtp = await h.call("PUT", `${base}/secrets/smtp`, { ...as, body: { value: SMTP } });
+  assert.equal(smtp.status, 200, `${slug}: the SMTP secret: ${smtp.text}`);
   const keys = [];
   for (const name of ["live", "rotated", "revoked"]) {
     const res = await h.call("POST", `${base}/api-keys`, {

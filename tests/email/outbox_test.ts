@@ -136,6 +136,46 @@ Deno.test("smtp: an invitation arrives with its recipient, subject, link and esc
   assert.ok(!(await h.dump()).includes(created.body.data.token));
 });
 
+Deno.test("smtp: a tenant with its own SMTP server sends its members' mail through it, as its sender", async () => {
+  await using server = await startSmtpServer({ user: "acme-mailer", pass: "relay-pass-7" });
+  // The platform has no SMTP server (development): only the tenant's mail leaves.
+  await using h = await setup({ allowPrivateUrls: true });
+  await h.tenant("acme");
+  await h.tenant("globex");
+  const secret = await h.call("POST", "/v1/tenants/acme/secrets", {
+    token: h.root,
+    body: {
+      name: "smtp",
+      type: "smtp",
+      value: {
+        host: "127.0.0.1",
+        port: server.port,
+        secure: false,
+        username: "acme-mailer",
+        password: "relay-pass-7",
+        from: "Acme <no-reply@acme.example.com>",
+      },
+    },
+  });
+  assert.equal(secret.status, 201, secret.text);
+  for (const tenant of ["acme", "globex"]) {
+    const res = await h.call("POST", `/v1/tenants/${tenant}/invitations`, {
+      token: h.root,
+      body: { email: `ivy@${tenant}.example.com`, role: "member" },
+    });
+    assert.equal(res.status, 201, res.text);
+  }
+  const [globex, acme] = await outbox(h);
+  assert.deepEqual([acme.status, acme.from], ["queued", "Acme <no-reply@acme.example.com>"]);
+  assert.equal(globex.status, "captured", "another tenant's mail stays in the outbox");
+  await h.runJobs();
+  const [mail] = await server.waitFor(1);
+  assert.deepEqual(mail.to, ["ivy@acme.example.com"]);
+  assert.equal(mail.envelope.from, "no-reply@acme.example.com");
+  assert.equal(mail.user, "acme-mailer");
+  assert.equal((await outbox(h, "&status=sent"))[0].id, acme.id);
+});
+
 Deno.test("smtp: a server that refuses, then accepts, gets the message once", async () => {
   await using app = await withSmtp();
   const { h, server } = app;

@@ -1,22 +1,7 @@
 import assert from "node:assert/strict";
-import { runAdminCommand } from "../../admin.ts";
+import { admin } from "../_admin.ts";
 import { setup } from "../_harness.ts";
-
-/** Runs an admin command and returns what it printed. */
-async function admin(
-  svc: Parameters<typeof runAdminCommand>[0],
-  ...args: string[]
-): Promise<string> {
-  const lines: string[] = [];
-  const log = console.log;
-  console.log = (...parts: unknown[]) => lines.push(parts.join(" "));
-  try {
-    await runAdminCommand(svc, args[0], args.slice(1));
-  } finally {
-    console.log = log;
-  }
-  return lines.join("\n");
-}
+import { Vault } from "../../domain/vault/vault.ts";
 
 Deno.test("admin create-token: prints a working token once, audited as system", async () => {
   await using h = await setup();
@@ -122,4 +107,22 @@ Deno.test("admin create-user: a bad role or a missing flag is refused", async ()
     /--role/,
   );
   await assert.rejects(admin(h.svc, "create-user", "--email", "a@b.co"), /--name is required/);
+});
+
+Deno.test("admin rotate-master-key: re-wraps every data key; then the previous key is not needed", async () => {
+  await using h = await setup();
+  const [a, b] = [0, 1].map(() => crypto.getRandomValues(new Uint8Array(32)));
+  h.svc.vault = new Vault(a);
+  const t = await h.tenant("acme");
+  const sealed = await h.svc.vault.seal(h.kv, t.id, new TextEncoder().encode("s3cret"), "test:1");
+  h.svc.vault = new Vault(b);
+  await assert.rejects(
+    () => admin(h.svc, "rotate-master-key"),
+    /STEWARD_MASTER_KEY_PREVIOUS/,
+  );
+  h.svc.vault = new Vault(b, "env", { previous: a });
+  assert.match(await admin(h.svc, "rotate-master-key"), /re-wrapped 1 data keys/);
+  h.svc.vault = new Vault(b);
+  const opened = await h.svc.vault.open(h.kv, t.id, sealed, "test:1");
+  assert.equal(new TextDecoder().decode(opened), "s3cret");
 });
