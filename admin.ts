@@ -199,6 +199,8 @@ if (import.meta.main) {
         keep: config.STEWARD_BACKUP_KEEP,
         store: config.STEWARD_KV_PATH,
       },
+      // No command talks to Stripe.
+      stripe: null,
     };
     try {
       await run(svc, Deno.args[0], Deno.args.slice(1));

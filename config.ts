@@ -149,12 +149,30 @@ const ConfigSchema = z.object({
   WEBHOOK_ALLOW_PRIVATE_URLS: z.enum(["true", "false"]).default("false").transform((v) =>
     v === "true"
   ),
+  /** Stripe's secret API key (`sk_…` or a restricted `rk_…`); unset, billing routes answer 409. */
+  STRIPE_SECRET_KEY: z.string().regex(/^(sk|rk)_[A-Za-z0-9_]{8,}$/, "must be a Stripe secret key")
+    .optional(),
+  /** The signing secret of the Stripe webhook endpoint (`whsec_…`). */
+  STRIPE_WEBHOOK_SECRET: z.string().regex(/^whsec_\S{8,}$/, "must be whsec_ and the secret")
+    .optional(),
+  /** Where the Stripe API is: Stripe's own, or a local fake or stripe-mock in tests. */
+  STRIPE_API_URL: z.string().regex(/^https?:\/\/[^/\s]+\/?$/, "must be an http(s) origin").default(
+    "https://api.stripe.com",
+  ),
 }).superRefine((c, ctx) => {
   if (c.STEWARD_ENV === "production" && !c.STEWARD_SMTP_URL && !c.STEWARD_EMAIL_DISABLED) {
     ctx.addIssue({
       code: "custom",
       path: ["STEWARD_SMTP_URL"],
       message: "required in production (or set STEWARD_EMAIL_DISABLED=true to run without mail)",
+    });
+  }
+  // Billing needs both: the key to act on Stripe, the secret to trust what Stripe sends.
+  if (Boolean(c.STRIPE_SECRET_KEY) !== Boolean(c.STRIPE_WEBHOOK_SECRET)) {
+    ctx.addIssue({
+      code: "custom",
+      path: [c.STRIPE_SECRET_KEY ? "STRIPE_WEBHOOK_SECRET" : "STRIPE_SECRET_KEY"],
+      message: "STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET are set together, or neither",
     });
   }
 }).transform((c) => ({

@@ -26,6 +26,7 @@ import {
 import { rewrapAll } from "./domain/platform/vault_rotation.ts";
 import { realNetwork } from "./domain/webhooks/targets.ts";
 import { mailerFor } from "./domain/email/smtp.ts";
+import { stripeAccess } from "./domain/billing/stripe_client.ts";
 import { KvCache } from "./kv/cache.ts";
 import { meterKv } from "./kv/metered.ts";
 import { hasQueues, openKv } from "./kv/open.ts";
@@ -112,6 +113,9 @@ const svc: Services = {
     keep: config.STEWARD_BACKUP_KEEP,
     store: config.STEWARD_KV_PATH,
   },
+  stripe: config.STRIPE_SECRET_KEY && config.STRIPE_WEBHOOK_SECRET
+    ? stripeAccess(config.STRIPE_SECRET_KEY, config.STRIPE_WEBHOOK_SECRET, config.STRIPE_API_URL)
+    : null,
 };
 if (!svc.mailer.sends) {
   console.log(

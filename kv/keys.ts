@@ -405,4 +405,41 @@ export const keys = {
   /** A backup of the store (its file, status, size, checksum), by time-ordered id (`bkp_…`). */
   backup: (id: string) => ["backups", id],
   backups: () => ["backups"],
+
+  // ── Billing on Stripe (domain/billing/) ─────────────────────────────────────
+  /** A tenant's subscription as Stripe last told it (Subscription), by tenant id. */
+  subscription: (tenantId: string) => ["subscriptions", tenantId],
+  subscriptions: () => ["subscriptions"],
+  /** Stripe customer id → the tenant id it belongs to. */
+  stripeCustomer: (customerId: string) => ["stripe_customers", customerId],
+  /** A tenant's Stripe customer id (the one checkout reuses). */
+  tenantStripeCustomer: (tenantId: string) => ["t", tenantId, "stripe_customer"],
+  /** An invoice (Invoice), by Stripe id; and a tenant's invoices by creation time (pointer: id). */
+  invoice: (id: string) => ["invoices", id],
+  invoices: () => ["invoices"],
+  tenantInvoice: (tenantId: string, created: number, id: string) => [
+    "invoices_by_tenant",
+    tenantId,
+    created,
+    id,
+  ],
+  tenantInvoices: (tenantId: string) => ["invoices_by_tenant", tenantId],
+  /** A received Stripe event (StripeEventRecord), by id; and by receipt time (pointer: id). */
+  stripeEvent: (id: string) => ["stripe_events", id],
+  stripeEvents: () => ["stripe_events"],
+  stripeEventByTime: (receivedAt: string, id: string) => ["stripe_events_by_time", receivedAt, id],
+  stripeEventsByTime: () => ["stripe_events_by_time"],
+  /** What a received event carries, as applying it reads it: kept until the event is applied. */
+  stripeEventObject: (id: string) => ["stripe_event_objects", id],
+  /** Webhook deliveries refused for their signature, per UTC day (KvU64). */
+  stripeSignatureFailures: (day: string) => ["stripe_signature_failures", day],
+  /** When Steward last heard from Stripe: { last_event_at, last_api_success_at }. */
+  stripeSync: () => ["stripe", "sync"],
+  /** The running reconciliation with Stripe: its job id (one at a time). */
+  stripeReconcile: () => ["stripe", "reconcile"],
+  /** The overage a tenant's meter was told of in its quota period (billing/overage.ts). */
+  overageReport: (tenantId: string) => ["t", tenantId, "overage_report"],
+  /** MRR changes (MrrChange) by time-ordered id, for the revenue analytics. */
+  mrrChange: (id: string) => ["mrr_changes", id],
+  mrrChanges: () => ["mrr_changes"],
 } as const;

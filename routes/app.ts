@@ -43,6 +43,8 @@ import { vaultRotationRoutes } from "./vault/rotation.ts";
 import { vaultHealthRoutes } from "./vault/health.ts";
 import { secretRoutes } from "./vault/secrets.ts";
 import { backupRoutes } from "./vault/backups.ts";
+import { financeRoutes } from "./billing/finance.ts";
+import { stripeRoutes } from "./billing/stripe.ts";
 
 /** The document's tags, in the order a reader meets them. */
 export const TAGS = [
@@ -73,6 +75,15 @@ export const TAGS = [
   {
     name: "Vault",
     description: "Sealed tenant secrets, data key rotation, backups and the vault's health.",
+  },
+  {
+    name: "Billing",
+    description: "Stripe: checkout, the billing portal, subscriptions, the webhook receiver, " +
+      "forced syncs and reconciliation.",
+  },
+  {
+    name: "Finance",
+    description: "Revenue reports over the billing records: subscriptions, MRR, churn, earnings.",
   },
 ];
 
@@ -146,6 +157,8 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
       vaultHealthRoutes(),
       secretRoutes(),
       backupRoutes(),
+      stripeRoutes(),
+      financeRoutes(),
       docsRoutes(),
     ]
   ) {

@@ -94,6 +94,14 @@ const NAMED: Record<string, string> = {
   "POST /v1/tenants/{tenant}/secrets/smtp/test": "sendTenantSmtpTest",
   "POST /v1/tenants/{tenant}/vault/rotate": "rotateTenantDataKey",
   "POST /v1/admin/vault/rotate-all": "rotateAllDataKeys",
+  "POST /v1/stripe/webhook": "receiveStripeEvent",
+  "POST /v1/tenants/{tenant}/billing/checkout": "createTenantCheckoutSession",
+  "POST /v1/tenants/{tenant}/billing/portal": "createTenantPortalSession",
+  "GET /v1/tenants/{tenant}/subscription": "getTenantSubscription",
+  "POST /v1/admin/finance/sync-transaction": "syncStripeObject",
+  "POST /v1/admin/finance/reconcile": "reconcileStripe",
+  "GET /v1/admin/finance/subscription-summary": "getAdminFinanceSubscriptionSummary",
+  "GET /v1/admin/finance/revenue-protection": "getAdminFinanceRevenueProtection",
 };
 
 export function operationId(method: string, path: string): string {

@@ -71,6 +71,23 @@ export const ROUTE_ACCESS: Record<string, Access> = {
   "GET /v1/tenants/{tenant}/billing": "billing:read",
   "PATCH /v1/tenants/{tenant}/billing": "billing:write",
 
+  // Billing on Stripe: the webhook receiver is public (Stripe signs each delivery); acting on
+  // Stripe takes billing:write (tenant owners, and platform staff)
+  "POST /v1/stripe/webhook": "public",
+  "POST /v1/tenants/{tenant}/billing/checkout": "billing:write",
+  "POST /v1/tenants/{tenant}/billing/portal": "billing:write",
+  "GET /v1/tenants/{tenant}/subscription": "billing:read",
+  "POST /v1/admin/finance/sync-transaction": "billing:write",
+  "POST /v1/admin/finance/reconcile": "billing:write",
+
+  // Finance reports (platform staff with finance:read; inside a tenant, no tenant role holds it)
+  "GET /v1/admin/finance/subscription-summary": "finance:read",
+  "GET /v1/admin/finance/stripe-sync-status": "finance:read",
+  "GET /v1/admin/finance/subscriptions": "finance:read",
+  "GET /v1/admin/finance/analytics": "finance:read",
+  "GET /v1/admin/finance/revenue-protection": "finance:read",
+  "GET /v1/tenants/{tenant}/earnings": "finance:read",
+
   // Projects
   "GET /v1/tenants/{tenant}/projects": "projects:read",
   "POST /v1/tenants/{tenant}/projects": "projects:write",

@@ -10,7 +10,7 @@ import { Aggregator } from "../domain/usage/aggregator.ts";
 import { ensureSuperAdmin } from "../domain/platform/bootstrap.ts";
 import { seedPlans } from "../domain/tenancy/plans.ts";
 import { Vault } from "../domain/vault/vault.ts";
-import type { Mailer, WebhookNetwork } from "../domain/shared/services.ts";
+import type { Mailer, StripeAccess, WebhookNetwork } from "../domain/shared/services.ts";
 import type { Probe } from "../domain/platform/health.ts";
 import type { PlatformRole, TenantRole } from "../domain/access/permissions.ts";
 import { login } from "../domain/identity/sessions.ts";
@@ -68,6 +68,8 @@ export interface HarnessOptions {
   mailer?: Mailer;
   /** WEBHOOK_ALLOW_PRIVATE_URLS (default false). */
   allowPrivateUrls?: boolean;
+  /** Stripe's client and webhook secret (tests/_stripe.ts's fake); default null: billing is off. */
+  stripe?: StripeAccess | null;
 }
 
 /** Public addresses the harness's DNS answers with (documentation ranges would be refused). */
@@ -134,6 +136,7 @@ export async function setup(opts: HarnessOptions = {}) {
     brand: { platform: "Steward", publicUrl: "https://steward.example.com" },
     // Backups off, as for any store in memory; tests of backups give a directory.
     backups: { dir: null, keep: 7, store: ":memory:" },
+    stripe: opts.stripe ?? null,
   };
   const boot = await ensureSuperAdmin(svc);
   if (opts.seedPlans ?? true) await seedPlans(svc);

@@ -78,6 +78,8 @@ export const TENANT_PERMISSIONS: ReadonlySet<Permission> = new Set<Permission>([
   // Held in a tenant by platform staff and the tokens granted them; by no tenant role.
   "vault:reveal",
   "vault:admin",
+  // What the platform earns from the tenant (GET …/earnings): finance staff's, no tenant role's.
+  "finance:read",
 ]);
 
 /** What a platform role grants on platform routes, inside the tenants it sees, and which those are. */
@@ -90,8 +92,11 @@ export interface RoleGrant {
 const all = new Set<Permission>(PERMISSIONS);
 const except = (...drop: Permission[]) => new Set(PERMISSIONS.filter((p) => !drop.includes(p)));
 // Support reads no configuration, and no mail: the development outbox shows messages whole.
+// Nor the finance reports: revenue is for finance staff.
 const reads = new Set(
-  PERMISSIONS.filter((p) => p.endsWith(":read") && p !== "config:read" && p !== "emails:read"),
+  PERMISSIONS.filter((p) =>
+    p.endsWith(":read") && p !== "config:read" && p !== "emails:read" && p !== "finance:read"
+  ),
 );
 const grant = (platform: Set<Permission>, sees: "all" | "test" = "all"): RoleGrant => ({
   platform,
@@ -131,9 +136,12 @@ export const PLATFORM_ROLE_GRANTS: Record<PlatformRole, RoleGrant> = {
     ]),
   ),
   // Admin powers, but only inside test tenants; on platform routes only creating test tenants.
+  // No finance reports, not even a test tenant's earnings.
   qa: {
     platform: new Set<Permission>(["tenants:test"]),
-    inTenants: new Set([...adminPowers].filter((p) => TENANT_PERMISSIONS.has(p))),
+    inTenants: new Set(
+      [...adminPowers].filter((p) => TENANT_PERMISSIONS.has(p) && p !== "finance:read"),
+    ),
     sees: "test",
   },
 };
@@ -147,11 +155,12 @@ const tenantReads: Permission[] = [
 ];
 
 /**
- * Suspending or deleting a tenant, reading its secrets in clear and rotating its data key stay
- * with the platform.
+ * Suspending or deleting a tenant, reading its secrets in clear, rotating its data key and the
+ * platform's earnings from it stay with the platform.
  */
 const ownerGrants = [...TENANT_PERMISSIONS].filter(
-  (p) => p !== "tenants:manage" && p !== "vault:reveal" && p !== "vault:admin",
+  (p) =>
+    p !== "tenants:manage" && p !== "vault:reveal" && p !== "vault:admin" && p !== "finance:read",
 );
 
 export const TENANT_ROLE_PERMISSIONS: Record<TenantRole, ReadonlySet<Permission>> = {

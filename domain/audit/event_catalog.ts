@@ -92,6 +92,7 @@ const plan = {
   sla: 99.5,
   features: { sso: true },
   stripe_price_id: null,
+  stripe_meter_event_name: null,
   active: true,
   created_at: AT,
   updated_at: AT,
@@ -171,6 +172,59 @@ const backup = {
   bytes: 3276800,
   sha256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
   error: null,
+};
+
+const subscription = {
+  tenant_id: TENANT,
+  customer_id: "cus_QXg1o8vcGmoR32",
+  subscription_id: "sub_1Pgc6rB7WZ01zgkWNy0Cn5nw",
+  status: "active",
+  plan_code: "pro",
+  price_id: "price_1PgafmB7WZ01zgkW6dKueIc5",
+  quantity: 1,
+  current_period_start: AT,
+  current_period_end: "2026-04-01T12:00:00.000Z",
+  cancel_at_period_end: false,
+  canceled_at: null,
+  trial_end: null,
+  amount: 4900,
+  currency: "usd",
+  interval: "month",
+  mrr: 4900,
+  stripe_at: 1772366400,
+  created_at: AT,
+  updated_at: AT,
+};
+
+const invoice = {
+  id: "in_1Pgc6tB7WZ01zgkWu9fdqL6I",
+  tenant_id: TENANT,
+  customer_id: "cus_QXg1o8vcGmoR32",
+  subscription_id: "sub_1Pgc6rB7WZ01zgkWNy0Cn5nw",
+  number: "7FE1103-0001",
+  status: "open",
+  amount_due: 4900,
+  amount_paid: 0,
+  amount_refunded: 0,
+  currency: "usd",
+  period_start: AT,
+  period_end: "2026-04-01T12:00:00.000Z",
+  paid_at: null,
+  payment_failed_at: null,
+  hosted_invoice_url: "https://invoice.stripe.com/i/acct_1/test_YWNjdF8x",
+  created: 1772366400,
+  stripe_at: 1772366400,
+  updated_at: AT,
+};
+
+const reconcileCounts = {
+  checked: 120,
+  matched: 112,
+  fixed: 3,
+  overridden: 2,
+  missing_in_steward: 1,
+  missing_in_stripe: 1,
+  unmapped: 1,
 };
 
 export interface EventType {
@@ -615,6 +669,74 @@ export const EVENT_CATALOG: readonly EventType[] = [
     type: "vault.rotation_completed",
     description: "A data key rotation finished: every value re-sealed, the old keys destroyed.",
     example: { scope: "tenant", job_id: "job_01JQ3V5W7X9Y1Z3A5B7C9D1E3K", owners: 1, ...bySystem },
+  },
+  // Billing on Stripe (the tenant's plan follows its subscription: tenant.plan_changed)
+  {
+    type: "subscription.created",
+    description: "Stripe told of a tenant's new subscription (checkout, a sync or the " +
+      "reconciliation); the record as Steward keeps it.",
+    example: { ...subscription, ...bySystem },
+  },
+  {
+    type: "subscription.updated",
+    description: "A tenant's subscription changed in Stripe: status, plan, quantity, period, " +
+      "a scheduled cancellation or a trial.",
+    example: { ...subscription, status: "past_due", ...bySystem },
+  },
+  {
+    type: "subscription.canceled",
+    description: "A tenant's subscription ended; unless its plan is overridden the tenant is " +
+      "back on the free plan.",
+    example: { ...subscription, status: "canceled", canceled_at: AT, mrr: 0, ...bySystem },
+  },
+  {
+    type: "invoice.finalized",
+    description: "A tenant's invoice was finalized in Stripe: it is open and due.",
+    example: { ...invoice, ...bySystem },
+  },
+  {
+    type: "invoice.paid",
+    description: "A tenant's invoice was paid.",
+    example: { ...invoice, status: "paid", amount_paid: 4900, paid_at: AT, ...bySystem },
+  },
+  {
+    type: "invoice.payment_failed",
+    description: "A payment of a tenant's invoice failed; Stripe retries it on its schedule.",
+    example: { ...invoice, payment_failed_at: AT, ...bySystem },
+  },
+  {
+    type: "invoice.refunded",
+    description: "Some or all of a paid invoice was refunded (`amount_refunded`).",
+    example: {
+      ...invoice,
+      status: "paid",
+      amount_paid: 4900,
+      amount_refunded: 4900,
+      paid_at: AT,
+      ...bySystem,
+    },
+  },
+  {
+    type: "invoice.updated",
+    description: "A tenant's invoice changed otherwise (a forced sync or the reconciliation).",
+    example: { ...invoice, status: "void", ...byUser },
+  },
+  {
+    type: "billing.customer_linked",
+    description: "A Stripe customer was linked to a tenant: made by its first checkout, or " +
+      "learnt from Stripe.",
+    example: { tenant_id: TENANT, customer_id: "cus_QXg1o8vcGmoR32", ...byUser },
+  },
+  {
+    type: "billing.reconcile_started",
+    description: "A reconciliation with Stripe began, as the job `job_id`.",
+    example: { job_id: "job_01JQ3V5W7X9Y1Z3A5B7C9D1E3K", ...byUser },
+  },
+  {
+    type: "billing.reconciled",
+    description: "A reconciliation with Stripe finished: subscriptions checked, and what " +
+      "matched, what was fixed, what was missing on either side.",
+    example: { job_id: "job_01JQ3V5W7X9Y1Z3A5B7C9D1E3K", ...reconcileCounts, ...bySystem },
   },
   {
     type: "vault.restored",

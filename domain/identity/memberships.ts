@@ -337,3 +337,14 @@ export async function backfillOwners(svc: Services, actor: Actor): Promise<numbe
   await commit(op);
   return seeded;
 }
+
+/** The emails of a tenant's active owners: who hears of its keys expiring, its payments failing. */
+export async function ownerEmails(svc: Services, tenantId: string): Promise<string[]> {
+  const emails: string[] = [];
+  for await (const m of svc.kv.list<Membership>({ prefix: keys.members(tenantId) })) {
+    if (m.value.role !== "owner") continue;
+    const user = await getRecord(svc.kv, userTable, m.value.user_id);
+    if (user?.value.status === "active") emails.push(user.value.email);
+  }
+  return emails;
+}

@@ -23,6 +23,7 @@
  *   (its finishing commit fails its check) and the job runs again.
  * - `attempts` counts claims, so a run lost with its worker counts as one.
  */
+import { conflict } from "../shared/errors.ts";
 import { commit } from "../../kv/commit.ts";
 import { keys } from "../../kv/keys.ts";
 import { checksPerCommit } from "../../kv/open.ts";
@@ -183,6 +184,26 @@ export function enqueueJob(op: Deno.AtomicOperation, now: number, spec: JobSpec)
 }
 
 export const getJob = (svc: Services, id: string) => getRecord(svc.kv, jobTable, id);
+
+/**
+ * The lock of a job that runs alone (a data key rotation, a reconciliation): a record naming the
+ * job. Returned for the commit that starts the next one to check; 409 while the job it names is
+ * still to finish (`what` says which).
+ */
+export async function soleJobLock(
+  svc: Services,
+  lock: Deno.KvKey,
+  what: string,
+): Promise<Deno.KvEntryMaybe<string>> {
+  const entry = await svc.kv.get<string>(lock);
+  if (entry.value) {
+    const running = await getJob(svc, entry.value);
+    if (running && !["succeeded", "dead"].includes(running.value.status)) {
+      throw conflict(`${what} is running (job ${entry.value})`);
+    }
+  }
+  return entry;
+}
 
 const isClaimable = (job: Job, now: number) => {
   const due = dueAt(job);

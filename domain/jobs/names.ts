@@ -19,3 +19,8 @@ export const SEND_EMAIL_JOB = "email.send";
 /** The vault's data key rotations (platform/vault_rotation.ts): one job in steps. */
 export const VAULT_QUEUE = "vault";
 export const VAULT_ROTATE_JOB = "vault.rotate";
+
+/** Billing on Stripe (billing/): applying a received event, and a reconciliation in steps. */
+export const BILLING_QUEUE = "billing";
+export const STRIPE_APPLY_JOB = "stripe.apply";
+export const STRIPE_RECONCILE_JOB = "stripe.reconcile";

@@ -12,9 +12,13 @@ import {
   FANOUT_JOB,
   RECOVER_JOB,
   SEND_EMAIL_JOB,
+  STRIPE_APPLY_JOB,
+  STRIPE_RECONCILE_JOB,
   TENANT_CLEANUP_JOB,
   VAULT_ROTATE_JOB,
 } from "../jobs/names.ts";
+import { stripeApplyJob } from "../billing/stripe_events.ts";
+import { reconcileJob } from "../billing/reconcile.ts";
 import { sendEmailJob } from "../email/outbox.ts";
 import { cleanUpDeletedTenant } from "./tenant_cleanup.ts";
 import { rotateJob } from "./vault_rotation.ts";
@@ -26,4 +30,6 @@ export const JOB_HANDLERS: JobHandlers = {
   [TENANT_CLEANUP_JOB]: cleanUpDeletedTenant,
   [SEND_EMAIL_JOB]: sendEmailJob,
   [VAULT_ROTATE_JOB]: rotateJob,
+  [STRIPE_APPLY_JOB]: stripeApplyJob,
+  [STRIPE_RECONCILE_JOB]: reconcileJob,
 };

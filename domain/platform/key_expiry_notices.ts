@@ -6,26 +6,14 @@ import { getBatched } from "../../kv/batch.ts";
 import { commit } from "../../kv/commit.ts";
 import { keys } from "../../kv/keys.ts";
 import { getRecord } from "../../kv/table.ts";
-import type { Membership } from "../access/membership_records.ts";
 import { composeEmail, queueEmail } from "../email/outbox.ts";
-import { userTable } from "../identity/users.ts";
+import { ownerEmails } from "../identity/memberships.ts";
 import { apiKeyTable, live } from "../keys/api_keys.ts";
 import { tenantTable } from "../tenancy/tenants.ts";
 import type { Services } from "../shared/services.ts";
 import { DAY_MS, iso } from "../shared/time.ts";
 
 export const NOTICE_AHEAD_MS = 7 * DAY_MS;
-
-/** The emails of a tenant's owners. */
-async function ownerEmails(svc: Services, tenantId: string): Promise<string[]> {
-  const emails: string[] = [];
-  for await (const m of svc.kv.list<Membership>({ prefix: keys.members(tenantId) })) {
-    if (m.value.role !== "owner") continue;
-    const user = await getRecord(svc.kv, userTable, m.value.user_id);
-    if (user?.value.status === "active") emails.push(user.value.email);
-  }
-  return emails;
-}
 
 /** Mails the owners of every key expiring within a week and not yet announced; returns how many. */
 export async function noticeExpiringKeys(svc: Services): Promise<number> {

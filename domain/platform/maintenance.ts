@@ -20,6 +20,7 @@ import { noticeExpiringKeys } from "./key_expiry_notices.ts";
 import { liftSuspensions } from "../identity/user_lifecycle.ts";
 import { type Services, SYSTEM_ACTOR } from "../shared/services.ts";
 import { BACKUP_SCHEDULE, writeBackup } from "../vault/backups.ts";
+import { reportOverage } from "../billing/overage.ts";
 import { iso } from "../shared/time.ts";
 
 export interface MaintenanceTask {
@@ -109,6 +110,15 @@ export const MAINTENANCE_TASKS: MaintenanceTask[] = [
     name: "rollup-daily",
     schedule: "20 0 * * *",
     run: async (svc) => ({ days_rolled_up: await rollupRecentDays(svc) }),
+  },
+  {
+    // Usage above the quota, to the plan's Stripe meter; nothing without Stripe.
+    name: "report-overage",
+    schedule: "* * * * *",
+    run: async (svc) => {
+      const { tenants, units } = await reportOverage(svc);
+      return { overage_tenants: tenants, overage_units: units };
+    },
   },
   {
     // Off without a backup directory (STEWARD_BACKUP_DIR=off, or a store in memory or remote).

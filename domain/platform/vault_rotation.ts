@@ -15,7 +15,7 @@ import { commit } from "../../kv/commit.ts";
 import { keys } from "../../kv/keys.ts";
 import { recordChange } from "../audit/audit.ts";
 import { sealedMailBodies } from "../email/outbox.ts";
-import { enqueueJob, getJob, type Job, type JobResult } from "../jobs/jobs.ts";
+import { enqueueJob, type Job, type JobResult, soleJobLock } from "../jobs/jobs.ts";
 import { VAULT_QUEUE, VAULT_ROTATE_JOB } from "../jobs/names.ts";
 import { sealedSigningKeys } from "../keys/signing_keys.ts";
 import { conflict } from "../shared/errors.ts";
@@ -67,13 +67,7 @@ export async function startRotation(
   tenantId: string | null,
 ): Promise<Job> {
   await svc.vault.current(svc.kv, null); // 503 when the vault is closed
-  const lock = await svc.kv.get<string>(keys.vaultRotation());
-  if (lock.value) {
-    const running = await getJob(svc, lock.value);
-    if (running && !["succeeded", "dead"].includes(running.value.status)) {
-      throw conflict(`a vault rotation is running (job ${lock.value})`);
-    }
-  }
+  const lock = await soleJobLock(svc, keys.vaultRotation(), "a vault rotation");
   const owners = tenantId ? 1 : 1 + await countTenants(svc);
   const payload: RotationPayload = {
     scope: tenantId ? "tenant" : "all",

@@ -6,6 +6,7 @@ const ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
 export type IdPrefix =
   | "ten"
+  | "mrr"
   | "dky"
   | "eml"
   | "usr"

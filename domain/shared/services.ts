@@ -7,6 +7,7 @@
 import type { KvCache } from "../../kv/cache.ts";
 import type { SumBuffer } from "../../kv/sum_buffer.ts";
 import type { PgAnalytics, RequestLog } from "../../pg/analytics.ts";
+import type Stripe from "stripe";
 
 export interface Services {
   kv: Deno.Kv;
@@ -32,6 +33,14 @@ export interface Services {
   brand: { platform: string; publicUrl: string };
   /** Where backups of the store go and how many are kept (vault/backups.ts). */
   backups: BackupSettings;
+  /** Stripe (STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET), or null: billing routes answer 409. */
+  stripe: StripeAccess | null;
+}
+
+/** The Stripe API client (the official SDK) and the secret Stripe signs webhooks with. */
+export interface StripeAccess {
+  client: Stripe;
+  webhookSecret: string;
 }
 
 /** STEWARD_BACKUP_DIR and STEWARD_BACKUP_KEEP, and the store a backup reads (STEWARD_KV_PATH). */

@@ -6,15 +6,19 @@
  * A change between a monthly and a yearly quota carries the usage over: the new period's
  * counter starts at what the daily counters hold for its window so far (this year's, or this
  * month's), set in the same commit, so the quota is neither forgiven nor counted twice.
+ *
+ * Billing (domain/billing/) moves a tenant onto its subscription's plan with `addFollowedPlan`,
+ * in the commit that records the subscription; an override stops it.
  */
 import { keys } from "../../kv/keys.ts";
-import type { Versioned } from "../../kv/table.ts";
+import { replace, type Versioned } from "../../kv/table.ts";
+import { recordChange } from "../audit/audit.ts";
 import { AppError, forbidden } from "../shared/errors.ts";
-import { getPlanByCode, type Interval, VERIFICATIONS } from "./plans.ts";
-import { dayOf, quotaPeriod } from "../shared/time.ts";
+import { getPlanByCode, type Interval, type Plan, VERIFICATIONS } from "./plans.ts";
+import { dayOf, iso, quotaPeriod } from "../shared/time.ts";
 import { type Principal, seesByPlatform } from "../access/principal.ts";
 import type { Actor, Services } from "../shared/services.ts";
-import { changeTenant, type Tenant } from "./tenants.ts";
+import { changeTenant, type Tenant, tenantTable } from "./tenants.ts";
 
 export interface PlanChange {
   plan_code: string;
@@ -45,9 +49,43 @@ export async function changePlan(
       { path: ["reason"], message: "required when override is true" },
     ]);
   }
-  const plan = await getPlanByCode(svc, input.plan_code);
+  const move = await preparePlanMove(svc, tenant, input.plan_code);
+  const changed = await changeTenant(svc, actor, tenant.id, {
+    action: "tenant.plan_changed",
+    ifMatch,
+    apply: (t) => {
+      const next = {
+        ...t,
+        plan: move.plan.value.code,
+        plan_override: input.override,
+        plan_reason: input.reason ?? null,
+      };
+      const same = next.plan === t.plan && next.plan_override === t.plan_override &&
+        next.plan_reason === t.plan_reason;
+      return same ? t : next;
+    },
+    extra: (op) => addPlanMove(op, move),
+  });
+  settlePlanMove(svc, move);
+  return changed;
+}
+
+/** A tenant's move to a plan, worked out before the commit that makes it. */
+export interface PlanMove {
+  plan: Versioned<Plan>;
+  /** The new quota period's counter and what it starts at, when the quota's interval changes. */
+  carry: { key: Deno.KvKey; value: number } | null;
+}
+
+/** Reads the active plan `code` (400 naming `plan_code` without one) and what a move carries. */
+export async function preparePlanMove(
+  svc: Services,
+  tenant: Tenant,
+  code: string,
+): Promise<PlanMove> {
+  const plan = await getPlanByCode(svc, code);
   if (!plan || !plan.value.active) {
-    throw new AppError("BAD_REQUEST", `no active plan with code "${input.plan_code}"`, [
+    throw new AppError("BAD_REQUEST", `no active plan with code "${code}"`, [
       { path: ["plan_code"], message: "no such active plan" },
     ]);
   }
@@ -58,29 +96,58 @@ export async function changePlan(
     current?.value.quota?.period,
     plan.value.quota?.period,
   );
-  const changed = await changeTenant(svc, actor, tenant.id, {
+  return { plan, carry };
+}
+
+/**
+ * Adds the move's conditions to the commit that makes it. The plan must still be as read: an
+ * archive meanwhile fails it (a rare race, answered 409 after the retries; the client's retry
+ * then reads the archive).
+ */
+function addPlanMove(op: Deno.AtomicOperation, move: PlanMove) {
+  op.check({ key: keys.plan(move.plan.value.id), versionstamp: move.plan.versionstamp });
+  if (move.carry) op.set(move.carry.key, new Deno.KvU64(BigInt(move.carry.value)));
+}
+
+/** After the commit: this process's verify cache forgets the counter the move set. */
+export function settlePlanMove(svc: Services, move: PlanMove) {
+  if (move.carry) svc.cache.forget(move.carry.key);
+}
+
+/**
+ * Adds to `op` the tenant's move onto `move`'s plan because its subscription says so: the tenant
+ * record, the move's conditions and the audit event. Nothing when the plan is overridden (staff
+ * set it by hand), the tenant is deleted or already on the plan: returns the next tenant, or
+ * null. The caller commits (the tenant's versionstamp is checked), then forgets the tenant in the
+ * cache and calls settlePlanMove.
+ */
+export function addFollowedPlan(
+  op: Deno.AtomicOperation,
+  svc: Services,
+  actor: Actor,
+  tenant: Versioned<Tenant>,
+  move: PlanMove,
+): Tenant | null {
+  const t = tenant.value;
+  if (t.plan_override || t.status === "deleted" || t.plan === move.plan.value.code) return null;
+  const now = svc.now();
+  const next: Tenant = {
+    ...t,
+    plan: move.plan.value.code,
+    plan_reason: null,
+    updated_at: iso(now),
+  };
+  replace(op, tenantTable, tenant, next);
+  addPlanMove(op, move);
+  recordChange(op, now, actor, {
     action: "tenant.plan_changed",
-    ifMatch,
-    apply: (t) => {
-      const next = {
-        ...t,
-        plan: plan.value.code,
-        plan_override: input.override,
-        plan_reason: input.reason ?? null,
-      };
-      const same = next.plan === t.plan && next.plan_override === t.plan_override &&
-        next.plan_reason === t.plan_reason;
-      return same ? t : next;
-    },
-    // The plan must still be as read when this commits: an archive meanwhile fails it (a rare
-    // race, answered 409 after the retries; the client's retry then reads the archive).
-    extra: (op) => {
-      op.check({ key: keys.plan(plan.value.id), versionstamp: plan.versionstamp });
-      if (carry) op.set(carry.key, new Deno.KvU64(BigInt(carry.value)));
-    },
+    resource_type: "tenant",
+    resource_id: t.id,
+    tenant_id: t.id,
+    before: { ...t },
+    after: { ...next },
   });
-  if (carry) svc.cache.forget(carry.key);
-  return changed;
+  return next;
 }
 
 /**

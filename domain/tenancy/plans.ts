@@ -44,6 +44,11 @@ export interface Plan {
   sla: number;
   features: Record<string, boolean | number | string>;
   stripe_price_id: string | null;
+  /**
+   * A Stripe billing meter's event name: usage above the quota is reported to it (billing's
+   * overage.ts) and billed as overage. Null: usage above the quota is not billed.
+   */
+  stripe_meter_event_name?: string | null;
   active: boolean;
   created_at: string;
   updated_at: string;
@@ -58,12 +63,20 @@ export const planTable: Table<Plan> = {
 export type NewPlan =
   & Omit<
     Plan,
-    "id" | "created_at" | "updated_at" | "archived_at" | "active" | "features" | "stripe_price_id"
+    | "id"
+    | "created_at"
+    | "updated_at"
+    | "archived_at"
+    | "active"
+    | "features"
+    | "stripe_price_id"
+    | "stripe_meter_event_name"
   >
   & {
     active?: boolean;
     features?: Plan["features"];
     stripe_price_id?: string | null;
+    stripe_meter_event_name?: string | null;
   };
 
 function build(input: NewPlan, now: number): Plan {
@@ -77,6 +90,7 @@ function build(input: NewPlan, now: number): Plan {
     sla: input.sla,
     features: input.features ?? {},
     stripe_price_id: input.stripe_price_id ?? null,
+    stripe_meter_event_name: input.stripe_meter_event_name ?? null,
     active: input.active ?? true,
     created_at: iso(now),
     updated_at: iso(now),
@@ -179,7 +193,17 @@ export function listPlans(
 
 export type PlanPatch =
   & Partial<
-    Pick<Plan, "name" | "price" | "rate_limit" | "quota" | "sla" | "stripe_price_id" | "active">
+    Pick<
+      Plan,
+      | "name"
+      | "price"
+      | "rate_limit"
+      | "quota"
+      | "sla"
+      | "stripe_price_id"
+      | "stripe_meter_event_name"
+      | "active"
+    >
   >
   & { features?: Record<string, boolean | number | string | null> };
 

@@ -1,6 +1,8 @@
 /** The plan catalogue, and each tenant's plan (billing). */
 import { z } from "@hono/zod-openapi";
 import { changePlan } from "../../domain/tenancy/billing.ts";
+import { followSubscription } from "../../domain/billing/apply.ts";
+import { checkPlanPrice } from "../../domain/billing/plan_prices.ts";
 import {
   archivePlan,
   createPlan,
@@ -14,7 +16,7 @@ import type { Versioned } from "../../kv/table.ts";
 import type { Context } from "hono";
 import type { AppEnv } from "../context.ts";
 import { actorOf, ifMatch, ok, okList, okRecord } from "../respond.ts";
-import { defineRoute, router } from "../route.ts";
+import { defineRoute, errorResponse, router } from "../route.ts";
 import {
   envelope,
   jsonBody,
@@ -72,6 +74,13 @@ const Sla = z.number().min(0).max(100).openapi({
 const StripePrice = z.string().regex(/^price_[A-Za-z0-9]{1,64}$/, "a Stripe price id").nullable()
   .openapi({ example: "price_1QExamplePro0000Monthly" });
 
+/** Stripe's meter event names: 1–100 of letters, digits, `_`, `-`, `.`. */
+const StripeMeter = z.string().regex(/^[A-Za-z0-9_.-]{1,100}$/, "a Stripe meter event name")
+  .nullable().openapi({
+    description: "Usage above the quota is reported to this Stripe billing meter (overage).",
+    example: "api_requests_overage",
+  });
+
 const PlanSchema = z.object({
   id: z.string().openapi({ example: "pln_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A" }),
   code: z.string().openapi({ example: "pro" }),
@@ -90,6 +99,8 @@ const PlanSchema = z.object({
   sla: z.number().openapi({ example: 99.5 }),
   features: z.record(z.string(), FeatureValue).openapi({ example: FEATURES_EXAMPLE }),
   stripe_price_id: z.string().nullable().openapi({ example: "price_1QExamplePro0000Monthly" }),
+  // Absent on plans made before overage billing.
+  stripe_meter_event_name: StripeMeter.optional(),
   active: z.boolean(),
   created_at: z.string().openapi({ example: "2026-01-05T08:00:00.000Z" }),
   updated_at: z.string().openapi({ example: "2026-01-05T08:00:00.000Z" }),
@@ -105,6 +116,7 @@ const CreatePlan = z.strictObject({
   sla: Sla,
   features: Features.optional(),
   stripe_price_id: StripePrice.optional(),
+  stripe_meter_event_name: StripeMeter.optional(),
   active: z.boolean().optional(),
 }).openapi("CreatePlan", {
   example: {
@@ -127,6 +139,7 @@ const UpdatePlan = z.strictObject({
   sla: Sla.optional(),
   features: FeaturesPatch.optional(),
   stripe_price_id: StripePrice.optional(),
+  stripe_meter_event_name: StripeMeter.optional(),
   active: z.boolean().optional(),
 }).openapi("UpdatePlan", {
   example: {
@@ -159,7 +172,14 @@ const ChangePlan = z.strictObject({
   }),
 }).openapi("ChangePlan", { example: { plan_code: "pro", override: false } });
 
-const planView = (p: Plan) => p;
+/** Plans made before overage billing have no meter: null. */
+const planView = (p: Plan) => ({
+  ...p,
+  stripe_meter_event_name: p.stripe_meter_event_name ?? null,
+});
+const stripeUnavailable = {
+  503: errorResponse("Stripe did not answer while checking `stripe_price_id`; try again later."),
+};
 
 /** The tenant's plan in the envelope, with the tenant's ETag. */
 async function billing(c: Context<AppEnv>, tenant: Versioned<Tenant>) {
@@ -199,12 +219,19 @@ export function planRoutes() {
       path: "/v1/plans",
       tags,
       summary: "Create a plan",
-      description: "409 when the code is taken (codes of archived plans stay taken).",
+      description: "409 when the code is taken (codes of archived plans stay taken). With Stripe " +
+        "configured, a `stripe_price_id` must name a recurring Stripe price in the plan's " +
+        "currency and interval (400 otherwise).",
       request: { body: jsonBody(CreatePlan) },
-      responses: { 201: jsonResponse(one, "Created.") },
+      responses: { 201: jsonResponse(one, "Created."), ...stripeUnavailable },
     }),
     async (c) => {
-      const plan = await createPlan(c.var.svc, actorOf(c), c.req.valid("json"));
+      const input = c.req.valid("json");
+      await checkPlanPrice(c.var.svc, {
+        stripe_price_id: input.stripe_price_id ?? null,
+        price: input.price,
+      });
+      const plan = await createPlan(c.var.svc, actorOf(c), input);
       c.header("Location", `/v1/plans/${plan.value.id}`);
       return okRecord(c, plan, planView, 201);
     },
@@ -229,19 +256,23 @@ export function planRoutes() {
       tags,
       summary: "Update a plan",
       description: "Takes effect for every tenant on the plan at once (verify reads the plan). " +
-        "Features are merged; a null value removes one.",
+        "Features are merged; a null value removes one. A new `stripe_price_id` or price is " +
+        "checked against Stripe, as on create.",
       request: { params: PlanParams, body: jsonBody(UpdatePlan) },
-      responses: { 200: jsonResponse(one, "Updated.") },
+      responses: { 200: jsonResponse(one, "Updated."), ...stripeUnavailable },
     }),
     async (c) => {
       const current = await resolvePlan(c.var.svc, c.req.valid("param").id);
-      const plan = await updatePlan(
-        c.var.svc,
-        actorOf(c),
-        current.value.id,
-        c.req.valid("json"),
-        ifMatch(c),
-      );
+      const patch = c.req.valid("json");
+      if (patch.stripe_price_id !== undefined || patch.price) {
+        await checkPlanPrice(c.var.svc, {
+          stripe_price_id: patch.stripe_price_id !== undefined
+            ? patch.stripe_price_id
+            : current.value.stripe_price_id,
+          price: patch.price ?? current.value.price,
+        });
+      }
+      const plan = await updatePlan(c.var.svc, actorOf(c), current.value.id, patch, ifMatch(c));
       return okRecord(c, plan, planView);
     },
   );
@@ -285,20 +316,26 @@ export function planRoutes() {
       summary: "Move the tenant to another plan",
       description: "Platform staff only (a tenant's owners change plans through checkout). " +
         "The tenant's plan and so every key's limits change in one commit. `override: true` " +
-        "needs a reason and is kept over what a billing sync says.",
+        "needs a reason and is kept over what Stripe says; `override: false` on a tenant with a " +
+        "Stripe subscription then moves it to the subscription's plan (answered here).",
       request: { params: TenantParams, body: jsonBody(ChangePlan) },
       responses: { 200: jsonResponse(envelope(Billing), "The new plan.") },
     }),
     async (c) => {
-      const tenant = await changePlan(
+      const input = c.req.valid("json");
+      const changed = await changePlan(
         c.var.svc,
         actorOf(c),
         c.var.principal,
         c.var.tenant.value,
-        c.req.valid("json"),
+        input,
         ifMatch(c),
       );
-      return await billing(c, tenant);
+      // Without an override the subscription decides the plan (domain/billing/apply.ts).
+      const followed = input.override
+        ? null
+        : await followSubscription(c.var.svc, actorOf(c), changed.value.id);
+      return await billing(c, followed ?? changed);
     },
   );
 

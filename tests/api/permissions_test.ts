@@ -353,6 +353,8 @@ const PUBLIC_ROUTES = [
   "POST /v1/auth/password-reset",
   "GET /v1/projects/{id}/jwks.json",
   "POST /v1/invitations/accept",
+  // Stripe signs each delivery; the receiver checks the signature instead of credentials.
+  "POST /v1/stripe/webhook",
 ];
 
 Deno.test("permissions: only the known routes are public", () => {
