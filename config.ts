@@ -6,6 +6,40 @@ import { dirname, join } from "node:path";
 import { z } from "@hono/zod-openapi";
 import { type Cidr, parseCidr } from "./domain/shared/ip_address.ts";
 import { parseSmtpUrl } from "./domain/email/smtp.ts";
+import { PLATFORM_ROLES } from "./domain/access/permissions.ts";
+
+/** A rate limit as `requests_per_second/burst` (`100/200`). */
+const RATE_TEXT = /^(\d+(?:\.\d+)?)\/(\d+)$/;
+const RateText = z.string().regex(
+  RATE_TEXT,
+  'must be "<requests per second>/<burst>", e.g. "100/200"',
+)
+  .transform((v) => {
+    const [, rate, burst] = RATE_TEXT.exec(v)!;
+    return { requests_per_second: Number(rate), burst: Number(burst) };
+  })
+  .refine((l) => l.requests_per_second > 0 && l.burst >= 1, "rate must be > 0 and burst >= 1");
+const rateFrom = (fallback: string) => z.string().default(fallback).pipe(RateText);
+
+/** `{"support":{"read":"20/40"}}`: per platform role, some budgets overridden. */
+const RoleRates = z.string().default("{}").transform((v, ctx) => {
+  try {
+    return JSON.parse(v) as unknown;
+  } catch {
+    ctx.addIssue({ code: "custom", message: "must be JSON" });
+    return z.NEVER;
+  }
+}).pipe(
+  z.partialRecord(
+    z.enum(PLATFORM_ROLES),
+    z.strictObject({
+      read: RateText.optional(),
+      write: RateText.optional(),
+      expensive: RateText.optional(),
+      ingest: RateText.optional(),
+    }),
+  ),
+);
 
 const intFrom = (min: number, max: number, fallback: number) =>
   z.coerce.number().int().min(min).max(max).default(fallback);
@@ -98,6 +132,18 @@ const ConfigSchema = z.object({
     }
     return blocks;
   }),
+  /**
+   * Rate limits on the whole API (README, Rate limits): `off` disables them. Each budget is
+   * `requests_per_second/burst`, per principal (or per client IP when unauthenticated), per
+   * process.
+   */
+  STEWARD_RATE_LIMITS: z.enum(["on", "off"]).default("on"),
+  STEWARD_RATE_LIMIT_READ: rateFrom("100/200"),
+  STEWARD_RATE_LIMIT_WRITE: rateFrom("20/40"),
+  STEWARD_RATE_LIMIT_EXPENSIVE: rateFrom("1/5"),
+  STEWARD_RATE_LIMIT_INGEST: rateFrom("1000/2000"),
+  STEWARD_RATE_LIMIT_ANONYMOUS: rateFrom("10/20"),
+  STEWARD_RATE_LIMIT_ROLES: RoleRates,
   STEWARD_SESSION_IDLE_MINUTES: intFrom(1, 7 * 24 * 60, 60),
   STEWARD_SESSION_MAX_HOURS: intFrom(1, 90 * 24, 12),
   /**

@@ -7,6 +7,7 @@ import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
 import { CostReports, type CostSettings } from "../domain/usage/cost.ts";
 import { AppError } from "../domain/shared/errors.ts";
+import { ApiRateLimiter } from "../domain/access/api_rate_limit.ts";
 import { ThresholdGate } from "../domain/keys/threshold_gate.ts";
 import { Verifier } from "../domain/keys/verify.ts";
 import { activityRoutes } from "./usage/activity.ts";
@@ -94,7 +95,8 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   const costs = new CostReports(deps.svc, costSettings(deps.config));
   const origins = deps.config.STEWARD_CORS_ORIGINS;
 
-  app.use("*", requestContext(deps), requestLog);
+  const limiter = rateLimiter(deps.config);
+  app.use("*", requestContext(deps, limiter), requestLog);
   // No origins configured means no cross-origin access: then CORS costs nothing per request.
   if (origins.length) {
     app.use(
@@ -109,7 +111,15 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
           "X-Request-Id",
         ],
         allowMethods: ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-        exposeHeaders: ["ETag", "Location", "Retry-After", "X-Request-Id", "Idempotent-Replayed"],
+        exposeHeaders: [
+          "ETag",
+          "Location",
+          "Retry-After",
+          "X-Request-Id",
+          "Idempotent-Replayed",
+          "RateLimit",
+          "RateLimit-Policy",
+        ],
         maxAge: 600,
       }),
     );
@@ -198,6 +208,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     verifier,
     deps.config.STEWARD_BODY_LIMIT_BYTES,
     deps.config.STEWARD_TRUSTED_PROXIES,
+    limiter,
   );
   const full = app.fetch;
   app.fetch = (req, env, ctx) =>
@@ -207,6 +218,21 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
       )
       : full(req, env, ctx);
   return app;
+}
+
+/** The API's rate limits from the STEWARD_RATE_LIMIT* variables, or null when they are off. */
+function rateLimiter(config: AppDeps["config"]): ApiRateLimiter | null {
+  if (config.STEWARD_RATE_LIMITS === "off") return null;
+  return new ApiRateLimiter({
+    defaults: {
+      read: config.STEWARD_RATE_LIMIT_READ,
+      write: config.STEWARD_RATE_LIMIT_WRITE,
+      expensive: config.STEWARD_RATE_LIMIT_EXPENSIVE,
+      ingest: config.STEWARD_RATE_LIMIT_INGEST,
+      anonymous: config.STEWARD_RATE_LIMIT_ANONYMOUS,
+    },
+    roles: config.STEWARD_RATE_LIMIT_ROLES,
+  });
 }
 
 /** The cost model's settings, from the COST_* variables. */

@@ -1,5 +1,6 @@
 /** What the HTTP layer carries per request, and the dependencies it is built with. */
 import type { Config } from "../config.ts";
+import type { ApiRateLimiter } from "../domain/access/api_rate_limit.ts";
 import type { Probe } from "../domain/platform/health.ts";
 import type { Principal } from "../domain/access/principal.ts";
 import type { Permission } from "../domain/access/permissions.ts";
@@ -26,6 +27,13 @@ export interface AppDeps {
     | "COST_PER_GIB_MONTH"
     | "STEWARD_ENV"
     | "STEWARD_DATA_KEY_MAX_AGE_DAYS"
+    | "STEWARD_RATE_LIMITS"
+    | "STEWARD_RATE_LIMIT_READ"
+    | "STEWARD_RATE_LIMIT_WRITE"
+    | "STEWARD_RATE_LIMIT_EXPENSIVE"
+    | "STEWARD_RATE_LIMIT_INGEST"
+    | "STEWARD_RATE_LIMIT_ANONYMOUS"
+    | "STEWARD_RATE_LIMIT_ROLES"
   >;
   version: string;
   startedAt: number;
@@ -38,6 +46,8 @@ export type AppEnv = {
     deps: AppDeps;
     svc: Services;
     requestId: string;
+    /** The API's rate limits, or null when STEWARD_RATE_LIMITS=off. */
+    rateLimiter: ApiRateLimiter | null;
     /** Set by the auth middleware on every non-public route. */
     principal: Principal;
     /** Set on `{tenant}` routes once the caller is known to see the tenant. */

@@ -8,7 +8,8 @@ import type { Context } from "hono";
 import { AppError } from "../domain/shared/errors.ts";
 import type { AppEnv } from "./context.ts";
 import { errorJson } from "./errors.ts";
-import { guard } from "./middleware/auth.ts";
+import { limitedGuard } from "./middleware/rate_limit.ts";
+import { budgetOf } from "./rate_limits.ts";
 import { idempotency } from "./middleware/idempotency.ts";
 import { jsonBodyGuard } from "./middleware/request.ts";
 import { type Access, ROUTE_ACCESS, routeKey } from "./permissions.ts";
@@ -90,7 +91,7 @@ export function defineRoute<const R extends RouteConfig>(route: R): R {
   if (!access) throw new Error(`${key} has no entry in routes/permissions.ts`);
   // Credentials first: a caller without them learns nothing from how its body is judged.
   const guards = [
-    guard(access, route.path.includes("{tenant}")),
+    limitedGuard(access, route.path.includes("{tenant}"), budgetOf(route.method, route.path)),
     jsonBodyGuard(requiredFields(route)),
   ];
   if (route.method === "post") guards.push(idempotency);

@@ -152,7 +152,13 @@ export async function setup(opts: HarnessOptions = {}) {
     svc,
     config: {
       // A short poll, so a live tail answers within a test's patience.
-      ...loadConfig({ STEWARD_KV_PATH: ":memory:", USAGE_STREAM_POLL_MS: "10", ...opts.env }),
+      // Rate limits off unless a test turns them on (tests/platform/rate_limit_test.ts).
+      ...loadConfig({
+        STEWARD_KV_PATH: ":memory:",
+        USAGE_STREAM_POLL_MS: "10",
+        STEWARD_RATE_LIMITS: "off",
+        ...opts.env,
+      }),
       STEWARD_BODY_LIMIT_BYTES: opts.bodyLimitBytes ?? 64 * 1024,
       STEWARD_CORS_ORIGINS: opts.corsOrigins ?? [],
     },

@@ -110,6 +110,8 @@ export class ServerProcess {
         RUST_BACKTRACE: "0",
         PORT: String(this.port),
         HOST: "127.0.0.1",
+        // Load tests and benchmarks measure Steward, not its rate limits: off unless asked for.
+        STEWARD_RATE_LIMITS: "off",
         ...opts.env,
       },
       stdin: "null",

@@ -15,6 +15,7 @@ import {
 } from "./permissions.ts";
 import type { Membership } from "./membership_records.ts";
 import type { Services } from "../shared/services.ts";
+import type { LimitOverrides } from "./api_rate_limit.ts";
 
 export interface Principal {
   type: "user" | "service_token";
@@ -32,6 +33,8 @@ export interface Principal {
   masked: boolean;
   /** When a service token stops working (ISO time), or null: what it mints may not outlive it. */
   expires_at: string | null;
+  /** A service token's own API rate limits (access/api_rate_limit.ts), when it has any. */
+  rate_limit?: LimitOverrides | null;
 }
 
 export function userPrincipal(
@@ -73,6 +76,7 @@ export function tokenPrincipal(
   tenantId: string | null,
   testTenantsOnly: boolean,
   expiresAt: string | null = null,
+  rateLimit: LimitOverrides | null = null,
 ): Principal {
   return {
     type: "service_token",
@@ -87,6 +91,7 @@ export function tokenPrincipal(
     session_id: null,
     masked: false,
     expires_at: expiresAt,
+    rate_limit: rateLimit,
   };
 }
 

@@ -11,7 +11,7 @@ import { enqueueJob, type Job, type JobResult } from "../jobs/jobs.ts";
 import { BILLING_QUEUE, STRIPE_APPLY_JOB } from "../jobs/names.ts";
 import { AppError } from "../shared/errors.ts";
 import type { Services } from "../shared/services.ts";
-import { dayOf, iso } from "../shared/time.ts";
+import { DAY_MS, dayOf, iso } from "../shared/time.ts";
 import { commitSteps, eventPreparer, markEventFailed, outcomeOf } from "./apply.ts";
 import type { StripeEventRecord } from "./model.ts";
 import { HANDLED_EVENTS, type StripeSnapshot } from "./stripe_objects.ts";
@@ -151,4 +151,30 @@ export async function stripeApplyJob(svc: Services, job: Job): Promise<JobResult
     await markEventFailed(svc, eventId, error);
   }
   return error ? { ok: false, error, dead: true } : { ok: true };
+}
+
+/** How long a received event is kept: Stripe redelivers for 3 days, the sync status reads 24 h. */
+export const STRIPE_EVENT_KEEP_DAYS = 90;
+
+/**
+ * Deletes the events received more than STRIPE_EVENT_KEEP_DAYS ago, but those still queued or
+ * failed (an operator's to look at); returns how many went.
+ */
+export async function pruneStripeEvents(svc: Services): Promise<number> {
+  const before = iso(svc.now() - STRIPE_EVENT_KEEP_DAYS * DAY_MS);
+  let deleted = 0;
+  const old = svc.kv.list<string>({
+    start: keys.stripeEventsByTime(),
+    end: [...keys.stripeEventsByTime(), before],
+  });
+  for await (const pointer of old) {
+    const event = await svc.kv.get<StripeEventRecord>(keys.stripeEvent(pointer.value));
+    if (event.value && ["queued", "failed"].includes(event.value.status)) continue;
+    const op = svc.kv.atomic().check(event).delete(pointer.key).delete(
+      keys.stripeEvent(pointer.value),
+    )
+      .delete(keys.stripeEventObject(pointer.value));
+    if (await commit(op)) deleted++;
+  }
+  return deleted;
 }

@@ -17,6 +17,7 @@ import {
   isPermission,
   PERMISSIONS,
 } from "../access/permissions.ts";
+import type { LimitOverrides } from "../access/api_rate_limit.ts";
 import { permissionsInTenant, type Principal, tokenPrincipal } from "../access/principal.ts";
 import { createRecord, updateRecord } from "../audit/records.ts";
 import { displayStart, newSecret, sha256Hex } from "../shared/secrets.ts";
@@ -41,6 +42,8 @@ export interface ServiceToken {
   last_used_at: string | null;
   revoked_at: string | null;
   token_hash: string;
+  /** Its own API rate limits, overriding the role and global ones (set only when given). */
+  rate_limit?: LimitOverrides;
 }
 
 const live = (t: ServiceToken) => t.revoked_at === null;
@@ -86,6 +89,7 @@ function grantOf(t: ServiceToken): Grant {
         t.tenant_id,
         t.test_tenants_only,
         t.expires_at,
+        t.rate_limit ?? null,
       ),
       expiresAt: t.expires_at === null ? null : Date.parse(t.expires_at),
       lastUsedAt: t.last_used_at ? Date.parse(t.last_used_at) : null,
@@ -166,6 +170,7 @@ export interface NewToken {
   permissions: string[];
   tenant_id?: string | null;
   expires_at?: string | null;
+  rate_limit?: LimitOverrides | null;
 }
 
 /**
@@ -251,6 +256,7 @@ export async function createToken(
     last_used_at: null,
     revoked_at: null,
     token_hash: sha256Hex(secret),
+    ...(input.rate_limit ? { rate_limit: input.rate_limit } : {}),
   };
   const token = await createRecord(svc, actor, tokenTable, record, {
     action: "token.created",

@@ -21,6 +21,7 @@ import { liftSuspensions } from "../identity/user_lifecycle.ts";
 import { type Services, SYSTEM_ACTOR } from "../shared/services.ts";
 import { BACKUP_SCHEDULE, writeBackup } from "../vault/backups.ts";
 import { reportOverage } from "../billing/overage.ts";
+import { pruneStripeEvents } from "../billing/stripe_events.ts";
 import { iso } from "../shared/time.ts";
 
 export interface MaintenanceTask {
@@ -110,6 +111,11 @@ export const MAINTENANCE_TASKS: MaintenanceTask[] = [
     name: "rollup-daily",
     schedule: "20 0 * * *",
     run: async (svc) => ({ days_rolled_up: await rollupRecentDays(svc) }),
+  },
+  {
+    name: "prune-stripe-events",
+    schedule: "57 3 * * *",
+    run: async (svc) => ({ stripe_events_deleted: await pruneStripeEvents(svc) }),
   },
   {
     // Usage above the quota, to the plan's Stripe meter; nothing without Stripe.

@@ -25,6 +25,19 @@ import {
 /** A fake secret of the generated shape (`stw_` and 43 base62 characters). */
 const SECRET_EXAMPLE = "stw_EXAMPLEexampleEXAMPLEexampleEXAMPLEexample0";
 
+const Rate = z.strictObject({
+  requests_per_second: z.number().positive().max(1_000_000).openapi({ example: 50 }),
+  burst: z.number().int().min(1).max(1_000_000).openapi({ example: 100 }),
+});
+
+/** Per budget, overriding the role's and the global limits; budgets left out keep those. */
+const RateLimitOverrides = z.strictObject({
+  read: Rate.optional(),
+  write: Rate.optional(),
+  expensive: Rate.optional(),
+  ingest: Rate.optional(),
+}).openapi("TokenRateLimit");
+
 const TokenSchema = z.object({
   id: z.string().openapi({ example: "tok_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A" }),
   name: z.string().openapi({ example: "API gateway" }),
@@ -40,6 +53,7 @@ const TokenSchema = z.object({
   created_at: z.string().openapi({ example: "2026-01-15T09:30:00.000Z" }),
   last_used_at: z.string().nullable().openapi({ example: "2026-01-31T11:59:58.000Z" }),
   revoked_at: z.string().nullable().openapi({ example: null }),
+  rate_limit: RateLimitOverrides.optional(),
 }).openapi("ServiceToken");
 
 const CreateToken = z.strictObject({
@@ -51,6 +65,7 @@ const CreateToken = z.strictObject({
     }),
   tenant_id: idOf("ten").nullable().optional(),
   expires_at: Timestamp.nullable().optional(),
+  rate_limit: RateLimitOverrides.optional(),
 }).openapi("CreateServiceToken", {
   example: {
     name: "API gateway",

@@ -16,6 +16,13 @@ import {
 } from "../../domain/keys/tokens.ts";
 import { type Verifier, VERIFY_CODES } from "../../domain/keys/verify.ts";
 import { INCOMING_ID, RESPONSE_HEADERS } from "../middleware/request.ts";
+import { preSpent, tooManyRequests } from "../middleware/rate_limit.ts";
+import {
+  type ApiRateLimiter,
+  policyField,
+  rateField,
+  type RateVerdict,
+} from "../../domain/access/api_rate_limit.ts";
 import { clientAddress, ok } from "../respond.ts";
 import type { Cidr } from "../../domain/shared/ip_address.ts";
 import { defineRoute, router } from "../route.ts";
@@ -90,6 +97,27 @@ export function verifyRoutes(verifier: Verifier) {
   return app;
 }
 
+/** 429 in the error envelope, as the full chain answers it (routes/errors.ts). */
+function refused(spent: RateVerdict, incoming: string | null): Response {
+  const requestId = incoming && INCOMING_ID.test(incoming) ? incoming : newId("req");
+  const err = tooManyRequests(spent);
+  const res = new Response(
+    JSON.stringify({
+      success: false,
+      error: { code: err.code, message: err.message, request_id: requestId },
+    }),
+    { status: 429 },
+  );
+  const headers = res.headers;
+  headers.set("Content-Type", "application/json");
+  headers.set("X-Request-Id", requestId);
+  for (const [name, value] of RESPONSE_HEADERS) headers.set(name, value);
+  headers.set("Retry-After", String(spent.retryAfter));
+  headers.set("RateLimit-Policy", policyField(spent));
+  headers.set("RateLimit", rateField(spent));
+  return res;
+}
+
 /** Whether `req` is a call of POST /v1/keys/verify (a query string sends it the long way). */
 export const isVerify = (req: Request) =>
   req.method === "POST" && req.url.endsWith("/v1/keys/verify");
@@ -108,6 +136,7 @@ export function verifyFastPath(
   verifier: Verifier,
   bodyLimit: number,
   trustedProxies: readonly Cidr[],
+  limiter: ApiRateLimiter | null = null,
 ) {
   const encoder = new TextEncoder();
   return async (req: Request, info?: unknown): Promise<Response | Request> => {
@@ -132,6 +161,15 @@ export function verifyFastPath(
     // Without a promise when memory holds the token: every promise here costs throughput.
     let principal = parsed.success ? authenticateTokenCached(svc, secret) : null;
     if (principal === undefined) principal = await authenticateToken(svc, secret);
+    // A refused token spends its IP's unauthenticated budget here, as the full chain would.
+    if (principal === null && parsed.success && limiter) {
+      const ip = clientAddress(info, h.get("x-forwarded-for"), trustedProxies);
+      const spent = limiter.spendAnonymous(ip, svc.now());
+      if (!spent.allowed) return refused(spent, h.get("x-request-id"));
+      const forward = again();
+      preSpent.set(forward, spent);
+      return forward;
+    }
     if (!parsed.success || !principal?.platform.has("keys:verify")) return again();
     recordRequest(svc.counters, principal.id, svc.now());
     const incoming = h.get("x-request-id");

@@ -5,6 +5,7 @@
 import type { MiddlewareHandler } from "hono";
 import { AppError } from "../../domain/shared/errors.ts";
 import { newId } from "../../domain/shared/ids.ts";
+import type { ApiRateLimiter } from "../../domain/access/api_rate_limit.ts";
 import type { AppDeps, AppEnv } from "../context.ts";
 
 export const INCOMING_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -22,13 +23,17 @@ export const RESPONSE_HEADERS: [string, string][] = [
   ["Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'"],
 ];
 
-export function requestContext(deps: AppDeps): MiddlewareHandler<AppEnv> {
+export function requestContext(
+  deps: AppDeps,
+  rateLimiter: ApiRateLimiter | null = null,
+): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const incoming = c.req.header("X-Request-Id");
     const id = incoming && INCOMING_ID.test(incoming) ? incoming : newId("req");
     c.set("requestId", id);
     c.set("deps", deps);
     c.set("svc", deps.svc);
+    c.set("rateLimiter", rateLimiter);
     c.header("X-Request-Id", id);
     for (const [name, value] of RESPONSE_HEADERS) c.header(name, value);
     await next();

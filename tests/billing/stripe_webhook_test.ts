@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import type { StripeSyncMarks } from "../../domain/billing/stripe_client.ts";
+import { pruneStripeEvents } from "../../domain/billing/stripe_events.ts";
 import { BILLING_QUEUE } from "../../domain/jobs/names.ts";
 import { JOB_HANDLERS } from "../../domain/platform/job_handlers.ts";
 import { dayOf } from "../../domain/shared/time.ts";
@@ -110,6 +111,26 @@ Deno.test("webhook: a type Steward does not apply is stored as ignored, with no 
   // Listed by receipt time for the sync status.
   const byTime = await b.h.kv.get(keys.stripeEventByTime(stored!.received_at, event.id));
   assert.equal(byTime.value, event.id);
+});
+
+Deno.test("webhook: events are kept 90 days, but those waiting or failed, which stay for an operator", async () => {
+  await using b = await billingSetup();
+  const ignored = b.stripe.event("product.created", { id: "prod_Q2", object: "product" });
+  await b.stripe.deliver(b.h, ignored);
+  // An event for a customer no tenant has: failed once applied.
+  const stray = b.stripe.event("customer.updated", { ...b.stripe.addCustomer({}), metadata: {} });
+  await b.stripe.deliver(b.h, stray);
+  await b.h.runJobs();
+  assert.equal((await b.event(stray.id))?.status, "failed");
+  b.h.advance(89 * 86_400_000);
+  assert.equal(await pruneStripeEvents(b.h.svc), 0);
+  b.h.advance(2 * 86_400_000);
+  assert.equal(await pruneStripeEvents(b.h.svc), 1);
+  assert.equal(await b.event(ignored.id), null);
+  assert.equal((await b.event(stray.id))?.status, "failed");
+  const left = [];
+  for await (const e of b.h.kv.list({ prefix: keys.stripeEventsByTime() })) left.push(e.value);
+  assert.deepEqual(left, [stray.id]);
 });
 
 Deno.test("webhook: receipts and successful API calls are noted for the sync status", async () => {
