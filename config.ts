@@ -7,6 +7,7 @@ import { z } from "@hono/zod-openapi";
 import { type Cidr, parseCidr } from "./domain/shared/ip_address.ts";
 import { parseSmtpUrl } from "./domain/email/smtp.ts";
 import { PLATFORM_ROLES } from "./domain/access/permissions.ts";
+import { ALERT_RULE_NAMES } from "./domain/platform/alert_rules.ts";
 
 /** A rate limit as `requests_per_second/burst` (`100/200`). */
 const RATE_TEXT = /^(\d+(?:\.\d+)?)\/(\d+)$/;
@@ -21,15 +22,19 @@ const RateText = z.string().regex(
   .refine((l) => l.requests_per_second > 0 && l.burst >= 1, "rate must be > 0 and burst >= 1");
 const rateFrom = (fallback: string) => z.string().default(fallback).pipe(RateText);
 
+/** A variable holding JSON (default `{}`), parsed before `schema` checks it. */
+const jsonText = <T extends z.ZodType>(schema: T) =>
+  z.string().default("{}").transform((v, ctx) => {
+    try {
+      return JSON.parse(v) as unknown;
+    } catch {
+      ctx.addIssue({ code: "custom", message: "must be JSON" });
+      return z.NEVER;
+    }
+  }).pipe(schema);
+
 /** `{"support":{"read":"20/40"}}`: per platform role, some budgets overridden. */
-const RoleRates = z.string().default("{}").transform((v, ctx) => {
-  try {
-    return JSON.parse(v) as unknown;
-  } catch {
-    ctx.addIssue({ code: "custom", message: "must be JSON" });
-    return z.NEVER;
-  }
-}).pipe(
+const RoleRates = jsonText(
   z.partialRecord(
     z.enum(PLATFORM_ROLES),
     z.strictObject({
@@ -83,6 +88,16 @@ const ConfigSchema = z.object({
   STEWARD_BACKUP_DIR: z.string().min(1).optional(),
   /** How many succeeded backups are kept; older ones are deleted. */
   STEWARD_BACKUP_KEEP: intFrom(1, 1_000, 7),
+  /** `{"dead_jobs":{"threshold":5,"duration_seconds":300}}`: alert rules' defaults overridden. */
+  STEWARD_ALERT_RULES: jsonText(
+    z.partialRecord(
+      z.enum(ALERT_RULE_NAMES),
+      z.strictObject({
+        threshold: z.number().min(0).optional(),
+        duration_seconds: z.number().int().min(0).max(86_400).optional(),
+      }),
+    ),
+  ),
   /** `production` refuses to start without what production needs (an SMTP server). */
   STEWARD_ENV: z.enum(["development", "production"]).default("development"),
   /** A data key in use for longer is a warning in GET /v1/admin/vault/health. */

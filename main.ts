@@ -116,6 +116,7 @@ const svc: Services = {
   stripe: config.STRIPE_SECRET_KEY && config.STRIPE_WEBHOOK_SECRET
     ? stripeAccess(config.STRIPE_SECRET_KEY, config.STRIPE_WEBHOOK_SECRET, config.STRIPE_API_URL)
     : null,
+  alertRules: config.STEWARD_ALERT_RULES,
 };
 if (!svc.mailer.sends) {
   console.log(

@@ -322,6 +322,7 @@ export const keys = {
     "webhook_health",
     id,
   ],
+  webhookHealths: (tenantId: string | null) => [...scope(tenantId), "webhook_health"],
   /** A message: one event for one endpoint, with its delivery status, by endpoint and id. */
   webhookMessage: (tenantId: string | null, endpointId: string, id: string) => [
     ...scope(tenantId),
@@ -405,6 +406,14 @@ export const keys = {
   /** A backup of the store (its file, status, size, checksum), by time-ordered id (`bkp_…`). */
   backup: (id: string) => ["backups", id],
   backups: () => ["backups"],
+  /** An alert (platform/alerts.ts), by time-ordered id (`alr_…`). */
+  alert: (id: string) => ["alerts", id],
+  alerts: () => ["alerts"],
+  /** The firing alert of a rule (pointer: alert id); at most one per rule. */
+  alertOpen: (rule: string) => ["alerts_open", rule],
+  alertsOpen: () => ["alerts_open"],
+  /** A rule's evaluation state: since when its condition holds, its last value. */
+  alertRuleState: (rule: string) => ["alert_rule_state", rule],
 
   // ── Billing on Stripe (domain/billing/) ─────────────────────────────────────
   /** A tenant's subscription as Stripe last told it (Subscription), by tenant id. */

@@ -12,6 +12,8 @@ import { ThresholdGate } from "../domain/keys/threshold_gate.ts";
 import { Verifier } from "../domain/keys/verify.ts";
 import { activityRoutes } from "./usage/activity.ts";
 import { adminQueueRoutes } from "./platform/queues.ts";
+import { alertRoutes } from "./platform/alerts.ts";
+import { infraHealthRoutes } from "./platform/infra_health.ts";
 import { adminUsageRoutes } from "./usage/admin_usage.ts";
 import { apiKeyRoutes } from "./keys/api_keys.ts";
 import { auditRoutes } from "./audit/audit.ts";
@@ -68,6 +70,7 @@ export const TAGS = [
   { name: "Usage", description: "Metered usage: events in, quotas, daily series, the stream." },
   { name: "Logs", description: "Request logs: search, export, retention." },
   { name: "Jobs", description: "Background work: queues and jobs, pause, resume, retry." },
+  { name: "Alerts", description: "Rules over the platform's health: alerts fired and resolved." },
   { name: "Maintenance", description: "One-off operations on the stores." },
   { name: "Webhooks", description: "A tenant's signed outbound webhooks and their deliveries." },
   { name: "Platform webhooks", description: "The platform's own webhook endpoints." },
@@ -157,6 +160,8 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
       logRoutes(),
       postgresRoutes(),
       adminQueueRoutes(),
+      alertRoutes(),
+      infraHealthRoutes(),
       tenantRoutes(),
       memberRoutes(),
       invitationRoutes(),

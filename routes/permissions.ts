@@ -141,6 +141,9 @@ export const ROUTE_ACCESS: Record<string, Access> = {
   "POST /v1/admin/maintenance/db-init": "system:write",
   "POST /v1/admin/maintenance/migrate-kv-to-postgres": "system:write",
 
+  // Infrastructure health (every component)
+  "GET /v1/admin/system/health": "system:read",
+
   // Job queues
   "GET /v1/admin/system/queues": "system:read",
   "GET /v1/admin/system/queues/{name}/jobs": "system:read",
@@ -149,6 +152,12 @@ export const ROUTE_ACCESS: Record<string, Access> = {
   "GET /v1/admin/system/jobs/{id}": "system:read",
   "POST /v1/admin/system/jobs/{id}/retry": "system:write",
   "DELETE /v1/admin/system/jobs/{id}": "system:write",
+
+  // Alerts
+  "GET /v1/admin/system/alerts": "system:read",
+  "GET /v1/admin/system/alerts/{id}": "system:read",
+  "POST /v1/admin/system/alerts/{id}/acknowledge": "system:write",
+  "GET /v1/admin/system/alert-rules": "system:read",
 
   // Webhooks: the platform's endpoints (every tenant's events) and each tenant's own
   "GET /v1/webhooks/event-types": "authenticated",

@@ -174,6 +174,19 @@ const backup = {
   error: null,
 };
 
+const alert = {
+  id: "alr_01JQ3V5W7X9Y1Z3A5B7C9D1E3X",
+  rule: "dead_jobs",
+  state: "firing",
+  value: 3,
+  threshold: 1,
+  link: "/v1/admin/system/queues/webhooks/jobs?status=dead",
+  started_at: AT,
+  resolved_at: null,
+  acknowledged_at: null,
+  acknowledged_by: null,
+};
+
 const subscription = {
   tenant_id: TENANT,
   customer_id: "cus_QXg1o8vcGmoR32",
@@ -630,6 +643,34 @@ export const EVENT_CATALOG: readonly EventType[] = [
       type: "smtp",
       version: 2,
       reason: "migrating the mail relay",
+      ...byUser,
+    },
+  },
+
+  // Alerts (platform/alerts.ts): a rule's transitions, and an operator's acknowledgement
+  {
+    type: "alert.fired",
+    description: "An alert rule's condition held for its duration: the alert fires with the " +
+      "`value` that fired it and a `link` to the resource it concerns.",
+    example: { ...alert, ...bySystem },
+  },
+  {
+    type: "alert.resolved",
+    description: "A firing alert's condition no longer holds: it is resolved.",
+    example: {
+      ...alert,
+      state: "resolved",
+      resolved_at: "2026-03-01T12:05:00.000Z",
+      ...bySystem,
+    },
+  },
+  {
+    type: "alert.acknowledged",
+    description: "An operator acknowledged an alert (firing or resolved).",
+    example: {
+      ...alert,
+      acknowledged_at: "2026-03-01T12:02:00.000Z",
+      acknowledged_by: USER,
       ...byUser,
     },
   },

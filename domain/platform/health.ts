@@ -15,8 +15,11 @@ export interface CheckResult {
 
 const instance = crypto.randomUUID();
 
-/** Writes and reads back a scratch key: proves the store answers both. */
-export function kvProbe(kv: Deno.Kv): Probe {
+/**
+ * Writes and reads back a scratch key: proves the store answers both. `remove` deletes it after
+ * (the operators' report proves deletes too; /health leaves it to expire).
+ */
+export function kvProbe(kv: Deno.Kv, opts: { remove?: boolean } = {}): Probe {
   return {
     name: "kv",
     check: async () => {
@@ -26,6 +29,7 @@ export function kvProbe(kv: Deno.Kv): Probe {
       if ((await kv.get<number>(key)).value !== stamp) {
         throw new Error("read did not return the write");
       }
+      if (opts.remove) await kv.delete(key);
     },
   };
 }

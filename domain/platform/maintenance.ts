@@ -23,6 +23,7 @@ import { BACKUP_SCHEDULE, writeBackup } from "../vault/backups.ts";
 import { reportOverage } from "../billing/overage.ts";
 import { pruneStripeEvents } from "../billing/stripe_events.ts";
 import { iso } from "../shared/time.ts";
+import { evaluateAlerts } from "./alerts.ts";
 
 export interface MaintenanceTask {
   name: string;
@@ -125,6 +126,12 @@ export const MAINTENANCE_TASKS: MaintenanceTask[] = [
       const { tenants, units } = await reportOverage(svc);
       return { overage_tenants: tenants, overage_units: units };
     },
+  },
+  {
+    // The alert rules (platform/alert_rules.ts): fire and resolve alerts.
+    name: "evaluate-alerts",
+    schedule: "* * * * *",
+    run: (svc) => evaluateAlerts(svc),
   },
   {
     // Off without a backup directory (STEWARD_BACKUP_DIR=off, or a store in memory or remote).

@@ -27,7 +27,8 @@ export type IdPrefix =
   | "req"
   | "log"
   | "usg"
-  | "bkp";
+  | "bkp"
+  | "alr";
 
 /**
  * The last random part issued for each recent millisecond. Kept per millisecond (not just for

@@ -35,7 +35,15 @@ export interface Services {
   backups: BackupSettings;
   /** Stripe (STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET), or null: billing routes answer 409. */
   stripe: StripeAccess | null;
+  /** STEWARD_ALERT_RULES: thresholds and durations overriding the alert rules' defaults. */
+  alertRules?: AlertRuleOverrides;
 }
+
+/** Per alert rule (platform/alert_rules.ts), its threshold and/or duration as configured. */
+export type AlertRuleOverrides = Record<
+  string,
+  { threshold?: number; duration_seconds?: number }
+>;
 
 /** The Stripe API client (the official SDK) and the secret Stripe signs webhooks with. */
 export interface StripeAccess {
