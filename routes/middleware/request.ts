@@ -8,7 +8,11 @@ import { newId } from "../../domain/shared/ids.ts";
 import type { ApiRateLimiter } from "../../domain/access/api_rate_limit.ts";
 import type { AppDeps, AppEnv } from "../context.ts";
 
-export const INCOMING_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+const INCOMING_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** The caller's X-Request-Id when it is a safe one, else a new id. */
+export const requestIdFrom = (incoming: string | null | undefined) =>
+  incoming && INCOMING_ID.test(incoming) ? incoming : newId("req");
 
 /**
  * OWASP's headers for a JSON API, set before the handler runs so Hono folds them into the
@@ -28,8 +32,7 @@ export function requestContext(
   rateLimiter: ApiRateLimiter | null = null,
 ): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    const incoming = c.req.header("X-Request-Id");
-    const id = incoming && INCOMING_ID.test(incoming) ? incoming : newId("req");
+    const id = requestIdFrom(c.req.header("X-Request-Id"));
     c.set("requestId", id);
     c.set("deps", deps);
     c.set("svc", deps.svc);
