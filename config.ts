@@ -6,45 +6,12 @@ import { dirname, join } from "node:path";
 import { z } from "@hono/zod-openapi";
 import { type Cidr, parseCidr } from "./domain/shared/ip_address.ts";
 import { parseSmtpUrl } from "./domain/email/smtp.ts";
-import { PLATFORM_ROLES } from "./domain/access/permissions.ts";
-import { ALERT_RULE_NAMES } from "./domain/platform/alert_rules.ts";
-
-/** A rate limit as `requests_per_second/burst` (`100/200`). */
-const RATE_TEXT = /^(\d+(?:\.\d+)?)\/(\d+)$/;
-const RateText = z.string().regex(
-  RATE_TEXT,
-  'must be "<requests per second>/<burst>", e.g. "100/200"',
-)
-  .transform((v) => {
-    const [, rate, burst] = RATE_TEXT.exec(v)!;
-    return { requests_per_second: Number(rate), burst: Number(burst) };
-  })
-  .refine((l) => l.requests_per_second > 0 && l.burst >= 1, "rate must be > 0 and burst >= 1");
-const rateFrom = (fallback: string) => z.string().default(fallback).pipe(RateText);
-
-/** A variable holding JSON (default `{}`), parsed before `schema` checks it. */
-const jsonText = <T extends z.ZodType>(schema: T) =>
-  z.string().default("{}").transform((v, ctx) => {
-    try {
-      return JSON.parse(v) as unknown;
-    } catch {
-      ctx.addIssue({ code: "custom", message: "must be JSON" });
-      return z.NEVER;
-    }
-  }).pipe(schema);
-
-/** `{"support":{"read":"20/40"}}`: per platform role, some budgets overridden. */
-const RoleRates = jsonText(
-  z.partialRecord(
-    z.enum(PLATFORM_ROLES),
-    z.strictObject({
-      read: RateText.optional(),
-      write: RateText.optional(),
-      expensive: RateText.optional(),
-      ingest: RateText.optional(),
-    }),
-  ),
-);
+import {
+  SETTING_KEYS,
+  type SettingKey,
+  SETTINGS,
+  settingVariables,
+} from "./domain/platform/runtime_settings.ts";
 
 const intFrom = (min: number, max: number, fallback: number) =>
   z.coerce.number().int().min(min).max(max).default(fallback);
@@ -86,18 +53,14 @@ const ConfigSchema = z.object({
    * beside a store in a local file, none for a store in memory or over KV Connect.
    */
   STEWARD_BACKUP_DIR: z.string().min(1).optional(),
-  /** How many succeeded backups are kept; older ones are deleted. */
-  STEWARD_BACKUP_KEEP: intFrom(1, 1_000, 7),
-  /** `{"dead_jobs":{"threshold":5,"duration_seconds":300}}`: alert rules' defaults overridden. */
-  STEWARD_ALERT_RULES: jsonText(
-    z.partialRecord(
-      z.enum(ALERT_RULE_NAMES),
-      z.strictObject({
-        threshold: z.number().min(0).optional(),
-        duration_seconds: z.number().int().min(0).max(86_400).optional(),
-      }),
-    ),
-  ),
+  /**
+   * The settings that may also change at run time (STEWARD_BACKUP_KEEP, STEWARD_ALERT_RULES,
+   * STEWARD_RATE_LIMIT_*, STEWARD_SESSION_*, STEWARD_VERIFY_CACHE_MS, USAGE_FLUSH_INTERVAL_MS,
+   * REQUEST_LOG_SAMPLE_RATE, LOG_RETENTION_DAYS, …): each read with the schema of its entry in
+   * domain/platform/runtime_settings.ts. Set, a variable pins its setting (README, Runtime
+   * configuration).
+   */
+  ...settingVariables(),
   /** `production` refuses to start without what production needs (an SMTP server). */
   STEWARD_ENV: z.enum(["development", "production"]).default("development"),
   /** A data key in use for longer is a warning in GET /v1/admin/vault/health. */
@@ -153,27 +116,8 @@ const ConfigSchema = z.object({
    * process.
    */
   STEWARD_RATE_LIMITS: z.enum(["on", "off"]).default("on"),
-  STEWARD_RATE_LIMIT_READ: rateFrom("100/200"),
-  STEWARD_RATE_LIMIT_WRITE: rateFrom("20/40"),
-  STEWARD_RATE_LIMIT_EXPENSIVE: rateFrom("1/5"),
-  STEWARD_RATE_LIMIT_INGEST: rateFrom("1000/2000"),
-  STEWARD_RATE_LIMIT_ANONYMOUS: rateFrom("10/20"),
-  STEWARD_RATE_LIMIT_ROLES: RoleRates,
-  STEWARD_SESSION_IDLE_MINUTES: intFrom(1, 7 * 24 * 60, 60),
-  STEWARD_SESSION_MAX_HOURS: intFrom(1, 90 * 24, 12),
-  /**
-   * How long verify may answer from memory: a change made by another process (revocation,
-   * plan change, suspension) is seen within this window.
-   */
-  STEWARD_VERIFY_CACHE_MS: intFrom(100, 300_000, 5_000),
-  /** How often the write-behind counters are written (a hard kill loses at most this much). */
-  USAGE_FLUSH_INTERVAL_MS: intFrom(100, 60_000, 1_000),
   /** Distinct counters (or request-log entries) waiting that trigger a write before the interval. */
   USAGE_FLUSH_MAX_ENTRIES: intFrom(10, 100_000, 1_000),
-  /** Share of successful requests whose log entry is kept (warnings and errors always are). */
-  REQUEST_LOG_SAMPLE_RATE: z.coerce.number().min(0).max(1).default(0.1),
-  /** Days request logs are kept; the daily prune deletes what is older. */
-  LOG_RETENTION_DAYS: intFrom(1, 3_650, 30),
   /** Log entries and usage events held in memory while Postgres is unreachable, at most. */
   PG_BUFFER_MAX_ROWS: intFrom(1_000, 10_000_000, 100_000),
   /**
@@ -252,6 +196,20 @@ function backupDir(set: string | undefined, kvPath: string): string | null {
 export type Config = z.infer<typeof ConfigSchema>;
 
 export class ConfigError extends Error {}
+
+/**
+ * The runtime settings (domain/platform/runtime_settings.ts) whose variable `env` sets, with
+ * their values: the environment pins them (GET /v1/admin/config says `env`, PATCH answers 409).
+ */
+export function pinnedSettings(
+  config: Config,
+  env: Record<string, string | undefined>,
+): Partial<Record<SettingKey, unknown>> {
+  return Object.fromEntries(
+    SETTING_KEYS.filter((key) => env[SETTINGS[key].env])
+      .map((key) => [key, config[SETTINGS[key].env as keyof Config]]),
+  );
+}
 
 /** Parses `env` (empty strings count as unset); throws ConfigError naming each bad variable. */
 export function loadConfig(env: Record<string, string | undefined>): Config {

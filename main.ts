@@ -3,7 +3,9 @@
  * SIGTERM/SIGINT: stop accepting, drain in-flight requests, close KV, exit 0.
  */
 import denoJson from "./deno.json" with { type: "json" };
-import { type Config, ConfigError, loadConfig } from "./config.ts";
+import { type Config, ConfigError, loadConfig, pinnedSettings } from "./config.ts";
+import { IpGuard } from "./domain/protection/ip_guard.ts";
+import { DEFAULT_REPUTATION } from "./domain/protection/ip_reputation.ts";
 import { Aggregator } from "./domain/usage/aggregator.ts";
 import { ensureSuperAdmin } from "./domain/platform/bootstrap.ts";
 import { JOB_HANDLERS } from "./domain/platform/job_handlers.ts";
@@ -35,6 +37,8 @@ import { PgAnalytics } from "./pg/analytics.ts";
 import { connectPostgres } from "./pg/client.ts";
 import { migrate } from "./pg/migrations.ts";
 import { createApp } from "./routes/app.ts";
+import { RuntimeConfig } from "./domain/platform/runtime_config.ts";
+import { PluginHooks } from "./domain/plugins/hooks.ts";
 
 let config: Config;
 try {
@@ -91,7 +95,8 @@ const aggregator = new Aggregator(counters, kv, {
 const svc: Services = {
   kv,
   now: Date.now,
-  passwords: DEFAULT_PASSWORD_POLICY,
+  // A copy: the runtime configuration changes its minimum score.
+  passwords: { ...DEFAULT_PASSWORD_POLICY },
   sessions: {
     idleMs: config.STEWARD_SESSION_IDLE_MINUTES * 60_000,
     maxMs: config.STEWARD_SESSION_MAX_HOURS * 3_600_000,
@@ -118,6 +123,16 @@ const svc: Services = {
     : null,
   alertRules: config.STEWARD_ALERT_RULES,
 };
+// Plugins' hooks run on the Services they are part of; other processes' changes are followed.
+const pluginHooks = new PluginHooks(svc);
+svc.hooks = pluginHooks;
+pluginHooks.start((err) =>
+  console.error(JSON.stringify({
+    level: "error",
+    msg: "plugin hooks",
+    error: err instanceof Error ? err.message : String(err),
+  }))
+);
 if (!svc.mailer.sends) {
   console.log(
     "Steward: no SMTP server (STEWARD_SMTP_URL): mail is captured, not sent; " +
@@ -186,12 +201,34 @@ const jobs = new JobWorker(svc, JOB_HANDLERS, {
 if (hasQueues(kv)) kv.listenQueue((message) => jobs.wake(message));
 jobs.start();
 
+// Blocks made by any process reach this one through a watch; its tally is written every second.
+const ipGuard = new IpGuard(svc, { ...DEFAULT_REPUTATION }, (err) =>
+  console.error(JSON.stringify({
+    level: "error",
+    msg: "ip reputation",
+    error: err instanceof Error ? err.message : String(err),
+  })));
+await ipGuard.start(1_000);
+
+// Settings changed through the API (GET/PATCH /v1/admin/config): applied now, then followed.
+const runtime = new RuntimeConfig(svc, pinnedSettings(config, Deno.env.toObject()));
+await runtime.refresh();
+runtime.start((err) =>
+  console.error(JSON.stringify({
+    level: "error",
+    msg: "runtime config",
+    error: err instanceof Error ? err.message : String(err),
+  }))
+);
+
 const app = createApp({
   svc,
   config,
+  runtime,
   version: denoJson.version,
   startedAt: Date.now(),
   probes: pg ? [{ name: "postgres", check: pg.ping }] : [],
+  ipGuard,
 });
 
 const server = Deno.serve({
@@ -210,12 +247,17 @@ async function shutdown(signal: string) {
   await server.shutdown();
   // Runs in flight finish (or are retried after their lease) before KV closes.
   await jobs.stop();
+  await pluginHooks.stop();
+  await ipGuard.stop().catch((err) =>
+    console.error(`Steward: could not write the last IP reputation counts: ${err.message}`)
+  );
   // Everything counted before the last answer went out is written before KV closes.
   await aggregator.stop().catch((err) =>
     console.error(`Steward: could not write the last counters or logs: ${err.message}`)
   );
   await pg?.close();
   await svc.mailer.close();
+  await runtime.stop();
   kv.close();
   clearTimeout(forced);
   Deno.exit(0);

@@ -33,7 +33,7 @@ Deno.exit(
     const off = spawn("off", { STEWARD_RATE_LIMITS: "off" });
     const on = spawn("on", {
       STEWARD_RATE_LIMITS: "on",
-      STEWARD_RATE_LIMIT_READ: "10000000/10000000",
+      STEWARD_RATE_LIMIT_READ: "1000000/1000000",
     });
     await Promise.all(servers.map((s) => s.waitForStdout(LISTENING, "the listening line")));
 

@@ -48,6 +48,11 @@ export class KvCache {
     return this.#slots.size;
   }
 
+  /** A new freshness window (runtime configuration), for every entry from the next read. */
+  setFreshMs(ms: number) {
+    this.#opts.freshMs = ms;
+  }
+
   /** The entry at `key`, from memory when fresh enough (see the module comment). */
   get<T>(key: Deno.KvKey): Promise<Deno.KvEntryMaybe<T>> | Deno.KvEntryMaybe<T> {
     return this.getSync<T>(key) ??

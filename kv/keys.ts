@@ -226,6 +226,8 @@ export const keys = {
   users: () => ["users"],
   /** Unique lower-cased email → user id. */
   userEmail: (email: string) => ["user_emails", email],
+  /** Unique lower-cased username → user id. */
+  userUsername: (username: string) => ["user_usernames", username],
   /** Session record, by id. */
   session: (id: string) => ["sessions", id],
   sessions: () => ["sessions"],
@@ -235,12 +237,24 @@ export const keys = {
   userSession: (userId: string, sessionId: string) => ["user_sessions", userId, sessionId],
   userSessions: (userId: string) => ["user_sessions", userId],
   /**
-   * Login attempts in a row for an email (known or not) and when the next may be checked
-   * (identity/login_throttle.ts). Cleared by a success.
+   * Login attempts in a row for an account name (its email, else its username; known or not)
+   * and when the next may be checked (identity/login_throttle.ts). Cleared by a success.
    */
   loginThrottle: (email: string) => ["login_throttles", email],
   /** Failed logins from one source address in one 15-minute window ({ count }). */
   loginIpFailures: (ip: string, window: number) => ["login_ip_failures", ip, window],
+
+  // ── IP reputation (protection/) ─────────────────────────────────────────────
+  /** What one source address did lately (counts per minute, totals, blocks), by canonical IP. */
+  ipReputation: (ip: string) => ["ip_reputation", ip],
+  ipReputations: () => ["ip_reputation"],
+  /** A block of an address or range in force (`ipb_…`); lifted or expired, it is deleted. */
+  ipBlock: (id: string) => ["ip_blocks", id],
+  ipBlocks: () => ["ip_blocks"],
+  /** The addresses never blocked ({ entries }). */
+  ipAllowlist: () => ["ip_allowlist"],
+  /** Bumped (KvU64) by every change of the blocks or the allowlist: each process watches it. */
+  ipRulesVersion: () => ["ip_rules_version"],
   /**
    * An address a user logged in from (hashed with the user id; value: the deadline, 90 days on):
    * its right password is checked even while the account's delay runs.
@@ -277,6 +291,17 @@ export const keys = {
   /** Credentials holding every permission (value: principal id); empty store ⇒ bootstrap. */
   superAdmin: (principalId: string) => ["super_admins", principalId],
   superAdmins: () => ["super_admins"],
+  // ── Custom roles ───────────────────────────────────────────────────────────
+  /** Custom role record (access/custom_roles.ts), by id. */
+  role: (id: string) => ["roles", id],
+  roles: () => ["roles"],
+  /** Unique lower-cased role name → role id. */
+  roleName: (name: string) => ["role_names", name],
+  /** Users and live service tokens holding a role (KvU64 each), so a delete need not scan. */
+  roleUsers: (roleId: string) => ["counters", "role_users", roleId],
+  roleTokens: (roleId: string) => ["counters", "role_tokens", roleId],
+  /** Bumped by every role change: its versionstamp names the role table a process holds. */
+  rolesVersion: () => ["meta", "roles_version"],
   /** Which credential the last bootstrap registered; its versionstamp serializes bootstraps. */
   bootstrap: () => ["meta", "bootstrap"],
   /** A one-time data migration that has run on this store (value: when, and what it moved). */
@@ -361,6 +386,13 @@ export const keys = {
   requestLogs: () => ["request_logs"],
   /** Platform-wide traffic on one UTC day (KvU64): requests, errors, bytes_in, bytes_out… */
   traffic: (metric: string, day: string) => ["traffic", metric, day],
+  /**
+   * Answers in one UTC minute (its start, epoch ms), platform-wide (KvU64, summed by every
+   * process's flush): `answers`, `server_errors`, `rate_limited`, `unauthorized`. A sum ignores
+   * expireIn: the `prune-answer-rates` cron deletes old minutes.
+   */
+  answerRate: (minute: number, kind: string) => ["answer_rates", minute, kind],
+  answerRates: () => ["answer_rates"],
 
   // ── Jobs ────────────────────────────────────────────────────────────────────
   /** Job record (queue, type, payload, status, attempts, next run, last error), by id. */
@@ -414,6 +446,20 @@ export const keys = {
   alertsOpen: () => ["alerts_open"],
   /** A rule's evaluation state: since when its condition holds, its last value. */
   alertRuleState: (rule: string) => ["alert_rule_state", rule],
+  /** The runtime configuration set through the API (platform/runtime_config.ts): one document. */
+  runtimeConfig: () => ["runtime_config"],
+  /** Each version of that document, by number (its history, for rollbacks). */
+  runtimeConfigVersion: (version: number) => ["runtime_config_versions", version],
+  runtimeConfigVersions: () => ["runtime_config_versions"],
+
+  // ── Plugins (domain/plugins/) ───────────────────────────────────────────────
+  /** A plugin (URL, events, hooks, config, the platform webhook endpoint it owns), by `plg_…` id. */
+  plugin: (id: string) => ["plugins", id],
+  plugins: () => ["plugins"],
+  /** A live plugin's name, lowercased (unique; pointer: plugin id). */
+  pluginName: (name: string) => ["plugin_names", name],
+  /** KvU64 bumped by every change of a plugin: each process watches it (plugins/hooks.ts). */
+  pluginsVersion: () => ["plugins_version"],
 
   // ── Billing on Stripe (domain/billing/) ─────────────────────────────────────
   /** A tenant's subscription as Stripe last told it (Subscription), by tenant id. */

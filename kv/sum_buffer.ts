@@ -50,6 +50,10 @@ export interface FlushStats {
   last_flush_duration_ms: number | null;
   last_flush_keys: number;
   last_error: string | null;
+  /** When a flush last wrote everything it took (the alert rules' flush lag). */
+  last_success_at: number | null;
+  /** Flushes failed since the last that succeeded. */
+  errors_in_row: number;
 }
 
 /** Mutations per commit (companions included): well inside KV's 1000, and small commits keep the lock short. */
@@ -77,6 +81,8 @@ export class SumBuffer {
     last_flush_duration_ms: null,
     last_flush_keys: 0,
     last_error: null,
+    last_success_at: null,
+    errors_in_row: 0,
   };
 
   constructor(kv: Deno.Kv, opts: SumBufferOptions) {
@@ -218,9 +224,12 @@ export class SumBuffer {
     this.stats.last_flush_keys = taken.length;
     if (failed) {
       this.stats.flush_errors++;
+      this.stats.errors_in_row++;
       this.stats.last_error = failed.message;
       throw failed;
     }
+    this.stats.errors_in_row = 0;
+    this.stats.last_success_at = this.stats.last_flush_at;
   }
 
   /** The deltas in commits of at most CHUNK mutations, each sum with its companion, if any. */
@@ -253,6 +262,15 @@ export class SumBuffer {
     );
     Deno.unrefTimer(timer);
     this.#timer = timer;
+  }
+
+  /** A new interval (runtime configuration): a running timer restarts with it. */
+  setFlushInterval(ms: number) {
+    this.#opts.flushIntervalMs = ms;
+    if (this.#timer === null) return;
+    clearInterval(this.#timer);
+    this.#timer = null;
+    this.start();
   }
 
   /** Stops the timer and writes what is left (shutdown). */

@@ -13,6 +13,8 @@ import { Verifier } from "../domain/keys/verify.ts";
 import { activityRoutes } from "./usage/activity.ts";
 import { adminQueueRoutes } from "./platform/queues.ts";
 import { alertRoutes } from "./platform/alerts.ts";
+import { configRoutes } from "./platform/config.ts";
+import { ipReputationRoutes } from "./platform/ip_reputation.ts";
 import { infraHealthRoutes } from "./platform/infra_health.ts";
 import { adminUsageRoutes } from "./usage/admin_usage.ts";
 import { apiKeyRoutes } from "./keys/api_keys.ts";
@@ -20,6 +22,7 @@ import { auditRoutes } from "./audit/audit.ts";
 import { authRoutes } from "./identity/auth.ts";
 import type { AppDeps, AppEnv } from "./context.ts";
 import { docsRoutes } from "./docs.ts";
+import { consoleRoutes } from "./console/console.tsx";
 import { withExamples } from "./examples.ts";
 import { errorJson, notFoundHandler, onError } from "./errors.ts";
 import { healthRoutes } from "./platform/health.ts";
@@ -30,6 +33,7 @@ import { memberRoutes } from "./identity/members.ts";
 import { requestContext } from "./middleware/request.ts";
 import { emailRoutes } from "./email/emails.ts";
 import { requestLog } from "./middleware/request_log.ts";
+import { ipGuard } from "./middleware/ip_guard.ts";
 import { ROUTE_ACCESS, routeKey } from "./permissions.ts";
 import { planRoutes } from "./tenancy/plans.ts";
 import { projectRoutes } from "./tenancy/projects.ts";
@@ -40,8 +44,10 @@ import { tokenRoutes } from "./keys/tokens.ts";
 import { usageRoutes } from "./usage/usage.ts";
 import { usageOpsRoutes } from "./usage/usage_ops.ts";
 import { userRoutes } from "./identity/users.ts";
+import { roleRoutes } from "./identity/roles.ts";
 import { isVerify, verifyFastPath, verifyRoutes } from "./keys/verify.ts";
 import { webhookRoutes } from "./webhooks/webhooks.ts";
+import { pluginRoutes } from "./plugins/plugins.ts";
 import { vaultRotationRoutes } from "./vault/rotation.ts";
 import { vaultHealthRoutes } from "./vault/health.ts";
 import { secretRoutes } from "./vault/secrets.ts";
@@ -54,6 +60,10 @@ export const TAGS = [
   { name: "Health", description: "Liveness, readiness and a report of each dependency." },
   { name: "Auth", description: "Logging in and out, the current principal, password resets." },
   { name: "Users", description: "The platform's users: create, find, block, suspend, erase." },
+  {
+    name: "Roles",
+    description: "Built-in and custom roles, and the permission table they draw from.",
+  },
   { name: "Activity", description: "What a principal did, day by day." },
   {
     name: "Service tokens",
@@ -71,9 +81,21 @@ export const TAGS = [
   { name: "Logs", description: "Request logs: search, export, retention." },
   { name: "Jobs", description: "Background work: queues and jobs, pause, resume, retry." },
   { name: "Alerts", description: "Rules over the platform's health: alerts fired and resolved." },
+  {
+    name: "Configuration",
+    description: "Settings that change while Steward runs: read, change, history, rollback.",
+  },
+  {
+    name: "IP reputation",
+    description: "Each source address's score, blocks of addresses and ranges, the allowlist.",
+  },
   { name: "Maintenance", description: "One-off operations on the stores." },
   { name: "Webhooks", description: "A tenant's signed outbound webhooks and their deliveries." },
   { name: "Platform webhooks", description: "The platform's own webhook endpoints." },
+  {
+    name: "Plugins",
+    description: "External services that get events and may veto creations through hooks.",
+  },
   { name: "Email", description: "Mail sent, failing, or kept in the development outbox." },
   { name: "Audit", description: "Who did what, to which resource, from where and when." },
   {
@@ -99,7 +121,10 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   const origins = deps.config.STEWARD_CORS_ORIGINS;
 
   const limiter = rateLimiter(deps.config);
-  app.use("*", requestContext(deps, limiter), requestLog);
+  // The limits and the IP guard follow the runtime configuration (GET/PATCH /v1/admin/config).
+  deps.runtime.attach(limiter, deps.ipGuard);
+  // The IP guard first: a blocked address is refused before any other work, and logged.
+  app.use("*", requestContext(deps, limiter), requestLog, ipGuard);
   // No origins configured means no cross-origin access: then CORS costs nothing per request.
   if (origins.length) {
     app.use(
@@ -108,6 +133,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
         origin: origins.includes("*") ? "*" : origins,
         allowHeaders: [
           "Authorization",
+          "X-Api-Key",
           "Content-Type",
           "Idempotency-Key",
           "If-Match",
@@ -148,6 +174,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
       authRoutes(),
       tokenRoutes(),
       userRoutes(),
+      roleRoutes(),
       activityRoutes(),
       planRoutes(),
       projectRoutes(),
@@ -161,6 +188,8 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
       postgresRoutes(),
       adminQueueRoutes(),
       alertRoutes(),
+      configRoutes(),
+      ipReputationRoutes(),
       infraHealthRoutes(),
       tenantRoutes(),
       memberRoutes(),
@@ -168,6 +197,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
       auditRoutes(),
       emailRoutes(),
       webhookRoutes(),
+      pluginRoutes(),
       vaultRotationRoutes(),
       vaultHealthRoutes(),
       secretRoutes(),
@@ -175,6 +205,8 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
       stripeRoutes(),
       financeRoutes(),
       docsRoutes(),
+      // The console acts through this app (its fetch, verify's fast path included).
+      consoleRoutes((req, env) => app.fetch(req, env)),
     ]
   ) {
     app.route("/", routes);
@@ -185,6 +217,13 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     scheme: "bearer",
     description:
       "A session token (`sts_…`, from POST /v1/auth/login) or a service token (`stw_…`).",
+  });
+  app.openAPIRegistry.registerComponent("securitySchemes", "apiKey", {
+    type: "apiKey",
+    in: "header",
+    name: "x-api-key",
+    description: "A service token (`stw_…`) in the header, as key-validation APIs are called; " +
+      "`Authorization` wins when both are sent.",
   });
   // Built on first request, then served as is: the document is the same for the process's life.
   let document: unknown;
@@ -213,6 +252,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     verifier,
     deps.config.STEWARD_BODY_LIMIT_BYTES,
     deps.config.STEWARD_TRUSTED_PROXIES,
+    deps.ipGuard,
     limiter,
   );
   const full = app.fetch;
@@ -261,11 +301,22 @@ function costSettings(config: AppDeps["config"]): CostSettings {
   };
 }
 
+/**
+ * Every API route registered, as `METHOD /path` keys of the access table. The console's pages
+ * are left out: they act through the API, whose routes check access (routes/console/api.ts).
+ */
+export function apiRouteKeys(app: OpenAPIHono<AppEnv>): Set<string> {
+  const found = new Set<string>();
+  for (const r of app.routes) {
+    if (r.method === "ALL" || r.path.endsWith("*") || r.path.startsWith("/console")) continue;
+    found.add(routeKey(r.method, r.path.replace(/:(\w+)/g, "{$1}")));
+  }
+  return found;
+}
+
 /** Deny by default: a registered route without an entry in the access table stops start-up. */
 function assertEveryRouteHasAccess(app: OpenAPIHono<AppEnv>) {
-  for (const r of app.routes) {
-    if (r.method === "ALL" || r.path.endsWith("*")) continue;
-    const key = routeKey(r.method, r.path.replace(/:(\w+)/g, "{$1}"));
+  for (const key of apiRouteKeys(app)) {
     if (!ROUTE_ACCESS[key]) throw new Error(`${key} has no entry in routes/permissions.ts`);
   }
 }

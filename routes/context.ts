@@ -2,6 +2,8 @@
 import type { Config } from "../config.ts";
 import type { ApiRateLimiter } from "../domain/access/api_rate_limit.ts";
 import type { Probe } from "../domain/platform/health.ts";
+import type { RuntimeConfig } from "../domain/platform/runtime_config.ts";
+import type { IpGuard } from "../domain/protection/ip_guard.ts";
 import type { Principal } from "../domain/access/principal.ts";
 import type { Permission } from "../domain/access/permissions.ts";
 import type { Services } from "../domain/shared/services.ts";
@@ -39,6 +41,10 @@ export interface AppDeps {
   startedAt: number;
   /** Extra readiness checks (Postgres when configured). */
   probes?: Probe[];
+  /** Blocked addresses and the reputation tally (started by main.ts, flushed by tests). */
+  ipGuard: IpGuard;
+  /** This process's runtime settings (GET/PATCH /v1/admin/config), applied to what runs. */
+  runtime: RuntimeConfig;
 }
 
 export type AppEnv = {

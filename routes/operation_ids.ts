@@ -102,6 +102,11 @@ const NAMED: Record<string, string> = {
   "POST /v1/admin/finance/reconcile": "reconcileStripe",
   "GET /v1/admin/finance/subscription-summary": "getAdminFinanceSubscriptionSummary",
   "GET /v1/admin/finance/revenue-protection": "getAdminFinanceRevenueProtection",
+  "GET /v1/admin/config": "getAdminConfig",
+  "GET /v1/admin/system/ip-reputation": "listAdminSystemIpReputations",
+  "GET /v1/admin/system/ip-reputation/{ip}": "getAdminSystemIpReputation",
+  "GET /v1/admin/system/ip-allowlist": "getAdminSystemIpAllowlist",
+  "PUT /v1/admin/system/ip-allowlist": "replaceAdminSystemIpAllowlist",
 };
 
 export function operationId(method: string, path: string): string {

@@ -40,6 +40,16 @@ export const ROUTE_ACCESS: Record<string, Access> = {
   "GET /v1/users/{id}/audit-trail": "audit:read",
   "GET /v1/users/{id}/daily": "users:read",
 
+  // Roles and the permission table: managing who may do what is managing users (admins may,
+  // within what they hold: a role is created, edited or granted only by someone holding every
+  // permission in it); reading them is reading users. Not config:*, which admins lack.
+  "GET /v1/admin/roles": "users:read",
+  "POST /v1/admin/roles": "users:write",
+  "GET /v1/admin/roles/{id}": "users:read",
+  "PATCH /v1/admin/roles/{id}": "users:write",
+  "DELETE /v1/admin/roles/{id}": "users:write",
+  "GET /v1/admin/permissions": "users:read",
+
   // The caller's own activity
   "GET /v1/me/daily": "authenticated",
   "GET /v1/me/overview": "authenticated",
@@ -158,6 +168,32 @@ export const ROUTE_ACCESS: Record<string, Access> = {
   "GET /v1/admin/system/alerts/{id}": "system:read",
   "POST /v1/admin/system/alerts/{id}/acknowledge": "system:write",
   "GET /v1/admin/system/alert-rules": "system:read",
+
+  // Runtime configuration (platform/runtime_config.ts)
+  "GET /v1/admin/config": "config:read",
+  "PATCH /v1/admin/config": "config:write",
+  "GET /v1/admin/config/history": "config:read",
+  "POST /v1/admin/config/rollback": "config:write",
+
+  // Plugins: they see every event and may veto creations, so they are the platform's
+  // configuration (config:*, held by super admins only)
+  "GET /v1/admin/plugins": "config:read",
+  "POST /v1/admin/plugins": "config:write",
+  "GET /v1/admin/plugins/{id}": "config:read",
+  "PATCH /v1/admin/plugins/{id}": "config:write",
+  "DELETE /v1/admin/plugins/{id}": "config:write",
+  "POST /v1/admin/plugins/{id}/enable": "config:write",
+  "POST /v1/admin/plugins/{id}/disable": "config:write",
+  "GET /v1/admin/plugins/{id}/health": "config:read",
+
+  // IP reputation: scores, blocks and the allowlist
+  "GET /v1/admin/system/ip-reputation": "system:read",
+  "GET /v1/admin/system/ip-reputation/{ip}": "system:read",
+  "GET /v1/admin/system/ip-blocks": "system:read",
+  "POST /v1/admin/system/ip-blocks": "system:write",
+  "DELETE /v1/admin/system/ip-blocks/{id}": "system:write",
+  "GET /v1/admin/system/ip-allowlist": "system:read",
+  "PUT /v1/admin/system/ip-allowlist": "system:write",
 
   // Webhooks: the platform's endpoints (every tenant's events) and each tenant's own
   "GET /v1/webhooks/event-types": "authenticated",

@@ -50,10 +50,12 @@ function errorResponses(route: RouteConfig, access: Access) {
     ...(hasInput
       ? { 400: errorResponse("Invalid input: `details` lists each issue with its path.") }
       : {}),
-    ...(access === "public" ? {} : {
-      401: errorResponse("Missing, invalid, expired or revoked credentials."),
-      403: errorResponse(`The caller lacks \`${access}\`.`),
-    }),
+    ...(access === "public"
+      ? { 403: errorResponse("The caller's address is blocked (IP reputation).") }
+      : {
+        401: errorResponse("Missing, invalid, expired or revoked credentials."),
+        403: errorResponse(`The caller lacks \`${access}\`, or its address is blocked.`),
+      }),
     ...(route.request?.params || route.path.includes("{")
       ? { 404: errorResponse("Not found, or not visible to the caller.") }
       : {}),
@@ -115,7 +117,7 @@ export function defineRoute<const R extends RouteConfig>(route: R): R {
     operationId: operationId(route.method, route.path),
     ...route,
     middleware: [...guards, ...[route.middleware ?? []].flat()],
-    security: access === "public" ? [] : [{ bearer: [] }],
+    security: access === "public" ? [] : [{ bearer: [] }, { apiKey: [] }],
     description: [route.description, `**Access:** \`${access}\``].filter(Boolean).join("\n\n"),
     "x-permission": access,
     parameters: [...(route.parameters ?? []), ...postHeaders],

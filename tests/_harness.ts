@@ -4,7 +4,10 @@
  *   await using h = await setup();
  *   const res = await h.call("POST", "/v1/tenants", { token: h.root, body: { name: "Acme", slug: "acme" } });
  */
-import { loadConfig } from "../config.ts";
+import { loadConfig, pinnedSettings } from "../config.ts";
+import { RuntimeConfig } from "../domain/platform/runtime_config.ts";
+import { IpGuard } from "../domain/protection/ip_guard.ts";
+import { DEFAULT_REPUTATION } from "../domain/protection/ip_reputation.ts";
 import { createApp } from "../routes/app.ts";
 import { Aggregator } from "../domain/usage/aggregator.ts";
 import { ensureSuperAdmin } from "../domain/platform/bootstrap.ts";
@@ -31,6 +34,7 @@ import { PgAnalytics } from "../pg/analytics.ts";
 import type { PgStore } from "../pg/client.ts";
 import { SumBuffer } from "../kv/sum_buffer.ts";
 import { getRecord } from "../kv/table.ts";
+import { PluginHooks } from "../domain/plugins/hooks.ts";
 
 export interface CallOptions {
   token?: string;
@@ -138,6 +142,7 @@ export async function setup(opts: HarnessOptions = {}) {
     backups: { dir: null, keep: 7, store: ":memory:" },
     stripe: opts.stripe ?? null,
   };
+  svc.hooks = new PluginHooks(svc);
   const boot = await ensureSuperAdmin(svc);
   if (opts.seedPlans ?? true) await seedPlans(svc);
   // The start-up's events have no webhook endpoint to go to: their fan-out jobs are dropped, so
@@ -148,23 +153,34 @@ export async function setup(opts: HarnessOptions = {}) {
     for await (const e of kv.list({ prefix })) await kv.delete(e.key);
   }
   if (boot.status !== "generated") throw new Error("harness: bootstrap did not generate a token");
+  // A short poll, so a live tail answers within a test's patience.
+  // Rate limits off unless a test turns them on (tests/platform/rate_limit_test.ts).
+  const env: Record<string, string> = {
+    STEWARD_KV_PATH: ":memory:",
+    USAGE_STREAM_POLL_MS: "10",
+    STEWARD_RATE_LIMITS: "off",
+    // Every request logged (sampling has its own test): pinned, as the variable pins it.
+    REQUEST_LOG_SAMPLE_RATE: "1",
+    ...opts.env,
+  };
+  const config = loadConfig(env);
+  // The runtime settings, applied once (not watched: this process applies its own changes).
+  const runtime = new RuntimeConfig(svc, pinnedSettings(config, env));
+  await runtime.refresh();
+  // Not started: tests flush its tally, and the routes that change blocks reload them.
+  const ipGuard = new IpGuard(svc, { ...DEFAULT_REPUTATION });
   const app = createApp({
     svc,
     config: {
-      // A short poll, so a live tail answers within a test's patience.
-      // Rate limits off unless a test turns them on (tests/platform/rate_limit_test.ts).
-      ...loadConfig({
-        STEWARD_KV_PATH: ":memory:",
-        USAGE_STREAM_POLL_MS: "10",
-        STEWARD_RATE_LIMITS: "off",
-        ...opts.env,
-      }),
+      ...config,
       STEWARD_BODY_LIMIT_BYTES: opts.bodyLimitBytes ?? 64 * 1024,
       STEWARD_CORS_ORIGINS: opts.corsOrigins ?? [],
     },
     version: "test",
     startedAt: clock.now,
     probes: opts.probes,
+    ipGuard,
+    runtime,
   });
 
   async function call(method: string, path: string, o: CallOptions = {}): Promise<Reply> {
@@ -197,6 +213,9 @@ export async function setup(opts: HarnessOptions = {}) {
   const h = {
     app,
     svc,
+    runtime,
+    /** Blocked addresses and the reputation tally: `await h.ipGuard.flush()` writes the tally. */
+    ipGuard,
     kv,
     meter,
     clock,

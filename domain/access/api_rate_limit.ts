@@ -73,6 +73,15 @@ export class ApiRateLimiter {
     return this.#buckets.size;
   }
 
+  /** Replaces some limits while running (runtime configuration); buckets refill under them. */
+  configure(change: {
+    defaults?: Partial<Record<Budget, Limit>>;
+    roles?: ApiRateLimitSettings["roles"];
+  }) {
+    this.settings.defaults = { ...this.settings.defaults, ...change.defaults };
+    if (change.roles) this.settings.roles = change.roles;
+  }
+
   /** The limit that applies: the token's override, else the role's, else the default. */
   limitOf(principal: LimitedPrincipal | null, budget: Budget): Limit {
     if (!principal || budget === "anonymous") return this.settings.defaults.anonymous;

@@ -47,11 +47,64 @@ export const PERMISSIONS = [
 
 export type Permission = typeof PERMISSIONS[number];
 
+/** What each permission lets its holder do: `GET /v1/admin/permissions` serves these. */
+export const PERMISSION_DESCRIPTIONS: Record<Permission, string> = {
+  "tenants:read": "Read tenants: their details, plan, flags and overview.",
+  "tenants:write": "Change a tenant's name, metadata, feature flags and settings.",
+  "tenants:create": "Create tenants.",
+  "tenants:manage": "Suspend, restore and delete tenants.",
+  "tenants:test": "Create test tenants.",
+  "members:read": "List a tenant's members and invitations.",
+  "members:write": "Invite, re-role and remove a tenant's members.",
+  "users:read": "Read platform users, custom roles and the permission table.",
+  "users:write": "Create, change, block, suspend and erase users; manage custom roles.",
+  "tokens:read": "List and read service tokens (never their secrets).",
+  "tokens:write": "Create and revoke service tokens.",
+  "audit:read": "Read the audit trail.",
+  "projects:read": "Read a tenant's projects and signing keys.",
+  "projects:write": "Create and change projects; rotate their signing keys.",
+  "keys:read": "Read a tenant's API keys (never their secrets) and their usage.",
+  "keys:write": "Create, rotate and revoke API keys.",
+  "keys:verify": "Verify API keys and mint JWTs (gateways).",
+  "usage:read": "Read usage, traffic, metrics and cost reports.",
+  "usage:write": "Report usage events.",
+  "plans:read": "Read plans.",
+  "plans:write": "Create, change and archive plans.",
+  "billing:read": "Read a tenant's plan, subscription and invoices.",
+  "billing:write": "Change a tenant's plan, open checkout and portal sessions, sync Stripe.",
+  "finance:read": "Read the finance reports (revenue, MRR, a tenant's earnings).",
+  "webhooks:read": "Read webhook endpoints and their deliveries.",
+  "webhooks:write": "Create, change and test webhook endpoints; retry deliveries.",
+  "secrets:read": "Read tenant secrets' names and metadata (values masked).",
+  "secrets:write": "Create, change and delete tenant secrets.",
+  "vault:reveal": "Reveal a tenant secret's value (audited with a reason).",
+  "vault:admin": "Rotate data keys, take backups, read the vault's health and audit.",
+  "logs:read": "Read and export request logs.",
+  "logs:write": "Prune request logs and write test entries.",
+  "system:read": "Read system health, queues, jobs and alerts.",
+  "system:write": "Pause queues, retry jobs, acknowledge alerts, run maintenance.",
+  "config:read": "Read the runtime configuration.",
+  "config:write": "Change the runtime configuration.",
+  "emails:read": "Read the mail outbox (the development outbox shows messages whole).",
+  "emails:write": "Send test mail.",
+};
+
 export const isPermission = (p: string): p is Permission =>
   (PERMISSIONS as readonly string[]).includes(p);
 
 export const PLATFORM_ROLES = ["super_admin", "admin", "support", "finance", "ops", "qa"] as const;
 export type PlatformRole = typeof PLATFORM_ROLES[number];
+
+/** What each built-in platform role is for (the roles API lists them, read-only). */
+export const PLATFORM_ROLE_DESCRIPTIONS: Record<PlatformRole, string> = {
+  super_admin: "Every permission, now and later.",
+  admin: "Runs the platform: everything but configuration and revealing tenant secrets.",
+  support: "Reads everything but configuration, mail and finance, with emails, names and IPs " +
+    "masked.",
+  finance: "Plans, billing and the finance reports.",
+  ops: "System health, queues, logs, webhooks and mail.",
+  qa: "Creates test tenants and acts as an admin inside test tenants only.",
+};
 
 export const TENANT_ROLES = ["owner", "admin", "member", "viewer"] as const;
 export type TenantRole = typeof TENANT_ROLES[number];

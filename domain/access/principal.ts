@@ -16,6 +16,7 @@ import {
 import type { Membership } from "./membership_records.ts";
 import type { Services } from "../shared/services.ts";
 import type { LimitOverrides } from "./api_rate_limit.ts";
+import { type CustomGrant, NO_GRANT } from "./custom_roles.ts";
 
 export interface Principal {
   type: "user" | "service_token";
@@ -25,6 +26,8 @@ export interface Principal {
   platform: ReadonlySet<Permission>;
   /** Granted inside every tenant that `sees` admits. */
   inTenants: ReadonlySet<Permission>;
+  /** Granted inside the tenants the user is a member of, by tenant-scoped custom roles. */
+  inMemberTenants?: ReadonlySet<Permission>;
   sees: "all" | "test" | "none";
   /** The one tenant a bound service token acts in. */
   tenant_id: string | null;
@@ -37,19 +40,29 @@ export interface Principal {
   rate_limit?: LimitOverrides | null;
 }
 
+const union = <T>(a: ReadonlySet<T>, b: ReadonlySet<T>): ReadonlySet<T> =>
+  b.size === 0 ? a : a.size === 0 ? b : new Set([...a, ...b]);
+
+/**
+ * A user's principal: its platform role's grants plus its custom roles' (`custom`). Custom
+ * roles' tenant permissions reach every tenant, except for qa, whose limit to test tenants
+ * they keep.
+ */
 export function userPrincipal(
   userId: string,
   role: PlatformRole | null,
   sessionId: string,
+  custom: CustomGrant = NO_GRANT,
 ): Principal {
   const grant = role ? PLATFORM_ROLE_GRANTS[role] : null;
   return {
     type: "user",
     id: userId,
     platform_role: role,
-    platform: grant?.platform ?? new Set(),
-    inTenants: grant?.inTenants ?? new Set(),
-    sees: grant?.sees ?? "none",
+    platform: union(grant?.platform ?? new Set(), custom.platform),
+    inTenants: union(grant?.inTenants ?? new Set(), custom.inTenants),
+    ...(custom.inMemberTenants.size ? { inMemberTenants: custom.inMemberTenants } : {}),
+    sees: grant?.sees ?? (custom.inTenants.size ? "all" : "none"),
     tenant_id: null,
     session_id: sessionId,
     masked: role === "support",
@@ -159,6 +172,9 @@ export async function permissionsInTenant(
   const role = principal.type === "user"
     ? await membershipRole(svc, tenant.id, principal.id)
     : null;
-  if (role) TENANT_ROLE_PERMISSIONS[role].forEach((p) => granted.add(p));
+  if (role) {
+    TENANT_ROLE_PERMISSIONS[role].forEach((p) => granted.add(p));
+    principal.inMemberTenants?.forEach((p) => granted.add(p));
+  }
   return byPlatform || role ? granted : null;
 }

@@ -38,9 +38,11 @@ const tenant = {
 const user = {
   id: USER,
   email: "ada@example.com",
+  username: "ada",
   name: "Ada Lovelace",
   status: "active",
   platform_role: null,
+  roles: [],
   metadata: {},
   blocked_reason: null,
   suspended_until: null,
@@ -130,6 +132,14 @@ const serviceToken = {
 
 const membership = { tenant_id: TENANT, user_id: USER, role: "member" };
 
+const role = {
+  id: "rol_01JQ3V5W7X9Y1Z3A5B7C9D1E3R",
+  name: "Billing auditor",
+  description: "Reads billing and finance; changes nothing.",
+  permissions: ["billing:read", "finance:read", "tenants:read"],
+  tenant_scoped: false,
+};
+
 const endpoint = {
   id: "whk_01JQ3V5W7X9Y1Z3A5B7C9D1E3P",
   tenant_id: TENANT,
@@ -185,6 +195,35 @@ const alert = {
   resolved_at: null,
   acknowledged_at: null,
   acknowledged_by: null,
+};
+
+const plugin = {
+  id: "plg_01JQ3V5W7X9Y1Z3A5B7C9D1E3Y",
+  name: "fraud-screen",
+  version: "1.4.0",
+  url: "https://plugins.acme.test/steward",
+  events: ["tenant.created"],
+  config_schema: { type: "object", properties: { threshold: { type: "number" } } },
+  config: { threshold: 0.8 },
+  hooks: [{ name: "tenant.creating", timeout_ms: 2000, on_failure: "open" }],
+  enabled: true,
+  endpoint_id: "whk_01JQ3V5W7X9Y1Z3A5B7C9D1E3Z",
+  created_by: USER,
+  created_at: AT,
+  updated_at: AT,
+  deleted_at: null,
+};
+
+const ipBlock = {
+  id: "ipb_01JQ3V5W7X9Y1Z3A5B7C9D1E3X",
+  cidr: "198.51.100.23/32",
+  ip: "198.51.100.23",
+  reason: "reputation score 107 reached 100",
+  source: "auto",
+  score: 107,
+  created_at: AT,
+  created_by: "system",
+  expires_at: "2026-03-01T12:15:00.000Z",
 };
 
 const subscription = {
@@ -444,6 +483,24 @@ export const EVENT_CATALOG: readonly EventType[] = [
     example: { ...serviceToken, revoked_at: AT, ...byUser },
   },
 
+  // Custom roles
+  {
+    type: "role.created",
+    description: "A custom role was created.",
+    example: { ...role, ...byUser },
+  },
+  {
+    type: "role.updated",
+    description: "A custom role's name, description or permissions changed; its holders have " +
+      "the new permissions.",
+    example: { ...role, permissions: [...role.permissions, "usage:read"], ...byUser },
+  },
+  {
+    type: "role.deleted",
+    description: "A custom role no one held was deleted.",
+    example: { ...role, ...byUser },
+  },
+
   // Plans
   { type: "plan.created", description: "A plan was created.", example: { ...plan, ...byUser } },
   {
@@ -673,6 +730,71 @@ export const EVENT_CATALOG: readonly EventType[] = [
       acknowledged_by: USER,
       ...byUser,
     },
+  },
+
+  // Plugins (plugins/plugins.ts): each change also changes its webhook endpoint (webhook.*)
+  {
+    type: "plugin.created",
+    description: "A plugin was registered, with the platform webhook endpoint that delivers " +
+      "its events (never its secret).",
+    example: { ...plugin, ...byUser },
+  },
+  {
+    type: "plugin.updated",
+    description: "A plugin's name, version, URL, events, hooks, config or config schema changed.",
+    example: { ...plugin, version: "1.5.0", ...byUser },
+  },
+  {
+    type: "plugin.enabled",
+    description: "A plugin was enabled: its events and hooks resume.",
+    example: { ...plugin, ...byUser },
+  },
+  {
+    type: "plugin.disabled",
+    description: "A plugin was disabled: no events are delivered to it, no hook asks it.",
+    example: { ...plugin, enabled: false, ...byUser },
+  },
+  {
+    type: "plugin.deleted",
+    description: "A plugin was deleted with its webhook endpoint and signing secret.",
+    example: { ...plugin, enabled: false, deleted_at: AT, ...byUser },
+  },
+
+  // IP reputation (protection/): blocks of addresses and ranges, and the allowlist
+  {
+    type: "ip_block.created",
+    description: "An address or a range was blocked: by an operator (`source: manual`) or by " +
+      "its reputation score (`source: auto`, by the system).",
+    example: { ...ipBlock, ...bySystem },
+  },
+  {
+    type: "ip_block.lifted",
+    description: "An operator lifted a block before its end.",
+    example: { ...ipBlock, ...byUser },
+  },
+  {
+    type: "ip_allowlist.updated",
+    description: "The allowlist (addresses never blocked) was replaced.",
+    example: {
+      entries: [{ cidr: "10.0.0.0/8", note: "office VPN" }],
+      updated_at: AT,
+      updated_by: USER,
+      ...byUser,
+    },
+  },
+
+  // The runtime configuration (platform/runtime_config.ts): the settings whose value changed
+  {
+    type: "config.updated",
+    description: "Runtime settings were changed through the API: `settings` holds the new " +
+      "value in force of each setting that changed, `version` the document's new version.",
+    example: { version: 4, settings: { log_retention_days: 14 }, ...byUser },
+  },
+  {
+    type: "config.rolled_back",
+    description: "The runtime configuration was rolled back: a new `version` whose values are " +
+      "those of an older one; `settings` as for `config.updated`.",
+    example: { version: 5, settings: { log_retention_days: 30 }, ...byUser },
   },
 
   // Backups of the store (never their content)

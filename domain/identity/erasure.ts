@@ -17,14 +17,16 @@ import { removeUserMemberships } from "./memberships.ts";
 import type { Principal } from "../access/principal.ts";
 import { revokeUserSessions } from "./sessions.ts";
 import { type Actor, type Services, SYSTEM_ACTOR } from "../shared/services.ts";
-import { requireAuthorityOver, type User, userAsOf, userTable } from "./users.ts";
+import { requireAuthorityOver, throttleName, type User, userAsOf, userTable } from "./users.ts";
 import { iso } from "../shared/time.ts";
 import { forgetRecipient } from "../email/outbox.ts";
 
 /** What an erasure still has to find and scrub. */
 interface Erasure {
   user_id: string;
-  email: string;
+  /** Null for a user made by username only. */
+  email: string | null;
+  username?: string | null;
   name: string;
   started_at: string;
 }
@@ -56,12 +58,16 @@ export async function eraseUser(
   const erasure: Erasure = {
     user_id: userId,
     email: user.value.email,
+    username: user.value.username ?? null,
     name: user.value.name,
     started_at: iso(now),
   };
   const tombstone: User = {
     ...user.value,
     email: tombstoneEmail(userId),
+    // Its unique index goes with the status (users.ts), so the name is free again.
+    username: null,
+    roles: [],
     name: ERASED,
     status: "deleted",
     platform_role: null,
@@ -108,7 +114,7 @@ async function finishErasure(svc: Services, actor: Actor, erasure: Erasure): Pro
   await revokeUserSessions(svc, actor, erasure.user_id);
   await removeUserMemberships(svc, actor, erasure.user_id);
   const invitationIds = await scrubInvitations(svc, erasure);
-  await svc.kv.delete(keys.loginThrottle(erasure.email));
+  await svc.kv.delete(keys.loginThrottle(throttleName(erasure)));
   await deletePrefix(svc.kv, keys.userKnownIps(erasure.user_id));
   for (
     const prefix of [keys.userAudits(erasure.user_id), ...invitationIds.map(keys.resourceAudits)]
@@ -116,13 +122,14 @@ async function finishErasure(svc: Services, actor: Actor, erasure: Erasure): Pro
     await scrubAudit(svc, prefix, erasure);
   }
   await scrubOutbox(svc, erasure);
-  await forgetRecipient(svc, erasure.email);
+  if (erasure.email) await forgetRecipient(svc, erasure.email);
   await svc.kv.delete(keys.erasure(erasure.user_id));
 }
 
 /** Invitations to the email keep their tenant, role and status; the email becomes the tombstone's. */
 async function scrubInvitations(svc: Services, erasure: Erasure): Promise<string[]> {
   const ids: string[] = [];
+  if (!erasure.email) return ids;
   for await (const entry of svc.kv.list<string>({ prefix: keys.emailInvitations(erasure.email) })) {
     const table = invitationTable(entry.key.at(-2) as string);
     ids.push(entry.value);
@@ -149,17 +156,18 @@ const ORIGIN_FIELD = /^(ip|ip_address|user_agent)$/;
 const PROFILE_FIELD = /^(metadata|blocked_reason|suspended_reason)$/;
 
 /**
- * `value` (a record about the user) with the email (anywhere in a string), the name (as a
- * whole string) and every IP address and user agent erased; with `profile` (a change to the
- * user's own record), its free-form fields too.
+ * `value` (a record about the user) with the email (anywhere in a string), the name and the
+ * username (as whole strings) and every IP address and user agent erased; with `profile` (a
+ * change to the user's own record), its free-form fields too.
  */
 export function scrubValue(
   value: unknown,
-  pii: { email: string; name: string },
+  pii: { email: string | null; name: string; username?: string | null },
   profile = false,
 ): unknown {
   if (typeof value === "string") {
-    if (value === pii.name) return ERASED;
+    if (value === pii.name || (pii.username && value === pii.username)) return ERASED;
+    if (!pii.email) return value;
     const at = value.toLowerCase().indexOf(pii.email);
     if (at < 0) return value;
     return scrubValue(value.slice(0, at) + ERASED + value.slice(at + pii.email.length), pii);
@@ -218,7 +226,9 @@ async function scrubOutbox(svc: Services, erasure: Erasure) {
   const updates: [Deno.KvKey, unknown][] = [];
   for await (const entry of svc.kv.list({ prefix: keys.events() }, { batchSize: 500 })) {
     const text = JSON.stringify(entry.value);
-    if (!text.includes(erasure.user_id) && !text.toLowerCase().includes(erasure.email)) continue;
+    const mentioned = text.includes(erasure.user_id) ||
+      (erasure.email !== null && text.toLowerCase().includes(erasure.email));
+    if (!mentioned) continue;
     const event = entry.value as DomainEvent;
     const profile = event.type.startsWith("user.") && event.data.id === erasure.user_id;
     const scrubbed = scrubValue(event, erasure, profile);

@@ -344,7 +344,7 @@ export async function ownerEmails(svc: Services, tenantId: string): Promise<stri
   for await (const m of svc.kv.list<Membership>({ prefix: keys.members(tenantId) })) {
     if (m.value.role !== "owner") continue;
     const user = await getRecord(svc.kv, userTable, m.value.user_id);
-    if (user?.value.status === "active") emails.push(user.value.email);
+    if (user?.value.status === "active" && user.value.email) emails.push(user.value.email);
   }
   return emails;
 }

@@ -14,7 +14,7 @@ import { AppError, conflict, notFound } from "../shared/errors.ts";
 import type { Principal } from "../access/principal.ts";
 import { newSecret, sha256Hex } from "../shared/secrets.ts";
 import { type Actor, type Services } from "../shared/services.ts";
-import { requireAuthorityOver, setPassword, userAsOf, userTable } from "./users.ts";
+import { requireAuthorityOver, requireEmail, setPassword, userAsOf, userTable } from "./users.ts";
 import { iso } from "../shared/time.ts";
 
 export const RESET_TOKEN_PREFIX = "str";
@@ -39,6 +39,7 @@ export async function requestPasswordReset(
   const user = await getRecord(svc.kv, userTable, userId);
   if (!user || user.value.status === "deleted") throw notFound("user");
   requireAuthorityOver(caller, userAsOf(user.value, svc.now()));
+  const to = requireEmail(user.value, "receive a password reset");
   const now = svc.now();
   const token = newSecret(RESET_TOKEN_PREFIX);
   const hash = sha256Hex(token);
@@ -49,7 +50,7 @@ export async function requestPasswordReset(
     created_at: iso(now),
   };
   const mail = await composeEmail(svc, {
-    to: user.value.email,
+    to,
     template: "password_reset",
     vars: { name: user.value.name, token, expires_at: reset.expires_at },
   });

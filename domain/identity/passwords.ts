@@ -77,6 +77,7 @@ const strength = () =>
 export async function passwordProblem(
   password: string,
   account: { email?: string; name?: string } = {},
+  minScore = MIN_PASSWORD_SCORE,
 ): Promise<string | null> {
   if (password.length < 12) return "password must be at least 12 characters";
   if (password.length > 256) return "password must be at most 256 characters";
@@ -87,7 +88,7 @@ export async function passwordProblem(
   const inputs = [email, email?.split("@")[0], account.name, ...(account.name?.split(/\s+/) ?? [])]
     .filter((v): v is string => Boolean(v));
   const result = (await strength()).check(password, inputs);
-  if (result.score >= MIN_PASSWORD_SCORE) return null;
+  if (result.score >= minScore) return null;
   const why = [result.feedback.warning, ...result.feedback.suggestions].filter(Boolean).join(" ");
   return `password is too easy to guess${why ? `: ${why}` : ""}`;
 }

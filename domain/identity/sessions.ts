@@ -33,7 +33,8 @@ import {
 import { type Principal, userPrincipal } from "../access/principal.ts";
 import { newSecret, sha256Hex } from "../shared/secrets.ts";
 import { type Actor, type Services } from "../shared/services.ts";
-import { normalizeEmail, type User, userAsOf, userTable } from "./users.ts";
+import { findUserPointer, throttleName, type User, userAsOf, userTable } from "./users.ts";
+import { customGrant } from "../access/custom_roles.ts";
 import { iso } from "../shared/time.ts";
 
 export const SESSION_TOKEN_PREFIX = "sts";
@@ -57,7 +58,7 @@ export const sessionTable: Table<Session> = {
 /** last_seen_at is written at most this often: not a KV write per request. */
 const TOUCH_EVERY_MS = 60_000;
 
-const invalidLogin = () => new AppError("UNAUTHORIZED", "invalid email or password");
+const invalidLogin = () => new AppError("UNAUTHORIZED", "invalid email, username or password");
 
 let dummyHash: Promise<string> | null = null;
 
@@ -78,16 +79,22 @@ export interface LoginResult {
   user: User;
 }
 
+/**
+ * Logs in by email or username. Failures are counted per account (both names of one account
+ * share the count), or per name given when no account has it, so the answers say nothing of
+ * who exists.
+ */
 export async function login(
   svc: Services,
-  input: { email: string; password: string },
+  input: { email?: string; username?: string; password: string },
   from: Omit<Actor, "type" | "id">,
 ): Promise<LoginResult> {
-  const email = normalizeEmail(input.email);
+  const pointer = findUserPointer(input.email ?? input.username ?? "");
   await admitAddress(svc, from.ip);
-  const user = await getByPointer(svc.kv, userTable, keys.userEmail(email));
+  const user = await getByPointer(svc.kv, userTable, pointer);
+  const account = user ? throttleName(user.value) : pointer.at(-1) as string;
   const known = user ? await isKnownAddress(svc, user.value.id, from.ip) : false;
-  await admitAccount(svc, email, known);
+  await admitAccount(svc, account, known);
   const stored = user ? (await svc.kv.get<string>(keys.password(user.value.id))).value : null;
   const matches = await verifyPassword(input.password, await hashToCompare(svc, stored));
   const now = svc.now();
@@ -111,9 +118,10 @@ export async function login(
   const actor: Actor = { ...from, type: "user", id: user.value.id };
   const loggedIn: User = { ...user.value, last_login_at: iso(now) };
   // From an address the account was never used from: its owner hears of it.
-  const notice = !known && from.ip && await hasKnownAddresses(svc, user.value.id)
+  const to = user.value.email;
+  const notice = to && !known && from.ip && await hasKnownAddresses(svc, user.value.id)
     ? await composeEmail(svc, {
-      to: user.value.email,
+      to,
       template: "new_sign_in",
       vars: { name: user.value.name, ip: from.ip, user_agent: from.user_agent, at: iso(now) },
     })
@@ -121,7 +129,7 @@ export async function login(
   const op = insert(svc.kv.atomic(), sessionTable, session);
   if (notice) queueEmail(op, now, notice);
   replace(op, userTable, user, loggedIn);
-  loginSucceeded(op, now, email, user.value.id, from.ip);
+  loginSucceeded(op, now, account, user.value.id, from.ip);
   recordChange(op, now, actor, {
     action: "session.created",
     resource_type: "session",
@@ -164,7 +172,13 @@ export async function authenticateSession(svc: Services, token: string): Promise
       replace(svc.kv.atomic(), sessionTable, session, { ...session.value, last_seen_at: iso(now) }),
     );
   }
-  return userPrincipal(user.id, user.platform_role, session.value.id);
+  // Custom roles come from this process's role table: no read in the warm case.
+  return userPrincipal(
+    user.id,
+    user.platform_role,
+    session.value.id,
+    await customGrant(svc, user.roles),
+  );
 }
 
 /** A user's live sessions, oldest first. */

@@ -9,12 +9,21 @@ import { keys } from "../../kv/keys.ts";
 import { getRecord, replace } from "../../kv/table.ts";
 import { recordChange } from "../audit/audit.ts";
 import { badRequest, forbidden, notFound } from "../shared/errors.ts";
+import { requireHoldsAll, roleTable } from "../access/custom_roles.ts";
 import type { PlatformRole } from "../access/permissions.ts";
 import { isSuperAdmin, type Principal } from "../access/principal.ts";
 import { mergeMap, updateRecord } from "../audit/records.ts";
 import { revokeUserSessions } from "./sessions.ts";
 import { type Actor, type Services, SYSTEM_ACTOR } from "../shared/services.ts";
-import { requireAuthorityOver, type User, userAsOf, userAuditView, userTable } from "./users.ts";
+import {
+  checkUsername,
+  requireAuthorityOver,
+  type User,
+  userAsOf,
+  userAuditView,
+  userClash,
+  userTable,
+} from "./users.ts";
 import { iso } from "../shared/time.ts";
 import { sendEmail } from "../email/outbox.ts";
 
@@ -26,6 +35,10 @@ export interface UserPatch {
   /** Merged; a null value removes the key. */
   metadata?: Record<string, string | null>;
   platform_role?: PlatformRole | null;
+  /** Null removes it. */
+  username?: string | null;
+  /** Custom role ids: the whole new list. */
+  roles?: string[];
   /** `active` lifts a block or a suspension; `blocked` blocks (suspend has its own route). */
   status?: "active" | "blocked";
 }
@@ -68,6 +81,7 @@ async function changeUser(
   id: string,
   ifMatch: string | undefined,
   next: (current: User) => User,
+  extra?: (op: Deno.AtomicOperation) => void,
 ): Promise<Versioned<User>> {
   const now = svc.now();
   const seen: { before?: User } = {};
@@ -78,6 +92,8 @@ async function changeUser(
     resource_type: "user",
     tenant_id: () => null,
     view: userAuditView,
+    clash: userClash,
+    extra,
     // Compared with the stored record, so a suspension lifted by time is audited as such.
     action: (stored, after) => actionFor(userAsOf(stored, now), after),
     apply: (stored) => {
@@ -86,7 +102,8 @@ async function changeUser(
       const after = next(current);
       if (unchanged(current, after)) return stored;
       const sensitive = after.status !== current.status ||
-        after.platform_role !== current.platform_role;
+        after.platform_role !== current.platform_role ||
+        JSON.stringify(after.roles ?? []) !== JSON.stringify(current.roles ?? []);
       requireAuthorityOver(caller, current, sensitive);
       return { ...after, updated_at: iso(now) };
     },
@@ -94,7 +111,7 @@ async function changeUser(
   const after = updated.value;
   if (after.status !== "active") await revokeUserSessions(svc, actor, id);
   if (
-    seen.before && seen.before.status !== after.status &&
+    seen.before && seen.before.status !== after.status && after.email &&
     (after.status === "blocked" || after.status === "suspended")
   ) {
     // After the commit, not in it: a crash in between loses this notice, never the change.
@@ -112,7 +129,7 @@ async function changeUser(
   return updated;
 }
 
-export function updateUser(
+export async function updateUser(
   svc: Services,
   actor: Actor,
   caller: Principal,
@@ -123,15 +140,63 @@ export function updateUser(
   if (patch.platform_role !== undefined && !isSuperAdmin(caller)) {
     throw forbidden("only a super admin grants or changes a platform role");
   }
-  return changeUser(svc, actor, caller, id, ifMatch, (u) => {
+  const username = patch.username ? checkUsername(patch.username) : patch.username;
+  const roles = patch.roles && await rolesToGrant(svc, caller, id, patch.roles);
+  return await changeUser(svc, actor, caller, id, ifMatch, (u) => {
+    if (username === null && !u.email) {
+      throw badRequest("a user without an email keeps its username", [
+        { path: ["username"], message: "the user has no email" },
+      ]);
+    }
     const next: User = {
       ...u,
+      ...(username !== undefined ? { username } : {}),
+      ...(roles ? { roles: roles.ids } : {}),
       name: patch.name ?? u.name,
       metadata: patch.metadata ? mergeMap(u.metadata, patch.metadata) : u.metadata,
       platform_role: patch.platform_role !== undefined ? patch.platform_role : u.platform_role,
     };
     return patch.status && patch.status !== u.status ? withAccess(next, patch.status) : next;
-  });
+  }, roles?.check);
+}
+
+/**
+ * The roles a user will hold, read from the store: every role must exist (400) and the caller
+ * must hold every permission of each role it adds or takes away (403). `check` makes the
+ * commit fail if any of them changed or was deleted since.
+ */
+async function rolesToGrant(
+  svc: Services,
+  caller: Principal,
+  userId: string,
+  ids: string[],
+): Promise<{ ids: string[]; check: (op: Deno.AtomicOperation) => void }> {
+  const wanted = [...new Set(ids)].sort();
+  const current = (await getRecord(svc.kv, userTable, userId))?.value.roles ?? [];
+  const moved = [
+    ...wanted.filter((r) => !current.includes(r)),
+    ...current.filter((r) => !wanted.includes(r)),
+  ];
+  const records = await Promise.all(moved.map((r) => getRecord(svc.kv, roleTable, r)));
+  const missing = moved.filter((r, i) => !records[i] && wanted.includes(r));
+  if (missing.length) {
+    throw badRequest(`no such roles: ${missing.join(", ")}`, [
+      { path: ["roles"], message: `not found: ${missing.join(", ")}` },
+    ]);
+  }
+  for (const role of records) {
+    if (role) requireHoldsAll(caller, role.value.permissions, `role ${role.value.name}`);
+  }
+  return {
+    ids: wanted,
+    check: (op) => {
+      records.forEach((r, i) => {
+        if (wanted.includes(moved[i])) {
+          op.check({ key: roleTable.key(moved[i]), versionstamp: r!.versionstamp });
+        }
+      });
+    },
+  };
 }
 
 /** Blocks (every session ends, logins stop) or unblocks a user. */

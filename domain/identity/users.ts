@@ -8,7 +8,7 @@ import { commit } from "../../kv/commit.ts";
 import { type Counted, listCounted, type Page, type PageRequest } from "../../kv/list.ts";
 import { getRecord, readCounter, type Table, type Versioned } from "../../kv/table.ts";
 import { recordChange } from "../audit/audit.ts";
-import { badRequest, conflict, forbidden, notFound } from "../shared/errors.ts";
+import { AppError, badRequest, conflict, forbidden, notFound } from "../shared/errors.ts";
 import { newId } from "../shared/ids.ts";
 import { hashPassword, passwordProblem } from "./passwords.ts";
 import { composeEmail, queueEmail } from "../email/outbox.ts";
@@ -24,10 +24,15 @@ export type UserStatus = typeof USER_STATUSES[number];
 
 export interface User {
   id: string;
-  email: string;
+  /** Null for a user made by username only: such a user receives no mail. */
+  email: string | null;
+  /** Logs in like an email; unique regardless of case (stored as given). */
+  username?: string | null;
   name: string;
   status: UserStatus;
   platform_role: PlatformRole | null;
+  /** Custom role ids (access/custom_roles.ts), besides the platform role. */
+  roles?: string[];
   metadata: Record<string, string>;
   blocked_reason: string | null;
   suspended_until: string | null;
@@ -39,17 +44,52 @@ export interface User {
 }
 
 export const normalizeEmail = (email: string) => email.trim().toLowerCase();
+export const normalizeUsername = (username: string) => username.trim().toLowerCase();
+
+/** 3–64 letters, digits, `.`, `_` and `-`: never an `@`, so never mistaken for an email. */
+export const USERNAME_PATTERN = /^[A-Za-z0-9._-]{3,64}$/;
+
+/** `username` trimmed, or 400 when it breaks USERNAME_PATTERN. */
+export function checkUsername(username: string): string {
+  const trimmed = username.trim();
+  if (USERNAME_PATTERN.test(trimmed)) return trimmed;
+  throw badRequest("a username is 3–64 letters, digits, '.', '_' or '-'", [
+    { path: ["username"], message: "3–64 letters, digits, '.', '_' or '-'" },
+  ]);
+}
+
+/**
+ * The name a user's failed logins are counted under (identity/login_throttle.ts): the email,
+ * else the username. Both sign-in names of one account share it.
+ */
+export const throttleName = (u: Pick<User, "email" | "username">) =>
+  u.email ?? normalizeUsername(u.username ?? "");
+
+/** 409 for an action that mails the user when the user has no email. */
+export function requireEmail(u: Pick<User, "email">, action: string): string {
+  if (u.email) return u.email;
+  throw new AppError("CONFLICT", `the user has no email, so cannot ${action}`, {
+    reason: "no_email",
+  });
+}
 
 export const userTable: Table<User> = {
   key: keys.user,
-  unique: (u) => u.status === "deleted" ? [] : [keys.userEmail(u.email)],
+  unique: (u) =>
+    u.status === "deleted" ? [] : [
+      ...(u.email ? [keys.userEmail(u.email)] : []),
+      ...(u.username ? [keys.userUsername(normalizeUsername(u.username))] : []),
+    ],
+  counters: (u) =>
+    u.status === "deleted"
+      ? []
+      : [keys.userCount(), ...(u.roles ?? []).map((r) => keys.roleUsers(r))],
   indexes: (u) => [
     ...(u.platform_role === "super_admin" && u.status === "active" ? [keys.superAdmin(u.id)] : []),
     ...(u.status === "suspended" && u.suspended_until
       ? [keys.userSuspension(u.suspended_until, u.id)]
       : []),
   ],
-  counters: (u) => u.status === "deleted" ? [] : [keys.userCount()],
 };
 
 /** The user as of `now`: a suspension past its `until` reads as lifted. */
@@ -75,7 +115,9 @@ export function requireAuthorityOver(caller: Principal, target: User, sensitive 
 }
 
 export interface NewUser {
-  email: string;
+  /** An email, a username, or both. */
+  email?: string | null;
+  username?: string | null;
   name: string;
   password?: string;
   platform_role?: PlatformRole | null;
@@ -85,10 +127,13 @@ export interface NewUser {
 /** Throws 400 when `password` breaks the policy for the account with `email` and `name`. */
 export async function checkPassword(
   password: string,
-  account: { email: string; name?: string },
+  account: { email?: string | null; name?: string; minScore?: number },
   field = "password",
 ) {
-  const problem = await passwordProblem(password, account);
+  const problem = await passwordProblem(password, {
+    email: account.email ?? undefined,
+    name: account.name,
+  }, account.minScore);
   if (problem) throw badRequest(problem, [{ path: [field], message: problem }]);
 }
 
@@ -100,13 +145,26 @@ export async function prepareUser(
   svc: Services,
   input: NewUser,
 ): Promise<{ user: User; hash: string | null }> {
-  const email = normalizeEmail(input.email);
-  if (input.password) await checkPassword(input.password, { email, name: input.name });
+  const email = input.email ? normalizeEmail(input.email) : null;
+  const username = input.username ? checkUsername(input.username) : null;
+  if (!email && !username) {
+    throw badRequest("a user needs an email or a username", [
+      { path: ["email"], message: "give an email, a username, or both" },
+    ]);
+  }
+  if (input.password) {
+    await checkPassword(input.password, {
+      email,
+      name: input.name,
+      minScore: svc.passwords.minScore,
+    });
+  }
   const hash = input.password ? await hashPassword(input.password, svc.passwords) : null;
   const now = svc.now();
   const user: User = {
     id: newId("usr", now),
     email,
+    ...(username ? { username } : {}),
     name: input.name,
     status: "active",
     platform_role: input.platform_role ?? null,
@@ -126,9 +184,11 @@ export async function prepareUser(
 export const userAuditView = (u: User) => ({
   id: u.id,
   email: u.email,
+  username: u.username ?? null,
   name: u.name,
   status: u.status,
   platform_role: u.platform_role,
+  roles: u.roles ?? [],
   metadata: u.metadata,
   blocked_reason: u.blocked_reason,
   suspended_until: u.suspended_until,
@@ -149,17 +209,27 @@ export async function createUser(
     throw forbidden("only a super admin grants a platform role");
   }
   const { user, hash } = await prepareUser(svc, input);
+  // Plugins hooked on the creation may veto it (422), before anything is written.
+  await svc.hooks?.ask("user.creating", userAuditView(user), actor);
   return await createRecord(svc, actor, userTable, user, {
     action: "user.created",
     resource_type: "user",
     tenant_id: () => null,
     view: userAuditView,
-    clash: (u) => `a user with email ${u.email} already exists`,
+    clash: userClash,
     extra: (op) => {
       if (hash) op.set(keys.password(user.id), hash);
     },
   });
 }
+
+/** The 409 message when a new or changed user's email or username is taken. */
+export const userClash = (u: User) =>
+  u.username && u.email
+    ? `a user with email ${u.email} or username ${u.username} already exists`
+    : u.username
+    ? `a user with username ${u.username} already exists`
+    : `a user with email ${u.email} already exists`;
 
 export async function getUser(svc: Services, id: string): Promise<User | null> {
   const user = (await getRecord(svc.kv, userTable, id))?.value;
@@ -173,13 +243,20 @@ export async function getUserRecord(svc: Services, id: string): Promise<Versione
   return { value: userAsOf(user.value, svc.now()), versionstamp: user.versionstamp };
 }
 
+/** The key of the user an email or a username names (an `@` means an email). */
+export function findUserPointer(login: string): Deno.KvKey {
+  return login.includes("@")
+    ? keys.userEmail(normalizeEmail(login))
+    : keys.userUsername(normalizeUsername(login));
+}
+
 export async function findUserByEmail(svc: Services, email: string): Promise<User | null> {
   const id = (await svc.kv.get<string>(keys.userEmail(normalizeEmail(email)))).value;
   return id ? getUser(svc, id) : null;
 }
 
 export interface UserFilter {
-  /** Case-insensitive prefix of the email or of the name (or of any word in it). */
+  /** Case-insensitive prefix of the email, the username or the name (or of any word in it). */
   search?: string;
   status?: UserStatus;
   platform_role?: PlatformRole;
@@ -190,7 +267,8 @@ export interface UserFilter {
 function matchesSearch(u: User, search: string): boolean {
   const q = search.toLowerCase();
   const name = u.name.toLowerCase();
-  return u.email.startsWith(q) || name.startsWith(q) ||
+  return (u.email?.startsWith(q) ?? false) || name.startsWith(q) ||
+    (u.username?.toLowerCase().startsWith(q) ?? false) ||
     name.split(/\s+/).some((w) => w.startsWith(q));
 }
 
@@ -260,19 +338,25 @@ export async function setPassword(
 ): Promise<number> {
   const user = await getRecord(svc.kv, userTable, userId);
   if (!user || user.value.status === "deleted") throw notFound("user");
-  await checkPassword(password, { email: user.value.email, name: user.value.name }, opts.field);
+  await checkPassword(password, {
+    email: user.value.email,
+    name: user.value.name,
+    minScore: svc.passwords.minScore,
+  }, opts.field);
   const hash = await hashPassword(password, svc.passwords);
   const now = svc.now();
-  // The owner hears of it: a change they did not make is their cue to act.
-  const notice = await composeEmail(svc, {
-    to: user.value.email,
-    template: "password_changed",
-    vars: { name: user.value.name, at: iso(now) },
-  });
+  // The owner hears of it (when it has an email): a change they did not make is their cue to act.
+  const notice = user.value.email
+    ? await composeEmail(svc, {
+      to: user.value.email,
+      template: "password_changed",
+      vars: { name: user.value.name, at: iso(now) },
+    })
+    : null;
   const op = svc.kv.atomic()
     .check({ key: keys.user(userId), versionstamp: user.versionstamp })
     .set(keys.password(userId), hash);
-  queueEmail(op, now, notice);
+  if (notice) queueEmail(op, now, notice);
   opts.extra?.(op);
   recordChange(op, now, actor, {
     action: opts.action ?? "user.password_changed",

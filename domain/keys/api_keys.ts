@@ -204,6 +204,8 @@ export async function createApiKey(
   const project = input.project_id ? await requireProject(svc, tenant.id, input.project_id) : null;
   const now = svc.now();
   const { secret, key } = buildKey(tenant, input, actor, now);
+  // Plugins hooked on the creation may veto it (422), before anything is written.
+  await svc.hooks?.ask("api_key.creating", auditView(key), actor);
   const op = svc.kv.atomic();
   if (project) {
     op.check({

@@ -1,7 +1,8 @@
 /**
  * Service tokens (`stw_…`): credentials for systems. The secret is shown once and stored as
- * SHA-256. A token holds explicit permissions, never more than its creator holds, and may be
- * bound to one tenant and given an expiry.
+ * SHA-256. A token holds explicit permissions or a custom role's (as the role is at each
+ * request), never more than its creator holds, and may be bound to one tenant and given an
+ * expiry.
  */
 import { commit } from "../../kv/commit.ts";
 import { keys } from "../../kv/keys.ts";
@@ -19,6 +20,14 @@ import {
 } from "../access/permissions.ts";
 import type { LimitOverrides } from "../access/api_rate_limit.ts";
 import { permissionsInTenant, type Principal, tokenPrincipal } from "../access/principal.ts";
+import {
+  type CustomGrant,
+  customGrant,
+  knownRoles,
+  NO_GRANT,
+  type Role,
+  roleTable,
+} from "../access/custom_roles.ts";
 import { createRecord, updateRecord } from "../audit/records.ts";
 import { displayStart, newSecret, sha256Hex } from "../shared/secrets.ts";
 import { type Actor, type Services } from "../shared/services.ts";
@@ -32,7 +41,10 @@ export interface ServiceToken {
   name: string;
   /** `stw_AbCd`: enough to recognise the token, not to use it. */
   start: string;
+  /** Empty for a token made from a role. */
   permissions: string[];
+  /** The custom role whose permissions the token holds (access/custom_roles.ts). */
+  role_id?: string;
   tenant_id: string | null;
   /** Set when the creator sees only test tenants (qa): the token inherits the limit. */
   test_tenants_only: boolean;
@@ -57,6 +69,7 @@ export const tokenTable: Table<ServiceToken> = {
         ...(t.permissions.includes(ALL_PERMISSIONS) ? [keys.superAdmin(t.id)] : []),
       ]
       : [],
+  counters: (t) => live(t) && t.role_id ? [keys.roleTokens(t.role_id)] : [],
 };
 
 /** The token as the API and the audit trail show it: never the hash. */
@@ -72,20 +85,28 @@ interface Grant {
   principal: Principal;
   expiresAt: number | null;
   lastUsedAt: number | null;
+  /** What its role granted when this was built (NO_GRANT without a role). */
+  custom: CustomGrant;
 }
 
+/** A role's permissions as a token holds them: platform-wide, or inside its tenant. */
+const rolePermissions = (g: CustomGrant) =>
+  g.inMemberTenants.size ? new Set([...g.platform, ...g.inMemberTenants]) : g.platform;
+
 /**
- * Grants, built once per record read: gateways present the same token on every call. (A
- * changed token is a new record object, so a new grant.)
+ * Grants, built once per record read and role table: gateways present the same token on every
+ * call. (A changed token is a new record object, a changed role a new CustomGrant: a new grant.)
  */
 const grants = new WeakMap<ServiceToken, Grant>();
-function grantOf(t: ServiceToken): Grant {
+function grantOf(t: ServiceToken, asOf?: CustomGrant): Grant {
   let grant = grants.get(t);
-  if (!grant) {
+  if (!grant || (asOf !== undefined && grant.custom !== asOf)) {
+    const custom = asOf ?? NO_GRANT;
     grant = {
+      custom,
       principal: tokenPrincipal(
         t.id,
-        expandPermissions(t.permissions),
+        t.role_id ? rolePermissions(custom) : expandPermissions(t.permissions),
         t.tenant_id,
         t.test_tenants_only,
         t.expires_at,
@@ -133,6 +154,8 @@ export async function authenticateToken(svc: Services, secret: string): Promise<
   const now = svc.now();
   const verdict = refusal(token?.value ?? null, now);
   if (verdict === "refused") return null;
+  // A role's grant from this process's role table: no read in the warm case.
+  const custom = token!.value.role_id ? await customGrant(svc, [token!.value.role_id]) : NO_GRANT;
   if (verdict === "touch") {
     // Best effort (a stale cached version simply fails); either way re-read it next time.
     await commit(
@@ -140,7 +163,7 @@ export async function authenticateToken(svc: Services, secret: string): Promise<
     );
     svc.cache.forget(keys.token(token!.value.id));
   }
-  return grantOf(token!.value).principal;
+  return grantOf(token!.value, custom).principal;
 }
 
 /**
@@ -158,16 +181,19 @@ export function authenticateTokenCached(
   const entry = svc.cache.getSync<ServiceToken>(names.record.key, names.record.name);
   if (!entry?.versionstamp) return undefined;
   const verdict = refusal(entry.value, svc.now());
-  return verdict === "touch"
+  if (verdict === "refused") return null;
+  const custom = entry.value.role_id ? customGrant(svc, [entry.value.role_id]) : NO_GRANT;
+  return verdict === "touch" || custom instanceof Promise
     ? undefined
-    : verdict === "refused"
-    ? null
-    : grantOf(entry.value).principal;
+    : grantOf(entry.value, custom).principal;
 }
 
 export interface NewToken {
   name: string;
-  permissions: string[];
+  /** Explicit permissions, or `role`. */
+  permissions?: string[];
+  /** A custom role id: the token holds the role's permissions as the role is at each request. */
+  role?: string | null;
   tenant_id?: string | null;
   expires_at?: string | null;
   rate_limit?: LimitOverrides | null;
@@ -180,7 +206,7 @@ export interface NewToken {
 async function checkWithinReach(
   svc: Services,
   caller: Principal,
-  input: Pick<NewToken, "permissions" | "tenant_id">,
+  input: { permissions: string[]; tenant_id?: string | null },
 ): Promise<void> {
   const unknown = input.permissions.filter((p) => p !== ALL_PERMISSIONS && !isPermission(p));
   if (unknown.length) throw badRequest(`unknown permissions: ${unknown.join(", ")}`);
@@ -241,13 +267,22 @@ export async function createToken(
       message: "must be in the future",
     }]);
   }
-  await checkWithinReach(svc, creator, input);
+  const role = input.role ? await roleForToken(svc, input.role, input.tenant_id ?? null) : null;
+  const permissions = role ? role.value.permissions : input.permissions ?? [];
+  if (!role && permissions.length === 0) {
+    throw badRequest("give permissions or a role", [{
+      path: ["permissions"],
+      message: "give permissions or a role",
+    }]);
+  }
+  await checkWithinReach(svc, creator, { permissions, tenant_id: input.tenant_id });
   const expiresAt = childExpiry(creator, input.expires_at ?? null);
   const record: ServiceToken = {
     id: newId("tok", now),
     name: input.name,
     start: displayStart(secret),
-    permissions: [...new Set(input.permissions)].sort(),
+    permissions: role ? [] : [...new Set(permissions)].sort(),
+    ...(role ? { role_id: role.value.id } : {}),
     tenant_id: input.tenant_id ?? null,
     test_tenants_only: creator.sees === "test",
     expires_at: expiresAt,
@@ -263,9 +298,37 @@ export async function createToken(
     resource_type: "service_token",
     tenant_id: (t) => t.tenant_id,
     view: tokenView,
-    extra: opts.extra,
+    extra: (op) => {
+      // A role deleted or changed meanwhile fails the commit (and the retry reads it again).
+      if (role) op.check({ key: roleTable.key(role.value.id), versionstamp: role.versionstamp });
+      opts.extra?.(op);
+    },
   });
   return { secret, token };
+}
+
+/** The role a token is made from: 400 when unknown, or tenant-scoped and the token unbound. */
+async function roleForToken(
+  svc: Services,
+  roleId: string,
+  tenantId: string | null,
+): Promise<Versioned<Role>> {
+  const role = await getRecord(svc.kv, roleTable, roleId);
+  if (!role) throw badRequest("no such role", [{ path: ["role"], message: "not found" }]);
+  if (role.value.tenant_scoped && !tenantId) {
+    throw badRequest("a token from a tenant-scoped role must be bound to a tenant", [{
+      path: ["tenant_id"],
+      message: "required for a tenant-scoped role",
+    }]);
+  }
+  return role;
+}
+
+/** What a token holds now: its permissions, or its role's as this process knows the role. */
+async function heldBy(svc: Services, t: ServiceToken): Promise<string[]> {
+  return t.role_id
+    ? (await knownRoles(svc, [t.role_id])).flatMap((r) => r.permissions)
+    : t.permissions;
 }
 
 /** Tokens a caller may list: all of them, or only those bound to its own tenant. */
@@ -301,7 +364,12 @@ export async function revokeToken(
   ifMatch?: string,
 ): Promise<Versioned<ServiceToken>> {
   const token = await getToken(svc, viewer, id);
-  if (!token.value.revoked_at) await checkWithinReach(svc, viewer, token.value);
+  if (!token.value.revoked_at) {
+    await checkWithinReach(svc, viewer, {
+      permissions: await heldBy(svc, token.value),
+      tenant_id: token.value.tenant_id,
+    });
+  }
   return await revokeTokenAsSystem(svc, actor, id, ifMatch);
 }
 

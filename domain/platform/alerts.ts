@@ -5,6 +5,7 @@
  * longer holds. Each transition commits with its `alert.fired` / `alert.resolved` event (to the
  * platform's webhook endpoints) and a mail to every active super admin and admin.
  */
+import { getBatched } from "../../kv/batch.ts";
 import { commit } from "../../kv/commit.ts";
 import { keys } from "../../kv/keys.ts";
 import { type Counted, listCounted, type Page, type PageRequest } from "../../kv/list.ts";
@@ -52,7 +53,8 @@ async function alertRecipients(svc: Services): Promise<string[]> {
   const to: string[] = [];
   for await (const { value: u } of svc.kv.list<User>({ prefix: keys.users() })) {
     if (u.status !== "active") continue;
-    if (u.platform_role === "super_admin" || u.platform_role === "admin") to.push(u.email);
+    const admin = u.platform_role === "super_admin" || u.platform_role === "admin";
+    if (admin && u.email) to.push(u.email);
   }
   return to;
 }
@@ -243,9 +245,10 @@ export interface AlertRuleView {
 
 export async function listAlertRules(svc: Services): Promise<AlertRuleView[]> {
   const rules = alertRules(svc);
+  // More rules than one getMany takes (10): batched reads.
   const [states, open] = await Promise.all([
-    svc.kv.getMany<RuleState[]>(rules.map((r) => keys.alertRuleState(r.name))),
-    svc.kv.getMany<string[]>(rules.map((r) => keys.alertOpen(r.name))),
+    Promise.all(rules.map((r) => getBatched<RuleState>(svc.kv, keys.alertRuleState(r.name)))),
+    Promise.all(rules.map((r) => getBatched<string>(svc.kv, keys.alertOpen(r.name)))),
   ]);
   return rules.map((r, i) => {
     const s = states[i].value;

@@ -18,6 +18,7 @@ import { firingAlerts } from "./alerts.ts";
 import { kvProbe, type Probe, runChecks } from "./health.ts";
 import { MAINTENANCE_TASKS, type MaintenanceRun } from "./maintenance.ts";
 import { listQueues, type QueueSummary } from "./queues.ts";
+import { storeSize } from "./store_size.ts";
 
 export const COMPONENT_STATUSES = ["ok", "degraded", "down", "off"] as const;
 export type ComponentStatus = typeof COMPONENT_STATUSES[number];
@@ -101,14 +102,6 @@ export interface InfraHealthOptions {
   kvPath: string;
   /** The Postgres ping (main.ts's readiness probe named `postgres`), when configured. */
   probes?: Probe[];
-}
-
-/** The size of the store's file and its write-ahead log; null for a store in memory or remote. */
-async function storeSize(path: string) {
-  if (path === ":memory:" || /^https?:\/\//.test(path)) return null;
-  const size = (p: string) => Deno.stat(p).then((s) => s.size, () => 0);
-  const [file, wal] = await Promise.all([size(path), size(`${path}-wal`)]);
-  return { file_bytes: file, wal_bytes: wal, total_bytes: file + wal };
 }
 
 async function kvComponent(svc: Services, opts: InfraHealthOptions) {

@@ -12,6 +12,7 @@ import { expireInvitations } from "../identity/invitations.ts";
 import { JOB_HANDLERS } from "./job_handlers.ts";
 import { pruneFinishedJobs, runDueJobs } from "../jobs/jobs.ts";
 import { pruneExpiredLogs } from "../usage/request_logs.ts";
+import { pruneAnswerRates } from "../usage/answer_rates.ts";
 import { rollupRecentDays } from "../usage/rollups.ts";
 import { pruneSessions } from "../identity/sessions.ts";
 import { pruneWebhookHistory } from "../webhooks/retention.ts";
@@ -19,7 +20,7 @@ import { retireSigningKeys } from "../keys/signing_keys.ts";
 import { noticeExpiringKeys } from "./key_expiry_notices.ts";
 import { liftSuspensions } from "../identity/user_lifecycle.ts";
 import { type Services, SYSTEM_ACTOR } from "../shared/services.ts";
-import { BACKUP_SCHEDULE, writeBackup } from "../vault/backups.ts";
+import { BACKUP_SCHEDULE, backupDue, writeBackup } from "../vault/backups.ts";
 import { reportOverage } from "../billing/overage.ts";
 import { pruneStripeEvents } from "../billing/stripe_events.ts";
 import { iso } from "../shared/time.ts";
@@ -128,6 +129,12 @@ export const MAINTENANCE_TASKS: MaintenanceTask[] = [
     },
   },
   {
+    // The per-minute answer counts the alert rules read: a KvU64 sum ignores expireIn.
+    name: "prune-answer-rates",
+    schedule: "27 * * * *",
+    run: async (svc) => ({ answer_rate_keys_deleted: await pruneAnswerRates(svc) }),
+  },
+  {
     // The alert rules (platform/alert_rules.ts): fire and resolve alerts.
     name: "evaluate-alerts",
     schedule: "* * * * *",
@@ -138,7 +145,7 @@ export const MAINTENANCE_TASKS: MaintenanceTask[] = [
     name: "backup-store",
     schedule: BACKUP_SCHEDULE,
     run: async (svc): Promise<Record<string, number>> => {
-      if (!svc.backups.dir) return { backups_written: 0 };
+      if (!svc.backups.dir || !backupDue(svc)) return { backups_written: 0 };
       const backup = await writeBackup(svc, SYSTEM_ACTOR);
       return { backups_written: 1, entries: backup.entries!, bytes: backup.bytes! };
     },

@@ -28,7 +28,10 @@ export type IdPrefix =
   | "log"
   | "usg"
   | "bkp"
-  | "alr";
+  | "alr"
+  | "plg"
+  | "ipb"
+  | "rol";
 
 /**
  * The last random part issued for each recent millisecond. Kept per millisecond (not just for

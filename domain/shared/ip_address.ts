@@ -181,3 +181,46 @@ export const isIpLiteral = (text: string) => {
   const bare = text.startsWith("[") && text.endsWith("]") ? text.slice(1, -1) : text;
   return parseIpv4(bare) !== null || parseIpv6(bare) !== null;
 };
+
+/** An address as text in its canonical form: dotted IPv4, or RFC 5952 IPv6 (lowercase, `::`). */
+function formatAddress(family: 4 | 6, value: bigint): string {
+  if (family === 4) {
+    return [24n, 16n, 8n, 0n].map((s) => String((value >> s) & 0xffn)).join(".");
+  }
+  const groups = Array.from(
+    { length: 8 },
+    (_, i) => Number((value >> BigInt(112 - 16 * i)) & 0xffffn),
+  );
+  // The longest run of two or more zero groups (the first of equals) becomes `::`.
+  let best = { at: -1, length: 1 };
+  for (let i = 0; i < 8;) {
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > best.length) best = { at: i, length: j - i };
+    i = j > i ? j : i + 1;
+  }
+  const hex = (from: number, to: number) => groups.slice(from, to).map((g) => g.toString(16));
+  if (best.at < 0) return hex(0, 8).join(":");
+  return `${hex(0, best.at).join(":")}::${hex(best.at + best.length, 8).join(":")}`;
+}
+
+/**
+ * `ip` in canonical form (an IPv4-mapped IPv6 address as its IPv4), so one client has one
+ * spelling; null when it is not an address.
+ */
+export function canonicalIp(ip: string): string | null {
+  const c = parseCidr(ip);
+  if (!c || c.bits !== (c.family === 4 ? 32 : 128)) return null;
+  if (c.family === 6 && c.base >> 32n === 0xffffn) return formatAddress(4, c.base & 0xffff_ffffn);
+  return formatAddress(c.family, c.base);
+}
+
+/** A block with its host bits cleared, as text: `10.0.0.0/8`, `2001:db8::/32`, `192.0.2.7/32`. */
+export function formatCidr(c: Cidr): string {
+  const width = c.family === 4 ? 32 : 128;
+  const shift = BigInt(width - c.bits);
+  return `${formatAddress(c.family, (c.base >> shift) << shift)}/${c.bits}`;
+}
+
+/** The number of addresses in a block, as a bit count (`/24` of IPv4: 8). */
+export const hostBits = (c: Cidr) => (c.family === 4 ? 32 : 128) - c.bits;

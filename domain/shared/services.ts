@@ -37,6 +37,35 @@ export interface Services {
   stripe: StripeAccess | null;
   /** STEWARD_ALERT_RULES: thresholds and durations overriding the alert rules' defaults. */
   alertRules?: AlertRuleOverrides;
+  /** Webhook retry bounds (webhooks/schedule.ts); absent: the full schedule. */
+  webhookRetry?: WebhookRetryBounds;
+  /** Plugins' synchronous hooks, asked before a creation commits (plugins/hooks.ts); absent: none. */
+  hooks?: CreationHooks;
+}
+
+/** The creations a plugin may veto, each asked before its commit. */
+export const CREATION_HOOKS = ["tenant.creating", "api_key.creating", "user.creating"] as const;
+export type CreationHook = typeof CREATION_HOOKS[number];
+
+/**
+ * Plugins' synchronous hooks (plugins/hooks.ts), as the creating contexts call them: held in
+ * memory, so a creation no plugin hooks costs no KV read.
+ */
+export interface CreationHooks {
+  /**
+   * Asks every enabled plugin hooked on `hook` about `subject` (what is about to be created).
+   * Resolves when all allow; rejects with an UNPROCESSABLE AppError naming the plugin and its
+   * reason on a veto, or UNAVAILABLE when a fail-closed plugin did not answer.
+   */
+  ask(hook: CreationHook, subject: Record<string, unknown>, actor: Actor): Promise<void>;
+  /** Forgets the hooked plugins held in memory (a plugin changed in this process). */
+  reload(): void;
+}
+
+/** How far webhook retries go: attempts in all, and the longest wait before one. */
+export interface WebhookRetryBounds {
+  maxAttempts?: number;
+  maxDelayMs?: number;
 }
 
 /** Per alert rule (platform/alert_rules.ts), its threshold and/or duration as configured. */
@@ -57,6 +86,8 @@ export interface BackupSettings {
   dir: string | null;
   /** How many succeeded backups are kept. */
   keep: number;
+  /** The hour (UTC) of the daily backup; absent: 2. */
+  hour?: number;
   /** STEWARD_KV_PATH: a store in a local file is backed up from a copy made at one instant. */
   store: string;
 }
@@ -82,6 +113,8 @@ export const SYSTEM_ACTOR: Actor = {
 export interface PasswordPolicy {
   /** log2 of scrypt's N. Tests lower it; production keeps 17. */
   log2N: number;
+  /** The lowest zxcvbn score (0–4) a new password may have; absent: 3. */
+  minScore?: number;
 }
 
 /**
@@ -225,6 +258,18 @@ export interface TrafficRecorder {
   flush(): Promise<void>;
   notePrune(deleted: number): void;
   status(): TrafficRecorderStatus;
+  /** Changes settings while running (runtime configuration): the timers follow a new interval. */
+  tune(change: { sampleRate?: number; retentionDays?: number; flushIntervalMs?: number }): void;
+  /** Whether this process's writes keep up (the usage flush alert rules). */
+  flushHealth(): FlushHealth;
+}
+
+/** How this process's counter and log writes keep up. */
+export interface FlushHealth {
+  /** Time since the last flush that succeeded, while writes wait for one; 0 when none wait. */
+  lag_ms: number;
+  /** Failed flushes in a row (of counters, or of logs to KV, whichever streak is longer). */
+  errors_in_row: number;
 }
 
 /** GET /v1/admin/usage/aggregator-status: the aggregator's state, from memory. */

@@ -87,7 +87,7 @@ export interface NewTenant {
   metadata?: Record<string, string>;
 }
 
-export function createTenant(
+export async function createTenant(
   svc: Services,
   actor: Actor,
   input: NewTenant,
@@ -122,6 +122,8 @@ export function createTenant(
     updated_at: iso(now),
     deleted_at: null,
   };
+  // Plugins hooked on the creation may veto it (422), before anything is written.
+  await svc.hooks?.ask("tenant.creating", { ...tenant }, actor);
   return createRecord(svc, actor, tenantTable, tenant, {
     action: "tenant.created",
     resource_type: "tenant",

@@ -21,7 +21,13 @@ import { WriteQueue } from "../../kv/write_queue.ts";
 import type { KvMeter } from "../../kv/metered.ts";
 import type { SumBuffer } from "../../kv/sum_buffer.ts";
 import { newId } from "../shared/ids.ts";
-import type { RequestRecord, TrafficRecorder, TrafficRecorderStatus } from "../shared/services.ts";
+import type {
+  FlushHealth,
+  RequestRecord,
+  TrafficRecorder,
+  TrafficRecorderStatus,
+} from "../shared/services.ts";
+import { answerRateDeltas, AnswerTally } from "./answer_rates.ts";
 import type { PgSync } from "./pg_sync.ts";
 import { levelOf } from "./request_logs.ts";
 import { dayOf, iso } from "../shared/time.ts";
@@ -47,6 +53,7 @@ export interface AggregatorOptions {
 export const TRAFFIC_METRICS = [
   "requests",
   "errors",
+  "client_errors",
   "bytes_in",
   "bytes_out",
   "verifications",
@@ -63,6 +70,10 @@ export class Aggregator implements TrafficRecorder {
   readonly options: Required<AggregatorOptions>;
   readonly #kv: Deno.Kv;
   #traffic = new Map<string, Traffic>();
+  /** Answers per minute by status class, for the alert rules (usage/answer_rates.ts). */
+  readonly #answers = new AnswerTally();
+  /** Before any flush succeeded, waiting writes have waited since the aggregator began. */
+  readonly #createdAt: number;
   #logs: RequestLog[] = [];
   #enqueuedTraffic = 0;
   readonly #logWrites = new WriteQueue();
@@ -77,6 +88,8 @@ export class Aggregator implements TrafficRecorder {
     last_log_flush_at: null as number | null,
     last_flush_log_count: 0,
     last_log_error: null as string | null,
+    last_log_success_at: null as number | null,
+    log_errors_in_row: 0,
     prunes: 0,
     last_prune_at: null as number | null,
     last_prune_rows_deleted: 0,
@@ -93,6 +106,7 @@ export class Aggregator implements TrafficRecorder {
       meter: null,
       ...opts,
     };
+    this.#createdAt = this.options.now();
   }
 
   /** False when analytics are shed: callers skip measuring the request and call drop(). */
@@ -106,8 +120,8 @@ export class Aggregator implements TrafficRecorder {
   }
 
   /** Today's traffic numbers, started at zero. */
-  #today(): Traffic {
-    const day = dayOf(this.options.now());
+  #today(now = this.options.now()): Traffic {
+    const day = dayOf(now);
     let t = this.#traffic.get(day);
     if (!t) this.#traffic.set(day, t = zeroTraffic());
     return t;
@@ -122,9 +136,12 @@ export class Aggregator implements TrafficRecorder {
       this.drop();
       return false;
     }
-    const t = this.#today();
+    const now = this.options.now();
+    this.#answers.add(now, r.status);
+    const t = this.#today(now);
     t.requests++;
     if (r.status >= 500) t.errors++;
+    else if (r.status >= 400) t.client_errors++;
     t.bytes_in += r.bytes_in;
     t.bytes_out += r.bytes_out ?? 0;
     if (r.verification) t.verifications++;
@@ -222,6 +239,7 @@ export class Aggregator implements TrafficRecorder {
       }
     }
     this.#traffic = new Map();
+    for (const [key, n] of answerRateDeltas(this.#answers.take())) this.counters.add(key, n);
   }
 
   /**
@@ -249,9 +267,12 @@ export class Aggregator implements TrafficRecorder {
           }
           await op.commit();
         }
+        this.stats.log_errors_in_row = 0;
+        this.stats.last_log_success_at = started;
       } catch (err) {
         this.#logs = [...taken.slice(written), ...this.#logs];
         this.stats.log_flush_errors++;
+        this.stats.log_errors_in_row++;
         this.stats.last_log_error = err instanceof Error ? err.message : String(err);
         throw err;
       } finally {
@@ -298,10 +319,43 @@ export class Aggregator implements TrafficRecorder {
     return this.#writeAll(() => this.counters.stop());
   }
 
+  /** Changes settings while running (runtime configuration); a new interval restarts the timers. */
+  tune(change: { sampleRate?: number; retentionDays?: number; flushIntervalMs?: number }) {
+    const { sampleRate, retentionDays, flushIntervalMs } = change;
+    if (sampleRate !== undefined) this.options.sampleRate = sampleRate;
+    if (retentionDays !== undefined) this.options.retentionDays = retentionDays;
+    if (flushIntervalMs === undefined || flushIntervalMs === this.options.flushIntervalMs) return;
+    this.options.flushIntervalMs = flushIntervalMs;
+    this.counters.setFlushInterval(flushIntervalMs);
+    if (this.#timer === null) return;
+    clearInterval(this.#timer);
+    this.#timer = null;
+    this.start();
+  }
+
   notePrune(deleted: number) {
     this.stats.prunes++;
     this.stats.last_prune_at = this.options.now();
     this.stats.last_prune_rows_deleted = deleted;
+  }
+
+  /**
+   * Whether writes keep up: the time since the last flush that succeeded while counters or KV
+   * log entries wait (in memory only), and the longer streak of failed flushes.
+   */
+  flushHealth(): FlushHealth {
+    const now = this.options.now();
+    const c = this.counters.stats;
+    const waited = (waiting: boolean, since: number | null) =>
+      waiting ? now - (since ?? this.#createdAt) : 0;
+    return {
+      lag_ms: Math.max(
+        0,
+        waited(this.counters.size > 0, c.last_success_at),
+        waited(this.#logs.length > 0, this.stats.last_log_success_at),
+      ),
+      errors_in_row: Math.max(c.errors_in_row, this.stats.log_errors_in_row),
+    };
   }
 
   /** The aggregator's state, from memory only (GET /v1/admin/usage/aggregator-status). */
@@ -338,6 +392,7 @@ export class Aggregator implements TrafficRecorder {
 const zeroTraffic = (): Traffic => ({
   requests: 0,
   errors: 0,
+  client_errors: 0,
   bytes_in: 0,
   bytes_out: 0,
   verifications: 0,

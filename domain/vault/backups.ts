@@ -35,9 +35,19 @@ import {
 /** What the backup key is derived for: a new format would take a new purpose. */
 export const BACKUP_KEY_PURPOSE = "backup v1";
 
-/** The daily backup at 02:23 UTC: off the hour, before the 03:xx prunes. */
+/**
+ * The daily backup at 02:23 UTC by default: off the hour, before the 03:xx prunes. The hour may
+ * change at run time (`svc.backups.hour`), so the cron ticks every hour at :23 and the task
+ * writes a backup only in the hour set (`backupDue`).
+ */
 const DAILY = { hour: 2, minute: 23 };
-export const BACKUP_SCHEDULE = `${DAILY.minute} ${DAILY.hour} * * *`;
+export const DEFAULT_BACKUP_HOUR = DAILY.hour;
+export const BACKUP_SCHEDULE = `${DAILY.minute} * * * *`;
+const dailySchedule = (hour: number) => `${DAILY.minute} ${hour} * * *`;
+
+/** Whether the hourly tick at `now` is the daily backup's. */
+export const backupDue = (svc: Services, now = svc.now()) =>
+  new Date(now).getUTCHours() === (svc.backups.hour ?? DAILY.hour);
 
 /** One backup at a time, whoever starts it; renewed while it runs. */
 export const BACKUP_LEASE = "vault-backup";
@@ -277,9 +287,9 @@ export async function listBackups(
 }
 
 /** The next daily run after `now`. */
-function nextRun(now: number): number {
+function nextRun(now: number, hour: number): number {
   const at = new Date(now);
-  at.setUTCHours(DAILY.hour, DAILY.minute, 0, 0);
+  at.setUTCHours(hour, DAILY.minute, 0, 0);
   if (at.getTime() <= now) at.setUTCDate(at.getUTCDate() + 1);
   return at.getTime();
 }
@@ -296,13 +306,13 @@ export async function backupStatus(svc: Services): Promise<BackupStatus> {
     if (success && failure) break;
   }
   const now = svc.now();
-  const { dir, keep } = svc.backups;
+  const { dir, keep, hour = DAILY.hour } = svc.backups;
   return {
     enabled: dir !== null,
     directory: dir,
     keep,
-    schedule: dir ? BACKUP_SCHEDULE : null,
-    next_run_at: dir ? iso(nextRun(now)) : null,
+    schedule: dir ? dailySchedule(hour) : null,
+    next_run_at: dir ? iso(nextRun(now, hour)) : null,
     last_success: success,
     last_success_age_seconds: success?.finished_at
       ? Math.max(0, Math.floor((now - Date.parse(success.finished_at)) / 1000))

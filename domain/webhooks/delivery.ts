@@ -53,7 +53,7 @@ interface Sent {
 }
 
 /** The first `limit` bytes of a body, as text; what does not arrive is left unread. */
-async function readStart(res: Response, limit: number): Promise<string> {
+export async function readStart(res: Response, limit: number): Promise<string> {
   if (!res.body) return "";
   const reader = res.body.getReader();
   const chunks: Uint8Array[] = [];
@@ -195,7 +195,9 @@ export async function attemptDelivery(
   const now = svc.now();
   const sent = await send(svc, endpoint.value, m.id, event, now);
   const gone = sent.status === 410;
-  const delay = sent.ok || gone || series === null ? null : retryDelay(series, sent.retryAfterMs);
+  const delay = sent.ok || gone || series === null
+    ? null
+    : retryDelay(series, sent.retryAfterMs, Math.random, svc.webhookRetry);
   const failure = sent.error ?? `the endpoint answered ${sent.status}`;
 
   const outcome = await retrying(async (): Promise<Outcome | typeof CONFLICT> => {
@@ -225,7 +227,7 @@ export async function attemptDelivery(
           ? "the endpoint answered 410 Gone"
           : series === null
           ? before.failure_reason ?? failure
-          : `all ${MAX_ATTEMPTS} attempts failed`,
+          : `all ${series} attempts failed`,
       };
     }
     next = {

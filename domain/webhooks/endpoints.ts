@@ -49,6 +49,8 @@ export interface WebhookEndpoint {
   created_at: string;
   updated_at: string;
   deleted_at: string | null;
+  /** The plugin that owns it (plugins/plugins.ts): changed and deleted only with the plugin. */
+  plugin_id?: string;
 }
 
 /** Since when every attempt to an endpoint failed; absent while it is healthy. */
@@ -91,18 +93,20 @@ export function endpointView(e: WebhookEndpoint) {
   };
 }
 
-async function requireTarget(svc: Services, url: string) {
+/** 400 when Steward must not send to `url` (targets.ts). */
+export async function requireTarget(svc: Services, url: string) {
   const problem = await targetProblem(svc.webhooks, url);
   if (problem) throw badRequest(`url ${problem}`, [{ path: ["url"], message: problem }]);
 }
 
-function eventTypes(types: string[]): string[] {
+/** The catalogue's types named in `field`, deduplicated and sorted; 400 for an unknown one. */
+export function eventTypes(types: string[], field = "event_types"): string[] {
   types.forEach((t, i) => {
     if (!isEventType(t)) {
       throw badRequest(
-        `event_types[${i}] is not a known event type (GET /v1/webhooks/event-types)`,
+        `${field}[${i}] is not a known event type (GET /v1/webhooks/event-types)`,
         [
-          { path: ["event_types", i], message: "unknown event type" },
+          { path: [field, i], message: "unknown event type" },
         ],
       );
     }
@@ -137,6 +141,13 @@ const liveTenant = (tenant: Tenant | null) => {
   if (tenant?.status === "deleted") throw conflict("the tenant is deleted");
 };
 
+/** A plugin's endpoint follows its plugin: it is changed through /v1/admin/plugins only. */
+const notOwned = (e: WebhookEndpoint) => {
+  if (e.plugin_id) {
+    throw conflict(`this endpoint belongs to plugin ${e.plugin_id}: change the plugin instead`);
+  }
+};
+
 export interface NewEndpoint {
   url: string;
   description?: string | null;
@@ -151,19 +162,20 @@ const describe = {
   view: endpointView,
 };
 
-/** Creates an endpoint of `tenant` (null: the platform); the secret is returned this once. */
-export async function createEndpoint(
+/**
+ * A new endpoint record of `tenantId` (null: the platform) with its sealed secret, checked but
+ * not stored: for a caller that commits it with a record of its own (a plugin's endpoint).
+ */
+export async function newEndpoint(
   svc: Services,
   actor: Actor,
-  tenant: Tenant | null,
+  tenantId: string | null,
   input: NewEndpoint,
-): Promise<{ endpoint: Versioned<WebhookEndpoint>; secret: string }> {
-  liveTenant(tenant);
+): Promise<{ endpoint: WebhookEndpoint; secret: string }> {
   const types = eventTypes(input.event_types ?? []);
   await requireTarget(svc, input.url);
   const now = svc.now();
   const id = newId("whk", now);
-  const tenantId = tenant?.id ?? null;
   const { secret, sealed } = await sealSecret(svc, { id, tenant_id: tenantId });
   const endpoint: WebhookEndpoint = {
     id,
@@ -182,6 +194,19 @@ export async function createEndpoint(
     updated_at: iso(now),
     deleted_at: null,
   };
+  return { endpoint, secret };
+}
+
+/** Creates an endpoint of `tenant` (null: the platform); the secret is returned this once. */
+export async function createEndpoint(
+  svc: Services,
+  actor: Actor,
+  tenant: Tenant | null,
+  input: NewEndpoint,
+): Promise<{ endpoint: Versioned<WebhookEndpoint>; secret: string }> {
+  liveTenant(tenant);
+  const tenantId = tenant?.id ?? null;
+  const { endpoint, secret } = await newEndpoint(svc, actor, tenantId, input);
   const created = await createRecord(svc, actor, endpointTable(tenantId), endpoint, {
     ...describe,
     action: "webhook.created",
@@ -272,6 +297,7 @@ export async function updateEndpoint(
     ifMatch,
     "webhook.updated",
     (e, now) => {
+      notOwned(e);
       const enabled = patch.enabled ?? e.enabled;
       return {
         ...e,
@@ -295,13 +321,10 @@ export function deleteEndpoint(
   id: string,
   ifMatch?: string,
 ): Promise<Versioned<WebhookEndpoint>> {
-  return changeEndpoint(svc, actor, tenantId, id, ifMatch, "webhook.deleted", (e, now) => ({
-    ...e,
-    status: "deleted",
-    enabled: false,
-    secrets: [],
-    deleted_at: iso(now),
-  }));
+  return changeEndpoint(svc, actor, tenantId, id, ifMatch, "webhook.deleted", (e, now) => {
+    notOwned(e);
+    return { ...e, status: "deleted", enabled: false, secrets: [], deleted_at: iso(now) };
+  });
 }
 
 /**

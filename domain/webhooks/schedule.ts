@@ -4,6 +4,7 @@
  * 10 h after the attempt before, each ±20 % so that a receiver that was down is not hit by every
  * retry at once. A `Retry-After` answer can make the wait longer (up to 10 h), never shorter.
  */
+import type { WebhookRetryBounds } from "../shared/services.ts";
 
 const SECOND = 1_000;
 const MINUTE = 60 * SECOND;
@@ -31,17 +32,23 @@ export const DISABLE_AFTER_MS = 5 * 24 * HOUR;
 /** How much of a response body an attempt keeps. */
 export const RESPONSE_BODY_LIMIT = 4_096;
 
+/** The longest step of the schedule (the default bound of a wait). */
+export const MAX_RETRY_DELAY_MS = Math.max(...RETRY_DELAYS_MS);
+
 /**
  * The wait after failed attempt number `attempt` (1 = the first attempt) of a series, with
- * jitter, or null when it was the last. `retryAfterMs` is what the receiver asked for.
+ * jitter, or null when it was the last. `retryAfterMs` is what the receiver asked for. `bounds`
+ * (runtime configuration) end the series sooner and cut the schedule's longer waits.
  */
 export function retryDelay(
   attempt: number,
   retryAfterMs: number | null = null,
   random: () => number = Math.random,
+  bounds: WebhookRetryBounds = {},
 ): number | null {
-  const base = RETRY_DELAYS_MS[attempt - 1];
-  if (base === undefined) return null;
+  const step = RETRY_DELAYS_MS[attempt - 1];
+  if (step === undefined || attempt >= (bounds.maxAttempts ?? MAX_ATTEMPTS)) return null;
+  const base = Math.min(step, bounds.maxDelayMs ?? step);
   const jittered = Math.round(base * (1 - JITTER + 2 * JITTER * random()));
   return Math.max(jittered, Math.min(retryAfterMs ?? 0, MAX_RETRY_AFTER_MS));
 }

@@ -5,7 +5,7 @@ import { PERMISSIONS, TENANT_ROLES } from "../../domain/access/permissions.ts";
 import { endSession, login } from "../../domain/identity/sessions.ts";
 import { completePasswordReset } from "../../domain/identity/password_resets.ts";
 import { getUser } from "../../domain/identity/users.ts";
-import { UserSchema } from "./users.ts";
+import { Username, UserSchema, userShown } from "./users.ts";
 import { listMemberships } from "../../domain/access/principal.ts";
 import { actorOf, ok, originOf } from "../respond.ts";
 import { defineRoute, errorResponse, router } from "../route.ts";
@@ -15,8 +15,14 @@ const ADA = "usr_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A";
 const SESSION_ID = "ses_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A";
 
 const LoginBody = z.strictObject({
-  email: z.string().trim().max(320).email().openapi({ example: "ada@example.com" }),
+  email: z.string().trim().max(320).email().optional().openapi({ example: "ada@example.com" }),
+  username: Username.optional(),
   password: z.string().min(1).max(256).openapi({ example: "correct-horse-battery-staple" }),
+}).refine((b) => (b.email === undefined) !== (b.username === undefined), {
+  message: "give either an email or a username",
+  path: ["email"],
+  // Said even when the password is missing too, so `{}` names every field it needs.
+  when: (p) => typeof p.value === "object" && p.value !== null,
 }).openapi("LoginRequest", {
   example: { email: "ada@example.com", password: "correct-horse-battery-staple" },
 });
@@ -66,9 +72,10 @@ export function authRoutes() {
       method: "post",
       path: "/v1/auth/login",
       tags: ["Auth"],
-      summary: "Log in with email and password",
-      description:
-        "Returns a session token once, in `data.token`. Ten failures lock the email for 15 minutes.",
+      summary: "Log in with an email or a username, and a password",
+      description: "Returns a session token once, in `data.token`. Failures are counted per " +
+        "account, whichever name it is given by: after five, each further attempt waits longer, " +
+        "up to 15 minutes.",
       request: { body: jsonBody(LoginBody) },
       responses: {
         200: jsonResponse(
@@ -84,7 +91,7 @@ export function authRoutes() {
           ),
           "Logged in.",
         ),
-        401: errorResponse("Wrong email or password, or the user may not log in."),
+        401: errorResponse("Wrong login or password, or the user may not log in."),
       },
     }),
     async (c) => {
@@ -93,7 +100,7 @@ export function authRoutes() {
         token: result.token,
         session_id: result.session.id,
         expires_at: result.session.expires_at,
-        user: result.user,
+        user: userShown(result.user),
       }, 200);
     },
   );
@@ -163,7 +170,7 @@ export function authRoutes() {
       return ok(c, {
         type: p.type,
         id: p.id,
-        user,
+        user: user && userShown(user),
         platform_role: p.platform_role,
         permissions: [...p.platform].sort(),
         sees_tenants: p.sees,

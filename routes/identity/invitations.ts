@@ -230,7 +230,8 @@ export function invitationRoutes() {
       const u = result.user;
       return ok(c, {
         invitation: invitationView(c.var.svc.now())(result.invitation.value),
-        user: { id: u.id, email: u.email, name: u.name },
+        // Made or found by the invitation's email, so that is the user's email.
+        user: { id: u.id, email: result.invitation.value.email, name: u.name },
         membership: {
           tenant_id: result.membership.tenant_id,
           user_id: u.id,

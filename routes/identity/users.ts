@@ -18,12 +18,15 @@ import {
   listUsers,
   type User,
   USER_STATUSES,
+  USERNAME_PATTERN,
 } from "../../domain/identity/users.ts";
 import type { AppEnv } from "../context.ts";
 import { actorOf, ifMatch, ok, okList, okRecord } from "../respond.ts";
 import { defineRoute, router } from "../route.ts";
+import { HOOK_RESPONSES } from "../plugins/plugins.ts";
 import {
   envelope,
+  idOf,
   IdParams,
   jsonBody,
   jsonResponse,
@@ -41,13 +44,23 @@ const ADA = "usr_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A";
 
 export const UserSchema = z.object({
   id: z.string().openapi({ example: ADA }),
-  email: z.string().openapi({ example: "ada@example.com" }),
+  email: z.string().nullable().openapi({
+    example: "ada@example.com",
+    description: "Null for a user made by username only: such a user receives no mail " +
+      "(password resets answer 409 with `details.reason` `no_email`).",
+  }),
+  username: z.string().nullable().openapi({ example: "ada" }),
+  can_receive_mail: z.boolean().openapi({ example: true }),
   name: z.string().openapi({ example: "Ada Lovelace" }),
   status: z.enum(USER_STATUSES).openapi({
     example: "active",
     description: "`suspended` reads as `active` once `suspended_until` has passed.",
   }),
   platform_role: PlatformRole.nullable().openapi({ example: null }),
+  roles: z.array(z.string()).openapi({
+    example: ["rol_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A"],
+    description: "Custom roles held besides the platform role (GET /v1/admin/roles).",
+  }),
   metadata: z.record(z.string(), z.string()).openapi({ example: { crm_id: "A-1234" } }),
   // An active user: no block, no suspension, not erased.
   blocked_reason: z.string().nullable().openapi({ example: null }),
@@ -79,6 +92,20 @@ const UserDetailSchema = UserSchema.extend({
 }).openapi("UserDetail");
 
 const Email = z.string().trim().max(320).email().openapi({ example: "ada@example.com" });
+export const Username = z.string().trim().regex(
+  USERNAME_PATTERN,
+  "3–64 letters, digits, '.', '_' or '-'",
+)
+  .openapi({
+    example: "ada",
+    description: "3–64 letters, digits, `.`, `_` and `-`; unique regardless of case. Logs in " +
+      "like an email.",
+  });
+const RoleIds = z.array(idOf("rol")).max(50).openapi({
+  example: ["rol_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A"],
+  description: "Custom role ids: the whole new list. Granting or taking away a role needs " +
+    "every permission it holds (403 otherwise).",
+});
 const Password = z.string().min(1).max(1024).openapi({
   example: "correct-horse-battery-staple",
   description: "12–256 characters, not the account's email.",
@@ -89,7 +116,10 @@ const Reason = Text(500).nullable().optional().openapi({
 });
 
 const CreateUser = z.strictObject({
-  email: Email,
+  email: Email.optional().openapi({
+    description: "An email, a username or both. Without an email the user receives no mail.",
+  }),
+  username: Username.optional(),
   name: Name,
   password: Password.optional().openapi({
     description: "Without one, the user cannot log in " +
@@ -99,6 +129,9 @@ const CreateUser = z.strictObject({
     description: "Only a super admin grants a platform role.",
   }),
   metadata: Metadata.optional(),
+}).refine((u) => u.email !== undefined || u.username !== undefined, {
+  message: "give an email, a username, or both",
+  path: ["email"],
 }).openapi("CreateUser", {
   example: {
     email: "ada@example.com",
@@ -117,6 +150,10 @@ const UpdateUser = z.strictObject({
   platform_role: PlatformRole.nullable().optional().openapi({
     description: "Super admins only.",
   }),
+  username: Username.nullable().optional().openapi({
+    description: "Null removes it (not from a user without an email).",
+  }),
+  roles: RoleIds.optional(),
 }).openapi("UpdateUser", {
   example: { name: "Ada Lovelace", metadata: { crm_id: "A-1234", legacy_id: null } },
 });
@@ -137,7 +174,8 @@ const Suspend = z.strictObject({
 const ListQuery = z.strictObject({
   ...PageQuery,
   search: z.string().trim().min(1).max(320).optional().openapi({
-    description: "Case-insensitive prefix of the email, the name or a word of the name.",
+    description: "Case-insensitive prefix of the email, the username, the name or a word of " +
+      "the name.",
   }),
   status: z.enum(USER_STATUSES).optional(),
   platform_role: PlatformRole.optional(),
@@ -150,16 +188,28 @@ const Params = IdParams("usr");
 
 type Ctx = Context<AppEnv>;
 
+/** What a user record answers: the fields added since always present. */
+export const userShown = <U extends User>(u: U) => ({
+  ...u,
+  username: u.username ?? null,
+  roles: u.roles ?? [],
+  can_receive_mail: u.email !== null,
+});
+
 /** Support staff read emails, names and IPs masked. */
 function userView(c: Ctx) {
   const masked = c.var.principal.masked;
-  return <U extends User>(u: U): U =>
-    masked ? { ...u, email: maskEmail(u.email), name: maskName(u.name) } : u;
+  return <U extends User>(u: U) => {
+    const shown = userShown(u);
+    return masked
+      ? { ...shown, email: shown.email && maskEmail(shown.email), name: maskName(u.name) }
+      : shown;
+  };
 }
 
 function detailView(c: Ctx) {
   const base = userView(c);
-  return (u: UserDetail): UserDetail => {
+  return (u: UserDetail) => {
     const shown = base(u);
     if (!c.var.principal.masked) return shown;
     return { ...shown, sessions: shown.sessions.map((s) => ({ ...s, ip: s.ip && maskIp(s.ip) })) };
@@ -210,9 +260,10 @@ export function userRoutes() {
       path: "/v1/users",
       tags,
       summary: "Create a user",
-      description: "409 when the email (case-insensitive) belongs to another user.",
+      description: "With an email, a username, or both. 409 when the email or the username " +
+        "(case-insensitive) belongs to another user.",
       request: { body: jsonBody(CreateUser) },
-      responses: { 201: jsonResponse(one, "Created.") },
+      responses: { 201: jsonResponse(one, "Created."), ...HOOK_RESPONSES },
     }),
     async (c) => {
       const user = await createUser(c.var.svc, actorOf(c), c.req.valid("json"), c.var.principal);
@@ -239,9 +290,10 @@ export function userRoutes() {
       method: "patch",
       path: "/v1/users/{id}",
       tags,
-      summary: "Update name, metadata, status or platform role",
-      description:
-        `Metadata is merged; a null value removes a key. Blocking ends every session. ${STAFF_RULE}`,
+      summary: "Update name, username, metadata, status, platform role or custom roles",
+      description: "Metadata is merged; a null value removes a key. Blocking ends every " +
+        "session. `roles` replaces the custom roles; each role added or taken away needs every " +
+        `permission it holds (403), an unknown role is 400. ${STAFF_RULE}`,
       request: { params: Params, body: jsonBody(UpdateUser) },
       responses: { 200: jsonResponse(one, "Updated.") },
     }),

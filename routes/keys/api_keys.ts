@@ -17,6 +17,7 @@ import type { AppEnv } from "../context.ts";
 import { RateLimitSchema } from "../tenancy/plans.ts";
 import { actorOf, ifMatch, okList, okRecord } from "../respond.ts";
 import { defineRoute, router } from "../route.ts";
+import { HOOK_RESPONSES } from "../plugins/plugins.ts";
 import {
   envelope,
   idOf,
@@ -221,7 +222,10 @@ export function apiKeyRoutes() {
       description: "The key is `{prefix}_{random}{checksum}` (prefix `sk_live`/`sk_test` unless " +
         "the tenant sets its own); only its SHA-256 is stored.",
       request: { params: TenantParams, body: jsonBody(CreateApiKey) },
-      responses: { 201: jsonResponse(envelope(WithSecret), "Created; store `data.key` now.") },
+      responses: {
+        201: jsonResponse(envelope(WithSecret), "Created; store `data.key` now."),
+        ...HOOK_RESPONSES,
+      },
     }),
     async (c) => {
       const tenant = c.var.tenant.value;

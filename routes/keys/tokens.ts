@@ -1,4 +1,4 @@
-/** Service tokens: created with explicit permissions, shown once, revoked at once. */
+/** Service tokens: created with explicit permissions or from a role, shown once, revoked at once. */
 import { z } from "@hono/zod-openapi";
 import { ALL_PERMISSIONS, PERMISSIONS } from "../../domain/access/permissions.ts";
 import {
@@ -45,7 +45,14 @@ const TokenSchema = z.object({
     description: "The first characters, to recognise the token.",
     example: "stw_EXAM",
   }),
-  permissions: z.array(z.string()).openapi({ example: ["keys:verify"] }),
+  permissions: z.array(z.string()).openapi({
+    example: ["keys:verify"],
+    description: "Empty for a token made from a role (`role_id`).",
+  }),
+  role_id: z.string().optional().openapi({
+    example: "rol_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A",
+    description: "The custom role whose permissions the token holds, as the role is now.",
+  }),
   tenant_id: z.string().nullable().openapi({ example: "ten_01JD2Z3Q4R5S6T7V8W9X0Y1Z2A" }),
   test_tenants_only: z.boolean().openapi({ example: false }),
   expires_at: z.string().nullable().openapi({ example: null }),
@@ -59,13 +66,21 @@ const TokenSchema = z.object({
 const CreateToken = z.strictObject({
   name: Text(100).openapi({ example: "API gateway" }),
   permissions: z.array(z.enum([...PERMISSIONS, ALL_PERMISSIONS])).min(1).max(PERMISSIONS.length + 1)
-    .openapi({
-      description: 'Permissions to grant; "*" is every permission (super admins only).',
+    .optional().openapi({
+      description: 'Permissions to grant; "*" is every permission (super admins only). Or `role`.',
       example: ["keys:verify"],
     }),
+  role: idOf("rol").optional().openapi({
+    description: "A custom role instead of `permissions`: the token holds the role's " +
+      "permissions as the role is at each request (an edit reaches it within the role " +
+      "table's refresh, 5 s by default). A tenant-scoped role needs `tenant_id`.",
+  }),
   tenant_id: idOf("ten").nullable().optional(),
   expires_at: Timestamp.nullable().optional(),
   rate_limit: RateLimitOverrides.optional(),
+}).refine((t) => (t.permissions === undefined) !== (t.role === undefined), {
+  message: "give either permissions or a role",
+  path: ["permissions"],
 }).openapi("CreateServiceToken", {
   example: {
     name: "API gateway",
@@ -99,7 +114,8 @@ export function tokenRoutes() {
       tags: ["Service tokens"],
       summary: "Create a service token",
       description: "The secret is returned once, in `data.token`; only its SHA-256 is stored. " +
-        "A token can never hold a permission its creator does not hold.",
+        "A token can never hold a permission its creator does not hold; one made from a role " +
+        "needs every permission of the role.",
       request: { body: jsonBody(CreateToken) },
       responses: {
         201: jsonResponse(

@@ -16,6 +16,10 @@ import {
 import { type Verifier, VERIFY_CODES } from "../../domain/keys/verify.ts";
 import { requestIdFrom, RESPONSE_HEADERS } from "../middleware/request.ts";
 import { preSpent, tooManyRequests } from "../middleware/rate_limit.ts";
+import { ipBlocked } from "../middleware/ip_guard.ts";
+import { API_KEY } from "../middleware/auth.ts";
+import type { IpGuard } from "../../domain/protection/ip_guard.ts";
+import type { AppError } from "../../domain/shared/errors.ts";
 import {
   type ApiRateLimiter,
   policyField,
@@ -108,18 +112,23 @@ function jsonAnswer(body: string, status: number, requestId: string): Response {
   return res;
 }
 
-/** 429 in the error envelope, as the full chain answers it (routes/errors.ts). */
-function refused(spent: RateVerdict, requestId: string): Response {
-  const err = tooManyRequests(spent);
+/** An error in the envelope, as the full chain answers it (routes/errors.ts). */
+function errorAnswer(err: AppError, status: number, requestId: string): Response {
   const res = jsonAnswer(
     JSON.stringify({
       success: false,
       error: { code: err.code, message: err.message, request_id: requestId },
     }),
-    429,
+    status,
     requestId,
   );
-  res.headers.set("Retry-After", String(spent.retryAfter));
+  if (err.retryAfter !== undefined) res.headers.set("Retry-After", String(err.retryAfter));
+  return res;
+}
+
+/** 429 with the rate limit's headers. */
+function refused(spent: RateVerdict, requestId: string): Response {
+  const res = errorAnswer(tooManyRequests(spent), 429, requestId);
   res.headers.set("RateLimit-Policy", policyField(spent));
   res.headers.set("RateLimit", rateField(spent));
   return res;
@@ -135,21 +144,34 @@ const NON_ASCII = /[\u0080-\uffff]/;
 /**
  * A handler for requests `isVerify` picks: a Response for the common verify, or the request
  * (rebuilt when its body was read) for the full chain to answer. It applies
- * the route's rules (body schema, keys:verify, tenant binding, body limit, request counter,
- * request id, security headers), so both answer a valid call alike.
+ * the route's rules (blocked addresses, body schema, keys:verify, tenant binding, body limit,
+ * rate limits, request counter, request id, security headers), so both answer a call alike
+ * (tests/keys/verify_fast_path_test.ts compares them).
  */
 export function verifyFastPath(
   svc: Services,
   verifier: Verifier,
   bodyLimit: number,
   trustedProxies: readonly Cidr[],
+  guard: IpGuard,
   limiter: ApiRateLimiter | null = null,
 ) {
   const encoder = new TextEncoder();
   return async (req: Request, info?: unknown): Promise<Response | Request> => {
     const started = performance.now();
     const h = req.headers;
-    const secret = BEARER.exec(h.get("authorization") ?? "")?.[1];
+    // The address is read only while some block exists.
+    if (guard.rules.blocking) {
+      const block = guard.refuse(clientAddress(info, h.get("x-forwarded-for"), trustedProxies));
+      if (block) {
+        return errorAnswer(ipBlocked(block, svc.now()), 403, requestIdFrom(h.get("x-request-id")));
+      }
+    }
+    // Authorization wins over x-api-key, as in routes/middleware/auth.ts.
+    const authorization = h.get("authorization");
+    const secret = authorization !== null
+      ? BEARER.exec(authorization)?.[1]
+      : API_KEY.exec(h.get("x-api-key") ?? "")?.[0];
     const length = Number(h.get("content-length") ?? NaN);
     if (
       !secret || h.has("idempotency-key") || !JSON_TYPE.test(h.get("content-type") ?? "") ||
@@ -172,7 +194,10 @@ export function verifyFastPath(
     if (principal === null && parsed.success && limiter) {
       const ip = clientAddress(info, h.get("x-forwarded-for"), trustedProxies);
       const spent = limiter.spendAnonymous(ip, svc.now());
-      if (!spent.allowed) return refused(spent, requestIdFrom(h.get("x-request-id")));
+      if (!spent.allowed) {
+        guard.note(ip, "rate_limited");
+        return refused(spent, requestIdFrom(h.get("x-request-id")));
+      }
       const forward = again();
       preSpent.set(forward, spent);
       return forward;

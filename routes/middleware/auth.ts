@@ -15,11 +15,24 @@ import type { AppEnv } from "../context.ts";
 import type { Access } from "../permissions.ts";
 
 const BEARER = /^Bearer\s+(\S{1,512})$/i;
+/** A service token as `x-api-key` carries it. */
+export const API_KEY = new RegExp(`^${SERVICE_TOKEN_PREFIX}_\\S{1,508}$`);
 
-async function authenticate(svc: Services, header: string | undefined): Promise<Principal> {
-  const secret = header && BEARER.exec(header)?.[1];
+/**
+ * The secret the caller sent: `Authorization: Bearer …`, or a service token in `x-api-key` (as
+ * key-validation APIs are called). Authorization wins when both are sent.
+ */
+export function credentialOf(authorization: string | undefined, apiKey: string | undefined) {
+  if (authorization !== undefined) return BEARER.exec(authorization)?.[1];
+  return apiKey !== undefined && API_KEY.test(apiKey) ? apiKey : undefined;
+}
+
+async function authenticate(svc: Services, secret: string | undefined): Promise<Principal> {
   if (!secret) {
-    throw new AppError("UNAUTHORIZED", "send credentials as Authorization: Bearer <token>");
+    throw new AppError(
+      "UNAUTHORIZED",
+      "send credentials as Authorization: Bearer <token> (or a service token in x-api-key)",
+    );
   }
   const principal = secret.startsWith(`${SESSION_TOKEN_PREFIX}_`)
     ? await authenticateSession(svc, secret)
@@ -36,7 +49,7 @@ export function guard(access: Access, tenantScoped: boolean): MiddlewareHandler<
     const svc = c.var.svc;
     // Independent reads, so they go to KV together.
     const [principal, tenant] = await Promise.all([
-      authenticate(svc, c.req.header("Authorization")),
+      authenticate(svc, credentialOf(c.req.header("Authorization"), c.req.header("x-api-key"))),
       tenantScoped ? resolveTenant(svc, c.req.param("tenant") ?? "") : null,
     ]);
     c.set("principal", principal);

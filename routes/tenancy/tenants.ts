@@ -26,6 +26,7 @@ import {
   withSecret,
 } from "../keys/api_keys.ts";
 import { defineRoute, router } from "../route.ts";
+import { HOOK_RESPONSES } from "../plugins/plugins.ts";
 import {
   envelope,
   jsonBody,
@@ -203,7 +204,7 @@ export function tenantRoutes() {
         "`initial_key` makes its first API key in that commit too (returned once, in " +
         "`data.initial_key.key`).",
       request: { body: jsonBody(CreateTenant) },
-      responses: { 201: jsonResponse(withInitialKey, "Created.") },
+      responses: { 201: jsonResponse(withInitialKey, "Created."), ...HOOK_RESPONSES },
     }),
     async (c) => {
       const { initial_key, ...input } = c.req.valid("json");
@@ -233,7 +234,7 @@ export function tenantRoutes() {
       summary: "Create a sandbox tenant (is_test: true)",
       description: "The slug defaults to `test-` and random characters.",
       request: { body: jsonBody(CreateTestTenant) },
-      responses: { 201: jsonResponse(one, "Created.") },
+      responses: { 201: jsonResponse(one, "Created."), ...HOOK_RESPONSES },
     }),
     async (c) => {
       const input = c.req.valid("json");

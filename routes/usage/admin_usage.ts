@@ -90,16 +90,35 @@ const MetricsDaily = day({
     example: 80_311,
   }),
   errors: z.number().openapi({ description: "Answers with a 5xx status.", example: 29 }),
+  client_errors: z.number().openapi({ description: "Answers with a 4xx status.", example: 412 }),
 }).openapi("MetricsDaily", {
   example: {
     from: "2026-01-29",
     to: "2026-01-31",
     days: [
-      { date: "2026-01-29", requests: 182_340, verifications: 151_020, errors: 41 },
-      { date: "2026-01-30", requests: 190_115, verifications: 158_776, errors: 35 },
-      { date: "2026-01-31", requests: 96_402, verifications: 80_311, errors: 29 },
+      {
+        date: "2026-01-29",
+        requests: 182_340,
+        verifications: 151_020,
+        errors: 41,
+        client_errors: 802,
+      },
+      {
+        date: "2026-01-30",
+        requests: 190_115,
+        verifications: 158_776,
+        errors: 35,
+        client_errors: 779,
+      },
+      {
+        date: "2026-01-31",
+        requests: 96_402,
+        verifications: 80_311,
+        errors: 29,
+        client_errors: 412,
+      },
     ],
-    totals: { requests: 468_857, verifications: 390_107, errors: 105 },
+    totals: { requests: 468_857, verifications: 390_107, errors: 105, client_errors: 1_993 },
   },
 });
 
@@ -236,7 +255,7 @@ export function adminUsageRoutes(gate: ThresholdGate) {
       method: "get",
       path: "/v1/admin/metrics/daily",
       tags,
-      summary: "Requests, verifications and server errors per day, platform-wide",
+      summary: "Requests, verifications, client and server errors per day, platform-wide",
       request: { query: DayRangeQuery },
       responses: { 200: jsonResponse(envelope(MetricsDaily), "Zero-filled daily points.") },
     }),
@@ -244,7 +263,10 @@ export function adminUsageRoutes(gate: ThresholdGate) {
       const svc = c.var.svc;
       const { from, to } = c.req.valid("query");
       const range = dayRange(svc.now(), from, to);
-      return ok(c, await dailyTraffic(svc, ["requests", "verifications", "errors"], range));
+      return ok(
+        c,
+        await dailyTraffic(svc, ["requests", "verifications", "errors", "client_errors"], range),
+      );
     },
   );
 

@@ -59,6 +59,19 @@ export async function populate(h: Harness, slug: string): Promise<Tenant> {
     body: { email: `invitee@${slug}.example.com`, role: "viewer" },
   });
   await h.serviceToken(["tenants:read"], t.id);
+  // A custom role the member holds (so deleting it is refused while held).
+  const role = await h.call("POST", "/v1/admin/roles", {
+    ...as,
+    body: { name: `auditor-${slug}`, permissions: ["audit:read"] },
+  });
+  assert.equal(role.status, 201, `${slug}: the role: ${role.text}`);
+  await h.call("PATCH", `/v1/users/${user.id}`, { ...as, body: { roles: [role.body.data.id] } });
+  // A plugin (platform-wide; no hooks, so the calls that follow create freely).
+  const plugin = await h.call("POST", "/v1/admin/plugins", {
+    ...as,
+    body: { name: `plugin-${slug}`, version: "1.0.0", url: HOOK_URL, events: ["tenant.updated"] },
+  });
+  assert.equal(plugin.status, 201, `${slug}: the plugin: ${plugin.text}`);
   await h.runJobs();
   const messages = await h.call("GET", `${base}/webhooks/${hook.id}/deliveries`, as);
   assert.ok(messages.body.data.length > 0, `${slug}: a delivery to list`);

@@ -118,7 +118,7 @@ Deno.test("openapi: every route is documented with its permission, security and 
     } else {
       assert.ok(responses["401"], `${key}: 401 not documented`);
       assert.ok(responses["403"], `${key}: 403 not documented`);
-      assert.deepEqual(op.security, [{ bearer: [] }], `${key}: security`);
+      assert.deepEqual(op.security, [{ bearer: [] }, { apiKey: [] }], `${key}: security`);
     }
     if (key.includes("{")) assert.ok(responses["404"], `${key}: 404 not documented`);
     if (op.parameters?.length || op.requestBody) {

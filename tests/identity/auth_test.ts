@@ -73,6 +73,7 @@ Deno.test("login: the answer never carries a password or its hash", async () => 
   assert.equal(res.status, 200);
   assert.deepEqual(Object.keys(res.body.data.user).sort(), [
     "blocked_reason",
+    "can_receive_mail",
     "created_at",
     "deleted_at",
     "email",
@@ -81,10 +82,12 @@ Deno.test("login: the answer never carries a password or its hash", async () => 
     "metadata",
     "name",
     "platform_role",
+    "roles",
     "status",
     "suspended_reason",
     "suspended_until",
     "updated_at",
+    "username",
   ]);
   assert.doesNotMatch(JSON.stringify(res.body.data.user), /password|scrypt|hash/i);
   assert.ok(!res.text.includes(TEST_PASSWORD));
@@ -152,8 +155,11 @@ Deno.test("login validation: missing fields are 400 BAD_REQUEST naming each path
   assert.equal(res.body.success, false);
   assert.equal(res.body.error.code, "BAD_REQUEST");
   const paths = issuePaths(res.body);
-  assert.ok(paths.includes("json.email"), paths.join(", "));
   assert.ok(paths.includes("json.password"), paths.join(", "));
+  // With a password, the missing name is named: an email or a username.
+  const noName = await h.call("POST", "/v1/auth/login", { body: { password: "x" } });
+  assert.equal(noName.status, 400);
+  assert.ok(issuePaths(noName.body).includes("json.email"), noName.text);
 });
 
 Deno.test("login validation: a malformed email is 400 naming json.email", async () => {

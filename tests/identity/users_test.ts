@@ -406,7 +406,7 @@ Deno.test("POST /v1/users/{id}/block: the existing session is refused at once, l
   // Answered like a wrong password: the answer does not confirm the password.
   const refused = await login(h, user.email);
   assertError(refused, 401, "UNAUTHORIZED");
-  assert.equal(refused.body.error.message, "invalid email or password");
+  assert.equal(refused.body.error.message, "invalid email, username or password");
   const actions = (await h.auditFor(user.id)).map((e) => e.action);
   assert.ok(actions.includes("user.blocked"));
   assert.ok(actions.includes("user.sessions_revoked"));
@@ -510,7 +510,7 @@ Deno.test("POST /v1/users/{id}/suspend: refused until `until`, then lifted by it
   assertError(await h.call("GET", "/v1/auth/me", { token: user.token }), 401, "UNAUTHORIZED");
   const refused = await login(h, user.email);
   assertError(refused, 401, "UNAUTHORIZED");
-  assert.equal(refused.body.error.message, "invalid email or password");
+  assert.equal(refused.body.error.message, "invalid email, username or password");
 
   h.advance(2 * 3_600_000 - 1);
   assertError(await login(h, user.email), 401, "UNAUTHORIZED");

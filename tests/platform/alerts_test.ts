@@ -16,8 +16,12 @@ import { dayOf, iso } from "../../domain/shared/time.ts";
 const MIN = 60_000;
 const QUEUE = "alerts-test";
 
-/** One evaluation tick; then the webhook jobs its events brought run (they are not a backlog). */
+/**
+ * One evaluation tick, after a flush (a running process flushes every second: nothing it
+ * counted waits); then the webhook jobs its events brought run (they are not a backlog).
+ */
 async function tick(h: Harness) {
+  await h.svc.aggregator.flush();
   const result = await evaluateAlerts(h.svc);
   await h.runJobs(JOB_HANDLERS, { queue: WEBHOOK_QUEUE });
   return result;

@@ -189,7 +189,7 @@ Deno.test("logs and traffic routes: 401 without a token, 403 without the permiss
   assert.equal(seen[0].ip, "198.51.x.x");
 });
 
-Deno.test("traffic: requests, verifications, errors and bytes per day, exact to the request", async () => {
+Deno.test("traffic: requests, verifications, 4xx and 5xx and bytes per day, exact to the request", async () => {
   await using h = await setup();
   const key = await verifyKey(h); // 2 requests
   for (let i = 0; i < 5; i++) {
@@ -203,9 +203,14 @@ Deno.test("traffic: requests, verifications, errors and bytes per day, exact to 
   const metrics = await h.call("GET", `/v1/admin/metrics/daily?from=${today}`, { token: h.root });
   assert.equal(metrics.status, 200, metrics.text);
   assert.deepEqual(metrics.body.data.days, [
-    { date: today, requests: 9, verifications: 6, errors: 0 },
+    { date: today, requests: 9, verifications: 6, errors: 0, client_errors: 1 },
   ]);
-  assert.deepEqual(metrics.body.data.totals, { requests: 9, verifications: 6, errors: 0 });
+  assert.deepEqual(metrics.body.data.totals, {
+    requests: 9,
+    verifications: 6,
+    errors: 0,
+    client_errors: 1,
+  });
 
   const bw = await h.call("GET", `/v1/admin/bandwidth/daily?from=${today}`, { token: h.root });
   const day = bw.body.data.days[0];

@@ -493,7 +493,11 @@ Deno.test("backup cron: writes a backup daily, audited as the system; does nothi
   await using b = await withBackups();
   const { h } = b;
   const task = MAINTENANCE_TASKS.find((t) => t.name === "backup-store")!;
-  assert.equal(task.schedule, "23 2 * * *");
+  // Hourly ticks; only the one in the backup's hour (02 UTC by default) writes.
+  assert.equal(task.schedule, "23 * * * *");
+  assert.deepEqual((await runMaintenance(h.svc, task, "worker"))?.result, { backups_written: 0 });
+  h.advance(60_000);
+  h.svc.backups.hour = 12;
   const run = await runMaintenance(h.svc, task, "worker");
   assert.equal(run?.error, null);
   assert.equal(run?.result?.backups_written, 1);

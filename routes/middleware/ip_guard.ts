@@ -1,0 +1,43 @@
+/**
+ * The IP guard on every request (domain/protection/ip_guard.ts): a blocked source address gets
+ * 403 before authentication, and each error answer counts against its address's reputation.
+ * Verify's fast path applies the same two rules (routes/keys/verify.ts).
+ */
+import type { MiddlewareHandler } from "hono";
+import type { ActivityKind } from "../../domain/protection/ip_reputation.ts";
+import type { BlockInForce } from "../../domain/protection/ip_rules.ts";
+import { AppError } from "../../domain/shared/errors.ts";
+import { iso } from "../../domain/shared/time.ts";
+import type { AppEnv } from "../context.ts";
+import { clientIp } from "../respond.ts";
+
+const LOGIN = "/v1/auth/login";
+
+/** What an error answer says of its caller: a failed login, a refused token, a 429, or a 4xx. */
+export function activityOf(status: number, path: string): ActivityKind | null {
+  if (status < 400 || status >= 500) return null;
+  if (status === 429) return "rate_limited";
+  if (status === 401) return path === LOGIN ? "login_failures" : "auth_failures";
+  return "client_errors";
+}
+
+/** 403 in the envelope; a block with an end says when to come back. */
+export function ipBlocked(block: BlockInForce, now: number): AppError {
+  const ends = block.until !== Infinity;
+  return new AppError(
+    "FORBIDDEN",
+    `requests from this address are blocked${ends ? ` until ${iso(block.until)}` : ""}`,
+    undefined,
+    ends ? Math.max(1, Math.ceil((block.until - now) / 1000)) : undefined,
+  );
+}
+
+export const ipGuard: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const guard = c.var.deps.ipGuard;
+  const ip = clientIp(c);
+  const block = guard.refuse(ip);
+  if (block) throw ipBlocked(block, c.var.svc.now());
+  await next();
+  const kind = activityOf(c.res.status, c.req.path);
+  if (kind) guard.note(ip, kind);
+};
