@@ -380,12 +380,15 @@ const RULES: AlertRule[] = [
   },
 ];
 
-/** A rule as it applies: its threshold and duration, and where they come from. */
+/**
+ * A rule as it applies: its threshold and duration, and whether they are the rule's defaults or
+ * overridden (by STEWARD_ALERT_RULES or the configuration API: GET /v1/admin/config says which).
+ */
 export interface EffectiveRule extends AlertRule {
-  source: "default" | "env";
+  source: "default" | "override";
 }
 
-/** The rules with STEWARD_ALERT_RULES applied, in the order of ALERT_RULE_NAMES. */
+/** The rules with their overrides applied, in the order of ALERT_RULE_NAMES. */
 export function alertRules(svc: Services): EffectiveRule[] {
   return RULES.map((rule) => {
     const set = svc.alertRules?.[rule.name];
@@ -396,7 +399,7 @@ export function alertRules(svc: Services): EffectiveRule[] {
       ...rule,
       threshold: set.threshold ?? rule.threshold,
       duration_seconds: set.duration_seconds ?? rule.duration_seconds,
-      source: "env" as const,
+      source: "override" as const,
     };
   });
 }

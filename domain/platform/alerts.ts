@@ -235,7 +235,7 @@ export interface AlertRuleView {
   unit: string;
   threshold: number;
   duration_seconds: number;
-  source: "default" | "env";
+  source: EffectiveRule["source"];
   state: "ok" | "pending" | "firing";
   pending_since: string | null;
   last_value: number | null;

@@ -59,8 +59,9 @@ const AlertRuleSchema = z.object({
     description: "How long the condition must hold before the rule fires.",
     example: 0,
   }),
-  source: z.enum(["default", "env"]).openapi({
-    description: "`env`: threshold or duration set by `STEWARD_ALERT_RULES`.",
+  source: z.enum(["default", "override"]).openapi({
+    description: "`override`: threshold or duration set by `STEWARD_ALERT_RULES` or the " +
+      "configuration API (`alert_rules` in GET /v1/admin/config says which).",
     example: "default",
   }),
   state: z.enum(["ok", "pending", "firing"]).openapi({

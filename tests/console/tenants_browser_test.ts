@@ -77,3 +77,53 @@ Deno.test({
       assert.deepEqual(errors, [], "no script error and no CSP refusal");
     }),
 });
+
+Deno.test({
+  name: "console (browser): a tenant viewer sees no write buttons, and a forged form post is 403",
+  ...BROWSER_TEST,
+  fn: () =>
+    withConsole(async (w) => {
+      const acme = await w.api("POST", "/v1/tenants", { body: { name: "Acme", slug: "acme" } });
+      assert.equal(acme.status, 201);
+      const key = await w.api("POST", "/v1/tenants/acme/api-keys", {
+        body: { name: "gateway", environment: "live" },
+      });
+      assert.equal(key.status, 201);
+      const viewer = await w.user(null);
+      const added = await w.api("POST", "/v1/tenants/acme/members", {
+        body: { user_id: viewer.id, role: "viewer" },
+      });
+      assert.equal(added.status, 201, added.text);
+      const { page } = await w.page();
+      await signIn(page, w.server, viewer.email);
+      await page.goto(`${w.server.url}/console/tenants/acme`);
+      await page.getByRole("heading", { level: 1 }).waitFor();
+      await page.getByText("gateway").first().waitFor();
+      for (const label of ["Create key", "Revoke", "Rotate", "Invite", "Suspend tenant"]) {
+        assert.equal(
+          await page.getByRole("button", { name: label, exact: true }).count(),
+          0,
+          `a viewer sees no ${label} button`,
+        );
+      }
+      await assertAccessible(page, "tenant-viewer");
+      await screenshot(page, "tenant-viewer");
+      // The form the page leaves out, posted anyway with the session's own CSRF token: the API's
+      // permission check refuses it, and the key still verifies.
+      const keyId = key.body.data.id as string;
+      const csrf = await page.locator('input[name="_csrf"]').first().inputValue();
+      const status = await page.evaluate(async ([id, csrf]) => {
+        const res = await fetch(`/console/tenants/acme/keys/${id}/revoke`, {
+          method: "POST",
+          headers: { "Content-Type": "application/x-www-form-urlencoded" },
+          body: new URLSearchParams({ _csrf: csrf, _nonce: "forged-1" }).toString(),
+        });
+        return res.status;
+      }, [keyId, csrf]);
+      assert.equal(status, 403);
+      const verdict = await w.api("POST", "/v1/keys/verify", {
+        body: { key: key.body.data.key },
+      });
+      assert.equal(verdict.body.data.code, "VALID");
+    }),
+});

@@ -124,7 +124,7 @@ Deno.test("alerts: queue backlog waits for its duration (overridden), then fires
   await enqueue(h, 3);
   await tick(h);
   let rule = await ruleState(h, "job_queue_backlog");
-  assert.equal(rule.source, "env");
+  assert.equal(rule.source, "override");
   assert.equal(rule.threshold, 3);
   assert.equal(rule.state, "pending");
   assert.equal(rule.last_value, 3);
