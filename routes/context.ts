@@ -59,6 +59,8 @@ export type AppEnv = {
     /** Set on `{tenant}` routes once the caller is known to see the tenant. */
     tenant: Versioned<Tenant>;
     tenantPermissions: ReadonlySet<Permission>;
+    /** Set by errorJson: the request log reads an error answer's code here, not in its body. */
+    errorCode?: string;
     /** Set by a route whose answer must not be kept for Idempotency-Key replays (a secret). */
     unreplayable?: true;
   };

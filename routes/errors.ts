@@ -33,6 +33,7 @@ const CODE_BY_STATUS = Object.fromEntries(
 >;
 
 export function errorJson(c: Context<AppEnv>, err: AppError) {
+  c.set("errorCode", err.code);
   if (err.retryAfter !== undefined) c.header("Retry-After", String(err.retryAfter));
   if (err.code === "UNAUTHORIZED") c.header("WWW-Authenticate", 'Bearer realm="steward"');
   return c.json({
@@ -41,7 +42,7 @@ export function errorJson(c: Context<AppEnv>, err: AppError) {
       code: err.code,
       message: err.message,
       ...(err.details === undefined ? {} : { details: err.details }),
-      request_id: c.var.requestId,
+      request_id: c.get("requestId"),
     },
   }, STATUS[err.code]);
 }
@@ -64,7 +65,7 @@ export function toAppError(err: unknown): AppError {
 export function onError(err: Error, c: Context<AppEnv>) {
   const appError = toAppError(err);
   if (appError.code === "INTERNAL") {
-    console.error(`[${c.var.requestId}] ${c.req.method} ${c.req.path}:`, err);
+    console.error(`[${c.get("requestId")}] ${c.req.method} ${c.req.path}:`, err);
   }
   return errorJson(c, appError);
 }

@@ -10,8 +10,15 @@ import { maskMetadata } from "./views.ts";
 
 type Ctx = Context<AppEnv>;
 
+const NON_ASCII = /[\u0080-\uffff]/;
+const encoder = new TextEncoder();
+
+/** The UTF-8 size of `text`: its length unless it holds non-ASCII characters (rare in answers). */
+export const byteLength = (text: string) =>
+  NON_ASCII.test(text) ? encoder.encode(text).length : text.length;
+
 /** Data as the caller may see it: masked metadata for support staff (routes/views.ts). */
-const shown = <T>(c: Ctx, data: T): T => c.var.principal?.masked ? maskMetadata(data) : data;
+const shown = <T>(c: Ctx, data: T): T => c.get("principal")?.masked ? maskMetadata(data) : data;
 
 /** `{ success, data, meta }`, with the record's versionstamp as its ETag when given. */
 export function ok<T, S extends ContentfulStatusCode = 200>(
@@ -22,7 +29,7 @@ export function ok<T, S extends ContentfulStatusCode = 200>(
 ) {
   if (etag) c.header("ETag", `"${etag}"`);
   return c.json(
-    { success: true as const, data: shown(c, data), meta: { request_id: c.var.requestId } },
+    { success: true as const, data: shown(c, data), meta: { request_id: c.get("requestId") } },
     (status ?? 200) as S,
   );
 }
@@ -46,7 +53,7 @@ export function okList<T, V>(
   return c.json({
     success: true as const,
     data: shown(c, page.items.map((i) => view(i.value))),
-    meta: { request_id: c.var.requestId },
+    meta: { request_id: c.get("requestId") },
     pagination: {
       limit,
       next_cursor: page.next_cursor,
@@ -74,7 +81,7 @@ export function clientIp(c: Ctx): string | null {
   return clientAddress(
     c.env,
     c.req.header("X-Forwarded-For"),
-    c.var.deps.config.STEWARD_TRUSTED_PROXIES,
+    c.get("deps").config.STEWARD_TRUSTED_PROXIES,
   );
 }
 
@@ -101,11 +108,11 @@ export function originOf(c: Ctx): Omit<Actor, "type" | "id"> {
   return {
     ip: clientIp(c),
     user_agent: c.req.header("User-Agent")?.slice(0, 512) ?? null,
-    request_id: c.var.requestId,
+    request_id: c.get("requestId"),
   };
 }
 
 /** The caller as the audit trail records it. */
 export function actorOf(c: Ctx): Actor {
-  return { type: c.var.principal.type, id: c.var.principal.id, ...originOf(c) };
+  return { type: c.get("principal").type, id: c.get("principal").id, ...originOf(c) };
 }

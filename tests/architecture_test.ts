@@ -78,6 +78,13 @@ Deno.test("layers: domain speaks no HTTP and reads no configuration or environme
   assert.deepEqual(env.map((s) => s.path), []);
 });
 
+// Hono's `c.var` builds a new object from the context's map on every read; a dozen reads a
+// request cost a third of a cheap route's throughput (bench/RESULTS.md, 2026-12-07).
+Deno.test("speed: routes read context variables with c.get, never c.var", () => {
+  const slow = all.filter((s) => layer(s.path) === "routes" && /\bc\.var\./.test(s.text));
+  assert.deepEqual(slow.map((s) => s.path), []);
+});
+
 Deno.test("contexts: every domain module lives in a context folder", () => {
   const loose = all.filter((s) => layer(s.path) === "domain" && s.path.split("/").length !== 3);
   assert.deepEqual(loose.map((s) => s.path), []);

@@ -98,7 +98,7 @@ function toFilter(q: FilterQuery, tenantId?: string): AuditFilter {
 
 /** A tenant-bound service token reads the platform trail of its own tenant only. */
 function adminFilter(c: Context<AppEnv>, q: FilterQuery): AuditFilter {
-  const bound = c.var.principal.tenant_id;
+  const bound = c.get("principal").tenant_id;
   if (bound && q.tenant_id && q.tenant_id !== bound) throw notFound("tenant");
   return toFilter(q, bound ?? undefined);
 }
@@ -138,13 +138,13 @@ export function auditRoutes() {
     }),
     async (c) => {
       const { limit, cursor, offset, page: pageNo, ...q } = c.req.valid("query");
-      const page = await listAudit(c.var.svc, adminFilter(c, q), {
+      const page = await listAudit(c.get("svc"), adminFilter(c, q), {
         limit,
         cursor,
         offset,
         page: pageNo,
       });
-      return okList(c, page, limit, auditView(c.var.principal));
+      return okList(c, page, limit, auditView(c.get("principal")));
     },
   );
 
@@ -161,11 +161,11 @@ export function auditRoutes() {
     }),
     (c) => {
       const { format, ...q } = c.req.valid("query");
-      return streamExport(c, exportAudit(c.var.svc, adminFilter(c, q)), {
+      return streamExport(c, exportAudit(c.get("svc"), adminFilter(c, q)), {
         format: exportFormat(c, format),
         name: "audit",
         columns: CSV_COLUMNS,
-        view: auditView(c.var.principal),
+        view: auditView(c.get("principal")),
         // deno-lint-ignore no-explicit-any
       }) as any;
     },
@@ -182,13 +182,13 @@ export function auditRoutes() {
     }),
     async (c) => {
       const { limit, cursor, offset, page: pageNo, ...q } = c.req.valid("query");
-      const page = await listAudit(c.var.svc, toFilter(q, c.var.tenant.value.id), {
+      const page = await listAudit(c.get("svc"), toFilter(q, c.get("tenant").value.id), {
         limit,
         cursor,
         offset,
         page: pageNo,
       });
-      return okList(c, page, limit, auditView(c.var.principal));
+      return okList(c, page, limit, auditView(c.get("principal")));
     },
   );
 
@@ -206,14 +206,14 @@ export function auditRoutes() {
     }),
     async (c) => {
       const { id } = c.req.valid("param");
-      await getUserRecord(c.var.svc, id);
+      await getUserRecord(c.get("svc"), id);
       // A tenant-bound token sees members of its tenant only, and their events in it.
-      const bound = c.var.principal.tenant_id;
-      if (bound && !await membershipRole(c.var.svc, bound, id)) throw notFound("user");
+      const bound = c.get("principal").tenant_id;
+      if (bound && !await membershipRole(c.get("svc"), bound, id)) throw notFound("user");
       const { limit, cursor, offset, page: pageNo, ...q } = c.req.valid("query");
       const filter = { ...adminFilter(c, q), user: id };
-      const page = await listAudit(c.var.svc, filter, { limit, cursor, offset, page: pageNo });
-      return okList(c, page, limit, auditView(c.var.principal));
+      const page = await listAudit(c.get("svc"), filter, { limit, cursor, offset, page: pageNo });
+      return okList(c, page, limit, auditView(c.get("principal")));
     },
   );
 
@@ -234,13 +234,13 @@ export function auditRoutes() {
       const actions = (filter.actions ?? VAULT_ACTIONS).filter((a) => VAULT_ACTIONS.includes(a));
       // No vault action asked for: an action no event has, so the page is empty and counted.
       filter.actions = actions.length ? actions : ["(none)"];
-      const page = await listAudit(c.var.svc, filter, {
+      const page = await listAudit(c.get("svc"), filter, {
         limit,
         cursor,
         offset,
         page: pageNo,
       });
-      return okList(c, page, limit, auditView(c.var.principal));
+      return okList(c, page, limit, auditView(c.get("principal")));
     },
   );
 

@@ -40,7 +40,7 @@ export function financeRoutes() {
       description: `MRR counts active and past_due subscriptions (a yearly price ÷ 12). ${MONEY}`,
       responses: { 200: jsonResponse(envelope(SubscriptionSummarySchema), "The summary.") },
     }),
-    async (c) => ok(c, await subscriptionSummary(c.var.svc)),
+    async (c) => ok(c, await subscriptionSummary(c.get("svc"))),
   );
 
   app.openapi(
@@ -54,7 +54,7 @@ export function financeRoutes() {
         "whose plan disagrees with their subscription.",
       responses: { 200: jsonResponse(envelope(StripeSyncStatusSchema), "The status.") },
     }),
-    async (c) => ok(c, await stripeSyncStatus(c.var.svc)),
+    async (c) => ok(c, await stripeSyncStatus(c.get("svc"))),
   );
 
   app.openapi(
@@ -71,7 +71,7 @@ export function financeRoutes() {
     }),
     async (c) => {
       const { limit, cursor, offset, page, ...filter } = c.req.valid("query");
-      const found = await listSubscriptions(c.var.svc, filter, { limit, cursor, offset, page });
+      const found = await listSubscriptions(c.get("svc"), filter, { limit, cursor, offset, page });
       return okList(c, found, limit, (s: Subscription) => s);
     },
   );
@@ -91,7 +91,7 @@ export function financeRoutes() {
     }),
     async (c) => {
       const { interval, from, to } = c.req.valid("query");
-      return ok(c, await revenueAnalytics(c.var.svc, interval, from, to));
+      return ok(c, await revenueAnalytics(c.get("svc"), interval, from, to));
     },
   );
 
@@ -109,7 +109,7 @@ export function financeRoutes() {
     }),
     async (c) => {
       const { from, to } = c.req.valid("query");
-      return ok(c, await revenueProtection(c.var.svc, from, to));
+      return ok(c, await revenueProtection(c.get("svc"), from, to));
     },
   );
 
@@ -126,7 +126,7 @@ export function financeRoutes() {
       responses: { 200: jsonResponse(envelope(EarningsSchema), "The month's earnings.") },
     }),
     async (c) =>
-      ok(c, await tenantEarnings(c.var.svc, c.var.tenant.value, c.req.valid("query").period)),
+      ok(c, await tenantEarnings(c.get("svc"), c.get("tenant").value, c.req.valid("query").period)),
   );
 
   return app;

@@ -151,7 +151,7 @@ export function stripeRoutes() {
     }),
     async (c) => {
       const signature = c.req.header("Stripe-Signature") ?? null;
-      const receipt = await receiveStripeEvent(c.var.svc, await c.req.text(), signature);
+      const receipt = await receiveStripeEvent(c.get("svc"), await c.req.text(), signature);
       return ok(c, receipt);
     },
   );
@@ -174,9 +174,9 @@ export function stripeRoutes() {
     }),
     async (c) => {
       const session = await startCheckout(
-        c.var.svc,
+        c.get("svc"),
         actorOf(c),
-        c.var.tenant.value,
+        c.get("tenant").value,
         c.req.valid("json"),
       );
       return ok(c, session, 201);
@@ -199,7 +199,7 @@ export function stripeRoutes() {
     }),
     async (c) => {
       const { return_url } = c.req.valid("json");
-      return ok(c, await openPortal(c.var.svc, c.var.tenant.value, return_url), 201);
+      return ok(c, await openPortal(c.get("svc"), c.get("tenant").value, return_url), 201);
     },
   );
 
@@ -214,7 +214,7 @@ export function stripeRoutes() {
       responses: { 200: jsonResponse(envelope(SubscriptionSchema), "The subscription.") },
     }),
     async (c) => {
-      const subscription = await tenantSubscription(c.var.svc, c.var.tenant.value.id);
+      const subscription = await tenantSubscription(c.get("svc"), c.get("tenant").value.id);
       if (!subscription) throw notFound("subscription");
       return okRecord(c, subscription, (s) => s);
     },
@@ -235,7 +235,7 @@ export function stripeRoutes() {
     }),
     async (c) => {
       const { object, id } = c.req.valid("json");
-      return ok(c, await syncObject(c.var.svc, actorOf(c), object, id));
+      return ok(c, await syncObject(c.get("svc"), actorOf(c), object, id));
     },
   );
 
@@ -252,7 +252,7 @@ export function stripeRoutes() {
       responses: { 202: jsonResponse(envelope(Reconciliation), "The job is queued.") },
     }),
     async (c) => {
-      const job = await startReconcile(c.var.svc, actorOf(c));
+      const job = await startReconcile(c.get("svc"), actorOf(c));
       return ok(c, {
         job_id: job.id,
         progress: job.progress ?? { done: 0, total: 0 },

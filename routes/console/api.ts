@@ -42,8 +42,8 @@ export function apiClient(fetch: ApiFetch) {
     call: ApiCall = {},
   ): Promise<ApiAnswer<T>> {
     const headers = new Headers({
-      Authorization: `Bearer ${c.var.session.token}`,
-      "X-Request-Id": c.var.requestId,
+      Authorization: `Bearer ${c.get("session").token}`,
+      "X-Request-Id": c.get("requestId"),
       ...call.headers,
     });
     // The client's own address, as the outer request had it: audit, throttles and blocks see it.
@@ -84,7 +84,7 @@ export function can(c: ConsoleContext, method: string, path: string): boolean {
   const access = ROUTE_ACCESS[routeKey(method, path)];
   if (!access) throw new Error(`console: ${method} ${path} is no API route`);
   if (access === "public" || access === "authenticated") return true;
-  return c.var.session.principal.platform.has(access);
+  return c.get("session").principal.platform.has(access);
 }
 
 /**
@@ -95,9 +95,9 @@ export async function tenantGrants(
   c: ConsoleContext,
   tenant: string,
 ): Promise<ReadonlySet<Permission> | null> {
-  const found = await resolveTenant(c.var.svc, tenant);
+  const found = await resolveTenant(c.get("svc"), tenant);
   if (!found) return null;
-  return await permissionsInTenant(c.var.svc, c.var.session.principal, found.value);
+  return await permissionsInTenant(c.get("svc"), c.get("session").principal, found.value);
 }
 
 /** Whether `grants` (from tenantGrants) allow `METHOD /v1/tenants/{tenant}/…`. */

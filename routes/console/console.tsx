@@ -115,7 +115,7 @@ export function consoleRoutes(fetch: ApiFetch) {
         method: "POST",
         headers: {
           "Content-Type": "application/json",
-          "X-Request-Id": c.var.requestId,
+          "X-Request-Id": c.get("requestId"),
           ...(c.req.header("X-Forwarded-For")
             ? { "X-Forwarded-For": c.req.header("X-Forwarded-For")! }
             : {}),

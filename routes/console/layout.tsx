@@ -82,7 +82,7 @@ const Head: FC<{ title: string }> = ({ title }) => (
 export const Page: FC<
   PropsWithChildren<{ c: ConsoleContext; title: string; section: Section }>
 > = ({ c, title, section, children }) => {
-  const { principal, csrf } = c.var.session;
+  const { principal, csrf } = c.get("session");
   const who = principal.platform_role ?? "tenant member";
   return (
     <>
@@ -232,7 +232,7 @@ export const ActionForm: FC<
   }>
 > = ({ c, action, label, danger, inline, children }) => (
   <form method="post" action={action} class={inline ? "action inline" : "action"}>
-    <input type="hidden" name={CSRF_FIELD} value={c.var.session.csrf} />
+    <input type="hidden" name={CSRF_FIELD} value={c.get("session").csrf} />
     <input type="hidden" name="_nonce" value={randomBase62(24)} />
     {children}
     <button type="submit" class={danger ? "danger" : undefined}>{label}</button>

@@ -31,7 +31,7 @@ export type ConsoleContext = Context<ConsoleEnv>;
 /** Whether the browser reached Steward over HTTPS (directly, or as a trusted proxy says). */
 function overHttps<E extends AppEnv>(c: Context<E>): boolean {
   if (new URL(c.req.url).protocol === "https:") return true;
-  return c.var.deps.config.STEWARD_TRUSTED_PROXIES.length > 0 &&
+  return c.get("deps").config.STEWARD_TRUSTED_PROXIES.length > 0 &&
     c.req.header("X-Forwarded-Proto") === "https";
 }
 
@@ -51,7 +51,7 @@ export function startSession<E extends AppEnv>(
   token: string,
   expiresAt: string,
 ): void {
-  const maxAge = Math.max(0, Math.floor((Date.parse(expiresAt) - c.var.svc.now()) / 1000));
+  const maxAge = Math.max(0, Math.floor((Date.parse(expiresAt) - c.get("svc").now()) / 1000));
   setCookie(c, SESSION_COOKIE, token, cookieOptions(c, maxAge));
   deleteCookie(c, LOGIN_CSRF_COOKIE, { path: "/console" });
 }
@@ -75,7 +75,7 @@ export const loginCsrfMatches = (c: Context<AppEnv>, sent: unknown) =>
 /** The signed-in user, or a redirect to the sign-in page (htmx follows HX-Redirect). */
 export const requireSession: MiddlewareHandler<ConsoleEnv> = async (c, next) => {
   const token = getCookie(c, SESSION_COOKIE);
-  const principal = token ? await authenticateSession(c.var.svc, token) : null;
+  const principal = token ? await authenticateSession(c.get("svc"), token) : null;
   if (!token || !principal) {
     if (token) endSession(c);
     const to = `/console/login?next=${encodeURIComponent(new URL(c.req.url).pathname)}`;
@@ -104,6 +104,8 @@ export const requireCsrf: MiddlewareHandler<ConsoleEnv> = async (c, next) => {
       sent = typeof form[CSRF_FIELD] === "string" ? form[CSRF_FIELD] as string : undefined;
     }
   }
-  if (sent !== c.var.session.csrf) return c.text("the form's CSRF token is missing or wrong", 403);
+  if (sent !== c.get("session").csrf) {
+    return c.text("the form's CSRF token is missing or wrong", 403);
+  }
   await next();
 };

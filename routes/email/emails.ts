@@ -107,7 +107,7 @@ export function emailRoutes() {
     }),
     async (c) => {
       const { limit, cursor, offset, page: pageNo, ...filter } = c.req.valid("query");
-      const page = await listEmails(c.var.svc, filter, { limit, cursor, offset, page: pageNo });
+      const page = await listEmails(c.get("svc"), filter, { limit, cursor, offset, page: pageNo });
       return okList(c, page, limit, view);
     },
   );
@@ -124,7 +124,10 @@ export function emailRoutes() {
       responses: { 200: jsonResponse(envelope(EmailDetail), "The message.") },
     }),
     async (c) => {
-      const { value, versionstamp, rendered } = await getEmail(c.var.svc, c.req.valid("param").id);
+      const { value, versionstamp, rendered } = await getEmail(
+        c.get("svc"),
+        c.req.valid("param").id,
+      );
       return ok(
         c,
         { ...view(value), text: rendered?.text ?? null, html: rendered?.html ?? null },
@@ -151,7 +154,7 @@ export function emailRoutes() {
     }),
     async (c) => {
       const { to } = c.req.valid("json");
-      const message = await sendEmail(c.var.svc, {
+      const message = await sendEmail(c.get("svc"), {
         to: to.toLowerCase(),
         template: "test",
         vars: { sent_by: actorOf(c).id },

@@ -95,7 +95,7 @@ export function authRoutes() {
       },
     }),
     async (c) => {
-      const result = await login(c.var.svc, c.req.valid("json"), originOf(c));
+      const result = await login(c.get("svc"), c.req.valid("json"), originOf(c));
       return ok(c, {
         token: result.token,
         session_id: result.session.id,
@@ -126,7 +126,7 @@ export function authRoutes() {
       },
     }),
     async (c) => {
-      const done = await completePasswordReset(c.var.svc, c.req.valid("json"), originOf(c));
+      const done = await completePasswordReset(c.get("svc"), c.req.valid("json"), originOf(c));
       return ok(c, done, 200);
     },
   );
@@ -149,7 +149,7 @@ export function authRoutes() {
           "only sessions log out; revoke a service token with DELETE /v1/admin/tokens/{id}",
         );
       }
-      await endSession(c.var.svc, actorOf(c), principal.session_id);
+      await endSession(c.get("svc"), actorOf(c), principal.session_id);
       return ok(c, { revoked: true as const });
     },
   );

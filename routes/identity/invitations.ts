@@ -90,10 +90,10 @@ const ListQuery = z.strictObject({ ...PageQuery, status: z.enum(STATUSES).option
 
 /** Status computed now; support staff read the email masked. */
 const view = (c: Context<AppEnv>) => {
-  const base = invitationView(c.var.svc.now());
+  const base = invitationView(c.get("svc").now());
   return (inv: Invitation) => {
     const shown = base(inv);
-    return c.var.principal?.masked ? { ...shown, email: maskEmail(shown.email) } : shown;
+    return c.get("principal")?.masked ? { ...shown, email: maskEmail(shown.email) } : shown;
   };
 };
 
@@ -149,7 +149,7 @@ export function invitationRoutes() {
     }),
     async (c) => {
       const { status, ...page } = c.req.valid("query");
-      const found = await listInvitations(c.var.svc, c.var.tenant.value.id, { status }, page);
+      const found = await listInvitations(c.get("svc"), c.get("tenant").value.id, { status }, page);
       return okList(c, found, page.limit, view(c));
     },
   );
@@ -172,11 +172,11 @@ export function invitationRoutes() {
       },
     }),
     async (c) => {
-      const tenant = c.var.tenant.value;
+      const tenant = c.get("tenant").value;
       const { secret, invitation } = await createInvitation(
-        c.var.svc,
+        c.get("svc"),
         actorOf(c),
-        c.var.principal,
+        c.get("principal"),
         tenant,
         c.req.valid("json"),
       );
@@ -199,9 +199,9 @@ export function invitationRoutes() {
     }),
     async (c) => {
       const invitation = await revokeInvitation(
-        c.var.svc,
+        c.get("svc"),
         actorOf(c),
-        c.var.tenant.value.id,
+        c.get("tenant").value.id,
         c.req.valid("param").id,
         ifMatch(c),
       );
@@ -226,10 +226,10 @@ export function invitationRoutes() {
       },
     }),
     async (c) => {
-      const result = await acceptInvitation(c.var.svc, c.req.valid("json"), originOf(c));
+      const result = await acceptInvitation(c.get("svc"), c.req.valid("json"), originOf(c));
       const u = result.user;
       return ok(c, {
-        invitation: invitationView(c.var.svc.now())(result.invitation.value),
+        invitation: invitationView(c.get("svc").now())(result.invitation.value),
         // Made or found by the invitation's email, so that is the user's email.
         user: { id: u.id, email: result.invitation.value.email, name: u.name },
         membership: {
@@ -260,7 +260,8 @@ export function invitationRoutes() {
         ),
       },
     }),
-    async (c) => ok(c, { ok: true as const, seeded: await backfillOwners(c.var.svc, actorOf(c)) }),
+    async (c) =>
+      ok(c, { ok: true as const, seeded: await backfillOwners(c.get("svc"), actorOf(c)) }),
   );
 
   return app;

@@ -53,8 +53,8 @@ const ListQuery = z.strictObject({ ...PageQuery, role: Role.optional() });
 /** Support staff read emails and names masked. */
 const memberView = (c: Context<AppEnv>) => (m: Member) => ({
   user_id: m.user_id,
-  email: m.email && c.var.principal.masked ? maskEmail(m.email) : m.email,
-  name: m.name && c.var.principal.masked ? maskName(m.name) : m.name,
+  email: m.email && c.get("principal").masked ? maskEmail(m.email) : m.email,
+  name: m.name && c.get("principal").masked ? maskName(m.name) : m.name,
   role: m.role,
   created_by: m.created_by,
   created_at: m.created_at,
@@ -80,7 +80,7 @@ export function memberRoutes() {
     }),
     async (c) => {
       const { role, ...page } = c.req.valid("query");
-      const found = await listMembers(c.var.svc, c.var.tenant.value.id, { role }, page);
+      const found = await listMembers(c.get("svc"), c.get("tenant").value.id, { role }, page);
       return okList(c, found, page.limit, memberView(c));
     },
   );
@@ -96,11 +96,11 @@ export function memberRoutes() {
       responses: { 201: jsonResponse(one, "Added; `ETag` is the membership's version.") },
     }),
     async (c) => {
-      const tenant = c.var.tenant.value;
+      const tenant = c.get("tenant").value;
       const member = await addMember(
-        c.var.svc,
+        c.get("svc"),
         actorOf(c),
-        c.var.principal,
+        c.get("principal"),
         tenant,
         c.req.valid("json"),
       );
@@ -121,10 +121,10 @@ export function memberRoutes() {
     }),
     async (c) => {
       const member = await changeMemberRole(
-        c.var.svc,
+        c.get("svc"),
         actorOf(c),
-        c.var.principal,
-        c.var.tenant.value,
+        c.get("principal"),
+        c.get("tenant").value,
         c.req.valid("param").user_id,
         c.req.valid("json").role,
         ifMatch(c),
@@ -145,10 +145,10 @@ export function memberRoutes() {
     }),
     async (c) => {
       const member = await removeMember(
-        c.var.svc,
+        c.get("svc"),
         actorOf(c),
-        c.var.principal,
-        c.var.tenant.value,
+        c.get("principal"),
+        c.get("tenant").value,
         c.req.valid("param").user_id,
         ifMatch(c),
       );

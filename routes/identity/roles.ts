@@ -154,7 +154,7 @@ export function roleRoutes() {
     }),
     async (c) => {
       const query = c.req.valid("query");
-      const { items, total } = await listRoles(c.var.svc, {
+      const { items, total } = await listRoles(c.get("svc"), {
         offset: skipOf(query),
         limit: query.limit,
       });
@@ -175,7 +175,12 @@ export function roleRoutes() {
       responses: { 201: jsonResponse(one, "Created.") },
     }),
     async (c) => {
-      const role = await createRole(c.var.svc, actorOf(c), c.var.principal, c.req.valid("json"));
+      const role = await createRole(
+        c.get("svc"),
+        actorOf(c),
+        c.get("principal"),
+        c.req.valid("json"),
+      );
       c.header("Location", `/v1/admin/roles/${role.value.id}`);
       return okRecord(c, role, view, 201);
     },
@@ -190,7 +195,7 @@ export function roleRoutes() {
       request: { params: RoleParams },
       responses: { 200: jsonResponse(one, "The role.") },
     }),
-    async (c) => okRecord(c, await getRole(c.var.svc, c.req.valid("param").id), view),
+    async (c) => okRecord(c, await getRole(c.get("svc"), c.req.valid("param").id), view),
   );
 
   app.openapi(
@@ -208,9 +213,9 @@ export function roleRoutes() {
     }),
     async (c) => {
       const role = await updateRole(
-        c.var.svc,
+        c.get("svc"),
         actorOf(c),
-        c.var.principal,
+        c.get("principal"),
         c.req.valid("param").id,
         c.req.valid("json"),
         ifMatch(c),
@@ -232,7 +237,7 @@ export function roleRoutes() {
       responses: { 200: jsonResponse(one, "The deleted role.") },
     }),
     async (c) => {
-      const role = await deleteRole(c.var.svc, actorOf(c), c.req.valid("param").id, ifMatch(c));
+      const role = await deleteRole(c.get("svc"), actorOf(c), c.req.valid("param").id, ifMatch(c));
       return okRecord(c, role, view);
     },
   );

@@ -198,7 +198,7 @@ export const userShown = <U extends User>(u: U) => ({
 
 /** Support staff read emails, names and IPs masked. */
 function userView(c: Ctx) {
-  const masked = c.var.principal.masked;
+  const masked = c.get("principal").masked;
   return <U extends User>(u: U) => {
     const shown = userShown(u);
     return masked
@@ -211,7 +211,7 @@ function detailView(c: Ctx) {
   const base = userView(c);
   return (u: UserDetail) => {
     const shown = base(u);
-    if (!c.var.principal.masked) return shown;
+    if (!c.get("principal").masked) return shown;
     return { ...shown, sessions: shown.sessions.map((s) => ({ ...s, ip: s.ip && maskIp(s.ip) })) };
   };
 }
@@ -238,13 +238,13 @@ export function userRoutes() {
       const { limit, cursor, offset, page: pageNo, tenant, ...filter } = c.req.valid("query");
       let tenant_id: string | undefined;
       if (tenant) {
-        const found = await resolveTenant(c.var.svc, tenant);
+        const found = await resolveTenant(c.get("svc"), tenant);
         if (!found) {
           throw badRequest("no such tenant", [{ path: ["query", "tenant"], message: "not found" }]);
         }
         tenant_id = found.value.id;
       }
-      const page = await listUsers(c.var.svc, { ...filter, tenant_id }, {
+      const page = await listUsers(c.get("svc"), { ...filter, tenant_id }, {
         limit,
         cursor,
         offset,
@@ -266,7 +266,12 @@ export function userRoutes() {
       responses: { 201: jsonResponse(one, "Created."), ...HOOK_RESPONSES },
     }),
     async (c) => {
-      const user = await createUser(c.var.svc, actorOf(c), c.req.valid("json"), c.var.principal);
+      const user = await createUser(
+        c.get("svc"),
+        actorOf(c),
+        c.req.valid("json"),
+        c.get("principal"),
+      );
       c.header("Location", `/v1/users/${user.value.id}`);
       return okRecord(c, user, userView(c), 201);
     },
@@ -282,7 +287,7 @@ export function userRoutes() {
       responses: { 200: jsonResponse(envelope(UserDetailSchema), "The user.") },
     }),
     async (c) =>
-      okRecord(c, await getUserDetail(c.var.svc, c.req.valid("param").id), detailView(c)),
+      okRecord(c, await getUserDetail(c.get("svc"), c.req.valid("param").id), detailView(c)),
   );
 
   app.openapi(
@@ -299,9 +304,9 @@ export function userRoutes() {
     }),
     async (c) => {
       const user = await updateUser(
-        c.var.svc,
+        c.get("svc"),
         actorOf(c),
-        c.var.principal,
+        c.get("principal"),
         c.req.valid("param").id,
         c.req.valid("json"),
         ifMatch(c),
@@ -324,9 +329,9 @@ export function userRoutes() {
     }),
     async (c) => {
       const user = await eraseUser(
-        c.var.svc,
+        c.get("svc"),
         actorOf(c),
-        c.var.principal,
+        c.get("principal"),
         c.req.valid("param").id,
         ifMatch(c),
       );
@@ -346,9 +351,9 @@ export function userRoutes() {
     }),
     async (c) => {
       const user = await setBlocked(
-        c.var.svc,
+        c.get("svc"),
         actorOf(c),
-        c.var.principal,
+        c.get("principal"),
         c.req.valid("param").id,
         c.req.valid("json"),
       );
@@ -368,9 +373,9 @@ export function userRoutes() {
     }),
     async (c) => {
       const user = await suspendUser(
-        c.var.svc,
+        c.get("svc"),
         actorOf(c),
-        c.var.principal,
+        c.get("principal"),
         c.req.valid("param").id,
         c.req.valid("json"),
       );
@@ -394,10 +399,10 @@ export function userRoutes() {
     }),
     async (c) => {
       const { id } = c.req.valid("param");
-      const user = await getUserRecord(c.var.svc, id);
+      const user = await getUserRecord(c.get("svc"), id);
       const revoked = user.value.status === "deleted"
         ? 0
-        : await revokeUserSessions(c.var.svc, actorOf(c), id);
+        : await revokeUserSessions(c.get("svc"), actorOf(c), id);
       return ok(c, { revoked });
     },
   );
@@ -424,9 +429,9 @@ export function userRoutes() {
     }),
     async (c) => {
       const { expires_at } = await requestPasswordReset(
-        c.var.svc,
+        c.get("svc"),
         actorOf(c),
-        c.var.principal,
+        c.get("principal"),
         c.req.valid("param").id,
       );
       return ok(c, { requested: true as const, expires_at }, 202);

@@ -178,12 +178,12 @@ const ListQuery = z.strictObject({
 
 /** The view of `items` with their last use (one batched read). */
 async function viewOf(c: Context<AppEnv>, items: ApiKey[]) {
-  const used = await lastUsedAt(c.var.svc, c.var.tenant.value.id, items.map((k) => k.id));
-  return apiKeyView(c.var.svc.now(), used);
+  const used = await lastUsedAt(c.get("svc"), c.get("tenant").value.id, items.map((k) => k.id));
+  return apiKeyView(c.get("svc").now(), used);
 }
 /** A key just made: its secret, shown this once; never used yet. */
 export const withSecret = (c: Context<AppEnv>, secret: string) => (k: ApiKey) => ({
-  ...apiKeyView(c.var.svc.now(), new Map())(k),
+  ...apiKeyView(c.get("svc").now(), new Map())(k),
   key: secret,
 });
 const one = envelope(ApiKeySchema);
@@ -203,7 +203,7 @@ export function apiKeyRoutes() {
     }),
     async (c) => {
       const { limit, cursor, offset, page: pageNo, ...filter } = c.req.valid("query");
-      const page = await listApiKeys(c.var.svc, c.var.tenant.value.id, filter, {
+      const page = await listApiKeys(c.get("svc"), c.get("tenant").value.id, filter, {
         limit,
         cursor,
         offset,
@@ -228,9 +228,9 @@ export function apiKeyRoutes() {
       },
     }),
     async (c) => {
-      const tenant = c.var.tenant.value;
+      const tenant = c.get("tenant").value;
       const { secret, key } = await createApiKey(
-        c.var.svc,
+        c.get("svc"),
         actorOf(c),
         tenant,
         c.req.valid("json"),
@@ -250,7 +250,7 @@ export function apiKeyRoutes() {
       responses: { 200: jsonResponse(one, "The key; `ETag` is its version.") },
     }),
     async (c) => {
-      const key = await getApiKey(c.var.svc, c.var.tenant.value.id, c.req.valid("param").id);
+      const key = await getApiKey(c.get("svc"), c.get("tenant").value.id, c.req.valid("param").id);
       return okRecord(c, key, await viewOf(c, [key.value]));
     },
   );
@@ -268,9 +268,9 @@ export function apiKeyRoutes() {
     }),
     async (c) => {
       const key = await updateApiKey(
-        c.var.svc,
+        c.get("svc"),
         actorOf(c),
-        c.var.tenant.value.id,
+        c.get("tenant").value.id,
         c.req.valid("param").id,
         c.req.valid("json"),
         ifMatch(c),
@@ -290,9 +290,9 @@ export function apiKeyRoutes() {
     }),
     async (c) => {
       const key = await revokeApiKey(
-        c.var.svc,
+        c.get("svc"),
         actorOf(c),
-        c.var.tenant.value.id,
+        c.get("tenant").value.id,
         c.req.valid("param").id,
         ifMatch(c),
       );
@@ -314,12 +314,12 @@ export function apiKeyRoutes() {
       responses: { 201: jsonResponse(envelope(WithSecret), "The new key; store `data.key` now.") },
     }),
     async (c) => {
-      const tenant = c.var.tenant.value;
+      const tenant = c.get("tenant").value;
       // The body is optional: without one there is no grace.
       const grace =
         (c.req.valid("json") as { grace_seconds?: number } | undefined)?.grace_seconds ?? 0;
       const { secret, key } = await rotateApiKey(
-        c.var.svc,
+        c.get("svc"),
         actorOf(c),
         tenant,
         c.req.valid("param").id,

@@ -139,7 +139,7 @@ export function signingKeyRoutes(verifier: Verifier) {
       },
     }),
     async (c) => {
-      const jwks = await publicJwks(c.var.svc, c.req.valid("param").id);
+      const jwks = await publicJwks(c.get("svc"), c.req.valid("param").id);
       c.header("Cache-Control", "public, max-age=300");
       return c.json(jwks, 200);
     },
@@ -160,7 +160,7 @@ export function signingKeyRoutes(verifier: Verifier) {
     async (c) =>
       ok(
         c,
-        await issueToken(c.var.svc, verifier, c.req.valid("json"), c.var.principal.tenant_id),
+        await issueToken(c.get("svc"), verifier, c.req.valid("json"), c.get("principal").tenant_id),
       ),
   );
 

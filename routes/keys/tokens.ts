@@ -103,7 +103,12 @@ export function tokenRoutes() {
     }),
     async (c) => {
       const page = c.req.valid("query");
-      return okList(c, await listTokens(c.var.svc, c.var.principal, page), page.limit, tokenView);
+      return okList(
+        c,
+        await listTokens(c.get("svc"), c.get("principal"), page),
+        page.limit,
+        tokenView,
+      );
     },
   );
 
@@ -127,9 +132,9 @@ export function tokenRoutes() {
     }),
     async (c) => {
       const { secret, token } = await createToken(
-        c.var.svc,
+        c.get("svc"),
         actorOf(c),
-        c.var.principal,
+        c.get("principal"),
         c.req.valid("json"),
       );
       c.header("Location", `/v1/admin/tokens/${token.value.id}`);
@@ -147,7 +152,11 @@ export function tokenRoutes() {
       responses: { 200: jsonResponse(envelope(TokenSchema), "The token (never its secret).") },
     }),
     async (c) =>
-      okRecord(c, await getToken(c.var.svc, c.var.principal, c.req.valid("param").id), tokenView),
+      okRecord(
+        c,
+        await getToken(c.get("svc"), c.get("principal"), c.req.valid("param").id),
+        tokenView,
+      ),
   );
 
   app.openapi(
@@ -162,9 +171,9 @@ export function tokenRoutes() {
     }),
     async (c) => {
       const token = await revokeToken(
-        c.var.svc,
+        c.get("svc"),
         actorOf(c),
-        c.var.principal,
+        c.get("principal"),
         c.req.valid("param").id,
         ifMatch(c),
       );

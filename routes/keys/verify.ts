@@ -26,7 +26,7 @@ import {
   rateField,
   type RateVerdict,
 } from "../../domain/access/api_rate_limit.ts";
-import { clientAddress, ok } from "../respond.ts";
+import { byteLength, clientAddress, ok } from "../respond.ts";
 import type { Cidr } from "../../domain/shared/ip_address.ts";
 import { defineRoute, router } from "../route.ts";
 import { envelope, jsonBody, jsonResponse } from "../schemas.ts";
@@ -94,7 +94,7 @@ export function verifyRoutes(verifier: Verifier) {
       request: { body: jsonBody(VerifyRequest) },
       responses: { 200: jsonResponse(envelope(VerifyResponse), "The verdict.") },
     }),
-    async (c) => ok(c, await verifier.verify(c.req.valid("json"), c.var.principal.tenant_id)),
+    async (c) => ok(c, await verifier.verify(c.req.valid("json"), c.get("principal").tenant_id)),
   );
 
   return app;
@@ -139,7 +139,6 @@ export const isVerify = (req: Request) =>
   req.method === "POST" && req.url.endsWith("/v1/keys/verify");
 const BEARER = new RegExp(`^Bearer (${SERVICE_TOKEN_PREFIX}_\\S{1,508})$`);
 const JSON_TYPE = /^application\/json\s*(;|$)/i;
-const NON_ASCII = /[\u0080-\uffff]/;
 
 /**
  * A handler for requests `isVerify` picks: a Response for the common verify, or the request
@@ -156,7 +155,6 @@ export function verifyFastPath(
   guard: IpGuard,
   limiter: ApiRateLimiter | null = null,
 ) {
-  const encoder = new TextEncoder();
   return async (req: Request, info?: unknown): Promise<Response | Request> => {
     const started = performance.now();
     const h = req.headers;
@@ -208,9 +206,8 @@ export function verifyFastPath(
     const verdict = verifier.verify(parsed.data, principal.tenant_id);
     const data = verdict instanceof Promise ? await verdict : verdict;
     const answer = JSON.stringify({ success: true, data, meta: { request_id: requestId } });
-    // A string body: Deno encodes it without a JS-side buffer; its byte count is its length
-    // unless the key's meta holds non-ASCII text.
-    const bytesOut = NON_ASCII.test(answer) ? encoder.encode(answer).length : answer.length;
+    // A string body: Deno encodes it without a JS-side buffer.
+    const bytesOut = byteLength(answer);
     const res = jsonAnswer(answer, 200, requestId);
     const aggregator = svc.aggregator;
     // An entry is built only for the requests sampled.

@@ -46,7 +46,7 @@ async function authenticate(svc: Services, secret: string | undefined): Promise<
 export function guard(access: Access, tenantScoped: boolean): MiddlewareHandler<AppEnv> {
   if (access === "public") return async (_c, next) => await next();
   return async (c, next) => {
-    const svc = c.var.svc;
+    const svc = c.get("svc");
     // Independent reads, so they go to KV together.
     const [principal, tenant] = await Promise.all([
       authenticate(svc, credentialOf(c.req.header("Authorization"), c.req.header("x-api-key"))),

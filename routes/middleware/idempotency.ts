@@ -27,8 +27,8 @@ export const idempotency: MiddlewareHandler<AppEnv> = async (c, next) => {
   }
   const body = new TextDecoder().decode(await c.req.arrayBuffer());
   const fingerprint = sha256Hex(`${c.req.method} ${c.req.path}\n${body}`);
-  const scope = c.var.principal?.id ?? "public";
-  const outcome = await claimIdempotencyKey(c.var.svc, scope, idempotencyKey, fingerprint);
+  const scope = c.get("principal")?.id ?? "public";
+  const outcome = await claimIdempotencyKey(c.get("svc"), scope, idempotencyKey, fingerprint);
   if ("replay" in outcome) {
     const { status, headers, body } = outcome.replay;
     return c.body(body, status as 200, {
@@ -42,7 +42,7 @@ export const idempotency: MiddlewareHandler<AppEnv> = async (c, next) => {
   const text = await c.res.clone().text();
   if (
     status >= 500 || NOT_STORED.has(status) || text.length > MAX_STORED_BYTES ||
-    c.var.unreplayable
+    c.get("unreplayable")
   ) {
     return await outcome.claim.release();
   }

@@ -33,10 +33,10 @@ export function ipBlocked(block: BlockInForce, now: number): AppError {
 }
 
 export const ipGuard: MiddlewareHandler<AppEnv> = async (c, next) => {
-  const guard = c.var.deps.ipGuard;
+  const guard = c.get("deps").ipGuard;
   const ip = clientIp(c);
   const block = guard.refuse(ip);
-  if (block) throw ipBlocked(block, c.var.svc.now());
+  if (block) throw ipBlocked(block, c.get("svc").now());
   await next();
   const kind = activityOf(c.res.status, c.req.path);
   if (kind) guard.note(ip, kind);

@@ -40,7 +40,7 @@ function answer(c: Context<AppEnv>, v: RateVerdict) {
 }
 
 function spendAnonymous(c: Context<AppEnv>, limiter: ApiRateLimiter) {
-  answer(c, preSpent.get(c.req.raw) ?? limiter.spendAnonymous(clientIp(c), c.var.svc.now()));
+  answer(c, preSpent.get(c.req.raw) ?? limiter.spendAnonymous(clientIp(c), c.get("svc").now()));
 }
 
 /**
@@ -56,19 +56,19 @@ export function limitedGuard(
   if (access === "public") {
     if (!budget) return inner;
     return async (c, next) => {
-      const limiter = c.var.rateLimiter;
+      const limiter = c.get("rateLimiter");
       if (limiter) spendAnonymous(c, limiter);
       await next();
     };
   }
   return async (c, next) => {
-    const limiter = c.var.rateLimiter;
+    const limiter = c.get("rateLimiter");
     if (!limiter) return await inner(c, next);
     let passed = false;
     try {
       await inner(c, async () => {
         passed = true;
-        if (budget) answer(c, limiter.spend(c.var.principal, budget, c.var.svc.now()));
+        if (budget) answer(c, limiter.spend(c.get("principal"), budget, c.get("svc").now()));
         await next();
       });
     } catch (err) {
@@ -76,7 +76,7 @@ export function limitedGuard(
         // Refused after authenticating (403, 404) still spends; no valid credentials spend the IP's.
         const principal = c.get("principal");
         if (principal) {
-          if (budget) answer(c, limiter.spend(principal, budget, c.var.svc.now()));
+          if (budget) answer(c, limiter.spend(principal, budget, c.get("svc").now()));
         } else if (err instanceof AppError && err.code === "UNAUTHORIZED") {
           spendAnonymous(c, limiter);
         }

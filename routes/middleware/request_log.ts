@@ -9,10 +9,21 @@ import { clientIp } from "../respond.ts";
 /** Answers sent as a stream: counted as they flow, never buffered to be measured. */
 const STREAMED = /^(text\/event-stream|application\/x-ndjson|text\/csv)/;
 
+/** Hono's route patterns in OpenAPI syntax, each converted once (one entry per route). */
+const ROUTE_NAMES = new Map<string, string | null>();
+function routeName(pattern: string): string | null {
+  let name = ROUTE_NAMES.get(pattern);
+  if (name === undefined) {
+    name = pattern === "/*" ? null : pattern.replace(/:(\w+)/g, "{$1}");
+    ROUTE_NAMES.set(pattern, name);
+  }
+  return name;
+}
+
 export const requestLog: MiddlewareHandler<AppEnv> = async (c, next) => {
   const started = performance.now();
   await next();
-  const aggregator = c.var.svc.aggregator;
+  const aggregator = c.get("svc").aggregator;
   if (!aggregator.collecting) return aggregator.drop();
   const res = c.res;
   let bytesOut: number | null = Number(res.headers.get("content-length") ?? NaN);
@@ -39,17 +50,16 @@ export const requestLog: MiddlewareHandler<AppEnv> = async (c, next) => {
       },
     });
     c.res = new Response(counting, res);
-  } else if (Number.isNaN(bytesOut) || res.status >= 400) {
-    // Hono sets no Content-Length on JSON answers: measure a copy (the error code is in it too).
-    const body = res.body ? new Uint8Array(await res.clone().arrayBuffer()) : new Uint8Array();
-    bytesOut = body.length;
-    if (res.status >= 400) errorCode = errorCodeOf(new TextDecoder().decode(body));
+  } else if (Number.isNaN(bytesOut)) {
+    // JSON answers carry their length (routes/middleware/request.ts); others are measured.
+    bytesOut = res.body ? (await res.clone().arrayBuffer()).byteLength : 0;
   }
+  if (res.status >= 400) errorCode = c.get("errorCode") ?? null;
   const principal = c.get("principal");
   const tenant = c.get("tenant");
   aggregator.record({
     method: c.req.method,
-    route: c.req.routePath === "/*" ? null : c.req.routePath.replace(/:(\w+)/g, "{$1}"),
+    route: routeName(c.req.routePath),
     path: c.req.path,
     status: res.status,
     duration_ms: Math.round((performance.now() - started) * 100) / 100,
@@ -59,17 +69,8 @@ export const requestLog: MiddlewareHandler<AppEnv> = async (c, next) => {
     principal_id: principal?.id ?? null,
     ip: clientIp(c),
     user_agent: c.req.header("user-agent")?.slice(0, 512) ?? null,
-    request_id: c.var.requestId,
+    request_id: c.get("requestId"),
     error_code: errorCode,
     verification: c.req.path === "/v1/keys/verify",
   });
 };
-
-function errorCodeOf(body: string): string | null {
-  try {
-    const code = JSON.parse(body)?.error?.code;
-    return typeof code === "string" ? code : null;
-  } catch {
-    return null;
-  }
-}

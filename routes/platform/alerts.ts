@@ -102,7 +102,7 @@ export function alertRoutes() {
     async (c) => {
       const { limit, cursor, offset, page, state, rule, since } = c.req.valid("query");
       const found = await listAlerts(
-        c.var.svc,
+        c.get("svc"),
         { state, rule, since: since === undefined ? undefined : Date.parse(since) },
         { limit, cursor, offset, page },
       );
@@ -119,7 +119,7 @@ export function alertRoutes() {
       request: { params: IdParams("alr") },
       responses: { 200: jsonResponse(envelope(AlertSchema), "The alert.") },
     }),
-    async (c) => okRecord(c, await getAlert(c.var.svc, c.req.valid("param").id), (a) => a),
+    async (c) => okRecord(c, await getAlert(c.get("svc"), c.req.valid("param").id), (a) => a),
   );
 
   app.openapi(
@@ -135,7 +135,7 @@ export function alertRoutes() {
     async (c) =>
       okRecord(
         c,
-        await acknowledgeAlert(c.var.svc, actorOf(c), c.req.valid("param").id),
+        await acknowledgeAlert(c.get("svc"), actorOf(c), c.req.valid("param").id),
         (a) => a,
       ),
   );
@@ -148,7 +148,7 @@ export function alertRoutes() {
       summary: "List the alert rules with their thresholds, durations and current state",
       responses: { 200: jsonResponse(envelope(z.array(AlertRuleSchema)), "Every rule.") },
     }),
-    async (c) => ok(c, await listAlertRules(c.var.svc)),
+    async (c) => ok(c, await listAlertRules(c.get("svc"))),
   );
 
   return app;

@@ -118,7 +118,7 @@ const APPLIED = `Every process applies a change within about a second (it watche
   `and at the latest within ${REFRESH_MS / 1000} s (it re-reads it).`;
 
 const view = (c: Context<AppEnv>) => {
-  const data = c.var.deps.runtime.view();
+  const data = c.get("deps").runtime.view();
   return ok(c, data, 200, String(data.version));
 };
 
@@ -157,7 +157,7 @@ export function configRoutes() {
       const tag = ifMatch(c);
       if (tag === undefined) throw versionRequired();
       const patch = c.req.valid("json") as Record<string, unknown>;
-      await updateConfig(c.var.svc, actorOf(c), c.var.deps.runtime, patch, versionOf(tag));
+      await updateConfig(c.get("svc"), actorOf(c), c.get("deps").runtime, patch, versionOf(tag));
       return view(c);
     },
   );
@@ -173,7 +173,7 @@ export function configRoutes() {
     }),
     async (c) => {
       const { limit, cursor, offset, page } = c.req.valid("query");
-      const found = await listConfigHistory(c.var.svc, { limit, cursor, offset, page });
+      const found = await listConfigHistory(c.get("svc"), { limit, cursor, offset, page });
       return okList(c, found, limit, (v) => v);
     },
   );
@@ -203,7 +203,7 @@ export function configRoutes() {
     }),
     async (c) => {
       const { version } = c.req.valid("json");
-      await rollbackConfig(c.var.svc, actorOf(c), c.var.deps.runtime, version);
+      await rollbackConfig(c.get("svc"), actorOf(c), c.get("deps").runtime, version);
       return view(c);
     },
   );

@@ -68,14 +68,14 @@ export function healthRoutes() {
       },
     }),
     async (c) => {
-      const { checks, failing } = await check(c.var.deps);
+      const { checks, failing } = await check(c.get("deps"));
       if (failing.length) {
         throw new AppError("UNAVAILABLE", `not ready: ${failing.join(", ")} failing`, checks, 5);
       }
       return ok(c, {
         status: "ready" as const,
         checks,
-        vault: vaultReport(c.var.svc.vault.state),
+        vault: vaultReport(c.get("svc").vault.state),
       }, 200);
     },
   );

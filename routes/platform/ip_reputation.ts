@@ -145,11 +145,11 @@ const OffsetQuery = {
 
 /** Support staff see addresses masked, as everywhere else. */
 const masked = <T extends { ip: string | null }>(c: Ctx, v: T): T =>
-  c.var.principal.masked && v.ip ? { ...v, ip: maskIp(v.ip) } : v;
+  c.get("principal").masked && v.ip ? { ...v, ip: maskIp(v.ip) } : v;
 const blockView = (c: Ctx) => (b: IpBlock): IpBlock =>
-  c.var.principal.masked ? { ...masked(c, b), cidr: maskIp(b.cidr) } : b;
+  c.get("principal").masked ? { ...masked(c, b), cidr: maskIp(b.cidr) } : b;
 const allowlistView = (c: Ctx) => (a: IpAllowlist): IpAllowlist =>
-  c.var.principal.masked
+  c.get("principal").masked
     ? { ...a, entries: a.entries.map((e) => ({ ...e, cidr: maskIp(e.cidr) })) }
     : a;
 
@@ -163,7 +163,7 @@ function offsetPage<T>(
   return c.json({
     success: true as const,
     data: found.items,
-    meta: { request_id: c.var.requestId },
+    meta: { request_id: c.get("requestId") },
     pagination: {
       limit,
       next_cursor: null,
@@ -207,8 +207,8 @@ export function ipReputationRoutes() {
       const q = c.req.valid("query");
       const offset = offsetOf(q);
       const found = await listReputations(
-        c.var.svc,
-        c.var.deps.ipGuard.rules,
+        c.get("svc"),
+        c.get("deps").ipGuard.rules,
         { blocked: q.blocked, min_score: q.min_score },
         offset,
         q.limit,
@@ -238,8 +238,8 @@ export function ipReputationRoutes() {
     }),
     async (c) => {
       const found = await getReputation(
-        c.var.svc,
-        c.var.deps.ipGuard.rules,
+        c.get("svc"),
+        c.get("deps").ipGuard.rules,
         c.req.valid("param").ip,
       );
       return ok(c, masked(c, found.value));
@@ -260,7 +260,7 @@ export function ipReputationRoutes() {
     async (c) => {
       const q = c.req.valid("query");
       const offset = offsetOf(q);
-      const found = await listBlocks(c.var.svc, { source: q.source }, offset, q.limit);
+      const found = await listBlocks(c.get("svc"), { source: q.source }, offset, q.limit);
       return offsetPage(c, { ...found, items: found.items.map(blockView(c)) }, q.limit, offset);
     },
   );
@@ -299,8 +299,8 @@ export function ipReputationRoutes() {
       responses: { 201: jsonResponse(envelope(BlockSchema), "The block.") },
     }),
     async (c) => {
-      const block = await blockByOperator(c.var.svc, actorOf(c), c.req.valid("json"));
-      await c.var.deps.ipGuard.reload();
+      const block = await blockByOperator(c.get("svc"), actorOf(c), c.req.valid("json"));
+      await c.get("deps").ipGuard.reload();
       return okRecord(c, block, blockView(c), 201);
     },
   );
@@ -318,12 +318,12 @@ export function ipReputationRoutes() {
     }),
     async (c) => {
       const block = await liftByOperator(
-        c.var.svc,
+        c.get("svc"),
         actorOf(c),
         c.req.valid("param").id,
         ifMatch(c),
       );
-      await c.var.deps.ipGuard.reload();
+      await c.get("deps").ipGuard.reload();
       return okRecord(c, block, blockView(c));
     },
   );
@@ -337,7 +337,7 @@ export function ipReputationRoutes() {
       description: "Addresses and ranges never blocked, automatically or by hand.",
       responses: { 200: jsonResponse(envelope(AllowlistSchema), "The allowlist.") },
     }),
-    async (c) => okRecord(c, await getAllowlist(c.var.svc), allowlistView(c)),
+    async (c) => okRecord(c, await getAllowlist(c.get("svc")), allowlistView(c)),
   );
 
   app.openapi(
@@ -362,12 +362,12 @@ export function ipReputationRoutes() {
     async (c) => {
       const { entries } = c.req.valid("json");
       const list = await replaceAllowlist(
-        c.var.svc,
+        c.get("svc"),
         actorOf(c),
         entries.map((e) => ({ cidr: e.cidr, note: e.note ?? null })),
         ifMatch(c),
       );
-      await c.var.deps.ipGuard.reload();
+      await c.get("deps").ipGuard.reload();
       return okRecord(c, list, allowlistView(c));
     },
   );

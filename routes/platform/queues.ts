@@ -95,7 +95,7 @@ export function adminQueueRoutes() {
       summary: "List job queues with their counts by status, pause state and lag",
       responses: { 200: jsonResponse(envelope(z.array(QueueSchema)), "Every queue, by name.") },
     }),
-    async (c) => ok(c, await listQueues(c.var.svc)),
+    async (c) => ok(c, await listQueues(c.get("svc"))),
   );
 
   app.openapi(
@@ -112,13 +112,13 @@ export function adminQueueRoutes() {
     }),
     async (c) => {
       const { limit, cursor, offset, page: pageNo, status } = c.req.valid("query");
-      const page = await listQueueJobs(c.var.svc, c.req.valid("param").name, status, {
+      const page = await listQueueJobs(c.get("svc"), c.req.valid("param").name, status, {
         limit,
         cursor,
         offset,
         page: pageNo,
       });
-      return okList(c, page, limit, jobView(c.var.principal));
+      return okList(c, page, limit, jobView(c.get("principal")));
     },
   );
 
@@ -133,7 +133,7 @@ export function adminQueueRoutes() {
       request: { params: QueueParams },
       responses: { 200: jsonResponse(envelope(QueueSchema), "The paused queue.") },
     }),
-    async (c) => ok(c, await pauseQueue(c.var.svc, actorOf(c), c.req.valid("param").name)),
+    async (c) => ok(c, await pauseQueue(c.get("svc"), actorOf(c), c.req.valid("param").name)),
   );
 
   app.openapi(
@@ -147,7 +147,7 @@ export function adminQueueRoutes() {
       request: { params: QueueParams },
       responses: { 200: jsonResponse(envelope(QueueSchema), "The resumed queue.") },
     }),
-    async (c) => ok(c, await resumeQueue(c.var.svc, actorOf(c), c.req.valid("param").name)),
+    async (c) => ok(c, await resumeQueue(c.get("svc"), actorOf(c), c.req.valid("param").name)),
   );
 
   app.openapi(
@@ -160,7 +160,11 @@ export function adminQueueRoutes() {
       responses: { 200: jsonResponse(envelope(JobSchema), "The job.") },
     }),
     async (c) =>
-      okRecord(c, await getJobOr404(c.var.svc, c.req.valid("param").id), jobView(c.var.principal)),
+      okRecord(
+        c,
+        await getJobOr404(c.get("svc"), c.req.valid("param").id),
+        jobView(c.get("principal")),
+      ),
   );
 
   app.openapi(
@@ -175,8 +179,8 @@ export function adminQueueRoutes() {
       responses: { 200: jsonResponse(envelope(JobSchema), "The job, pending.") },
     }),
     async (c) => {
-      const job = await retryJob(c.var.svc, actorOf(c), c.req.valid("param").id, ifMatch(c));
-      return okRecord(c, job, jobView(c.var.principal));
+      const job = await retryJob(c.get("svc"), actorOf(c), c.req.valid("param").id, ifMatch(c));
+      return okRecord(c, job, jobView(c.get("principal")));
     },
   );
 
@@ -191,8 +195,8 @@ export function adminQueueRoutes() {
       responses: { 200: jsonResponse(envelope(JobSchema), "The deleted job.") },
     }),
     async (c) => {
-      const job = await deleteJob(c.var.svc, actorOf(c), c.req.valid("param").id, ifMatch(c));
-      return ok(c, jobView(c.var.principal)(job));
+      const job = await deleteJob(c.get("svc"), actorOf(c), c.req.valid("param").id, ifMatch(c));
+      return ok(c, jobView(c.get("principal"))(job));
     },
   );
 

@@ -243,7 +243,7 @@ export function pluginRoutes() {
     }),
     async (c) => {
       const { enabled, ...page } = c.req.valid("query");
-      return okList(c, await listPlugins(c.var.svc, { enabled }, page), page.limit, pluginView);
+      return okList(c, await listPlugins(c.get("svc"), { enabled }, page), page.limit, pluginView);
     },
   );
 
@@ -260,7 +260,7 @@ export function pluginRoutes() {
       responses: { 201: jsonResponse(envelope(WithSecret), "Registered; store `secret` now.") },
     }),
     async (c) => {
-      const { plugin, secret } = await createPlugin(c.var.svc, actorOf(c), c.req.valid("json"));
+      const { plugin, secret } = await createPlugin(c.get("svc"), actorOf(c), c.req.valid("json"));
       c.header("Location", `${BASE}/${plugin.value.id}`);
       return okRecord(c, plugin, (p) => ({ ...pluginView(p), secret }), 201);
     },
@@ -275,7 +275,7 @@ export function pluginRoutes() {
       request: { params },
       responses: { 200: jsonResponse(envelope(PluginSchema), "The plugin (never its secret).") },
     }),
-    async (c) => okRecord(c, await getPlugin(c.var.svc, c.req.valid("param").id), pluginView),
+    async (c) => okRecord(c, await getPlugin(c.get("svc"), c.req.valid("param").id), pluginView),
   );
 
   app.openapi(
@@ -293,7 +293,7 @@ export function pluginRoutes() {
       okRecord(
         c,
         await updatePlugin(
-          c.var.svc,
+          c.get("svc"),
           actorOf(c),
           c.req.valid("param").id,
           c.req.valid("json"),
@@ -315,7 +315,7 @@ export function pluginRoutes() {
     async (c) =>
       okRecord(
         c,
-        await deletePlugin(c.var.svc, actorOf(c), c.req.valid("param").id, ifMatch(c)),
+        await deletePlugin(c.get("svc"), actorOf(c), c.req.valid("param").id, ifMatch(c)),
         pluginView,
       ),
   );
@@ -339,7 +339,7 @@ export function pluginRoutes() {
         okRecord(
           c,
           await setPluginEnabled(
-            c.var.svc,
+            c.get("svc"),
             actorOf(c),
             c.req.valid("param").id,
             enabled,
@@ -359,7 +359,7 @@ export function pluginRoutes() {
       request: { params },
       responses: { 200: jsonResponse(envelope(HealthSchema), "The plugin's health.") },
     }),
-    async (c) => ok(c, await pluginHealth(c.var.svc, c.req.valid("param").id)),
+    async (c) => ok(c, await pluginHealth(c.get("svc"), c.req.valid("param").id)),
   );
 
   return app;

@@ -183,7 +183,7 @@ const stripeUnavailable = {
 
 /** The tenant's plan in the envelope, with the tenant's ETag. */
 async function billing(c: Context<AppEnv>, tenant: Versioned<Tenant>) {
-  const plan = await resolvePlan(c.var.svc, tenant.value.plan);
+  const plan = await resolvePlan(c.get("svc"), tenant.value.plan);
   const data = {
     tenant_id: tenant.value.id,
     plan: plan.value,
@@ -209,7 +209,7 @@ export function planRoutes() {
     }),
     async (c) => {
       const { active, ...page } = c.req.valid("query");
-      return okList(c, await listPlans(c.var.svc, { active }, page), page.limit, planView);
+      return okList(c, await listPlans(c.get("svc"), { active }, page), page.limit, planView);
     },
   );
 
@@ -227,11 +227,11 @@ export function planRoutes() {
     }),
     async (c) => {
       const input = c.req.valid("json");
-      await checkPlanPrice(c.var.svc, {
+      await checkPlanPrice(c.get("svc"), {
         stripe_price_id: input.stripe_price_id ?? null,
         price: input.price,
       });
-      const plan = await createPlan(c.var.svc, actorOf(c), input);
+      const plan = await createPlan(c.get("svc"), actorOf(c), input);
       c.header("Location", `/v1/plans/${plan.value.id}`);
       return okRecord(c, plan, planView, 201);
     },
@@ -246,7 +246,7 @@ export function planRoutes() {
       request: { params: PlanParams },
       responses: { 200: jsonResponse(one, "The plan.") },
     }),
-    async (c) => okRecord(c, await resolvePlan(c.var.svc, c.req.valid("param").id), planView),
+    async (c) => okRecord(c, await resolvePlan(c.get("svc"), c.req.valid("param").id), planView),
   );
 
   app.openapi(
@@ -262,17 +262,17 @@ export function planRoutes() {
       responses: { 200: jsonResponse(one, "Updated."), ...stripeUnavailable },
     }),
     async (c) => {
-      const current = await resolvePlan(c.var.svc, c.req.valid("param").id);
+      const current = await resolvePlan(c.get("svc"), c.req.valid("param").id);
       const patch = c.req.valid("json");
       if (patch.stripe_price_id !== undefined || patch.price) {
-        await checkPlanPrice(c.var.svc, {
+        await checkPlanPrice(c.get("svc"), {
           stripe_price_id: patch.stripe_price_id !== undefined
             ? patch.stripe_price_id
             : current.value.stripe_price_id,
           price: patch.price ?? current.value.price,
         });
       }
-      const plan = await updatePlan(c.var.svc, actorOf(c), current.value.id, patch, ifMatch(c));
+      const plan = await updatePlan(c.get("svc"), actorOf(c), current.value.id, patch, ifMatch(c));
       return okRecord(c, plan, planView);
     },
   );
@@ -291,7 +291,7 @@ export function planRoutes() {
     async (c) =>
       okRecord(
         c,
-        await archivePlan(c.var.svc, actorOf(c), c.req.valid("param").id, ifMatch(c)),
+        await archivePlan(c.get("svc"), actorOf(c), c.req.valid("param").id, ifMatch(c)),
         planView,
       ),
   );
@@ -305,7 +305,7 @@ export function planRoutes() {
       request: { params: TenantParams },
       responses: { 200: jsonResponse(envelope(Billing), "The plan; `ETag` is the tenant's.") },
     }),
-    (c) => billing(c, c.var.tenant),
+    (c) => billing(c, c.get("tenant")),
   );
 
   app.openapi(
@@ -324,17 +324,17 @@ export function planRoutes() {
     async (c) => {
       const input = c.req.valid("json");
       const changed = await changePlan(
-        c.var.svc,
+        c.get("svc"),
         actorOf(c),
-        c.var.principal,
-        c.var.tenant.value,
+        c.get("principal"),
+        c.get("tenant").value,
         input,
         ifMatch(c),
       );
       // Without an override the subscription decides the plan (domain/billing/apply.ts).
       const followed = input.override
         ? null
-        : await followSubscription(c.var.svc, actorOf(c), changed.value.id);
+        : await followSubscription(c.get("svc"), actorOf(c), changed.value.id);
       return await billing(c, followed ?? changed);
     },
   );

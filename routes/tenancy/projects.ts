@@ -105,7 +105,7 @@ export function projectRoutes() {
     }),
     async (c) => {
       const { status, ...page } = c.req.valid("query");
-      const found = await listProjects(c.var.svc, c.var.tenant.value.id, { status }, page);
+      const found = await listProjects(c.get("svc"), c.get("tenant").value.id, { status }, page);
       return okList(c, found, page.limit, view);
     },
   );
@@ -123,8 +123,8 @@ export function projectRoutes() {
       responses: { 201: jsonResponse(one, "Created.") },
     }),
     async (c) => {
-      const tenant = c.var.tenant.value;
-      const project = await createProject(c.var.svc, actorOf(c), tenant, c.req.valid("json"));
+      const tenant = c.get("tenant").value;
+      const project = await createProject(c.get("svc"), actorOf(c), tenant, c.req.valid("json"));
       c.header("Location", `/v1/tenants/${tenant.id}/projects/${project.value.id}`);
       return okRecord(c, project, view, 201);
     },
@@ -142,7 +142,7 @@ export function projectRoutes() {
     async (c) =>
       okRecord(
         c,
-        await getProject(c.var.svc, c.var.tenant.value.id, c.req.valid("param").id),
+        await getProject(c.get("svc"), c.get("tenant").value.id, c.req.valid("param").id),
         view,
       ),
   );
@@ -159,9 +159,9 @@ export function projectRoutes() {
     }),
     async (c) => {
       const project = await updateProject(
-        c.var.svc,
+        c.get("svc"),
         actorOf(c),
-        c.var.tenant.value,
+        c.get("tenant").value,
         c.req.valid("param").id,
         c.req.valid("json"),
         ifMatch(c),
@@ -181,9 +181,9 @@ export function projectRoutes() {
     }),
     async (c) => {
       const project = await deleteProject(
-        c.var.svc,
+        c.get("svc"),
         actorOf(c),
-        c.var.tenant.value.id,
+        c.get("tenant").value.id,
         c.req.valid("param").id,
         ifMatch(c),
       );

@@ -184,7 +184,7 @@ export function tenantRoutes() {
     }),
     async (c) => {
       const { limit, cursor, offset, page: pageNo, ...filter } = c.req.valid("query");
-      const page = await listTenants(c.var.svc, c.var.principal, filter, {
+      const page = await listTenants(c.get("svc"), c.get("principal"), filter, {
         limit,
         cursor,
         offset,
@@ -209,10 +209,10 @@ export function tenantRoutes() {
     async (c) => {
       const { initial_key, ...input } = c.req.valid("json");
       if (!initial_key) {
-        return created(c, await createTenant(c.var.svc, actorOf(c), input, { is_test: false }));
+        return created(c, await createTenant(c.get("svc"), actorOf(c), input, { is_test: false }));
       }
       const made = await createTenantWithKey(
-        c.var.svc,
+        c.get("svc"),
         actorOf(c),
         input,
         { is_test: false },
@@ -241,7 +241,7 @@ export function tenantRoutes() {
       const slug = input.slug ?? `test-${randomBase62(10).toLowerCase()}`;
       return created(
         c,
-        await createTenant(c.var.svc, actorOf(c), { ...input, slug }, { is_test: true }),
+        await createTenant(c.get("svc"), actorOf(c), { ...input, slug }, { is_test: true }),
       );
     },
   );
@@ -255,7 +255,7 @@ export function tenantRoutes() {
       request: { params: TenantParams },
       responses: { 200: jsonResponse(one, "The tenant; `ETag` is its version.") },
     }),
-    (c) => okRecord(c, c.var.tenant, tenantView),
+    (c) => okRecord(c, c.get("tenant"), tenantView),
   );
 
   app.openapi(
@@ -271,9 +271,9 @@ export function tenantRoutes() {
     }),
     async (c) => {
       const tenant = await updateTenant(
-        c.var.svc,
+        c.get("svc"),
         actorOf(c),
-        c.var.tenant.value.id,
+        c.get("tenant").value.id,
         c.req.valid("json"),
         ifMatch(c),
       );
@@ -293,7 +293,7 @@ export function tenantRoutes() {
     async (c) =>
       okRecord(
         c,
-        await deleteTenant(c.var.svc, actorOf(c), c.var.tenant.value.id, ifMatch(c)),
+        await deleteTenant(c.get("svc"), actorOf(c), c.get("tenant").value.id, ifMatch(c)),
         tenantView,
       ),
   );
@@ -321,7 +321,7 @@ export function tenantRoutes() {
       const { reason } = c.req.valid("json") ?? {};
       return okRecord(
         c,
-        await suspendTenant(c.var.svc, actorOf(c), c.var.tenant.value.id, reason ?? null),
+        await suspendTenant(c.get("svc"), actorOf(c), c.get("tenant").value.id, reason ?? null),
         tenantView,
       );
     },
@@ -337,7 +337,11 @@ export function tenantRoutes() {
       responses: { 200: jsonResponse(one, "Active.") },
     }),
     async (c) =>
-      okRecord(c, await resumeTenant(c.var.svc, actorOf(c), c.var.tenant.value.id), tenantView),
+      okRecord(
+        c,
+        await resumeTenant(c.get("svc"), actorOf(c), c.get("tenant").value.id),
+        tenantView,
+      ),
   );
 
   app.openapi(
@@ -351,7 +355,7 @@ export function tenantRoutes() {
         200: jsonResponse(envelope(FeatureFlags), "Flags; `ETag` is the tenant's version."),
       },
     }),
-    (c) => okRecord(c, c.var.tenant, flagsView),
+    (c) => okRecord(c, c.get("tenant"), flagsView),
   );
 
   app.openapi(
@@ -365,9 +369,9 @@ export function tenantRoutes() {
     }),
     async (c) => {
       const tenant = await setFeatureFlags(
-        c.var.svc,
+        c.get("svc"),
         actorOf(c),
-        c.var.tenant.value.id,
+        c.get("tenant").value.id,
         c.req.valid("json"),
         ifMatch(c),
       );

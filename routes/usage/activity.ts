@@ -64,8 +64,8 @@ export function activityRoutes() {
     }),
     async (c) => {
       const { from, to } = c.req.valid("query");
-      const svc = c.var.svc;
-      return ok(c, await dailyRequests(svc, c.var.principal.id, dayRange(svc.now(), from, to)));
+      const svc = c.get("svc");
+      return ok(c, await dailyRequests(svc, c.get("principal").id, dayRange(svc.now(), from, to)));
     },
   );
 
@@ -77,7 +77,7 @@ export function activityRoutes() {
       summary: "Your tenants (role, plan, status, active keys) and today's requests",
       responses: { 200: jsonResponse(envelope(Overview), "The overview.") },
     }),
-    async (c) => ok(c, await overview(c.var.svc, c.var.principal)),
+    async (c) => ok(c, await overview(c.get("svc"), c.get("principal"))),
   );
 
   app.openapi(
@@ -93,7 +93,7 @@ export function activityRoutes() {
     async (c) => {
       const { id } = c.req.valid("param");
       const { from, to } = c.req.valid("query");
-      const svc = c.var.svc;
+      const svc = c.get("svc");
       await getUserRecord(svc, id);
       return ok(c, await dailyRequests(svc, id, dayRange(svc.now(), from, to)));
     },

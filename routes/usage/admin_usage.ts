@@ -218,7 +218,7 @@ export function adminUsageRoutes(gate: ThresholdGate) {
       responses: { 200: jsonResponse(envelope(AggregatorStatus), "Their state.") },
     }),
     (c) => {
-      const svc = c.var.svc;
+      const svc = c.get("svc");
       return ok(c, {
         generated_at: new Date(svc.now()).toISOString(),
         aggregator: svc.aggregator.status(),
@@ -247,7 +247,7 @@ export function adminUsageRoutes(gate: ThresholdGate) {
       },
       responses: { 200: jsonResponse(envelope(Overview), "The figures.") },
     }),
-    async (c) => ok(c, await platformOverview(c.var.svc, c.req.valid("query").period)),
+    async (c) => ok(c, await platformOverview(c.get("svc"), c.req.valid("query").period)),
   );
 
   app.openapi(
@@ -260,7 +260,7 @@ export function adminUsageRoutes(gate: ThresholdGate) {
       responses: { 200: jsonResponse(envelope(MetricsDaily), "Zero-filled daily points.") },
     }),
     async (c) => {
-      const svc = c.var.svc;
+      const svc = c.get("svc");
       const { from, to } = c.req.valid("query");
       const range = dayRange(svc.now(), from, to);
       return ok(
@@ -280,7 +280,7 @@ export function adminUsageRoutes(gate: ThresholdGate) {
       responses: { 200: jsonResponse(envelope(BandwidthDaily), "Zero-filled daily points.") },
     }),
     async (c) => {
-      const svc = c.var.svc;
+      const svc = c.get("svc");
       const { from, to } = c.req.valid("query");
       return ok(
         c,

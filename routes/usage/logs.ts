@@ -125,8 +125,13 @@ export function logRoutes() {
     }),
     async (c) => {
       const { limit, cursor, offset, page: pageNo, ...q } = c.req.valid("query");
-      const page = await listLogs(c.var.svc, toFilter(q), { limit, cursor, offset, page: pageNo });
-      return okList(c, page, limit, logView(c.var.principal));
+      const page = await listLogs(c.get("svc"), toFilter(q), {
+        limit,
+        cursor,
+        offset,
+        page: pageNo,
+      });
+      return okList(c, page, limit, logView(c.get("principal")));
     },
   );
 
@@ -141,11 +146,11 @@ export function logRoutes() {
     }),
     (c) => {
       const { format, ...q } = c.req.valid("query");
-      return streamExport(c, exportLogs(c.var.svc, toFilter(q)), {
+      return streamExport(c, exportLogs(c.get("svc"), toFilter(q)), {
         format: exportFormat(c, format),
         name: "request-logs",
         columns: CSV_COLUMNS,
-        view: logView(c.var.principal),
+        view: logView(c.get("principal")),
         // deno-lint-ignore no-explicit-any
       }) as any;
     },
@@ -167,8 +172,8 @@ export function logRoutes() {
       },
     }),
     (c) => {
-      const principal = c.var.principal;
-      const id = c.var.svc.aggregator.log({
+      const principal = c.get("principal");
+      const id = c.get("svc").aggregator.log({
         method: "POST",
         route: "/v1/admin/logs/test",
         path: c.req.path,
@@ -180,7 +185,7 @@ export function logRoutes() {
         principal_id: principal.id,
         ip: clientIp(c),
         user_agent: c.req.header("User-Agent")?.slice(0, 512) ?? null,
-        request_id: c.var.requestId,
+        request_id: c.get("requestId"),
         error_code: null,
         test: true,
       });
@@ -212,7 +217,7 @@ export function logRoutes() {
     }),
     async (c) => {
       const days = c.req.valid("json")?.retention_days;
-      return ok(c, { ok: true, deleted: await pruneExpiredLogs(c.var.svc, days) });
+      return ok(c, { ok: true, deleted: await pruneExpiredLogs(c.get("svc"), days) });
     },
   );
 

@@ -34,7 +34,7 @@ export function postgresRoutes() {
       },
     }),
     async (c) => {
-      const { applied, version } = await initPostgres(c.var.svc);
+      const { applied, version } = await initPostgres(c.get("svc"));
       return ok(c, { ok: true as const, applied, schema_version: version });
     },
   );
@@ -65,7 +65,7 @@ export function postgresRoutes() {
         ),
       },
     }),
-    async (c) => ok(c, { ok: true as const, ...(await migrateKvToPostgres(c.var.svc)) }),
+    async (c) => ok(c, { ok: true as const, ...(await migrateKvToPostgres(c.get("svc"))) }),
   );
 
   return app;

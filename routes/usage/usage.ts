@@ -152,7 +152,9 @@ export function usageRoutes() {
           invalid: `${issue.path.join(".") || "event"}: ${issue.message}`,
         };
       });
-      return ok(c, { results: await ingestUsage(c.var.svc, events, c.var.principal.tenant_id) });
+      return ok(c, {
+        results: await ingestUsage(c.get("svc"), events, c.get("principal").tenant_id),
+      });
     },
   );
 
@@ -168,7 +170,7 @@ export function usageRoutes() {
         200: jsonResponse(envelope(z.object({ metrics: z.array(MetricUsage) })), "Usage."),
       },
     }),
-    async (c) => ok(c, { metrics: await currentUsage(c.var.svc, c.var.tenant.value) }),
+    async (c) => ok(c, { metrics: await currentUsage(c.get("svc"), c.get("tenant").value) }),
   );
 
   app.openapi(
@@ -186,8 +188,8 @@ export function usageRoutes() {
     }),
     async (c) => {
       const { metric, from, to } = c.req.valid("query");
-      const range = dayRange(c.var.svc.now(), from, to);
-      return ok(c, await dailyUsage(c.var.svc, c.var.tenant.value.id, metric, range));
+      const range = dayRange(c.get("svc").now(), from, to);
+      return ok(c, await dailyUsage(c.get("svc"), c.get("tenant").value.id, metric, range));
     },
   );
 

@@ -269,7 +269,7 @@ const frame = (item: UsageItem) =>
 function tail(c: Context<AppEnv>, q: StreamQuery, pollMs: number) {
   const left = new AbortController();
   const signal = AbortSignal.any([c.req.raw.signal, left.signal]);
-  const events = followUsageStream(c.var.svc, q, { pollMs, signal });
+  const events = followUsageStream(c.get("svc"), q, { pollMs, signal });
   let reading: Promise<void> = Promise.resolve();
   const body = new ReadableStream<Uint8Array>({
     start(controller) {
@@ -354,11 +354,11 @@ export function usageOpsRoutes(gate: ThresholdGate, costs: CostReports, pollMs: 
         // deno-lint-ignore no-explicit-any
         return tail(c, q, pollMs) as any;
       }
-      const page = await readUsageStream(c.var.svc, q);
+      const page = await readUsageStream(c.get("svc"), q);
       return c.json({
         success: true as const,
         data: page.items,
-        meta: { request_id: c.var.requestId },
+        meta: { request_id: c.get("requestId") },
         pagination: { limit, next_cursor: page.next_cursor, has_more: page.has_more },
       }, 200);
     },
@@ -387,7 +387,7 @@ export function usageOpsRoutes(gate: ThresholdGate, costs: CostReports, pollMs: 
     async (c) =>
       ok(
         c,
-        await usageDiagnostics(c.var.svc, gate.stats, c.req.valid("query").drift_tenants),
+        await usageDiagnostics(c.get("svc"), gate.stats, c.req.valid("query").drift_tenants),
       ),
   );
 
@@ -410,7 +410,7 @@ export function usageOpsRoutes(gate: ThresholdGate, costs: CostReports, pollMs: 
       responses: { 200: jsonResponse(envelope(CostSchema), "The month's cost.") },
     }),
     async (c) => {
-      const svc = c.var.svc;
+      const svc = c.get("svc");
       const period = c.req.valid("query").period ?? monthOf(svc.now());
       return ok(c, await costs.report(period));
     },
@@ -428,7 +428,7 @@ export function usageOpsRoutes(gate: ThresholdGate, costs: CostReports, pollMs: 
       responses: { 200: jsonResponse(envelope(Rollups), "The rolled-up days in range.") },
     }),
     async (c) => {
-      const svc = c.var.svc;
+      const svc = c.get("svc");
       const { from, to } = c.req.valid("query");
       const range = dayRange(svc.now(), from, to);
       return ok(c, {

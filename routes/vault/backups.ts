@@ -85,7 +85,7 @@ export function backupRoutes() {
         ),
       },
     }),
-    async (c) => ok(c, await writeBackup(c.var.svc, actorOf(c)), 201),
+    async (c) => ok(c, await writeBackup(c.get("svc"), actorOf(c)), 201),
   );
 
   app.openapi(
@@ -99,7 +99,7 @@ export function backupRoutes() {
     }),
     async (c) => {
       const page = c.req.valid("query");
-      return okList(c, await listBackups(c.var.svc, page), page.limit, (b) => b);
+      return okList(c, await listBackups(c.get("svc"), page), page.limit, (b) => b);
     },
   );
 
@@ -111,7 +111,7 @@ export function backupRoutes() {
       summary: "The last backup, the last failure and the next daily run",
       responses: { 200: jsonResponse(envelope(BackupStatusSchema), "How backups are doing.") },
     }),
-    async (c) => ok(c, await backupStatus(c.var.svc)),
+    async (c) => ok(c, await backupStatus(c.get("svc"))),
   );
 
   return app;

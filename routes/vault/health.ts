@@ -62,10 +62,10 @@ export function vaultHealthRoutes() {
       responses: { 200: jsonResponse(envelope(VaultHealth), "The vault's health.") },
     }),
     async (c) => {
-      const { config } = c.var.deps;
+      const { config } = c.get("deps");
       return ok(
         c,
-        await vaultHealth(c.var.svc, {
+        await vaultHealth(c.get("svc"), {
           maxDataKeyAgeDays: config.STEWARD_DATA_KEY_MAX_AGE_DAYS,
           production: config.STEWARD_ENV === "production",
         }),

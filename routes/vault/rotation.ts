@@ -45,7 +45,7 @@ export function vaultRotationRoutes() {
       responses: { 202: jsonResponse(envelope(Rotation), "The rotation job is queued.") },
     }),
     async (c) => {
-      const job = await startRotation(c.var.svc, actorOf(c), c.var.tenant.value.id);
+      const job = await startRotation(c.get("svc"), actorOf(c), c.get("tenant").value.id);
       return ok(c, started(job), 202);
     },
   );
@@ -59,7 +59,7 @@ export function vaultRotationRoutes() {
       description: HOW,
       responses: { 202: jsonResponse(envelope(Rotation), "The rotation job is queued.") },
     }),
-    async (c) => ok(c, started(await startRotation(c.var.svc, actorOf(c), null)), 202),
+    async (c) => ok(c, started(await startRotation(c.get("svc"), actorOf(c), null)), 202),
   );
 
   return app;

@@ -240,7 +240,7 @@ const secretAnswer = (s: Secret, v: Shown, masked: MaskedValue | null) => ({
 
 /** Support staff get names and metadata only. */
 const maskedFor = (c: Context<AppEnv>, s: Secret, value: SecretValue) =>
-  c.var.principal.masked ? null : maskValue(s.type, value);
+  c.get("principal").masked ? null : maskValue(s.type, value);
 
 /** The version a write just made: the current one. */
 const written = (s: Secret): Shown => ({
@@ -264,7 +264,7 @@ export function secretRoutes() {
     }),
     async (c) => {
       const { type, ...page } = c.req.valid("query");
-      const found = await listSecrets(c.var.svc, c.var.tenant.value.id, { type }, page);
+      const found = await listSecrets(c.get("svc"), c.get("tenant").value.id, { type }, page);
       return okList(c, found, page.limit, secretView);
     },
   );
@@ -281,9 +281,9 @@ export function secretRoutes() {
       responses: { 201: jsonResponse(envelope(SecretSchema), "Created."), ...sealed },
     }),
     async (c) => {
-      const tenant = c.var.tenant.value;
+      const tenant = c.get("tenant").value;
       const input = c.req.valid("json");
-      const secret = await createSecret(c.var.svc, actorOf(c), tenant, input);
+      const secret = await createSecret(c.get("svc"), actorOf(c), tenant, input);
       c.header("Location", `/v1/tenants/${tenant.id}/secrets/${secret.value.name}`);
       return okRecord(
         c,
@@ -317,8 +317,8 @@ export function secretRoutes() {
     async (c) => {
       const { name } = c.req.valid("param");
       const { version } = c.req.valid("query");
-      const withValue = !c.var.principal.masked;
-      const shown = await readSecret(c.var.svc, c.var.tenant.value.id, name, {
+      const withValue = !c.get("principal").masked;
+      const shown = await readSecret(c.get("svc"), c.get("tenant").value.id, name, {
         version,
         withValue,
       });
@@ -340,9 +340,9 @@ export function secretRoutes() {
     async (c) => {
       const { value } = c.req.valid("json");
       const secret = await updateSecret(
-        c.var.svc,
+        c.get("svc"),
         actorOf(c),
-        c.var.tenant.value,
+        c.get("tenant").value,
         c.req.valid("param").name,
         value,
         ifMatch(c),
@@ -362,9 +362,9 @@ export function secretRoutes() {
     }),
     async (c) => {
       const secret = await deleteSecret(
-        c.var.svc,
+        c.get("svc"),
         actorOf(c),
-        c.var.tenant.value.id,
+        c.get("tenant").value.id,
         c.req.valid("param").name,
         ifMatch(c),
       );
@@ -386,9 +386,9 @@ export function secretRoutes() {
     async (c) => {
       c.set("unreplayable", true);
       const revealed = await revealSecret(
-        c.var.svc,
+        c.get("svc"),
         actorOf(c),
-        c.var.tenant.value.id,
+        c.get("tenant").value.id,
         c.req.valid("param").name,
         c.req.valid("json"),
       );
@@ -418,9 +418,9 @@ export function secretRoutes() {
       // The body is optional: without one the message goes to the sender's own address.
       const to = (c.req.valid("json") as { to?: string } | undefined)?.to;
       const outcome = await sendTenantSmtpTest(
-        c.var.svc,
+        c.get("svc"),
         actorOf(c),
-        c.var.tenant.value.id,
+        c.get("tenant").value.id,
         to,
       );
       return ok(c, outcome);
@@ -438,7 +438,7 @@ export function secretRoutes() {
     }),
     async (c) => {
       const { type, tenant_id, ...page } = c.req.valid("query");
-      const found = await listAllSecrets(c.var.svc, { type, tenant_id }, page);
+      const found = await listAllSecrets(c.get("svc"), { type, tenant_id }, page);
       return okList(c, found, page.limit, secretView);
     },
   );

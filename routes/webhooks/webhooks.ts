@@ -241,7 +241,7 @@ function scopedRoutes(prefix: Prefix) {
   const tags = [platform ? "Platform webhooks" : "Webhooks"];
   const params = paramsFor(prefix);
   const whose = platform ? "the platform's" : "the tenant's";
-  const tenantOf = (c: Context<AppEnv>): Tenant | null => platform ? null : c.var.tenant.value;
+  const tenantOf = (c: Context<AppEnv>): Tenant | null => platform ? null : c.get("tenant").value;
   const scopeOf = (c: Context<AppEnv>) => tenantOf(c)?.id ?? null;
   const location = (c: Context<AppEnv>, id: string) =>
     platform ? `${ADMIN}/${id}` : `/v1/tenants/${scopeOf(c)}/webhooks/${id}`;
@@ -260,7 +260,7 @@ function scopedRoutes(prefix: Prefix) {
     }),
     async (c) => {
       const { enabled, ...page } = c.req.valid("query");
-      const found = await listEndpoints(c.var.svc, scopeOf(c), { enabled }, page);
+      const found = await listEndpoints(c.get("svc"), scopeOf(c), { enabled }, page);
       return okList(c, found, page.limit, endpointView);
     },
   );
@@ -278,7 +278,7 @@ function scopedRoutes(prefix: Prefix) {
     }),
     async (c) => {
       const { endpoint, secret } = await createEndpoint(
-        c.var.svc,
+        c.get("svc"),
         actorOf(c),
         tenantOf(c),
         c.req.valid("json"),
@@ -302,7 +302,7 @@ function scopedRoutes(prefix: Prefix) {
     async (c) =>
       okRecord(
         c,
-        await getEndpoint(c.var.svc, scopeOf(c), c.req.valid("param").id),
+        await getEndpoint(c.get("svc"), scopeOf(c), c.req.valid("param").id),
         endpointView,
       ),
   );
@@ -319,7 +319,7 @@ function scopedRoutes(prefix: Prefix) {
     }),
     async (c) => {
       const endpoint = await updateEndpoint(
-        c.var.svc,
+        c.get("svc"),
         actorOf(c),
         tenantOf(c),
         c.req.valid("param").id,
@@ -341,7 +341,7 @@ function scopedRoutes(prefix: Prefix) {
     }),
     async (c) => {
       const endpoint = await deleteEndpoint(
-        c.var.svc,
+        c.get("svc"),
         actorOf(c),
         scopeOf(c),
         c.req.valid("param").id,
@@ -369,7 +369,7 @@ function scopedRoutes(prefix: Prefix) {
       // The body is optional: without one the grace is the default.
       const grace = (c.req.valid("json") as { grace_seconds?: number } | undefined)?.grace_seconds;
       const { endpoint, secret } = await rotateSecret(
-        c.var.svc,
+        c.get("svc"),
         actorOf(c),
         tenantOf(c),
         c.req.valid("param").id,
@@ -392,8 +392,8 @@ function scopedRoutes(prefix: Prefix) {
     async (c) => {
       const { status, event_type, ...page } = c.req.valid("query");
       const { id } = c.req.valid("param");
-      await getEndpoint(c.var.svc, scopeOf(c), id);
-      const found = await listMessages(c.var.svc, scopeOf(c), id, { status, event_type }, page);
+      await getEndpoint(c.get("svc"), scopeOf(c), id);
+      const found = await listMessages(c.get("svc"), scopeOf(c), id, { status, event_type }, page);
       return okList(c, found, page.limit, (m) => m);
     },
   );
@@ -411,9 +411,9 @@ function scopedRoutes(prefix: Prefix) {
       const page = c.req.valid("query");
       const { id, message_id } = c.req.valid("param");
       const tenantId = scopeOf(c);
-      await getEndpoint(c.var.svc, tenantId, id);
-      await getMessage(c.var.svc, { tenant_id: tenantId, endpoint_id: id, message_id });
-      const found = await listAttempts(c.var.svc, tenantId, message_id, page);
+      await getEndpoint(c.get("svc"), tenantId, id);
+      await getMessage(c.get("svc"), { tenant_id: tenantId, endpoint_id: id, message_id });
+      const found = await listAttempts(c.get("svc"), tenantId, message_id, page);
       return okList(c, found, page.limit, (a) => a);
     },
   );
@@ -431,7 +431,7 @@ function scopedRoutes(prefix: Prefix) {
     }),
     async (c) => {
       const { id, message_id } = c.req.valid("param");
-      const { message, attempt } = await retryMessage(c.var.svc, {
+      const { message, attempt } = await retryMessage(c.get("svc"), {
         tenant_id: scopeOf(c),
         endpoint_id: id,
         message_id,
@@ -462,7 +462,7 @@ function scopedRoutes(prefix: Prefix) {
     async (c) => {
       const { since } = c.req.valid("json");
       const job = await requestRecovery(
-        c.var.svc,
+        c.get("svc"),
         scopeOf(c),
         c.req.valid("param").id,
         Date.parse(since),
@@ -483,7 +483,11 @@ function scopedRoutes(prefix: Prefix) {
       responses: { 200: jsonResponse(envelope(Delivery), "The test message and its attempt.") },
     }),
     async (c) => {
-      const { message, attempt } = await sendTest(c.var.svc, scopeOf(c), c.req.valid("param").id);
+      const { message, attempt } = await sendTest(
+        c.get("svc"),
+        scopeOf(c),
+        c.req.valid("param").id,
+      );
       return ok(c, { message, attempt });
     },
   );

@@ -972,3 +972,21 @@ Deno.test("audit: start_date, end_date and since are aliases of from and to", as
   assert.ok((await get(`end_date=${mid}`)).length > 0);
   assert.notDeepEqual(await get(`since=${mid}`), await get(`end_date=${mid}`));
 });
+
+Deno.test("conventions: JSON answers carry their Content-Length, in bytes, errors too", async () => {
+  await using h = await setup();
+  const t = await h.tenant("acme", { name: "Ünïcode Café" });
+  for (
+    const res of [
+      await h.app.request(`/v1/tenants/${t.id}`, {
+        headers: { Authorization: `Bearer ${h.root}` },
+      }),
+      await h.app.request("/v1/tenants/nope", { headers: { Authorization: `Bearer ${h.root}` } }),
+      await h.app.request("/health/live"),
+    ]
+  ) {
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    assert.equal(res.headers.get("Content-Length"), String(bytes.length), res.url);
+    assert.match(res.headers.get("Content-Type")!, /^application\/json/);
+  }
+});

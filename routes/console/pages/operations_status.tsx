@@ -304,7 +304,7 @@ const amount = (n: number, currency: string) =>
 
 async function costPage(c: ConsoleContext, api: Api) {
   const asked = c.req.query("period");
-  const period = asked && /^\d{4}-\d{2}$/.test(asked) ? asked : monthOf(c.var.svc.now());
+  const period = asked && /^\d{4}-\d{2}$/.test(asked) ? asked : monthOf(c.get("svc").now());
   const res = await api<Cost>(c, "GET", `/v1/admin/cost?period=${period}`);
   if (!res.ok) failWith(c, res);
   const k = res.ok ? res.data : null;

@@ -23,7 +23,7 @@ const number = count;
 const percent = (r: number) => `${(r * 100).toFixed(2)} %`;
 
 async function overview(c: ConsoleContext, api: Api) {
-  const now = c.var.svc.now();
+  const now = c.get("svc").now();
   const range = `from=${iso(now - 29 * 86_400_000).slice(0, 10)}&to=${iso(now).slice(0, 10)}`;
   const usage = can(c, "GET", "/v1/admin/overview");
   const [glance, metrics, bandwidth, mrr, alerts] = await Promise.all([

@@ -201,7 +201,7 @@ async function endpointPage(c: ConsoleContext, api: Api, id: string, outcome?: O
   const e = endpoint.data;
   const write = can(c, "POST", `${API}/{id}/test`);
   const retry = can(c, "POST", `${API}/{id}/deliveries/{message_id}/retry`);
-  const since = new Date(c.var.svc.now() - 86_400_000).toISOString().slice(0, 16);
+  const since = new Date(c.get("svc").now() - 86_400_000).toISOString().slice(0, 16);
   return (
     <Page c={c} title={`Endpoint ${e.url}`} section="webhooks">
       <Top c={c} outcome={outcome} />
