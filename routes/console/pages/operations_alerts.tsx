@@ -18,6 +18,7 @@ import {
   totalOf,
 } from "./common.tsx";
 import { OPS, OpsPage } from "./operations_nav.tsx";
+import type { Alert } from "../../../domain/platform/alerts.ts";
 
 const API = "/v1/admin/system";
 const HOME = `${OPS}/alerts`;
@@ -26,19 +27,6 @@ const LIMIT = 25;
 const NOTICES: Record<string, string> = {
   acknowledged: "The alert is acknowledged.",
 };
-
-interface Alert {
-  id: string;
-  rule: string;
-  state: string;
-  value: number;
-  threshold: number;
-  link: string;
-  started_at: string;
-  resolved_at: string | null;
-  acknowledged_at: string | null;
-  acknowledged_by: string | null;
-}
 
 interface Rule {
   name: string;

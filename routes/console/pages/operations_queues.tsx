@@ -27,6 +27,7 @@ import {
   totalOf,
 } from "./common.tsx";
 import { Facts, OPS, OpsPage } from "./operations_nav.tsx";
+import type { Job } from "../../../domain/jobs/jobs.ts";
 
 const API = "/v1/admin/system";
 const LIMIT = 25;
@@ -47,23 +48,6 @@ interface Queue {
   paused: boolean;
   paused_at: string | null;
   oldest_due_age_ms: number | null;
-}
-
-interface Job {
-  id: string;
-  queue: string;
-  type: string;
-  payload: Record<string, unknown>;
-  status: string;
-  attempts: number;
-  max_attempts: number;
-  next_run_at: string | null;
-  last_error: string | null;
-  created_at: string;
-  updated_at: string;
-  started_at: string | null;
-  finished_at: string | null;
-  progress?: { done: number; total: number } | null;
 }
 
 const retriable = (job: Job) => job.status === "failed" || job.status === "dead";

@@ -25,7 +25,6 @@ import {
   KeysSection,
   type Member,
   MembersSection,
-  type MetricUsage,
   PlanSection,
   type Project,
   ProjectsSection,
@@ -35,6 +34,7 @@ import {
   UsageSection,
   WebhooksSection,
 } from "./tenant_sections.tsx";
+import type { MetricUsage } from "../../../domain/usage/usage.ts";
 
 export type { TenantView };
 

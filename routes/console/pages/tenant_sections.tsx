@@ -7,6 +7,7 @@ import { TENANT_ROLES } from "../../../domain/access/permissions.ts";
 import { type ApiAnswer, can } from "../api.ts";
 import { ActionForm, Chart, count, Field, money, Pager, Select, Table, when } from "../layout.tsx";
 import type { ConsoleContext } from "../session.ts";
+import type { MetricUsage } from "../../../domain/usage/usage.ts";
 
 export interface TenantView {
   id: string;
@@ -171,16 +172,6 @@ export const PlanSection = (
     </Section>
   );
 };
-
-export interface MetricUsage {
-  metric: string;
-  used: number;
-  quota: number | null;
-  remaining: number | null;
-  percent: number | null;
-  period_start: string;
-  period_end: string;
-}
 
 export interface DailyUsage {
   metric: string;

@@ -30,6 +30,7 @@ import {
   totalOf,
   utc,
 } from "./common.tsx";
+import type { WebhookAttempt as Attempt } from "../../../domain/webhooks/messages.ts";
 
 const API = "/v1/admin/webhooks";
 const HOME = "/console/webhooks";
@@ -71,19 +72,6 @@ interface Message {
   last_attempt_at: string | null;
   failure_reason: string | null;
   created_at: string;
-}
-
-interface Attempt {
-  id: string;
-  status: "succeeded" | "failed";
-  url: string;
-  response_status_code: number;
-  response_body: string;
-  error: string | null;
-  duration_ms: number;
-  trigger: "scheduled" | "manual";
-  created_at: string;
-  next_attempt_at: string | null;
 }
 
 /** What a page shows above its content after an action: a notice, a refusal, a secret. */
