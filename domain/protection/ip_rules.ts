@@ -132,7 +132,7 @@ export async function loadIpRules(
 }
 
 /** A block's target from `ip` or `cidr` (exactly one), normalized. */
-export function blockTarget(
+function blockTarget(
   input: { ip?: string; cidr?: string },
 ): { cidr: string; ip: string | null } {
   if ((input.ip === undefined) === (input.cidr === undefined)) {
@@ -256,12 +256,6 @@ export async function listBlocks(
   const { blocks } = await loadIpRules(svc);
   const matching = blocks.filter((b) => !filter.source || b.source === filter.source);
   return { items: matching.slice(offset, offset + limit), total: matching.length };
-}
-
-export async function getBlock(svc: Services, id: string): Promise<Versioned<IpBlock>> {
-  const entry = await svc.kv.get<IpBlock>(keys.ipBlock(id));
-  if (!entry.value || untilOf(entry.value) <= svc.now()) throw notFound("IP block");
-  return { value: entry.value, versionstamp: entry.versionstamp };
 }
 
 export async function getAllowlist(svc: Services): Promise<Versioned<IpAllowlist>> {

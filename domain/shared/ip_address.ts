@@ -221,6 +221,3 @@ export function formatCidr(c: Cidr): string {
   const shift = BigInt(width - c.bits);
   return `${formatAddress(c.family, (c.base >> shift) << shift)}/${c.bits}`;
 }
-
-/** The number of addresses in a block, as a bit count (`/24` of IPv4: 8). */
-export const hostBits = (c: Cidr) => (c.family === 4 ? 32 : 128) - c.bits;

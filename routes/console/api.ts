@@ -9,6 +9,9 @@ import type { Permission } from "../../domain/access/permissions.ts";
 import { permissionsInTenant } from "../../domain/access/principal.ts";
 import { resolveTenant } from "../../domain/tenancy/tenants.ts";
 import { ROUTE_ACCESS, routeKey } from "../permissions.ts";
+import type { Context } from "hono";
+import type { AppEnv } from "../context.ts";
+import { byteLength } from "../respond.ts";
 import type { ConsoleContext } from "./session.ts";
 
 /** The app's own fetch (routes/app.ts hands it over once the app is built). */
@@ -35,17 +38,16 @@ export interface ApiCall {
 }
 
 export function apiClient(fetch: ApiFetch) {
-  return async function api<T = unknown>(
-    c: ConsoleContext,
+  /** One API call as the browser's request would make it; `token` null: no credentials. */
+  async function send<T>(
+    c: Context<AppEnv>,
+    token: string | null,
     method: string,
     path: string,
-    call: ApiCall = {},
+    call: ApiCall,
   ): Promise<ApiAnswer<T>> {
-    const headers = new Headers({
-      Authorization: `Bearer ${c.get("session").token}`,
-      "X-Request-Id": c.get("requestId"),
-      ...call.headers,
-    });
+    const headers = new Headers({ "X-Request-Id": c.get("requestId"), ...call.headers });
+    if (token) headers.set("Authorization", `Bearer ${token}`);
     // The client's own address, as the outer request had it: audit, throttles and blocks see it.
     const forwarded = c.req.header("X-Forwarded-For");
     if (forwarded) headers.set("X-Forwarded-For", forwarded);
@@ -56,7 +58,7 @@ export function apiClient(fetch: ApiFetch) {
     if (call.body !== undefined) {
       body = JSON.stringify(call.body);
       headers.set("Content-Type", "application/json");
-      headers.set("Content-Length", String(new TextEncoder().encode(body).length));
+      headers.set("Content-Length", String(byteLength(body)));
     }
     const res = await fetch(
       new Request(new URL(path, "http://steward.internal"), { method, headers, body }),
@@ -74,7 +76,19 @@ export function apiClient(fetch: ApiFetch) {
       headers: res.headers,
       body: json === null ? res.body : null,
     };
-  };
+  }
+
+  /** A call as the signed-in user. */
+  const api = <T = unknown>(c: ConsoleContext, method: string, path: string, call: ApiCall = {}) =>
+    send<T>(c as unknown as Context<AppEnv>, c.get("session").token, method, path, call);
+  /** A call without credentials (signing in). */
+  api.anonymous = <T = unknown>(
+    c: Context<AppEnv>,
+    method: string,
+    path: string,
+    call: ApiCall = {},
+  ) => send<T>(c, null, method, path, call);
+  return api;
 }
 
 export type Api = ReturnType<typeof apiClient>;

@@ -110,22 +110,12 @@ export function consoleRoutes(fetch: ApiFetch) {
       ...(login.includes("@") ? { email: login } : { username: login }),
       password: String(form.password ?? ""),
     };
-    const res = await fetch(
-      new Request(new URL("/v1/auth/login", "http://steward.internal"), {
-        method: "POST",
-        headers: {
-          "Content-Type": "application/json",
-          "X-Request-Id": c.get("requestId"),
-          ...(c.req.header("X-Forwarded-For")
-            ? { "X-Forwarded-For": c.req.header("X-Forwarded-For")! }
-            : {}),
-          ...(c.req.header("User-Agent") ? { "User-Agent": c.req.header("User-Agent")! } : {}),
-        },
-        body: JSON.stringify(body),
-      }),
-      c.env,
+    const res = await api.anonymous<{ token: string; expires_at: string }>(
+      c,
+      "POST",
+      "/v1/auth/login",
+      { body },
     );
-    const json = await res.json();
     if (!res.ok) {
       c.status(res.status === 429 ? 429 : 422);
       const retry = res.headers.get("Retry-After");
@@ -135,13 +125,13 @@ export function consoleRoutes(fetch: ApiFetch) {
           <ApiError
             error={res.status === 400
               ? { code: "UNAUTHORIZED", message: "invalid email, username or password" }
-              : json.error}
+              : res.error}
           />
           <LoginForm csrf={loginCsrf(c)} next={safeNext(String(form.next ?? ""))} login={login} />
         </BarePage>,
       );
     }
-    startSession(c, json.data.token, json.data.expires_at);
+    startSession(c, res.data.token, res.data.expires_at);
     return c.redirect(safeNext(String(form.next ?? "")), 303);
   });
 

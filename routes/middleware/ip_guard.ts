@@ -34,10 +34,10 @@ export function ipBlocked(block: BlockInForce, now: number): AppError {
 
 export const ipGuard: MiddlewareHandler<AppEnv> = async (c, next) => {
   const guard = c.get("deps").ipGuard;
-  const ip = clientIp(c);
-  const block = guard.refuse(ip);
+  // The address is read only while some block exists, or once the answer is an error.
+  const block = guard.rules.blocking ? guard.refuse(clientIp(c)) : null;
   if (block) throw ipBlocked(block, c.get("svc").now());
   await next();
   const kind = activityOf(c.res.status, c.req.path);
-  if (kind) guard.note(ip, kind);
+  if (kind) guard.note(clientIp(c), kind);
 };

@@ -23,7 +23,8 @@ import {
   replaceAllowlist,
 } from "../../domain/protection/ip_rules.ts";
 import type { AppEnv } from "../context.ts";
-import { actorOf, ifMatch, ok, okRecord } from "../respond.ts";
+import { skipOf } from "../../kv/list.ts";
+import { actorOf, ifMatch, ok, okList, okRecord } from "../respond.ts";
 import { defineRoute, router } from "../route.ts";
 import {
   envelope,
@@ -153,29 +154,20 @@ const allowlistView = (c: Ctx) => (a: IpAllowlist): IpAllowlist =>
     ? { ...a, entries: a.entries.map((e) => ({ ...e, cidr: maskIp(e.cidr) })) }
     : a;
 
-/** An offset page in the list envelope (these lists are sorted in memory: no cursor). */
-function offsetPage<T>(
+/**
+ * An offset page in the list envelope: these lists are sorted in memory (no cursor), and their
+ * items are views, not stored records (no versionstamp).
+ */
+function offsetPage<T, V>(
   c: Ctx,
   found: { items: T[]; total: number; total_is_estimate?: true },
-  limit: number,
-  offset: number,
+  q: { limit: number; offset?: number; page?: number },
+  view: (item: T) => V,
 ) {
-  return c.json({
-    success: true as const,
-    data: found.items,
-    meta: { request_id: c.get("requestId") },
-    pagination: {
-      limit,
-      next_cursor: null,
-      has_more: offset + found.items.length < found.total,
-      total: found.total,
-      ...(found.total_is_estimate ? { total_is_estimate: true } : {}),
-    },
-  }, 200);
+  const items = found.items.map((value) => ({ value, versionstamp: "" }));
+  const has_more = skipOf(q) + items.length < found.total;
+  return okList(c, { ...found, items, has_more, next_cursor: null }, q.limit, view);
 }
-
-const offsetOf = (q: { limit: number; offset?: number; page?: number }) =>
-  q.offset ?? ((q.page ?? 1) - 1) * q.limit;
 
 const tags = ["IP reputation"];
 
@@ -205,16 +197,14 @@ export function ipReputationRoutes() {
     }),
     async (c) => {
       const q = c.req.valid("query");
-      const offset = offsetOf(q);
       const found = await listReputations(
         c.get("svc"),
         c.get("deps").ipGuard.rules,
         { blocked: q.blocked, min_score: q.min_score },
-        offset,
+        skipOf(q),
         q.limit,
       );
-      const items = found.items.map((v) => masked<ReputationView>(c, v));
-      return offsetPage(c, { ...found, items }, q.limit, offset);
+      return offsetPage(c, found, q, (v) => masked<ReputationView>(c, v));
     },
   );
 
@@ -259,9 +249,8 @@ export function ipReputationRoutes() {
     }),
     async (c) => {
       const q = c.req.valid("query");
-      const offset = offsetOf(q);
-      const found = await listBlocks(c.get("svc"), { source: q.source }, offset, q.limit);
-      return offsetPage(c, { ...found, items: found.items.map(blockView(c)) }, q.limit, offset);
+      const found = await listBlocks(c.get("svc"), { source: q.source }, skipOf(q), q.limit);
+      return offsetPage(c, found, q, blockView(c));
     },
   );
 
