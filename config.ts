@@ -54,6 +54,11 @@ const ConfigSchema = z.object({
    */
   STEWARD_BACKUP_DIR: z.string().min(1).optional(),
   /**
+   * Entries the verify cache holds: a warm API key takes 2 (3 with a project), a tenant 2, a
+   * plan 2. Past it the oldest are read again (bench:memory: about 5 KB of RSS per warm key).
+   */
+  STEWARD_VERIFY_CACHE_ENTRIES: intFrom(1_000, 10_000_000, 300_000),
+  /**
    * The settings that may also change at run time (STEWARD_BACKUP_KEEP, STEWARD_ALERT_RULES,
    * STEWARD_RATE_LIMIT_*, STEWARD_SESSION_*, STEWARD_VERIFY_CACHE_MS, USAGE_FLUSH_INTERVAL_MS,
    * REQUEST_LOG_SAMPLE_RATE, LOG_RETENTION_DAYS, …): each read with the schema of its entry in

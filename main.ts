@@ -5,6 +5,7 @@
 import denoJson from "./deno.json" with { type: "json" };
 import { type Config, ConfigError, loadConfig, pinnedSettings } from "./config.ts";
 import { IpGuard } from "./domain/protection/ip_guard.ts";
+import { QuotaLeases } from "./domain/keys/quota_leases.ts";
 import { DEFAULT_REPUTATION } from "./domain/protection/ip_reputation.ts";
 import { Aggregator } from "./domain/usage/aggregator.ts";
 import { ensureSuperAdmin } from "./domain/platform/bootstrap.ts";
@@ -16,6 +17,7 @@ import { PgSync } from "./domain/usage/pg_sync.ts";
 import { seedPlans } from "./domain/tenancy/plans.ts";
 import { prepareLogins } from "./domain/identity/sessions.ts";
 import { relocateSigningKeys } from "./domain/keys/signing_keys.ts";
+import { backfillListCounts } from "./domain/platform/list_counts.ts";
 import type { Services } from "./domain/shared/services.ts";
 import { verifyItem } from "./domain/usage/stream.ts";
 import { Vault } from "./domain/vault/vault.ts";
@@ -72,7 +74,10 @@ const pg = config.DATABASE_URL ? connectPostgres(config.DATABASE_URL) : null;
 const pgSync = pg
   ? new PgSync(kv, new PgAnalytics(pg), { maxBuffered: config.PG_BUFFER_MAX_ROWS })
   : null;
-const cache = new KvCache(kv, { freshMs: config.STEWARD_VERIFY_CACHE_MS, maxEntries: 100_000 });
+const cache = new KvCache(kv, {
+  freshMs: config.STEWARD_VERIFY_CACHE_MS,
+  maxEntries: config.STEWARD_VERIFY_CACHE_ENTRIES,
+});
 const counters = new SumBuffer(kv, {
   flushIntervalMs: config.USAGE_FLUSH_INTERVAL_MS,
   maxEntries: config.USAGE_FLUSH_MAX_ENTRIES,
@@ -185,6 +190,9 @@ const seeded = await seedPlans(svc);
 if (seeded) console.log(`Steward: seeded ${seeded} standard plans`);
 
 await prepareLogins(svc);
+// Before serving: lists of older stores get their maintained counts (once, on any process).
+const indexed = await backfillListCounts(svc);
+if (indexed) console.log(`Steward: gave ${indexed} records their list indexes and counts`);
 const relocated = await relocateSigningKeys(svc);
 if (relocated) console.log(`Steward: moved ${relocated} signing keys to their own key family`);
 
@@ -221,22 +229,62 @@ runtime.start((err) =>
   }))
 );
 
+// Quotas hold across processes: each spends from blocks it leased (keys/quota_leases.ts).
+const quotas = new QuotaLeases(svc);
+quotas.start();
+
 const app = createApp({
   svc,
   config,
   runtime,
+  quotas,
   version: denoJson.version,
   startedAt: Date.now(),
   probes: pg ? [{ name: "postgres", check: pg.ping }] : [],
   ipGuard,
 });
 
-const server = Deno.serve({
+/**
+ * `deno serve` (`deno task start:parallel`: one Steward per core, each an isolate with its own
+ * caches and leases, as separate processes on one store) owns the listener and takes this
+ * export; `deno run` listens here.
+ */
+export default { fetch: app.fetch } satisfies Deno.ServeDefaultExport;
+const servedByDeno = Deno.env.get("STEWARD_SERVE") === "deno";
+const server = servedByDeno ? null : Deno.serve({
   port: config.PORT,
   hostname: config.HOST,
   onListen: ({ hostname, port }) =>
     console.log(`Steward listening on http://${hostname}:${port} (docs: /docs)`),
 }, app.fetch);
+
+/**
+ * Under `deno serve --parallel` every isolate gets the signal and drains its own buffers, but
+ * `Deno.exit` ends them all: so each says when it is done, and each exits only once every peer
+ * it has heard from is done too (or at the forced deadline).
+ */
+const peers = servedByDeno ? new BroadcastChannel("steward-workers") : null;
+const peersRunning = new Set<string>();
+/** Tells the peers this isolate is done; waits (for the last peer's message) while any runs. */
+let peersDone: (() => Promise<never> | undefined) | undefined;
+let drained = false;
+if (peers) {
+  const me = crypto.randomUUID();
+  peers.onmessage = ({ data }: MessageEvent<{ hello?: string; done?: string }>) => {
+    if (data.hello && !peersRunning.has(data.hello)) {
+      peersRunning.add(data.hello);
+      peers.postMessage({ hello: me }); // so an earlier peer learns of this one
+    }
+    if (data.done) peersRunning.delete(data.done);
+    if (data.done && drained && peersRunning.size === 0) Deno.exit(0);
+  };
+  peers.postMessage({ hello: me });
+  peersDone = () => {
+    drained = true;
+    peers.postMessage({ done: me });
+    if (peersRunning.size > 0) return new Promise<never>(() => {});
+  };
+}
 
 let stopping = false;
 async function shutdown(signal: string) {
@@ -244,10 +292,14 @@ async function shutdown(signal: string) {
   stopping = true;
   console.log(`Steward: ${signal} received, draining`);
   const forced = setTimeout(() => Deno.exit(1), 10_000);
-  await server.shutdown();
+  await server?.shutdown();
   // Runs in flight finish (or are retried after their lease) before KV closes.
   await jobs.stop();
   await pluginHooks.stop();
+  // Unspent quota goes back for the other processes (answers are all out by now).
+  await quotas.stop().catch((err) =>
+    console.error(`Steward: could not return leased quota: ${err.message}`)
+  );
   await ipGuard.stop().catch((err) =>
     console.error(`Steward: could not write the last IP reputation counts: ${err.message}`)
   );
@@ -259,6 +311,7 @@ async function shutdown(signal: string) {
   await svc.mailer.close();
   await runtime.stop();
   kv.close();
+  await peersDone?.();
   clearTimeout(forced);
   Deno.exit(0);
 }

@@ -95,7 +95,7 @@ export class KvCache {
    */
   adjust(key: Deno.KvKey, amount: bigint) {
     const name = JSON.stringify(key);
-    this.#epochs.set(name, (this.#epochs.get(name) ?? 0) + 1);
+    this.#bump(name);
     this.#inflight.delete(name);
     const slot = this.#slots.get(name);
     if (!slot) return;
@@ -109,8 +109,18 @@ export class KvCache {
     const name = JSON.stringify(key);
     this.#slots.delete(name);
     this.#inflight.delete(name);
+    this.#bump(name);
+  }
+
+  /** Names with an epoch (for the bound's test). */
+  get epochs() {
+    return this.#epochs.size;
+  }
+
+  #bump(name: string) {
     this.#epochs.set(name, (this.#epochs.get(name) ?? 0) + 1);
-    // Epochs only matter while a read is in flight; keep the map from growing for ever.
+    // Epochs only matter while a read is in flight, and every counter a usage commit adjusts
+    // adds one: keep the map from growing for ever.
     if (this.#epochs.size > this.#opts.maxEntries) this.#epochs.clear();
   }
 

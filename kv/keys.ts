@@ -18,6 +18,17 @@ export const keys = {
   tenantSlug: (slug: string) => ["tenant_slugs", slug],
   /** Count of tenants that are not deleted (KvU64). */
   tenantCount: () => ["counters", "tenants"],
+  /**
+   * Tenants by status (value: tenant id), every status: the page of `?status=` walks only its
+   * matches, in id (creation) order like ["tenants"]. Counted in `tenantStatusCount`.
+   */
+  tenantByStatus: (status: string, id: string) => ["tenants_by_status", status, id],
+  tenantsByStatus: (status: string) => ["tenants_by_status", status],
+  /** Count of tenants in one status, deleted included (KvU64), with `tenantByStatus`. */
+  tenantStatusCount: (status: string) => ["counters", "tenant_status", status],
+  /** Live tenants by plan code (value: tenant id), counted in `planTenantCount`. */
+  tenantByPlan: (code: string, id: string) => ["tenants_by_plan", code, id],
+  tenantsByPlan: (code: string) => ["tenants_by_plan", code],
   /** Membership record (role, created_at, created_by…), by tenant and user. */
   member: (tenantId: string, userId: string) => ["t", tenantId, "members", userId],
   members: (tenantId: string) => ["t", tenantId, "members"],
@@ -148,6 +159,19 @@ export const keys = {
   apiKeyTenant: (keyId: string) => ["api_key_tenants", keyId],
   /** Count of the tenant's keys that are neither revoked nor marked expired (KvU64). */
   tenantKeyCount: (tenantId: string) => ["t", tenantId, "key_count"],
+  /** Count of all the tenant's keys, any status (KvU64): the key list's total. */
+  tenantKeyTotal: (tenantId: string) => ["t", tenantId, "key_total"],
+  /** The tenant's keys by environment (value: key id), in id order; counted per environment. */
+  apiKeyByEnv: (tenantId: string, env: string, id: string) => [
+    "t",
+    tenantId,
+    "api_keys_by_env",
+    env,
+    id,
+  ],
+  apiKeysByEnv: (tenantId: string, env: string) => ["t", tenantId, "api_keys_by_env", env],
+  /** Count of the tenant's keys in one environment, any status (KvU64), with `apiKeyByEnv`. */
+  tenantKeyEnvCount: (tenantId: string, env: string) => ["t", tenantId, "key_env_count", env],
   /** Live keys with an expiry, by deadline (value: key id), for the expiring cron. */
   apiKeyExpiry: (expiresAt: string, tenantId: string, id: string) => [
     "api_key_expiries",
@@ -173,6 +197,14 @@ export const keys = {
     period,
   ],
   usages: (tenantId: string) => ["t", tenantId, "usage"],
+  /** Units of a period's quota leased to processes so far (keys/quota_leases.ts). */
+  quotaGrant: (tenantId: string, metric: string, period: string) => [
+    "t",
+    tenantId,
+    "quota_grants",
+    metric,
+    period,
+  ],
   /** A tenant's use of a metric on one UTC day ("2026-03-01"). */
   usageDaily: (tenantId: string, metric: string, day: string) => [
     "t",
@@ -268,6 +300,11 @@ export const keys = {
   /** Suspended users by the end of their suspension (value: user id), for the lifting cron. */
   userSuspension: (until: string, userId: string) => ["user_suspensions", until, userId],
   userSuspensions: () => ["user_suspensions"],
+  /** Users by stored status, erased included (value: user id), counted in `userStatusCount`. */
+  userByStatus: (status: string, id: string) => ["users_by_status", status, id],
+  usersByStatus: (status: string) => ["users_by_status", status],
+  /** Count of users in one stored status (KvU64), with `userByStatus`. */
+  userStatusCount: (status: string) => ["counters", "user_status", status],
   /**
    * SHA-256 of a password-reset token → its record (user, deadline, status). Kept after use or
    * replacement, so a spent token is told why it no longer works; expires with KV's TTL.
@@ -333,6 +370,21 @@ export const keys = {
   userAudits: (userId: string) => ["audit_by_user", userId],
   /** Counter of audit events (KvU64), for list totals. */
   auditCount: () => ["counters", "audit"],
+  /** Audit events by resource type and by action (value: audit id), each with its count. */
+  auditByType: (type: string, id: string) => ["audit_by_type", type, id],
+  auditsByType: (type: string) => ["audit_by_type", type],
+  auditTypeCount: (type: string) => ["counters", "audit_type", type],
+  auditByAction: (action: string, id: string) => ["audit_by_action", action, id],
+  auditsByAction: (action: string) => ["audit_by_action", action],
+  auditActionCount: (action: string) => ["counters", "audit_action", action],
+  /** Count of a tenant's audit events (KvU64): the tenant audit list's total. */
+  tenantAuditCount: (tenantId: string) => ["t", tenantId, "audit_count"],
+  /**
+   * Set once every tenant, user, API key and audit event written before the list counts above
+   * existed has its index entries and counts (platform/list_counts.ts); until then lists count
+   * by walking, as before.
+   */
+  listCountsReady: () => ["list_counts_ready"],
   /** Domain event outbox, by time-ordered id; delivered by the webhook jobs. */
   event: (id: string) => ["events", id],
   events: () => ["events"],

@@ -3,6 +3,7 @@
  * Cursors are Deno KV's own (stable under inserts, cheap to resume) with a check appended.
  */
 import { createHash } from "node:crypto";
+import { keys as kvKeys } from "./keys.ts";
 import type { Versioned } from "./table.ts";
 
 /** How many entries one page may scan before it returns what it found (short page + cursor). */
@@ -129,6 +130,23 @@ export async function countMatches<T>(kv: Deno.Kv, source: ListSource<T>): Promi
     }
   }
   return { total };
+}
+
+/** Whether the maintained list counts and their indexes cover every record (kv/keys.ts). */
+export async function countsReady(kv: Deno.Kv): Promise<boolean> {
+  return (await kv.get(kvKeys.listCountsReady())).versionstamp !== null;
+}
+
+/** The sum of KvU64 counters (0 for one never written), read in one call. */
+export async function readCounters(kv: Deno.Kv, keys: Deno.KvKey[]): Promise<number> {
+  let sum = 0;
+  // getMany takes at most 10 keys.
+  for (let i = 0; i < keys.length; i += 10) {
+    for (const e of await kv.getMany<Deno.KvU64[]>(keys.slice(i, i + 10))) {
+      sum += e.value ? Number(e.value.value) : 0;
+    }
+  }
+  return sum;
 }
 
 /**

@@ -116,7 +116,7 @@ export const TAGS = [
 export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   const gate = new ThresholdGate(deps.svc, { intervalMs: 5_000 });
-  const verifier = new Verifier(deps.svc, deps.svc.counters, { gate });
+  const verifier = new Verifier(deps.svc, deps.svc.counters, { gate, quotas: deps.quotas });
   const costs = new CostReports(deps.svc, costSettings(deps.config));
   const origins = deps.config.STEWARD_CORS_ORIGINS;
 

@@ -4,6 +4,7 @@ import type { ApiRateLimiter } from "../domain/access/api_rate_limit.ts";
 import type { Probe } from "../domain/platform/health.ts";
 import type { RuntimeConfig } from "../domain/platform/runtime_config.ts";
 import type { IpGuard } from "../domain/protection/ip_guard.ts";
+import type { QuotaLeases } from "../domain/keys/quota_leases.ts";
 import type { Principal } from "../domain/access/principal.ts";
 import type { Permission } from "../domain/access/permissions.ts";
 import type { Services } from "../domain/shared/services.ts";
@@ -43,6 +44,8 @@ export interface AppDeps {
   probes?: Probe[];
   /** Blocked addresses and the reputation tally (started by main.ts, flushed by tests). */
   ipGuard: IpGuard;
+  /** This process's leases of tenants' quotas (started by main.ts, returned at shutdown). */
+  quotas: QuotaLeases;
   /** This process's runtime settings (GET/PATCH /v1/admin/config), applied to what runs. */
   runtime: RuntimeConfig;
 }

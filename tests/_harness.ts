@@ -7,6 +7,8 @@
 import { loadConfig, pinnedSettings } from "../config.ts";
 import { RuntimeConfig } from "../domain/platform/runtime_config.ts";
 import { IpGuard } from "../domain/protection/ip_guard.ts";
+import { QuotaLeases } from "../domain/keys/quota_leases.ts";
+import { backfillListCounts } from "../domain/platform/list_counts.ts";
 import { DEFAULT_REPUTATION } from "../domain/protection/ip_reputation.ts";
 import { createApp } from "../routes/app.ts";
 import { Aggregator } from "../domain/usage/aggregator.ts";
@@ -145,6 +147,8 @@ export async function setup(opts: HarnessOptions = {}) {
   svc.hooks = new PluginHooks(svc);
   const boot = await ensureSuperAdmin(svc);
   if (opts.seedPlans ?? true) await seedPlans(svc);
+  // A new store: its lists count from the start (main.ts runs the same at start-up).
+  await backfillListCounts(svc);
   // The start-up's events have no webhook endpoint to go to: their fan-out jobs are dropped, so
   // every test starts with an empty job table.
   for (
@@ -169,6 +173,8 @@ export async function setup(opts: HarnessOptions = {}) {
   await runtime.refresh();
   // Not started: tests flush its tally, and the routes that change blocks reload them.
   const ipGuard = new IpGuard(svc, { ...DEFAULT_REPUTATION });
+  // Not started: tests tick it or stop it when they want leases returned.
+  const quotas = new QuotaLeases(svc);
   const app = createApp({
     svc,
     config: {
@@ -180,6 +186,7 @@ export async function setup(opts: HarnessOptions = {}) {
     startedAt: clock.now,
     probes: opts.probes,
     ipGuard,
+    quotas,
     runtime,
   });
 
@@ -216,6 +223,8 @@ export async function setup(opts: HarnessOptions = {}) {
     runtime,
     /** Blocked addresses and the reputation tally: `await h.ipGuard.flush()` writes the tally. */
     ipGuard,
+    /** Leases of quotas: `await h.quotas.stop()` returns what is unspent. */
+    quotas,
     kv,
     meter,
     clock,

@@ -48,7 +48,7 @@ async function sources(...dirs: string[]): Promise<Source[]> {
   return found;
 }
 
-const all = await sources("domain", "routes", "kv", "pg");
+const all = await sources("domain", "routes", "kv", "pg", "clients");
 const layer = (path: string) => path.split("/")[0];
 /** `domain/keys/verify.ts` → `keys`. */
 const context = (path: string) => path.split("/")[1];
@@ -71,6 +71,11 @@ Deno.test("layers: kv imports neither domain nor pg; pg imports neither domain n
 });
 
 // Domain code may validate with zod, whose one copy comes through @hono/zod-openapi.
+Deno.test("layers: clients are for Steward's users and import none of Steward's code", () => {
+  const steward = ["domain", "routes", "kv", "pg", "tests", "main.ts", "config.ts"];
+  assert.deepEqual(violations("clients", (t) => steward.includes(layer(t))), []);
+});
+
 Deno.test("layers: domain speaks no HTTP and reads no configuration or environment", () => {
   const http = violations("domain", (t) => /^hono(\/|$)|^(config|main)\.ts$/.test(t));
   assert.deepEqual(http, []);

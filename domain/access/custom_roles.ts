@@ -97,6 +97,12 @@ interface Book {
   loading: Promise<void> | null;
 }
 
+/**
+ * Grants built per role-id list held at most: each user's list of roles may be its own, so
+ * past it they start over (rebuilding one is cheap).
+ */
+export const MAX_GRANTS = 10_000;
+
 /** One table per store (tests open many stores in one process). */
 const books = new WeakMap<Deno.Kv, Book>();
 
@@ -164,7 +170,7 @@ function grantFrom(book: Book, roleIds: readonly string[]): CustomGrant {
   let grant = book.grants.get(name);
   if (!grant) {
     grant = buildGrant(book, roleIds);
-    if (book.grants.size > 10_000) book.grants.clear();
+    if (book.grants.size >= MAX_GRANTS) book.grants.clear();
     book.grants.set(name, grant);
   }
   return grant;
@@ -185,6 +191,9 @@ export function customGrant(
     ? book.then((b) => grantFrom(b, roleIds))
     : grantFrom(book, roleIds);
 }
+
+/** Grants held for `kv`'s role table (for the bound's test). */
+export const heldGrants = (kv: Deno.Kv): number => books.get(kv)?.grants.size ?? 0;
 
 /** The roles `ids` name as this process knows them (missing ones left out). */
 export async function knownRoles(svc: Services, ids: readonly string[]): Promise<Role[]> {

@@ -165,13 +165,13 @@ export async function permissionsInTenant(
   svc: Services,
   principal: Principal,
   tenant: { id: string; is_test: boolean },
-): Promise<Set<Permission> | null> {
-  const granted = new Set<Permission>();
+): Promise<ReadonlySet<Permission> | null> {
   const byPlatform = seesByPlatform(principal, tenant);
+  // A token has no membership: what it holds in every tenant it sees, shared, not copied.
+  if (principal.type !== "user") return byPlatform ? principal.inTenants : null;
+  const granted = new Set<Permission>();
   if (byPlatform) principal.inTenants.forEach((p) => granted.add(p));
-  const role = principal.type === "user"
-    ? await membershipRole(svc, tenant.id, principal.id)
-    : null;
+  const role = await membershipRole(svc, tenant.id, principal.id);
   if (role) {
     TENANT_ROLE_PERMISSIONS[role].forEach((p) => granted.add(p));
     principal.inMemberTenants?.forEach((p) => granted.add(p));

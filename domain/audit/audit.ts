@@ -4,7 +4,15 @@
  * mutation's own atomic operation, so the three commit together or not at all.
  */
 import { keys } from "../../kv/keys.ts";
-import { type Counted, listCounted, type Page, type PageRequest } from "../../kv/list.ts";
+import {
+  type Counted,
+  countsReady,
+  listCounted,
+  type ListSource,
+  type Page,
+  type PageRequest,
+  readCounters,
+} from "../../kv/list.ts";
 import { getRecord, readCounter, type Table } from "../../kv/table.ts";
 import { emitEvent } from "./events.ts";
 import { newId, timePrefix } from "../shared/ids.ts";
@@ -43,6 +51,14 @@ export const auditTable: Table<AuditEvent> = {
     keys.resourceAudit(e.resource_id, e.id),
     ...(e.tenant_id ? [keys.tenantAudit(e.tenant_id, e.id)] : []),
     ...auditUsers(e).map((u) => keys.userAudit(u, e.id)),
+    keys.auditByType(e.resource_type, e.id),
+    keys.auditByAction(e.action, e.id),
+  ],
+  counters: (e) => [
+    keys.auditCount(),
+    keys.auditTypeCount(e.resource_type),
+    keys.auditActionCount(e.action),
+    ...(e.tenant_id ? [keys.tenantAuditCount(e.tenant_id)] : []),
   ],
 };
 
@@ -106,8 +122,9 @@ export function recordChange(
     request_id: actor.request_id,
     created_at: iso(now),
   };
-  op.set(keys.audit(event.id), event).sum(keys.auditCount(), 1n);
+  op.set(keys.audit(event.id), event);
   for (const key of auditTable.indexes!(event)) op.set(key, event.id);
+  for (const key of auditTable.counters!(event)) op.sum(key, 1n);
   const snapshot = change.after ?? change.before;
   emitEvent(op, now, {
     type: change.action,
@@ -150,16 +167,58 @@ function auditSource(svc: Services, f: AuditFilter) {
   };
 }
 
-const isUnfiltered = (f: AuditFilter) => Object.values(f).every((v) => v === undefined);
+/** The filter's fields that are set. */
+const setFields = (f: AuditFilter) =>
+  Object.entries(f).filter(([, v]) => v !== undefined).map(([k]) => k).sort().join(",");
 
-/** Newest first. `total` only when no filter applies (the counter covers the whole trail). */
+/**
+ * The maintained counts (kv/keys.ts) that give the filter's total, and the index its page walks
+ * when it has one of its own: the whole trail, one tenant's, one resource type, some actions.
+ * Null for the other filters (and time bounds), which count by walking.
+ */
+function countedAudit(f: AuditFilter): { counters: Deno.KvKey[]; prefix?: Deno.KvKey } | null {
+  switch (setFields(f)) {
+    case "":
+      return { counters: [keys.auditCount()] };
+    case "tenant_id":
+      return { counters: [keys.tenantAuditCount(f.tenant_id!)] };
+    case "resource_type":
+      return {
+        counters: [keys.auditTypeCount(f.resource_type!)],
+        prefix: keys.auditsByType(f.resource_type!),
+      };
+    case "actions": {
+      const actions = [...new Set(f.actions!)];
+      return {
+        counters: actions.map(keys.auditActionCount),
+        prefix: actions.length === 1 ? keys.auditsByAction(actions[0]) : undefined,
+      };
+    }
+    default:
+      return null;
+  }
+}
+
+/** Newest first; `total` from maintained counts where countedAudit has them. */
 export async function listAudit(
   svc: Services,
   filter: AuditFilter,
   page: PageRequest,
 ): Promise<Page<AuditEvent> & Counted> {
-  const counter = isUnfiltered(filter) ? () => readCounter(svc.kv, keys.auditCount()) : null;
-  return await listCounted(svc.kv, auditSource(svc, filter), { ...page, reverse: true }, counter);
+  let source: ListSource<AuditEvent> = auditSource(svc, filter);
+  let counter = setFields(filter) === "" ? () => readCounter(svc.kv, keys.auditCount()) : null;
+  const counted = countedAudit(filter);
+  if (counted && await countsReady(svc.kv)) {
+    counter = () => readCounters(svc.kv, counted.counters);
+    if (counted.prefix) {
+      source = {
+        ...source,
+        selector: { start: [...counted.prefix, "aud_"], end: [...counted.prefix, "aud_~"] },
+        resolve: (entry) => getRecord(svc.kv, auditTable, entry.value as string),
+      };
+    }
+  }
+  return await listCounted(svc.kv, source, { ...page, reverse: true }, counter);
 }
 
 /** Every matching event, oldest first, read in batches: for streaming exports (from Postgres when configured). */

@@ -5,7 +5,14 @@
  */
 import { keys } from "../../kv/keys.ts";
 import { commit } from "../../kv/commit.ts";
-import { type Counted, listCounted, type Page, type PageRequest } from "../../kv/list.ts";
+import {
+  type Counted,
+  countsReady,
+  listCounted,
+  type ListSource,
+  type Page,
+  type PageRequest,
+} from "../../kv/list.ts";
 import { getRecord, readCounter, type Table, type Versioned } from "../../kv/table.ts";
 import { recordChange } from "../audit/audit.ts";
 import { AppError, badRequest, conflict, forbidden, notFound } from "../shared/errors.ts";
@@ -80,11 +87,14 @@ export const userTable: Table<User> = {
       ...(u.email ? [keys.userEmail(u.email)] : []),
       ...(u.username ? [keys.userUsername(normalizeUsername(u.username))] : []),
     ],
-  counters: (u) =>
-    u.status === "deleted"
+  counters: (u) => [
+    keys.userStatusCount(u.status),
+    ...(u.status === "deleted"
       ? []
-      : [keys.userCount(), ...(u.roles ?? []).map((r) => keys.roleUsers(r))],
+      : [keys.userCount(), ...(u.roles ?? []).map((r) => keys.roleUsers(r))]),
+  ],
   indexes: (u) => [
+    keys.userByStatus(u.status, u.id),
     ...(u.platform_role === "super_admin" && u.status === "active" ? [keys.superAdmin(u.id)] : []),
     ...(u.status === "suspended" && u.suspended_until
       ? [keys.userSuspension(u.suspended_until, u.id)]
@@ -305,10 +315,22 @@ export async function listUsers(
         Promise.resolve({ value: userAsOf(e.value as User, now), versionstamp: e.versionstamp }),
     };
   const unfiltered = Object.values(filter).every((v) => v === undefined);
+  let counter = unfiltered ? () => readCounter(svc.kv, keys.userCount()) : null;
+  const byStatusAlone = filter.status &&
+    Object.entries(filter).every(([k, v]) => k === "status" || v === undefined);
+  let listed: ListSource<User> = source;
+  if (byStatusAlone && await countsReady(svc.kv)) {
+    counter = () => usersInStatus(svc, filter.status!, now);
+    // Active users are most of them: the record walk finds them, suspensions past their end
+    // included. The rarer statuses walk their index.
+    if (filter.status !== "active") {
+      listed = { selector: { prefix: keys.usersByStatus(filter.status!) }, resolve };
+    }
+  }
   return await listCounted<User>(
     svc.kv,
     {
-      ...source,
+      ...listed,
       filter: (u) =>
         (!search || matchesSearch(u, search)) &&
         // Erased users are listed only when asked for: the count leaves them out too.
@@ -316,8 +338,24 @@ export async function listUsers(
         (!filter.platform_role || u.platform_role === filter.platform_role),
     },
     page,
-    unfiltered ? () => readCounter(svc.kv, keys.userCount()) : null,
+    counter,
   );
+}
+
+/**
+ * How many users read as `status` now: the stored count, with the suspensions whose end has
+ * passed but the lifting cron has not yet written (they read as active) moved across.
+ */
+async function usersInStatus(svc: Services, status: UserStatus, now: number): Promise<number> {
+  const stored = readCounter(svc.kv, keys.userStatusCount(status));
+  if (status !== "active" && status !== "suspended") return await stored;
+  let ended = 0;
+  const selector = {
+    start: keys.userSuspensions(),
+    end: [...keys.userSuspensions(), iso(now + 1)],
+  };
+  for await (const _ of svc.kv.list(selector)) ended++;
+  return status === "active" ? await stored + ended : await stored - ended;
 }
 
 /**

@@ -8,8 +8,21 @@
 import { createHash } from "node:crypto";
 import { commit } from "../../kv/commit.ts";
 import { keys } from "../../kv/keys.ts";
-import { type Counted, listCounted, type Page, type PageRequest } from "../../kv/list.ts";
-import { getRecord, insert, replace, type Table, type Versioned } from "../../kv/table.ts";
+import {
+  type Counted,
+  countsReady,
+  listCounted,
+  type Page,
+  type PageRequest,
+} from "../../kv/list.ts";
+import {
+  getRecord,
+  insert,
+  readCounter,
+  replace,
+  type Table,
+  type Versioned,
+} from "../../kv/table.ts";
 import { recordChange } from "../audit/audit.ts";
 import { badRequest, conflict, notFound } from "../shared/errors.ts";
 import { requireProject } from "../tenancy/projects.ts";
@@ -108,9 +121,15 @@ export const live = (k: ApiKey) => k.revoked_at === null && !k.expired_at;
 
 export const apiKeyTable = (tenantId: string): Table<ApiKey> => ({
   key: (id) => keys.apiKey(tenantId, id),
-  indexes: (k) =>
-    live(k) && k.expires_at ? [keys.apiKeyExpiry(k.expires_at, k.tenant_id, k.id)] : [],
-  counters: (k) => live(k) ? [keys.tenantKeyCount(k.tenant_id)] : [],
+  indexes: (k) => [
+    keys.apiKeyByEnv(k.tenant_id, k.environment, k.id),
+    ...(live(k) && k.expires_at ? [keys.apiKeyExpiry(k.expires_at, k.tenant_id, k.id)] : []),
+  ],
+  counters: (k) => [
+    keys.tenantKeyTotal(k.tenant_id),
+    keys.tenantKeyEnvCount(k.tenant_id, k.environment),
+    ...(live(k) ? [keys.tenantKeyCount(k.tenant_id)] : []),
+  ],
 });
 
 /**
@@ -301,22 +320,49 @@ export interface KeyFilter {
   external_id?: string;
 }
 
-/** The tenant's keys, newest first. */
-export function listApiKeys(
+/**
+ * The tenant's keys, newest first. The whole list and `environment` alone are counted by
+ * maintained counts (keys are never deleted and never change environment), `environment` paged
+ * from its index; `status` is read from the clock (expiry, a rotation's grace), so it is counted
+ * by walking.
+ */
+export async function listApiKeys(
   svc: Services,
   tenantId: string,
   filter: KeyFilter,
   page: PageRequest,
 ): Promise<Page<ApiKey> & Counted> {
   const now = svc.now();
-  return listCounted<ApiKey>(svc.kv, {
-    selector: { prefix: keys.apiKeys(tenantId) },
-    filter: (k) =>
-      (!filter.status || keyStatus(k, now) === filter.status) &&
-      (!filter.project_id || k.project_id === filter.project_id) &&
-      (!filter.environment || k.environment === filter.environment) &&
-      (!filter.external_id || k.external_id === filter.external_id),
-  }, { ...page, reverse: true });
+  const { environment, ...rest } = filter;
+  const others = Object.values(rest).some((v) => v !== undefined);
+  let selector: Deno.KvListSelector = { prefix: keys.apiKeys(tenantId) };
+  let resolve: ((entry: Deno.KvEntry<unknown>) => Promise<Versioned<ApiKey> | null>) | undefined;
+  let counter: (() => Promise<number>) | null = null;
+  if (!others && await countsReady(svc.kv)) {
+    counter = () =>
+      readCounter(
+        svc.kv,
+        environment ? keys.tenantKeyEnvCount(tenantId, environment) : keys.tenantKeyTotal(tenantId),
+      );
+    if (environment) {
+      selector = { prefix: keys.apiKeysByEnv(tenantId, environment) };
+      resolve = (entry) => getRecord(svc.kv, apiKeyTable(tenantId), entry.value as string);
+    }
+  }
+  return await listCounted<ApiKey>(
+    svc.kv,
+    {
+      selector,
+      resolve,
+      filter: (k) =>
+        (!filter.status || keyStatus(k, now) === filter.status) &&
+        (!filter.project_id || k.project_id === filter.project_id) &&
+        (!filter.environment || k.environment === filter.environment) &&
+        (!filter.external_id || k.external_id === filter.external_id),
+    },
+    { ...page, reverse: true },
+    counter,
+  );
 }
 
 /**

@@ -12,7 +12,7 @@ import type { Services } from "../shared/services.ts";
 
 export const THRESHOLDS = [80, 100] as const;
 /** Tenants tracked at once; beyond it the oldest are forgotten (they are simply re-checked). */
-const MAX_TRACKED = 100_000;
+export const MAX_TRACKED = 100_000;
 
 export interface GateStats {
   enabled: boolean;

@@ -9,7 +9,8 @@
  * Checks run in a fixed order — NOT_FOUND, REVOKED, EXPIRED, TENANT_SUSPENDED,
  * INSUFFICIENT_SCOPES, RATE_LIMITED, USAGE_EXCEEDED — and only a VALID answer spends rate
  * limit or quota. Everything after the last await is synchronous, so concurrent verifies in
- * one process cannot both take the last unit of a quota.
+ * one process cannot both take the last unit of a quota; across processes, each spends only
+ * the units it leased (quota_leases.ts).
  */
 import { keys } from "../../kv/keys.ts";
 import {
@@ -33,6 +34,7 @@ import { type Plan, VERIFICATIONS } from "../tenancy/plans.ts";
 import type { Project } from "../tenancy/projects.ts";
 import { type RateDecision, RateLimiter } from "./rate_limit.ts";
 import type { ThresholdGate } from "./threshold_gate.ts";
+import type { QuotaLeases } from "./quota_leases.ts";
 import { sha256Hex } from "../shared/secrets.ts";
 import { type Services } from "../shared/services.ts";
 import type { Tenant } from "../tenancy/tenants.ts";
@@ -122,8 +124,9 @@ interface TenantNames {
   daily?: Dated<NamedKey<"sum">>;
 }
 
-/** A decision that could not be made yet: the key it still has to read. */
-const needsRead = (d: VerifyResult | NamedKey<"cache">): d is NamedKey<"cache"> => !("valid" in d);
+/** A decision that could not be made yet: the key it still has to read, or a lease to wait for. */
+type Pending = NamedKey<"cache"> | Promise<void>;
+const isAnswer = (d: VerifyResult | Pending): d is VerifyResult => "valid" in d;
 
 export class Verifier {
   readonly #svc: Services;
@@ -141,16 +144,19 @@ export class Verifier {
   readonly #planNames = new Map<string, NamedKey<"cache">>();
 
   readonly #gate: ThresholdGate | null;
+  readonly #quotas: QuotaLeases | null;
 
+  /** `quotas`: leases that hold quotas across processes; without, a quota holds in this one. */
   constructor(
     svc: Services,
     usage: UsageSink,
-    opts: { limiter?: RateLimiter; gate?: ThresholdGate } = {},
+    opts: { limiter?: RateLimiter; gate?: ThresholdGate; quotas?: QuotaLeases } = {},
   ) {
     this.#svc = svc;
     this.#usage = usage;
     this.#limiter = opts.limiter ?? new RateLimiter();
     this.#gate = opts.gate ?? null;
+    this.#quotas = opts.quotas ?? null;
   }
 
   /**
@@ -170,22 +176,26 @@ export class Verifier {
       k = remembered(this.#keyNames, req.key, () => ({ pointer: named(keys.apiKeyHash(hash)) }));
     }
     const first = this.#decide(req, boundTenant, k, new Map());
-    return needsRead(first) ? this.#load(req, boundTenant, k, first) : first;
+    return isAnswer(first) ? first : this.#load(req, boundTenant, k, first);
   }
 
-  /** Reads each missing entry in turn (each read may reveal the next), then decides. */
+  /**
+   * Reads each missing entry in turn (each read may reveal the next), or waits for a block of
+   * quota, then decides again.
+   */
   async #load(
     req: VerifyRequest,
     boundTenant: string | null,
     k: KeyNames,
-    missing: NamedKey<"cache">,
+    pending: Pending,
   ): Promise<VerifyResult> {
     const loaded = new Map<string, Deno.KvEntryMaybe<unknown>>();
     for (;;) {
-      loaded.set(missing.name, await this.#svc.cache.get(missing.key));
+      if (pending instanceof Promise) await pending;
+      else loaded.set(pending.name, await this.#svc.cache.get(pending.key));
       const next = this.#decide(req, boundTenant, k, loaded);
-      if (!needsRead(next)) return next;
-      missing = next;
+      if (isAnswer(next)) return next;
+      pending = next;
     }
   }
 
@@ -198,7 +208,7 @@ export class Verifier {
     boundTenant: string | null,
     k: KeyNames,
     loaded: Map<string, Deno.KvEntryMaybe<unknown>>,
-  ): VerifyResult | NamedKey<"cache"> {
+  ): VerifyResult | Pending {
     const cache = this.#svc.cache;
     let missing: NamedKey<"cache"> | null = null;
     const read = <T>(key: NamedKey<"cache">): T | null => {
@@ -288,6 +298,19 @@ export class Verifier {
     });
     if (units !== null && used + cost > units) {
       return { ...result, code: "USAGE_EXCEEDED", ratelimit, quota: quota(0) };
+    }
+    // Other processes spend the same quota: this one spends only what it leased.
+    if (units !== null && cost > 0 && this.#quotas) {
+      const spent = this.#quotas.spend(tenant.id, period.label, units, cost);
+      if (spent === false) {
+        return {
+          ...result,
+          code: "USAGE_EXCEEDED",
+          ratelimit,
+          quota: { ...quota(0), remaining: 0 },
+        };
+      }
+      if (spent !== true) return spent;
     }
 
     if (limit) this.#limiter.take(key.id, now);

@@ -39,7 +39,10 @@ export type IdPrefix =
  * interleave: concurrent requests, or wall-clock request ids between ids on an injected clock.
  */
 const lastRandom = new Map<number, Uint8Array>();
-const REMEMBERED_MS = 1024;
+export const REMEMBERED_MS = 1024;
+
+/** Instants whose last random part is held (for the bound's test). */
+export const rememberedInstants = (): number => lastRandom.size;
 
 function encodeTime(ms: number): string {
   let out = "";

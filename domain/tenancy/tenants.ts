@@ -5,6 +5,7 @@
 import { keys } from "../../kv/keys.ts";
 import {
   type Counted,
+  countsReady,
   listCounted,
   type ListSource,
   type Page,
@@ -69,8 +70,38 @@ export const RESERVED_SLUGS = new Set([
 export const tenantTable: Table<Tenant> = {
   key: keys.tenant,
   unique: (t) => t.status === "deleted" ? [] : [keys.tenantSlug(t.slug)],
-  counters: (t) => t.status === "deleted" ? [] : [keys.tenantCount(), keys.planTenantCount(t.plan)],
+  indexes: (t) => [
+    keys.tenantByStatus(t.status, t.id),
+    ...(t.status === "deleted" ? [] : [keys.tenantByPlan(t.plan, t.id)]),
+  ],
+  counters: (t) => [
+    keys.tenantStatusCount(t.status),
+    ...(t.status === "deleted" ? [] : [keys.tenantCount(), keys.planTenantCount(t.plan)]),
+  ],
 };
+
+/** Follows an index entry (value: tenant id) to its tenant. */
+const tenantOf = (svc: Services) => (entry: Deno.KvEntry<unknown>) =>
+  getRecord(svc.kv, tenantTable, entry.value as string);
+
+/**
+ * For a full view filtered by status alone or by plan alone: its index (the page walks only
+ * matches) and its maintained count. Null when no index serves the filter.
+ */
+function indexedTenants(filter: TenantFilter) {
+  const { status, plan, ...rest } = filter;
+  if (Object.values(rest).some((v) => v !== undefined)) return null;
+  if (status && !plan) {
+    return {
+      selector: { prefix: keys.tenantsByStatus(status) },
+      counter: keys.tenantStatusCount(status),
+    };
+  }
+  if (plan && !status) {
+    return { selector: { prefix: keys.tenantsByPlan(plan) }, counter: keys.planTenantCount(plan) };
+  }
+  return null;
+}
 
 const slugTaken = (t: Tenant) => `the slug "${t.slug}" is taken`;
 
@@ -174,10 +205,16 @@ export async function listTenants(
   page: PageRequest,
 ): Promise<Page<Tenant> & Counted> {
   const search = filter.search?.toLowerCase();
-  const source = visibleTenants(svc, viewer);
+  let source = visibleTenants(svc, viewer);
+  const fullView = viewer.sees === "all" && !viewer.tenant_id;
   // The counter counts every tenant that is not deleted: right only for an unfiltered full view.
-  const everything = viewer.sees === "all" && !viewer.tenant_id &&
-    Object.values(filter).every((v) => v === undefined);
+  const everything = fullView && Object.values(filter).every((v) => v === undefined);
+  let counter = everything ? () => readCounter(svc.kv, keys.tenantCount()) : null;
+  const indexed = fullView ? indexedTenants(filter) : null;
+  if (indexed && await countsReady(svc.kv)) {
+    source = { selector: indexed.selector, resolve: tenantOf(svc) };
+    counter = () => readCounter(svc.kv, indexed.counter);
+  }
   return await listCounted(
     svc.kv,
     {
@@ -190,7 +227,7 @@ export async function listTenants(
         (!search || t.name.toLowerCase().startsWith(search) || t.slug.startsWith(search)),
     },
     { ...page, reverse: true },
-    everything ? () => readCounter(svc.kv, keys.tenantCount()) : null,
+    counter,
   );
 }
 

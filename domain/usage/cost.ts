@@ -14,6 +14,8 @@ import { dayOf, iso, monthRange } from "../shared/time.ts";
 
 const CACHE_MS = 10 * 60_000;
 const FALLBACK_CACHE_MS = 60_000;
+/** Reports cached at most: any past month may be asked for, so the oldest asked go first. */
+export const MAX_CACHED_PERIODS = 36;
 const GIB = 2 ** 30;
 
 export interface CostSettings {
@@ -70,6 +72,11 @@ export class CostReports {
     this.#settings = settings;
   }
 
+  /** Periods whose report is cached (for the bound's test). */
+  get cachedPeriods(): number {
+    return this.#cache.size;
+  }
+
   /** The report of `period` (YYYY-MM, not after the current month), from cache when fresh. */
   async report(period: string): Promise<CostReport> {
     const now = this.#svc.now();
@@ -85,7 +92,9 @@ export class CostReports {
     }
     const report = await this.#build(period, now);
     const ttl = report.fallback_reason ? FALLBACK_CACHE_MS : CACHE_MS;
+    this.#cache.delete(period);
     this.#cache.set(period, { report, at: now, ttl });
+    if (this.#cache.size > MAX_CACHED_PERIODS) this.#cache.delete(this.#cache.keys().next().value!);
     return report;
   }
 

@@ -198,7 +198,19 @@ export class PgSync implements AnalyticsCopy {
 
   /** Notes a committed counter; the daily ones are copied at the next write. */
   touched(key: Deno.KvKey) {
-    if (dailyRowOf(key, 0)) this.#dirty.set(JSON.stringify(key), key);
+    if (dailyRowOf(key, 0)) this.#markDirty(JSON.stringify(key), key);
+  }
+
+  /**
+   * While Postgres is unreachable, counters pile up here: past `maxBuffered` new ones are
+   * dropped (counted as dropped rows). KV keeps their value; the next touch copies it whole.
+   */
+  #markDirty(name: string, key: Deno.KvKey) {
+    if (this.#dirty.size >= this.#opts.maxBuffered && !this.#dirty.has(name)) {
+      this.stats.dropped_rows++;
+      return;
+    }
+    this.#dirty.set(name, key);
   }
 
   get buffered() {
@@ -233,7 +245,7 @@ export class PgSync implements AnalyticsCopy {
     } catch (err) {
       // What was not written goes back, ahead of what came in meanwhile.
       if (step < 1) this.addLogs(logs.concat(this.#logs.splice(0)));
-      if (step < 2) { for (const [name, key] of dirty) this.#dirty.set(name, key); }
+      if (step < 2) { for (const [name, key] of dirty) this.#markDirty(name, key); }
       this.stats.write_errors++;
       this.stats.last_error = err instanceof Error ? err.message : String(err);
       throw err;

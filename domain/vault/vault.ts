@@ -67,7 +67,7 @@ const ringKey = (owner: KeyOwner) =>
 export const FIRST_KID = "dky_first";
 /** How long a process seals with the ring it read: a rotation waits this out twice. */
 export const RING_FRESH_MS = 5_000;
-/** Unwrapped data keys kept in memory, at most (the least recently added go first). */
+/** Rings and unwrapped data keys held in memory, each at most (the oldest added go first). */
 const MAX_CACHED_KEYS = 10_000;
 
 /** The AAD of a wrapped data key: binds it to its owner (and kid, for all but the first key). */
@@ -96,6 +96,8 @@ export interface VaultOptions {
   /** STEWARD_MASTER_KEY_PREVIOUS: opens data keys not yet re-wrapped after a master rotation. */
   previous?: Uint8Array<ArrayBuffer> | null;
   now?: () => number;
+  /** Rings and unwrapped data keys held at most, each (default MAX_CACHED_KEYS). */
+  maxCached?: number;
 }
 
 export class Vault implements Sealer {
@@ -108,6 +110,7 @@ export class Vault implements Sealer {
   /** Unwrapped data keys by owner and kid: an unwrap costs a KV read and a decryption. */
   readonly #keys = new Map<string, Promise<CryptoKey>>();
   readonly #now: () => number;
+  readonly #maxCached: number;
 
   readonly state: VaultState;
 
@@ -118,6 +121,7 @@ export class Vault implements Sealer {
     opts: VaultOptions = {},
   ) {
     this.#now = opts.now ?? Date.now;
+    this.#maxCached = opts.maxCached ?? MAX_CACHED_KEYS;
     this.#masters = [masterKey, opts.previous ?? null]
       .filter((k): k is Uint8Array<ArrayBuffer> => k !== null)
       .map((k) => ({ id: masterKeyId(k), key: importAes(k) }));
@@ -155,7 +159,7 @@ export class Vault implements Sealer {
       const stored = await kv.get<DataKeyRing | Sealed>(ringKey(owner));
       if (stored.value) {
         const ring = { value: asRing(stored.value), versionstamp: stored.versionstamp! };
-        this.#rings.set(name, { ring, at: this.#now() });
+        this.#holdRing(name, { ring, at: this.#now() });
         return ring;
       }
       const kid = newId("dky", this.#now());
@@ -206,6 +210,18 @@ export class Vault implements Sealer {
     throw new Error("unreachable");
   }
 
+  /** Caches `name`'s ring; one per owner (a tenant), so the oldest goes past the bound. */
+  #holdRing(name: string, held: { ring: Versioned<DataKeyRing>; at: number }) {
+    this.#rings.delete(name);
+    this.#rings.set(name, held);
+    if (this.#rings.size > this.#maxCached) this.#rings.delete(this.#rings.keys().next().value!);
+  }
+
+  /** Rings and data keys held in memory (for the bound's test). */
+  get cached(): { rings: number; keys: number } {
+    return { rings: this.#rings.size, keys: this.#keys.size };
+  }
+
   /** The owner's data key `kid`, unwrapped once per process. */
   #dataKey(kv: Deno.Kv, owner: KeyOwner, kid: string): Promise<CryptoKey> {
     const name = `${ownerName(owner)}/${kid}`;
@@ -222,7 +238,7 @@ export class Vault implements Sealer {
         return await importAes(await this.#unwrap(owner, kid, entry));
       })();
       key.catch(() => this.#keys.delete(name));
-      if (this.#keys.size >= MAX_CACHED_KEYS) this.#keys.delete(this.#keys.keys().next().value!);
+      if (this.#keys.size >= this.#maxCached) this.#keys.delete(this.#keys.keys().next().value!);
       this.#keys.set(name, key);
     }
     return key;
@@ -296,7 +312,7 @@ export class Vault implements Sealer {
           .set(ringKey(owner), next),
       );
       if (done) {
-        this.#rings.set(ownerName(owner), {
+        this.#holdRing(ownerName(owner), {
           ring: { value: next, versionstamp: done.versionstamp },
           at: this.#now(),
         });

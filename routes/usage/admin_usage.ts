@@ -18,6 +18,25 @@ export const ThresholdGateStatus = z.object({
   tracked_tenants: z.number().openapi({ example: 38 }),
 }).openapi("ThresholdGateStatus");
 
+/** This process's leases of quotas (domain/keys/quota_leases.ts), from memory. */
+export const QuotaLeaseStatus = z.object({
+  taken: z.number().openapi({ description: "Commits that took a block of quota.", example: 41 }),
+  returned: z.number().openapi({ description: "Commits that gave units back.", example: 3 }),
+  conflicts: z.number().openapi({
+    description: "Lease commits that lost a race with another process and were retried.",
+    example: 2,
+  }),
+  waited: z.number().openapi({
+    description: "Asks a verify had to wait for (the others were made ahead of need).",
+    example: 12,
+  }),
+  leases: z.number().openapi({ description: "Tenants with a lease now.", example: 9 }),
+  held_units: z.number().openapi({
+    description: "Units leased and not yet spent.",
+    example: 5_210,
+  }),
+}).openapi("QuotaLeaseStatus");
+
 /** The copy to Postgres (domain/usage/pg_sync.ts); null without DATABASE_URL. */
 export const PostgresStatus = z.object({
   enabled: z.boolean(),
@@ -72,6 +91,7 @@ const AggregatorStatus = z.object({
     last_prune_rows_deleted: z.number().openapi({ example: 18_342 }),
   }),
   threshold_gate: ThresholdGateStatus,
+  quota_leases: QuotaLeaseStatus,
   postgres: PostgresStatus,
 }).openapi("AggregatorStatus");
 
@@ -213,7 +233,8 @@ export function adminUsageRoutes(gate: ThresholdGate) {
       method: "get",
       path: "/v1/admin/usage/aggregator-status",
       tags,
-      summary: "The write-behind aggregator and the threshold gate of this process",
+      summary:
+        "The write-behind aggregator, the threshold gate and the quota leases of this process",
       description: "From memory only (no KV read): each process answers for itself.",
       responses: { 200: jsonResponse(envelope(AggregatorStatus), "Their state.") },
     }),
@@ -223,6 +244,7 @@ export function adminUsageRoutes(gate: ThresholdGate) {
         generated_at: new Date(svc.now()).toISOString(),
         aggregator: svc.aggregator.status(),
         threshold_gate: gate.stats,
+        quota_leases: c.get("deps").quotas.stats(),
         postgres: svc.pg?.status() ?? null,
       });
     },

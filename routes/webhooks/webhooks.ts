@@ -6,6 +6,7 @@
 import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { EVENT_CATALOG } from "../../domain/audit/event_catalog.ts";
+import { EVENT_SCHEMAS } from "../../domain/audit/event_schema.ts";
 import type { Tenant } from "../../domain/tenancy/tenants.ts";
 import { requestRecovery, retryMessage, sendTest } from "../../domain/webhooks/dispatch.ts";
 import {
@@ -217,6 +218,16 @@ const EventTypeSchema = z.object({
       example: { endpoint_id: ENDPOINT_ID, message: "A test event from Steward." },
     }),
   }).openapi({ description: "A delivery's body." }),
+  schema: z.record(z.string(), z.unknown()).openapi({
+    description: "A JSON Schema (draft 2020-12) of the event's `data`, derived from the example: " +
+      "every listed field is present (`null` when unset) and more may be added.",
+    example: {
+      type: "object",
+      properties: { endpoint_id: { type: "string" }, message: { type: "string" } },
+      required: ["endpoint_id", "message"],
+      additionalProperties: true,
+    },
+  }),
 }).openapi("WebhookEventType");
 
 const idParam = (prefix: string, name: string) =>
@@ -517,6 +528,7 @@ export function webhookRoutes() {
           type: e.type,
           description: e.description,
           example: { type: e.type, timestamp: EXAMPLE_TIME, data: e.example },
+          schema: EVENT_SCHEMAS.get(e.type)!,
         })),
       ),
   );

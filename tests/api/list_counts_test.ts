@@ -1,0 +1,189 @@
+/**
+ * Maintained list counts (kv/keys.ts, issue 22): after creates, changes and deletions, each
+ * counted list's `total` equals the items paged through to its end, exact; concurrent creates
+ * each count once; a store written before the counts gets them from the start-up backfill.
+ */
+import assert from "node:assert/strict";
+import { type Harness, setup } from "../_harness.ts";
+import { keys } from "../../kv/keys.ts";
+import { backfillListCounts } from "../../domain/platform/list_counts.ts";
+
+/** Pages `path` to its end (limit 7, by cursor): the items seen, and the first page's total. */
+async function walk(h: Harness, path: string) {
+  const sep = path.includes("?") ? "&" : "?";
+  let url = `${path}${sep}limit=7`;
+  let seen = 0;
+  let total: number | undefined;
+  const ids = new Set<string>();
+  for (let pages = 0; pages < 200; pages++) {
+    const res = await h.call("GET", url, { token: h.root });
+    assert.equal(res.status, 200, `${url}: ${res.text}`);
+    assert.equal(res.body.pagination.total_is_estimate, undefined, url);
+    total ??= res.body.pagination.total;
+    for (const item of res.body.data) ids.add(item.id);
+    seen += res.body.data.length;
+    const next = res.body.pagination.next_cursor;
+    if (!next) break;
+    url = `${path}${sep}limit=7&cursor=${encodeURIComponent(next)}`;
+  }
+  assert.equal(ids.size, seen, `${path}: no item twice`);
+  return { seen, total };
+}
+
+async function assertCounted(h: Harness, paths: string[]) {
+  for (const path of paths) {
+    const { seen, total } = await walk(h, path);
+    assert.equal(total, seen, `${path}: total ${total}, paged ${seen}`);
+  }
+}
+
+/** Creates, suspends, deletes tenants; makes, blocks, suspends, erases users; keys, revokes. */
+async function busyStore(h: Harness) {
+  const as = { token: h.root };
+  const tenants = [];
+  for (let i = 0; i < 9; i++) tenants.push(await h.tenant(`count-${i}`));
+  for (const t of tenants.slice(0, 3)) {
+    await h.call("POST", `/v1/tenants/${t.id}/suspend`, { ...as, body: { reason: "test" } });
+  }
+  await h.call("POST", `/v1/tenants/${tenants[0].id}/resume`, as);
+  for (const t of tenants.slice(6, 8)) await h.call("DELETE", `/v1/tenants/${t.id}`, as);
+  const users = [];
+  for (let i = 0; i < 8; i++) users.push(await h.user(null));
+  for (const u of users.slice(0, 2)) {
+    const res = await h.call("POST", `/v1/users/${u.id}/block`, { ...as, body: { blocked: true } });
+    assert.equal(res.status, 200, res.text);
+  }
+  const until = new Date(h.svc.now() + 3_600_000).toISOString();
+  const suspended = await h.call("POST", `/v1/users/${users[2].id}/suspend`, {
+    ...as,
+    body: { until, reason: "test" },
+  });
+  assert.equal(suspended.status, 200, suspended.text);
+  assert.equal((await h.call("DELETE", `/v1/users/${users[3].id}`, as)).status, 200);
+  const keyIds = [];
+  for (let i = 0; i < 10; i++) {
+    const res = await h.call("POST", `/v1/tenants/${tenants[1].id}/api-keys`, {
+      ...as,
+      body: { name: `k${i}`, environment: i % 3 === 0 ? "test" : "live" },
+    });
+    assert.equal(res.status, 201, res.text);
+    keyIds.push(res.body.data.id);
+  }
+  for (const id of keyIds.slice(0, 4)) {
+    await h.call("DELETE", `/v1/tenants/${tenants[1].id}/api-keys/${id}`, as);
+  }
+  return { tenant: tenants[1] };
+}
+
+function countedPaths(tenantId: string) {
+  return [
+    "/v1/tenants",
+    "/v1/tenants?status=active",
+    "/v1/tenants?status=suspended",
+    "/v1/tenants?status=deleted",
+    "/v1/tenants?plan=free",
+    "/v1/users",
+    "/v1/users?status=active",
+    "/v1/users?status=blocked",
+    "/v1/users?status=suspended",
+    "/v1/users?status=deleted",
+    `/v1/tenants/${tenantId}/api-keys`,
+    `/v1/tenants/${tenantId}/api-keys?environment=live`,
+    `/v1/tenants/${tenantId}/api-keys?environment=test`,
+    "/v1/admin/audit",
+    "/v1/admin/audit?resource_type=tenant",
+    "/v1/admin/audit?resource_type=api_key",
+    "/v1/admin/audit?action=tenant.suspended",
+    "/v1/admin/audit?action=tenant.created,tenant.deleted",
+    `/v1/tenants/${tenantId}/audit`,
+  ];
+}
+
+Deno.test("list counts: each counted list's total is the number of items it pages through", async () => {
+  await using h = await setup();
+  assert.equal(await backfillListCounts(h.svc) >= 0, true);
+  const { tenant } = await busyStore(h);
+  await assertCounted(h, countedPaths(tenant.id));
+  // The counts, not a walk: a count moved by hand shows in the total.
+  await h.kv.atomic().sum(keys.tenantStatusCount("suspended"), 5n).commit();
+  const res = await h.call("GET", "/v1/tenants?status=suspended&limit=1", { token: h.root });
+  assert.equal(res.body.pagination.total, 2 + 5);
+});
+
+Deno.test("list counts: a suspension past its end counts as active before the cron lifts it", async () => {
+  await using h = await setup();
+  await backfillListCounts(h.svc);
+  const user = await h.user(null);
+  const until = new Date(h.svc.now() + 60_000).toISOString();
+  const res = await h.call("POST", `/v1/users/${user.id}/suspend`, {
+    token: h.root,
+    body: { until, reason: "test" },
+  });
+  assert.equal(res.status, 200, res.text);
+  await assertCounted(h, ["/v1/users?status=suspended", "/v1/users?status=active"]);
+  h.advance(120_000);
+  assert.equal((await walk(h, "/v1/users?status=suspended")).total, 0);
+  await assertCounted(h, ["/v1/users?status=suspended", "/v1/users?status=active"]);
+});
+
+Deno.test("list counts: concurrent creates each count once", async () => {
+  await using h = await setup();
+  await backfillListCounts(h.svc);
+  const N = 25;
+  await Promise.all(Array.from({ length: N }, (_, i) => h.tenant(`conc-${i}`)));
+  const tenants = await walk(h, "/v1/tenants?status=active");
+  assert.equal(tenants.total, N);
+  assert.equal(tenants.seen, N);
+  const t = (await h.call("GET", "/v1/tenants/conc-0", { token: h.root })).body.data;
+  await Promise.all(
+    Array.from({ length: N }, (_, i) =>
+      h.call("POST", `/v1/tenants/${t.id}/api-keys`, {
+        token: h.root,
+        body: { name: `k${i}`, environment: "test" },
+      })),
+  );
+  const keyList = await walk(h, `/v1/tenants/${t.id}/api-keys?environment=test`);
+  assert.deepEqual(keyList, { seen: N, total: N });
+  await assertCounted(h, ["/v1/admin/audit?resource_type=api_key", `/v1/tenants/${t.id}/audit`]);
+});
+
+/** Deletes every list-count family: the store as code before them left it. */
+async function forgetCounts(h: Harness) {
+  const families = [
+    ["tenants_by_status"],
+    ["tenants_by_plan"],
+    ["users_by_status"],
+    ["audit_by_type"],
+    ["audit_by_action"],
+    ["counters", "tenant_status"],
+    ["counters", "user_status"],
+    ["counters", "audit_type"],
+    ["counters", "audit_action"],
+  ];
+  for (const prefix of families) {
+    for await (const e of h.kv.list({ prefix })) await h.kv.delete(e.key);
+  }
+  for await (const e of h.kv.list({ prefix: ["t"] })) {
+    const part = e.key[2];
+    if (
+      part === "api_keys_by_env" || part === "key_total" || part === "key_env_count" ||
+      part === "audit_count"
+    ) await h.kv.delete(e.key);
+  }
+  await h.kv.delete(keys.listCountsReady());
+}
+
+Deno.test("list counts: an older store counts by walking, then the backfill gives it its counts", async () => {
+  await using h = await setup();
+  const { tenant } = await busyStore(h);
+  await forgetCounts(h);
+  await assertCounted(h, countedPaths(tenant.id));
+  const given = await backfillListCounts(h.svc);
+  assert.ok(given > 0);
+  assert.equal(await backfillListCounts(h.svc), 0, "runs once");
+  await assertCounted(h, countedPaths(tenant.id));
+  // Run again by two processes at once on a store not marked ready: nothing counts twice.
+  await h.kv.delete(keys.listCountsReady());
+  await Promise.all([backfillListCounts(h.svc), backfillListCounts(h.svc)]);
+  await assertCounted(h, countedPaths(tenant.id));
+});
