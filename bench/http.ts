@@ -3,7 +3,8 @@
  * against `GET /json` on a plain Hono app (bench/plain_hono.ts), loaded in the same run with
  * the same wrk settings. Prints req/s and p50/p99 latency of each, and the ratio steward/plain.
  * Steward's `GET /health/live` (whole middleware chain, no auth, no KV) is loaded too, to split
- * the gap between the framework layers and the KV reads.
+ * the gap between the framework layers and the KV reads; and a list page (50 API keys) next to
+ * plain Hono sending an answer of the same size (`GET /size/{bytes}`).
  *
  *   deno task bench                              # wrk -t2 -c50 -d10s, one round
  *   BENCH_SECONDS=20 BENCH_ROUNDS=3 deno task bench
@@ -34,14 +35,28 @@ Deno.exit(
     });
     if (created.status !== 201) throw new Error(`creating the tenant: ${created.text}`);
     const tenantId: string = created.body.data.id;
+    for (let i = 0; i < 50; i++) {
+      const key = await steward.call("POST", "/v1/tenants/bench/api-keys", {
+        token,
+        body: { name: `bench key ${i}`, environment: "live" },
+      });
+      if (key.status !== 201) throw new Error(`creating a key: ${key.text}`);
+    }
+    const listPath = "/v1/tenants/bench/api-keys?limit=50";
+    const page = await steward.call("GET", listPath, { token });
+    const pageBytes = new TextEncoder().encode(page.text).length;
 
     const PLAIN = "plain hono GET /json";
     const LIVE = "steward GET /health/live (no auth, no KV)";
     const TENANT = "steward GET /v1/tenants/{id}";
+    const LIST = "steward GET /v1/tenants/{t}/api-keys?limit=50";
+    const SIZED = `plain hono GET /size/${pageBytes} (the list page's size)`;
     const targets: Target[] = [
       { name: PLAIN, url: `${plain.url}/json` },
       { name: LIVE, url: `${steward.url}/health/live` },
       { name: TENANT, url: `${steward.url}/v1/tenants/${tenantId}`, headers: [auth] },
+      { name: SIZED, url: `${plain.url}/size/${pageBytes}` },
+      { name: LIST, url: `${steward.url}${listPath}`, headers: [auth] },
     ];
     for (const t of targets) {
       const res = await fetch(t.url, {
@@ -63,7 +78,9 @@ Deno.exit(
     );
     console.log(
       `context: /health/live ÷ plain = ${(rps(LIVE) / rps(PLAIN)).toFixed(3)}, ` +
-        `/v1/tenants/{id} ÷ /health/live = ${(rps(TENANT) / rps(LIVE)).toFixed(3)}`,
+        `/v1/tenants/{id} ÷ /health/live = ${(rps(TENANT) / rps(LIVE)).toFixed(3)}` +
+        `\nlist page ÷ plain Hono answer of the same size (${pageBytes} bytes) = ` +
+        (rps(LIST) / rps(SIZED)).toFixed(3),
     );
     return allAnswered(summary);
   }),

@@ -10,7 +10,14 @@
  * Settings as bench/http.ts, and BENCH_KEYS (1000). Needs wrk.
  */
 import { join } from "node:path";
-import { freePort, LISTENING, randomAlnum, ServerProcess, within } from "../tests/_server.ts";
+import {
+  answering,
+  freePort,
+  LISTENING,
+  parallelSteward,
+  randomAlnum,
+  ServerProcess,
+} from "../tests/_server.ts";
 import { allAnswered, benchmark, fmt, loadTargets, setting, unlimitedTenant } from "./_load.ts";
 
 const KEYS = setting("BENCH_KEYS", 1_000, 1, 100_000);
@@ -56,38 +63,10 @@ end
     );
 
     const port = freePort();
-    const parallel = ServerProcess.spawn({
-      args: [
-        "serve",
-        "--parallel",
-        "--port",
-        String(port),
-        "--host",
-        "127.0.0.1",
-        "--allow-net",
-        "--allow-env",
-        "--allow-read",
-        "--allow-write",
-        "--allow-sys=hostname,networkInterfaces",
-        "main.ts",
-      ],
-      env: { ...env, STEWARD_SERVE: "deno" },
-    });
+    const parallel = parallelSteward(port, env);
     servers.push(parallel);
     const parallelUrl = `http://127.0.0.1:${port}`;
-    // deno serve prints its listening line on stderr: ask until it answers.
-    await within(
-      30,
-      "deno serve --parallel to answer",
-      (async () => {
-        for (;;) {
-          const res = await fetch(`${parallelUrl}/health/live`).catch(() => null);
-          await res?.body?.cancel();
-          if (res?.ok) return;
-          await new Promise((r) => setTimeout(r, 100));
-        }
-      })(),
-    );
+    await answering(parallelUrl, 30);
     const cores = navigator.hardwareConcurrency;
 
     const status = async () => {

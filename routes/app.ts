@@ -153,7 +153,9 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
       }),
     );
   }
-  app.use(
+  // Only methods that carry a body: a GET skips the layer.
+  app.on(
+    ["POST", "PUT", "PATCH", "DELETE"],
     "*",
     bodyLimit({
       maxSize: deps.config.STEWARD_BODY_LIMIT_BYTES,

@@ -91,11 +91,14 @@ export function defineRoute<const R extends RouteConfig>(route: R): R {
   const key = routeKey(route.method, route.path);
   const access = ROUTE_ACCESS[key];
   if (!access) throw new Error(`${key} has no entry in routes/permissions.ts`);
-  // Credentials first: a caller without them learns nothing from how its body is judged.
-  const guards = [
-    limitedGuard(access, route.path.includes("{tenant}"), budgetOf(route.method, route.path)),
-    jsonBodyGuard(requiredFields(route)),
-  ];
+  // Credentials first: a caller without them learns nothing from how its body is judged. Each
+  // layer costs every request an await, so a GET has no body guard and a public route without
+  // a budget no guard at all.
+  const budget = budgetOf(route.method, route.path);
+  const guards = access === "public" && !budget
+    ? []
+    : [limitedGuard(access, route.path.includes("{tenant}"), budget)];
+  if (route.method !== "get") guards.push(jsonBodyGuard(requiredFields(route)));
   if (route.method === "post") guards.push(idempotency);
   const postHeaders = route.method === "post"
     ? [{

@@ -22,6 +22,42 @@ const STEWARD_ARGS = [
   "main.ts",
 ];
 
+/**
+ * Steward under `deno serve --parallel` (one isolate per core) on `port`, with `env`. Deno prints
+ * its listening line on stderr: wait with `answering`.
+ */
+export function parallelSteward(port: number, env: Record<string, string>): ServerProcess {
+  return ServerProcess.spawn({
+    args: [
+      "serve",
+      "--parallel",
+      "--port",
+      String(port),
+      "--host",
+      "127.0.0.1",
+      ...STEWARD_ARGS.slice(1, -1),
+      "main.ts",
+    ],
+    env: { ...env, STEWARD_SERVE: "deno" },
+  });
+}
+
+/** Waits (bounded) until `url` answers GET /health/live. */
+export async function answering(url: string, seconds = WAIT_SECONDS): Promise<void> {
+  await within(
+    seconds,
+    `${url} to answer`,
+    (async () => {
+      for (;;) {
+        const res = await fetch(`${url}/health/live`).catch(() => null);
+        await res?.body?.cancel();
+        if (res?.ok) return;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })(),
+  );
+}
+
 export interface ServerOptions {
   /** Arguments to `deno` (default: run main.ts). */
   args?: string[];

@@ -7,6 +7,7 @@
  */
 import { createHash } from "node:crypto";
 import { commit } from "../../kv/commit.ts";
+import { getBatched } from "../../kv/batch.ts";
 import { keys } from "../../kv/keys.ts";
 import {
   type Counted,
@@ -295,22 +296,16 @@ export async function lastUsedAt(
   tenantId: string,
   ids: string[],
 ): Promise<Map<string, string | null>> {
-  const found = new Map<string, string | null>();
-  // getMany reads at most 10 keys at a time.
-  for (let i = 0; i < ids.length; i += 10) {
-    const chunk = ids.slice(i, i + 10);
-    const entries = await svc.kv.getMany<Deno.KvU64[]>(
-      chunk.map((id) => keys.keyLastUsed(tenantId, id)),
+  const counters = ids.map((id) => keys.keyLastUsed(tenantId, id));
+  // Batched reads: getMany calls of 10 keys (its limit), all in flight at once.
+  const entries = await Promise.all(counters.map((key) => getBatched<Deno.KvU64>(svc.kv, key)));
+  return new Map(ids.map((id, i) => {
+    const ms = Math.max(
+      Number(entries[i].value?.value ?? 0n),
+      svc.counters.pendingMax(counters[i]),
     );
-    chunk.forEach((id, j) => {
-      const ms = Math.max(
-        Number(entries[j].value?.value ?? 0n),
-        svc.counters.pendingMax(keys.keyLastUsed(tenantId, id)),
-      );
-      found.set(id, ms ? iso(ms) : null);
-    });
-  }
-  return found;
+    return [id, ms ? iso(ms) : null];
+  }));
 }
 
 export interface KeyFilter {

@@ -55,15 +55,24 @@ export const requestLog: MiddlewareHandler<AppEnv> = async (c, next) => {
     bytesOut = res.body ? (await res.clone().arrayBuffer()).byteLength : 0;
   }
   if (res.status >= 400) errorCode = c.get("errorCode") ?? null;
+  const bytesIn = Number(c.req.header("content-length") ?? 0) || 0;
+  const counted = {
+    status: res.status,
+    bytes_in: bytesIn,
+    bytes_out: bytesOut,
+    verification: c.req.path === "/v1/keys/verify",
+  };
+  // Counted always; the entry is built only for the requests sampled.
+  if (!aggregator.count(counted)) return;
   const principal = c.get("principal");
   const tenant = c.get("tenant");
-  aggregator.record({
+  aggregator.log({
     method: c.req.method,
     route: routeName(c.req.routePath),
     path: c.req.path,
     status: res.status,
     duration_ms: Math.round((performance.now() - started) * 100) / 100,
-    bytes_in: Number(c.req.header("content-length") ?? 0) || 0,
+    bytes_in: bytesIn,
     bytes_out: bytesOut,
     tenant_id: tenant?.value.id ?? principal?.tenant_id ?? null,
     principal_id: principal?.id ?? null,
@@ -71,6 +80,5 @@ export const requestLog: MiddlewareHandler<AppEnv> = async (c, next) => {
     user_agent: c.req.header("user-agent")?.slice(0, 512) ?? null,
     request_id: c.get("requestId"),
     error_code: errorCode,
-    verification: c.req.path === "/v1/keys/verify",
   });
 };

@@ -8,7 +8,15 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { keys } from "../../kv/keys.ts";
-import { freePort, randomAlnum, ServerProcess, tempDir, within } from "../_server.ts";
+import {
+  answering,
+  freePort,
+  parallelSteward,
+  randomAlnum,
+  ServerProcess,
+  tempDir,
+  within,
+} from "../_server.ts";
 
 const CACHE_MS = 500;
 
@@ -157,40 +165,12 @@ Deno.test("several processes: deno serve --parallel answers on every isolate and
   const token = `stw_${randomAlnum(40)}`;
   const port = freePort();
   const url = `http://127.0.0.1:${port}`;
-  await using server = ServerProcess.spawn({
-    args: [
-      "serve",
-      "--parallel",
-      "--port",
-      String(port),
-      "--host",
-      "127.0.0.1",
-      "--allow-net",
-      "--allow-env",
-      "--allow-read",
-      "--allow-write",
-      "--allow-sys=hostname,networkInterfaces",
-      "main.ts",
-    ],
-    env: {
-      STEWARD_SERVE: "deno",
-      STEWARD_KV_PATH: dir.kvPath,
-      STEWARD_BOOTSTRAP_TOKEN: token,
-      STEWARD_MASTER_KEY: btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32)))),
-    },
+  await using server = parallelSteward(port, {
+    STEWARD_KV_PATH: dir.kvPath,
+    STEWARD_BOOTSTRAP_TOKEN: token,
+    STEWARD_MASTER_KEY: btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32)))),
   });
-  // deno serve prints its listening line on stderr: ask until it answers instead.
-  await within(
-    20,
-    "deno serve to answer",
-    (async () => {
-      for (;;) {
-        const live = await fetch(`${url}/health/live`).then((r) => r.body?.cancel(), () => null);
-        if (live !== null) return;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    })(),
-  );
+  await answering(url);
   const call = async (method: string, path: string, body?: unknown) => {
     const res = await within(
       10,
