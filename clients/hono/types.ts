@@ -44,19 +44,11 @@ export interface VerifyResult {
   expires_at: string | null;
 }
 
-/** A valid key's verdict, as `c.get("steward")` holds it. */
-export interface StewardKey {
+/** A valid key's verdict, as `c.get("steward")` holds it: its key and tenant are known. */
+export interface StewardKey extends Omit<VerifyResult, "valid" | "code" | "key_id" | "tenant_id"> {
   degraded: false;
   key_id: string;
   tenant_id: string;
-  project_id: string | null;
-  environment: "live" | "test" | null;
-  scopes: string[];
-  meta: Record<string, unknown>;
-  plan: { code: string } | null;
-  ratelimit: KeyRateLimit | null;
-  quota: KeyQuota | null;
-  expires_at: string | null;
 }
 
 /** Why Steward gave no verdict. */

@@ -112,27 +112,26 @@ function jsonAnswer(body: string, status: number, requestId: string): Response {
   return res;
 }
 
-/** An error in the envelope, as the full chain answers it (routes/errors.ts). */
-function errorAnswer(err: AppError, status: number, requestId: string): Response {
-  const res = jsonAnswer(
-    JSON.stringify({
-      success: false,
-      error: { code: err.code, message: err.message, request_id: requestId },
-    }),
-    status,
-    requestId,
-  );
+/** An error in the envelope, as the full chain answers it (routes/errors.ts), and its size. */
+function errorAnswer(err: AppError, status: number, requestId: string) {
+  const body = JSON.stringify({
+    success: false,
+    error: { code: err.code, message: err.message, request_id: requestId },
+  });
+  const res = jsonAnswer(body, status, requestId);
   if (err.retryAfter !== undefined) res.headers.set("Retry-After", String(err.retryAfter));
-  return res;
+  return { res, bytes: byteLength(body), code: err.code };
 }
 
 /** 429 with the rate limit's headers. */
-function refused(spent: RateVerdict, requestId: string): Response {
-  const res = errorAnswer(tooManyRequests(spent), 429, requestId);
-  res.headers.set("RateLimit-Policy", policyField(spent));
-  res.headers.set("RateLimit", rateField(spent));
-  return res;
+function refused(spent: RateVerdict, requestId: string) {
+  const answer = errorAnswer(tooManyRequests(spent), 429, requestId);
+  answer.res.headers.set("RateLimit-Policy", policyField(spent));
+  answer.res.headers.set("RateLimit", rateField(spent));
+  return answer;
 }
+
+const NOBODY = { principal: null, tenant: null };
 
 /** Whether `req` is a call of POST /v1/keys/verify (a query string sends it the long way). */
 export const isVerify = (req: Request) =>
@@ -158,11 +157,47 @@ export function verifyFastPath(
   return async (req: Request, info?: unknown): Promise<Response | Request> => {
     const started = performance.now();
     const h = req.headers;
+    const length = Number(h.get("content-length") ?? NaN);
+    /**
+     * The answer counted in traffic and, when sampled (errors always are), logged: what the
+     * chain's request log does. An entry is built only for the requests sampled.
+     */
+    const answered = (
+      res: Response,
+      answer: { status: number; bytes: number; requestId: string; code: string | null },
+      who: { principal: string | null; tenant: string | null } = NOBODY,
+    ) => {
+      const aggregator = svc.aggregator;
+      const bytesIn = length || 0;
+      const { status, bytes } = answer;
+      const counted = { status, bytes_in: bytesIn, bytes_out: bytes, verification: true };
+      if (aggregator.count(counted)) {
+        aggregator.log({
+          status,
+          bytes_in: bytesIn,
+          bytes_out: bytes,
+          method: "POST",
+          route: "/v1/keys/verify",
+          path: "/v1/keys/verify",
+          duration_ms: Math.round((performance.now() - started) * 100) / 100,
+          tenant_id: who.tenant,
+          principal_id: who.principal,
+          ip: clientAddress(info, h.get("x-forwarded-for"), trustedProxies),
+          user_agent: h.get("user-agent")?.slice(0, 512) ?? null,
+          request_id: answer.requestId,
+          error_code: answer.code,
+        });
+      }
+      return res;
+    };
+    const refusal = (a: { res: Response; bytes: number; code: string }, requestId: string) =>
+      answered(a.res, { status: a.res.status, bytes: a.bytes, requestId, code: a.code });
     // The address is read only while some block exists.
     if (guard.rules.blocking) {
       const block = guard.refuse(clientAddress(info, h.get("x-forwarded-for"), trustedProxies));
       if (block) {
-        return errorAnswer(ipBlocked(block, svc.now()), 403, requestIdFrom(h.get("x-request-id")));
+        const requestId = requestIdFrom(h.get("x-request-id"));
+        return refusal(errorAnswer(ipBlocked(block, svc.now()), 403, requestId), requestId);
       }
     }
     // Authorization wins over x-api-key, as in routes/middleware/auth.ts.
@@ -170,7 +205,6 @@ export function verifyFastPath(
     const secret = authorization !== null
       ? BEARER.exec(authorization)?.[1]
       : API_KEY.exec(h.get("x-api-key") ?? "")?.[0];
-    const length = Number(h.get("content-length") ?? NaN);
     if (
       !secret || h.has("idempotency-key") || !JSON_TYPE.test(h.get("content-type") ?? "") ||
       !(length > 0 && length <= bodyLimit)
@@ -194,7 +228,8 @@ export function verifyFastPath(
       const spent = limiter.spendAnonymous(ip, svc.now());
       if (!spent.allowed) {
         guard.note(ip, "rate_limited");
-        return refused(spent, requestIdFrom(h.get("x-request-id")));
+        const requestId = requestIdFrom(h.get("x-request-id"));
+        return refusal(refused(spent, requestId), requestId);
       }
       const forward = again();
       preSpent.set(forward, spent);
@@ -207,34 +242,10 @@ export function verifyFastPath(
     const data = verdict instanceof Promise ? await verdict : verdict;
     const answer = JSON.stringify({ success: true, data, meta: { request_id: requestId } });
     // A string body: Deno encodes it without a JS-side buffer.
-    const bytesOut = byteLength(answer);
-    const res = jsonAnswer(answer, 200, requestId);
-    const aggregator = svc.aggregator;
-    // An entry is built only for the requests sampled.
-    if (
-      aggregator.count({
-        status: 200,
-        bytes_in: length,
-        bytes_out: bytesOut,
-        verification: true,
-      })
-    ) {
-      aggregator.log({
-        status: 200,
-        bytes_in: length,
-        bytes_out: bytesOut,
-        method: "POST",
-        route: "/v1/keys/verify",
-        path: "/v1/keys/verify",
-        duration_ms: Math.round((performance.now() - started) * 100) / 100,
-        tenant_id: data.tenant_id ?? principal.tenant_id,
-        principal_id: principal.id,
-        ip: clientAddress(info, h.get("x-forwarded-for"), trustedProxies),
-        user_agent: h.get("user-agent")?.slice(0, 512) ?? null,
-        request_id: requestId,
-        error_code: null,
-      });
-    }
-    return res;
+    return answered(
+      jsonAnswer(answer, 200, requestId),
+      { status: 200, bytes: byteLength(answer), requestId, code: null },
+      { principal: principal.id, tenant: data.tenant_id ?? principal.tenant_id },
+    );
   };
 }

@@ -165,8 +165,25 @@ Deno.test("verify: the fast path and the full chain apply the same IP, body and 
     const blocked = async (w: Awaited<ReturnType<typeof world>>) =>
       (await w.h.call("GET", `/v1/admin/system/ip-reputation/${BLOCKED}`, { token: w.h.root }))
         .body.data.totals;
-    assert.deepEqual(await blocked(fast), await blocked(chain), "counted alike");
-    assert.equal((await blocked(fast)).blocked_requests, 1);
+    const [fastTotals, chainTotals] = [await blocked(fast), await blocked(chain)];
+    assert.deepEqual(fastTotals, chainTotals, "counted alike");
+    assert.equal(fastTotals.blocked_requests, 1);
+    // Traffic and request logs count every answer alike, refusals included.
+    const traffic = (w: Awaited<ReturnType<typeof world>>) => {
+      const day = new Date(w.h.clock.now).toISOString().slice(0, 10);
+      const { sampled_logs, skipped_logs } = w.h.svc.aggregator.status();
+      return {
+        sampled_logs,
+        skipped_logs,
+        ...Object.fromEntries(
+          (["requests", "client_errors", "verifications", "bytes_in"] as const).map((m) => [
+            m,
+            w.h.svc.aggregator.pendingTraffic(m, day),
+          ]),
+        ),
+      };
+    };
+    assert.deepEqual(traffic(fast), traffic(chain), "traffic and logs alike");
   } finally {
     await fast.h[Symbol.asyncDispose]();
     await chain.h[Symbol.asyncDispose]();
