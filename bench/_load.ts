@@ -145,8 +145,6 @@ export interface Summary {
   p50: number;
   p99: number;
   bad: number;
-  /** Requests of the measured runs, all rounds (warm-ups not included). */
-  requests: number;
   /** Median units committed per second (targets with `committed`), else null. */
   committedPerSec: number | null;
 }
@@ -200,7 +198,6 @@ export async function loadTargets(targets: Target[], secret: string): Promise<Su
       p50: median(rs.map((r) => r.p50Ms)),
       p99: median(rs.map((r) => r.p99Ms)),
       bad: rs.reduce((n, r) => n + r.non2xx + r.socketErrors, 0),
-      requests: rs.reduce((n, r) => n + r.requests, 0),
       committedPerSec: t.committed ? median(rates.get(t.name)!) : null,
     };
   });
@@ -277,6 +274,22 @@ export async function benchmark(
     await Promise.all(servers.map((s) => s.stop().catch(() => s[Symbol.asyncDispose]())));
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
+}
+
+/** A wrk script that POSTs the lines of `bodiesFile` in turn. */
+export function postScript(bodiesFile: string, token: string | null): string {
+  return `
+local bodies = {}
+for line in io.lines("${bodiesFile}") do bodies[#bodies + 1] = line end
+local i = math.random(#bodies)
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+${token ? `wrk.headers["Authorization"] = "Bearer ${token}"` : ""}
+request = function()
+  i = i % #bodies + 1
+  return wrk.format(nil, nil, nil, bodies[i])
+end
+`;
 }
 
 /** Fails the run when any request failed: the figures would not be valid. */

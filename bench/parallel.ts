@@ -18,7 +18,15 @@ import {
   randomAlnum,
   ServerProcess,
 } from "../tests/_server.ts";
-import { allAnswered, benchmark, fmt, loadTargets, setting, unlimitedTenant } from "./_load.ts";
+import {
+  allAnswered,
+  benchmark,
+  fmt,
+  loadTargets,
+  postScript,
+  setting,
+  unlimitedTenant,
+} from "./_load.ts";
 
 const KEYS = setting("BENCH_KEYS", 1_000, 1, 100_000);
 
@@ -46,21 +54,7 @@ Deno.exit(
     const bodiesFile = join(dir, "bodies.txt");
     await Deno.writeTextFile(bodiesFile, bodies.join("\n") + "\n");
     const script = join(dir, "verify.lua");
-    await Deno.writeTextFile(
-      script,
-      `
-local bodies = {}
-for line in io.lines("${bodiesFile}") do bodies[#bodies + 1] = line end
-local i = math.random(#bodies)
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer ${token}"
-request = function()
-  i = i % #bodies + 1
-  return wrk.format(nil, nil, nil, bodies[i])
-end
-`,
-    );
+    await Deno.writeTextFile(script, postScript(bodiesFile, token));
 
     const port = freePort();
     const parallel = parallelSteward(port, env);
@@ -69,7 +63,8 @@ end
     await answering(parallelUrl, 30);
     const cores = navigator.hardwareConcurrency;
 
-    const status = async () => {
+    /** The single process's KV commits so far: write-behind flushes and quota lease commits. */
+    const commits = async () => {
       const res = await single.call("GET", "/v1/admin/usage/aggregator-status", { token });
       const { aggregator, quota_leases } = res.body.data;
       return {
@@ -77,34 +72,32 @@ end
         leases: quota_leases.taken + quota_leases.returned as number,
       };
     };
-    // Read around each measured run of the single process (warm-ups excluded).
-    const commits = { flushes: 0, leases: 0 };
-    let last: { flushes: number; leases: number } | null = null;
-    const around = async () => {
-      const now = await status();
-      if (last) {
-        commits.flushes += now.flushes - last.flushes;
-        commits.leases += now.leases - last.leases;
-        last = null;
-      } else last = now;
-      return 0;
+    const total = async () => {
+      const c = await commits();
+      return c.flushes + c.leases;
     };
+    const before = await commits();
     const SINGLE = "one process (deno run main.ts) POST /v1/keys/verify";
     const PARALLEL = `deno serve --parallel (${cores} isolates) POST /v1/keys/verify`;
     const summary = await loadTargets([
-      { name: SINGLE, url: `${single.url}/v1/keys/verify`, script, committed: around },
+      { name: SINGLE, url: `${single.url}/v1/keys/verify`, script, committed: total },
       { name: PARALLEL, url: `${parallelUrl}/v1/keys/verify`, script },
     ], token);
+    const after = await commits();
     const single$ = summary.find((s) => s.name === SINGLE)!;
-    const verifies = single$.requests;
+    const perThousand = (1000 * single$.committedPerSec!) / single$.rps;
+    const share = (n: number) =>
+      n / (after.flushes - before.flushes + after.leases - before.leases);
     console.log(
       `\n--parallel ÷ one process = ${
         (summary.find((s) => s.name === PARALLEL)!.rps / single$.rps).toFixed(2)
       } on ${cores} cores` +
-        `\nKV commits of the single process per 1,000 verifies: ` +
-        `${fmt((1000 * commits.flushes) / verifies, 3)} flushes + ` +
-        `${fmt((1000 * commits.leases) / verifies, 3)} quota lease commits ` +
-        `(${verifies} verifies measured)`,
+        `\nKV commits of the single process per 1,000 verifies (medians of its rounds): ` +
+        `${fmt(perThousand, 3)}, of which flushes ${
+          fmt(perThousand * share(after.flushes - before.flushes), 3)
+        } ` +
+        `and quota lease commits ${fmt(perThousand * share(after.leases - before.leases), 3)} ` +
+        `(split as over the whole run)`,
     );
     return allAnswered(summary);
   }),

@@ -22,28 +22,13 @@ import {
   benchmark,
   fmt,
   loadTargets,
+  postScript,
   setting,
   type Target,
   unlimitedTenant,
 } from "./_load.ts";
 
 const KEYS = setting("BENCH_KEYS", 1_000, 1, 100_000);
-
-/** A wrk script that POSTs the lines of `bodiesFile` in turn. */
-function postScript(bodiesFile: string, token: string | null): string {
-  return `
-local bodies = {}
-for line in io.lines("${bodiesFile}") do bodies[#bodies + 1] = line end
-local i = math.random(#bodies)
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-${token ? `wrk.headers["Authorization"] = "Bearer ${token}"` : ""}
-request = function()
-  i = i % #bodies + 1
-  return wrk.format(nil, nil, nil, bodies[i])
-end
-`;
-}
 
 function expectOk(what: string, res: { status: number; text: string }, status = 200) {
   if (res.status !== status) throw new Error(`${what}: ${res.status} ${res.text}`);

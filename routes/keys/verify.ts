@@ -112,26 +112,36 @@ function jsonAnswer(body: string, status: number, requestId: string): Response {
   return res;
 }
 
-/** An error in the envelope, as the full chain answers it (routes/errors.ts), and its size. */
-function errorAnswer(err: AppError, status: number, requestId: string) {
+/** A fast-path answer with what the request log records of it. */
+interface Answer {
+  res: Response;
+  bytes: number;
+  requestId: string;
+  code: string | null;
+}
+
+/** An error in the envelope, as the full chain answers it (routes/errors.ts). */
+function errorAnswer(err: AppError, status: number, requestId: string): Answer {
   const body = JSON.stringify({
     success: false,
     error: { code: err.code, message: err.message, request_id: requestId },
   });
   const res = jsonAnswer(body, status, requestId);
   if (err.retryAfter !== undefined) res.headers.set("Retry-After", String(err.retryAfter));
-  return { res, bytes: byteLength(body), code: err.code };
+  return { res, bytes: byteLength(body), requestId, code: err.code };
 }
 
 /** 429 with the rate limit's headers. */
-function refused(spent: RateVerdict, requestId: string) {
+function refused(spent: RateVerdict, requestId: string): Answer {
   const answer = errorAnswer(tooManyRequests(spent), 429, requestId);
   answer.res.headers.set("RateLimit-Policy", policyField(spent));
   answer.res.headers.set("RateLimit", rateField(spent));
   return answer;
 }
 
-const NOBODY = { principal: null, tenant: null };
+/** Who made the call, as the request log records it. */
+type Who = { principal: string | null; tenant: string | null };
+const NOBODY: Who = { principal: null, tenant: null };
 
 /** Whether `req` is a call of POST /v1/keys/verify (a query string sends it the long way). */
 export const isVerify = (req: Request) =>
@@ -162,14 +172,11 @@ export function verifyFastPath(
      * The answer counted in traffic and, when sampled (errors always are), logged: what the
      * chain's request log does. An entry is built only for the requests sampled.
      */
-    const answered = (
-      res: Response,
-      answer: { status: number; bytes: number; requestId: string; code: string | null },
-      who: { principal: string | null; tenant: string | null } = NOBODY,
-    ) => {
+    const answered = (answer: Answer, who: Who = NOBODY) => {
       const aggregator = svc.aggregator;
       const bytesIn = length || 0;
-      const { status, bytes } = answer;
+      const { res, bytes } = answer;
+      const status = res.status;
       const counted = { status, bytes_in: bytesIn, bytes_out: bytes, verification: true };
       if (aggregator.count(counted)) {
         aggregator.log({
@@ -190,14 +197,12 @@ export function verifyFastPath(
       }
       return res;
     };
-    const refusal = (a: { res: Response; bytes: number; code: string }, requestId: string) =>
-      answered(a.res, { status: a.res.status, bytes: a.bytes, requestId, code: a.code });
     // The address is read only while some block exists.
     if (guard.rules.blocking) {
       const block = guard.refuse(clientAddress(info, h.get("x-forwarded-for"), trustedProxies));
       if (block) {
         const requestId = requestIdFrom(h.get("x-request-id"));
-        return refusal(errorAnswer(ipBlocked(block, svc.now()), 403, requestId), requestId);
+        return answered(errorAnswer(ipBlocked(block, svc.now()), 403, requestId));
       }
     }
     // Authorization wins over x-api-key, as in routes/middleware/auth.ts.
@@ -229,7 +234,7 @@ export function verifyFastPath(
       if (!spent.allowed) {
         guard.note(ip, "rate_limited");
         const requestId = requestIdFrom(h.get("x-request-id"));
-        return refusal(refused(spent, requestId), requestId);
+        return answered(refused(spent, requestId));
       }
       const forward = again();
       preSpent.set(forward, spent);
@@ -243,8 +248,7 @@ export function verifyFastPath(
     const answer = JSON.stringify({ success: true, data, meta: { request_id: requestId } });
     // A string body: Deno encodes it without a JS-side buffer.
     return answered(
-      jsonAnswer(answer, 200, requestId),
-      { status: 200, bytes: byteLength(answer), requestId, code: null },
+      { res: jsonAnswer(answer, 200, requestId), bytes: byteLength(answer), requestId, code: null },
       { principal: principal.id, tenant: data.tenant_id ?? principal.tenant_id },
     );
   };
