@@ -233,7 +233,7 @@ runtime.start((err) =>
 const quotas = new QuotaLeases(svc);
 quotas.start();
 
-const app = createApp({
+export const app = createApp({
   svc,
   config,
   runtime,
@@ -244,12 +244,7 @@ const app = createApp({
   ipGuard,
 });
 
-/**
- * `deno serve` (`deno task start:parallel`: one Steward per core, each an isolate with its own
- * caches and leases, as separate processes on one store) owns the listener and takes this
- * export; `deno run` listens here.
- */
-export default { fetch: app.fetch } satisfies Deno.ServeDefaultExport;
+// `deno serve` (serve.ts) owns the listener when STEWARD_SERVE=deno; `deno run` listens here.
 const servedByDeno = Deno.env.get("STEWARD_SERVE") === "deno";
 const server = servedByDeno ? null : Deno.serve({
   port: config.PORT,

@@ -145,6 +145,8 @@ export interface Summary {
   p50: number;
   p99: number;
   bad: number;
+  /** req/s of each round, in order. */
+  rounds: number[];
   /** Median units committed per second (targets with `committed`), else null. */
   committedPerSec: number | null;
 }
@@ -198,6 +200,7 @@ export async function loadTargets(targets: Target[], secret: string): Promise<Su
       p50: median(rs.map((r) => r.p50Ms)),
       p99: median(rs.map((r) => r.p99Ms)),
       bad: rs.reduce((n, r) => n + r.non2xx + r.socketErrors, 0),
+      rounds: rs.map((r) => r.requestsPerSec),
       committedPerSec: t.committed ? median(rates.get(t.name)!) : null,
     };
   });

@@ -1,10 +1,12 @@
 /**
  * The baseline of bench/http.ts: a plain Hono app with one JSON route and no middleware,
- * served the way main.ts serves Steward (Deno.serve + app.fetch).
+ * served the way main.ts serves Steward (Deno.serve + app.fetch). Next to it, like-for-like
+ * baselines of Steward's routes: the same response headers and bytes, and, with BENCH_KV_PATH
+ * set, the same Deno KV reads, each without any of Steward's code.
  *
  *   PORT=8001 deno run --allow-net --allow-env bench/plain_hono.ts
  */
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 
 const app = new Hono();
 const body = {
@@ -38,13 +40,19 @@ const verdict = {
   expires_at: null,
 };
 let requests = 0;
-app.post("/json/verify-sized", async (c) => {
-  const { key } = await c.req.json<{ key: string }>();
+/** The headers every Steward answer carries (routes/middleware/request.ts), with a fresh id. */
+function stewardHeaders(c: Context): string {
   const requestId = `req_01KAQX5Q6Z8V3J2N1M${String(++requests).padStart(8, "0")}`;
   c.header("X-Request-Id", requestId);
   c.header("Cache-Control", "no-store");
   c.header("X-Content-Type-Options", "nosniff");
   c.header("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'");
+  return requestId;
+}
+
+app.post("/json/verify-sized", async (c) => {
+  const { key } = await c.req.json<{ key: string }>();
+  const requestId = stewardHeaders(c);
   return c.json({
     success: true,
     data: { ...verdict, key_id: `key_${key.slice(-26)}` },
@@ -54,6 +62,53 @@ app.post("/json/verify-sized", async (c) => {
 
 // bench/response_size.ts: the same bare answer at any size, to see what size itself costs.
 app.get("/size/:bytes", (c) => c.body("x".repeat(Number(c.req.param("bytes")))));
+
+/** A JSON text of exactly `bytes` bytes (at least 12), made once per size. */
+const sized = new Map<number, string>();
+const jsonOf = (bytes: number, data: unknown) => {
+  const head = `{"data":${JSON.stringify(data)},"pad":"`;
+  let text = sized.get(bytes);
+  if (!text) sized.set(bytes, text = "x".repeat(Math.max(0, bytes - 2)));
+  return head.length + 2 >= bytes ? `${head}"}` : `${head}${text.slice(head.length)}"}`;
+};
+const answer = (c: Context, bytes: number, data: unknown) => {
+  stewardHeaders(c);
+  c.header("Content-Type", "application/json");
+  return c.body(jsonOf(bytes, data));
+};
+
+// Steward's answer on the wire with no work behind it: its headers and its number of bytes.
+app.get("/headers/:bytes", (c) => answer(c, Number(c.req.param("bytes")), "ok"));
+
+// The KV reads of Steward's routes, on a store of this process's own (BENCH_KV_PATH): one
+// strong read of a record (`GET /v1/tenants/{id}`), or a page (`GET …/api-keys?limit=50`: a
+// list of 51 records, then their 50 last-used times in getMany calls of 10, and a count).
+const kvPath = Deno.env.get("BENCH_KV_PATH");
+if (kvPath) {
+  const kv = await Deno.openKv(kvPath);
+  const RECORD = { id: "ten_01JBENCH0000000000000000", name: "Bench Inc", notes: "x".repeat(300) };
+  const seed = kv.atomic().set(["one"], RECORD).set(["count"], new Deno.KvU64(51n));
+  for (let i = 0; i < 51; i++) seed.set(["page", i], { ...RECORD, i }).set(["used", i], i);
+  await seed.commit();
+  app.get("/kv/one/:bytes", async (c) => {
+    const one = await kv.get(["one"]);
+    return answer(c, Number(c.req.param("bytes")), one.value);
+  });
+  app.get("/kv/page/:bytes", async (c) => {
+    const page = await Array.fromAsync(kv.list({ prefix: ["page"] }, { limit: 51 }));
+    const used = await Promise.all(
+      [0, 10, 20, 30, 40].map((from) =>
+        kv.getMany(page.slice(from, from + 10).map((_, i) => ["used", from + i]))
+      ),
+    );
+    const count = await kv.get<Deno.KvU64>(["count"]);
+    const data = page.slice(0, 50).map((e, i) => ({
+      ...e.value as typeof RECORD,
+      last_used: used[Math.floor(i / 10)][i % 10].value,
+    }));
+    return answer(c, Number(c.req.param("bytes")), { data, total: Number(count.value?.value) });
+  });
+}
 
 Deno.serve({
   port: Number(Deno.env.get("PORT") ?? 8001),

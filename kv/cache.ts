@@ -6,6 +6,8 @@
  *   served, and one background read refreshes it; at the full window it is not served: the
  *   caller waits for a fresh read. So a hot key never waits on KV, and no answer is older
  *   than `freshMs`: that is how soon another process sees a change.
+ * - Reads go out as `getMany` calls of the reads issued in the same tick (kv/batch.ts), so
+ *   the refreshes that many concurrent answers start cost KV half as much as one `get` each.
  * - Misses are cached too, so a flood of unknown keys costs one read per key per window.
  * - `forget(key)` drops an entry at once (the process that made a change sees it on the next
  *   read); a read that started before the forget does not put its older value back.
@@ -13,6 +15,7 @@
  *   and the sweep gives a flagged entry one more round. A true LRU's delete-and-reinsert on
  *   every hit made V8 rehash the map over and over: the cache's single largest cost.
  */
+import { getBatched } from "./batch.ts";
 import type { KeyName } from "./names.ts";
 
 interface Slot {
@@ -143,7 +146,7 @@ export class KvCache {
   async #read(name: string, key: Deno.KvKey): Promise<Deno.KvEntryMaybe<unknown>> {
     const epoch = this.#epochs.get(name) ?? 0;
     this.reads++;
-    const entry = await this.#kv.get(key);
+    const entry = await getBatched(this.#kv, key);
     const slot = this.#slots.get(name);
     if ((this.#epochs.get(name) ?? 0) !== epoch) {
       // Overtaken (adjusted or forgotten meanwhile): not stored, and the next hit refreshes

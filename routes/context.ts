@@ -62,6 +62,11 @@ export type AppEnv = {
     /** Set on `{tenant}` routes once the caller is known to see the tenant. */
     tenant: Versioned<Tenant>;
     tenantPermissions: ReadonlySet<Permission>;
+    /**
+     * The body's size in bytes, noted by every answer made from a string (`c.json`, a replay):
+     * the request log reads it here rather than measuring a copy of the body.
+     */
+    bytesOut?: number;
     /** Set by errorJson: the request log reads an error answer's code here, not in its body. */
     errorCode?: string;
     /** Set by a route whose answer must not be kept for Idempotency-Key replays (a secret). */

@@ -36,7 +36,7 @@ export function parallelSteward(port: number, env: Record<string, string>): Serv
       "--host",
       "127.0.0.1",
       ...STEWARD_ARGS.slice(1, -1),
-      "main.ts",
+      "serve.ts",
     ],
     env: { ...env, STEWARD_SERVE: "deno" },
   });

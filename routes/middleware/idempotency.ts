@@ -12,6 +12,7 @@ import { AppError } from "../../domain/shared/errors.ts";
 import { claimIdempotencyKey } from "../../domain/platform/idempotency.ts";
 import { sha256Hex } from "../../domain/shared/secrets.ts";
 import type { AppEnv } from "../context.ts";
+import { byteLength } from "../respond.ts";
 
 const KEY_FORMAT = /^[\x21-\x7e]{1,255}$/;
 const NOT_STORED = new Set([400, 401, 403, 413, 415, 429]);
@@ -31,6 +32,7 @@ export const idempotency: MiddlewareHandler<AppEnv> = async (c, next) => {
   const outcome = await claimIdempotencyKey(c.get("svc"), scope, idempotencyKey, fingerprint);
   if ("replay" in outcome) {
     const { status, headers, body } = outcome.replay;
+    c.set("bytesOut", byteLength(body));
     return c.body(body, status as 200, {
       ...Object.fromEntries(headers),
       "Idempotent-Replayed": "true",

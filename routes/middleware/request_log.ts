@@ -20,39 +20,53 @@ function routeName(pattern: string): string | null {
   return name;
 }
 
+/**
+ * `res` with its body counted as it flows: `done` gets the bytes sent when the stream ends or
+ * when the client leaves (a live tail only ends so); a cancel reaches the answer's own stream
+ * and waits for it to stop.
+ */
+function countedStream(res: Response, done: (bytes: number) => void): Response {
+  let counted = 0;
+  const source = res.body!.getReader();
+  const counting = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const chunk = await source.read();
+      if (chunk.done) {
+        done(counted);
+        return controller.close();
+      }
+      counted += chunk.value.byteLength;
+      controller.enqueue(chunk.value);
+    },
+    cancel(reason) {
+      done(counted);
+      return source.cancel(reason);
+    },
+  });
+  return new Response(counting, res);
+}
+
 export const requestLog: MiddlewareHandler<AppEnv> = async (c, next) => {
   const started = performance.now();
   await next();
   const aggregator = c.get("svc").aggregator;
   if (!aggregator.collecting) return aggregator.drop();
   const res = c.res;
-  let bytesOut: number | null = Number(res.headers.get("content-length") ?? NaN);
+  // Answers made from a string note their size (routes/middleware/request.ts); streams are
+  // counted as they flow, never buffered to be measured; anything else is measured.
+  let bytesOut: number | null = c.get("bytesOut") ?? null;
   let errorCode: string | null = null;
-  if (STREAMED.test(res.headers.get("content-type") ?? "") && res.body) {
-    bytesOut = null;
-    let counted = 0;
-    const source = res.body.getReader();
-    // Counted when the stream ends or when the client leaves (a live tail only ends so); a
-    // cancel reaches the answer's own stream and waits for it to stop.
-    const counting = new ReadableStream<Uint8Array>({
-      async pull(controller) {
-        const chunk = await source.read();
-        if (chunk.done) {
-          aggregator.addBytesOut(counted);
-          return controller.close();
-        }
-        counted += chunk.value.byteLength;
-        controller.enqueue(chunk.value);
-      },
-      cancel(reason) {
-        aggregator.addBytesOut(counted);
-        return source.cancel(reason);
-      },
-    });
-    c.res = new Response(counting, res);
-  } else if (Number.isNaN(bytesOut)) {
-    // JSON answers carry their length (routes/middleware/request.ts); others are measured.
-    bytesOut = res.body ? (await res.clone().arrayBuffer()).byteLength : 0;
+  if (bytesOut === null) {
+    if (STREAMED.test(res.headers.get("content-type") ?? "") && res.body) {
+      c.res = countedStream(res, (counted) => aggregator.addBytesOut(counted));
+    } else {
+      const length = res.headers.get("content-length");
+      bytesOut = length !== null
+        ? Number(length)
+        : res.body
+        ? (await res.clone().arrayBuffer()).byteLength
+        : 0;
+    }
   }
   if (res.status >= 400) errorCode = c.get("errorCode") ?? null;
   const bytesIn = Number(c.req.header("content-length") ?? 0) || 0;

@@ -973,20 +973,45 @@ Deno.test("audit: start_date, end_date and since are aliases of from and to", as
   assert.notDeepEqual(await get(`since=${mid}`), await get(`end_date=${mid}`));
 });
 
-Deno.test("conventions: JSON answers carry their Content-Length, in bytes, errors too", async () => {
+Deno.test("conventions: JSON answers are logged with their size in bytes, errors too", async () => {
   await using h = await setup();
   const t = await h.tenant("acme", { name: "Ünïcode Café" });
-  for (
-    const res of [
-      await h.app.request(`/v1/tenants/${t.id}`, {
-        headers: { Authorization: `Bearer ${h.root}` },
-      }),
-      await h.app.request("/v1/tenants/nope", { headers: { Authorization: `Bearer ${h.root}` } }),
-      await h.app.request("/health/live"),
-    ]
-  ) {
-    const bytes = new Uint8Array(await res.arrayBuffer());
-    assert.equal(res.headers.get("Content-Length"), String(bytes.length), res.url);
+  const auth = { Authorization: `Bearer ${h.root}` };
+  const create = {
+    method: "POST",
+    headers: { ...auth, "Content-Type": "application/json", "Idempotency-Key": "size-1" },
+    body: JSON.stringify({ name: "Zürich AG", slug: "zurich" }),
+  };
+  // Each sent with its own request id, which the log keeps.
+  const calls: [string, string, RequestInit][] = [
+    ["req-tenant", `/v1/tenants/${t.id}`, { headers: auth }],
+    ["req-missing", "/v1/tenants/nope", { headers: auth }],
+    ["req-live", "/health/live", {}],
+    // A creation, then its replay (routes/middleware/idempotency.ts answers it).
+    ["req-create", "/v1/tenants", create],
+    ["req-replay", "/v1/tenants", create],
+  ];
+  const sizes = new Map<string, number>();
+  for (const [id, path, init] of calls) {
+    const res = await h.app.request(path, {
+      ...init,
+      headers: { ...init.headers as Record<string, string>, "X-Request-Id": id },
+    });
     assert.match(res.headers.get("Content-Type")!, /^application\/json/);
+    if (id === "req-replay") assert.equal(res.headers.get("Idempotent-Replayed"), "true");
+    const text = await res.text();
+    const bytes = new TextEncoder().encode(text).length;
+    // The tenant's name is not ASCII: a size in characters would be short.
+    if (id === "req-tenant") assert.ok(bytes > text.length);
+    sizes.set(id, bytes);
   }
+  await h.svc.aggregator.flush();
+  const logs = await h.call("GET", "/v1/admin/logs?limit=100", { token: h.root });
+  const logged = new Map<string, number>(
+    logs.body.data.map((e: { request_id: string; bytes_out: number }) => [
+      e.request_id,
+      e.bytes_out,
+    ]),
+  );
+  for (const [id, bytes] of sizes) assert.equal(logged.get(id), bytes, id);
 });
