@@ -37,6 +37,11 @@ export const keys = {
   userTenants: (userId: string) => ["user_tenants", userId],
   /** Count of the tenant's owners (KvU64): checked atomically so the last owner cannot go. */
   ownerCount: (tenantId: string) => ["t", tenantId, "owner_count"],
+  /**
+   * The tenant's change stamp (KvU64): every write of the tenant, its projects or its API keys
+   * bumps it (kv/table.ts), so verify's cache checks this one key, not each entry (kv/cache.ts).
+   */
+  tenantStamp: (tenantId: string) => ["t", tenantId, "stamp"],
   /** Invitation record (never the token), by tenant and id. */
   invitation: (tenantId: string, id: string) => ["t", tenantId, "invitations", id],
   invitations: (tenantId: string) => ["t", tenantId, "invitations"],

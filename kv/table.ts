@@ -18,6 +18,11 @@ export interface Table<T extends { id: string }> {
   indexes?(record: T): Deno.KvKey[];
   /** KvU64 counters the record counts towards (e.g. all live tenants, tenants on its plan). */
   counters?(record: T): Deno.KvKey[];
+  /**
+   * A KvU64 that every write of the record bumps: a cache that read the record with it checks
+   * the stamp alone to know the record is unchanged (kv/cache.ts).
+   */
+  stamp?(record: T): Deno.KvKey;
 }
 
 /** Adding 2^64 − 1 to a KvU64 wraps around: this is how a counter goes down by one. */
@@ -61,7 +66,7 @@ export function insert<T extends { id: string }>(
   }
   for (const key of table.indexes?.(record) ?? []) op.set(key, record.id);
   for (const key of table.counters?.(record) ?? []) op.sum(key, ONE);
-  return op;
+  return bump(op, table, record);
 }
 
 /** Adds the replacement of `current` by `next` to `op`, moving indexes that changed. */
@@ -87,7 +92,7 @@ export function replace<T extends { id: string }>(
   ];
   for (const k of missing(oldCounters, newCounters)) op.sum(k, MINUS_ONE);
   for (const k of missing(newCounters, oldCounters)) op.sum(k, ONE);
-  return op;
+  return bump(op, table, next);
 }
 
 /** Adds the deletion of `current` and all its index entries to `op`. */
@@ -104,7 +109,13 @@ export function remove<T extends { id: string }>(
     op.delete(k);
   }
   for (const key of table.counters?.(current.value) ?? []) op.sum(key, MINUS_ONE);
-  return op;
+  return bump(op, table, current.value);
+}
+
+/** Bumps the record's stamp, if its table has one. */
+function bump<T extends { id: string }>(op: Deno.AtomicOperation, table: Table<T>, record: T) {
+  const stamp = table.stamp?.(record);
+  return stamp ? op.sum(stamp, ONE) : op;
 }
 
 /** Current value of a KvU64 counter (0 when never written). */

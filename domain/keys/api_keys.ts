@@ -131,6 +131,7 @@ export const apiKeyTable = (tenantId: string): Table<ApiKey> => ({
     keys.tenantKeyEnvCount(k.tenant_id, k.environment),
     ...(live(k) ? [keys.tenantKeyCount(k.tenant_id)] : []),
   ],
+  stamp: () => keys.tenantStamp(tenantId),
 });
 
 /**

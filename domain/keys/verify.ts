@@ -3,7 +3,9 @@
  *
  * For a warm key the answer touches no storage: the key, its tenant, the tenant's plan and the
  * period's persisted usage come from the stale-while-revalidate cache (svc.cache), rate limits
- * are counted in memory, and usage is recorded into the write-behind buffer. A malformed or
+ * are counted in memory, and usage is recorded into the write-behind buffer. The key, its hash
+ * pointer, project and tenant are read with the tenant's stamp (kv/table.ts), so what keeps a
+ * tenant's warm keys fresh is one read of that stamp per window, however many keys it has. A malformed or
  * checksum-failing key is refused before any lookup.
  *
  * Checks run in a fixed order — NOT_FOUND, REVOKED, EXPIRED, TENANT_SUSPENDED,
@@ -110,6 +112,8 @@ const NOT_FOUND: VerifyResult = {
 /** The keys verify reads and counts for one API key, named once (kv/names.ts). */
 interface KeyNames {
   readonly pointer: NamedKey<"cache">;
+  /** The tenant's stamp, once the pointer named the tenant. */
+  stamp?: NamedKey<"cache">;
   record?: NamedKey<"cache">;
   project?: NamedKey<"cache">;
   lastUsed?: NamedKey<"max">;
@@ -119,13 +123,17 @@ interface KeyNames {
 /** The same for one tenant. */
 interface TenantNames {
   readonly tenant: NamedKey<"cache">;
+  readonly stamp: NamedKey<"cache">;
   /** The period's counter: read from the cache and added to in the buffer. */
   period?: Dated<{ read: NamedKey<"cache">; sum: NamedKey<"sum"> }>;
   daily?: Dated<NamedKey<"sum">>;
 }
 
+/** A key to read, with the stamp it is read with. */
+type Read = NamedKey<"cache"> & { stamp?: NamedKey<"cache"> };
+
 /** A decision that could not be made yet: the key it still has to read, or a lease to wait for. */
-type Pending = NamedKey<"cache"> | Promise<void>;
+type Pending = Read | Promise<void>;
 const isAnswer = (d: VerifyResult | Pending): d is VerifyResult => "valid" in d;
 
 export class Verifier {
@@ -192,7 +200,7 @@ export class Verifier {
     const loaded = new Map<string, Deno.KvEntryMaybe<unknown>>();
     for (;;) {
       if (pending instanceof Promise) await pending;
-      else loaded.set(pending.name, await this.#svc.cache.get(pending.key));
+      else loaded.set(pending.name, await this.#svc.cache.get(pending.key, pending.stamp));
       const next = this.#decide(req, boundTenant, k, loaded);
       if (isAnswer(next)) return next;
       pending = next;
@@ -210,34 +218,37 @@ export class Verifier {
     loaded: Map<string, Deno.KvEntryMaybe<unknown>>,
   ): VerifyResult | Pending {
     const cache = this.#svc.cache;
-    let missing: NamedKey<"cache"> | null = null;
-    const read = <T>(key: NamedKey<"cache">): T | null => {
+    let missing: Read | null = null;
+    const read = <T>(key: NamedKey<"cache">, stamp?: NamedKey<"cache">): T | null => {
       // The cache first: a flush adjusts the usage counter there while a call awaits.
-      let entry = cache.getSync<T>(key.key, key.name);
+      let entry = cache.getSync<T>(key.key, key.name, stamp);
       if (entry === undefined && loaded.has(key.name)) {
         entry = cache.peek<T>(key.key, key.name) ??
           loaded.get(key.name) as Deno.KvEntryMaybe<T>;
       }
-      if (entry === undefined) missing ??= key;
+      if (entry === undefined) missing ??= stamp ? { ...key, stamp } : key;
       return entry?.value ?? null;
     };
-    const pointer = read<KeyPointer>(k.pointer);
+    const pointer = read<KeyPointer>(k.pointer, k.stamp);
     if (missing) return missing;
     if (!pointer || (boundTenant && pointer.tenant_id !== boundTenant)) return NOT_FOUND;
     const tenantId = pointer.tenant_id;
-    const t = remembered(
-      this.#tenantNames,
-      tenantId,
-      () => ({ tenant: named(keys.tenant(tenantId)) }),
-    );
+    const t = remembered(this.#tenantNames, tenantId, () => ({
+      tenant: named(keys.tenant(tenantId)),
+      stamp: named(keys.tenantStamp(tenantId)),
+    }));
     // A key's tenant and id never change: its record's name is made once.
-    const key = read<ApiKey>(k.record ??= named(keys.apiKey(tenantId, pointer.id)));
-    const tenant = read<Tenant>(t.tenant);
+    k.stamp ??= t.stamp;
+    const key = read<ApiKey>(k.record ??= named(keys.apiKey(tenantId, pointer.id)), t.stamp);
+    const tenant = read<Tenant>(t.tenant, t.stamp);
     if (missing) return missing;
     if (!key || !tenant || tenant.status === "deleted") return NOT_FOUND;
     if (key.project_id) {
       const projectId = key.project_id;
-      const project = read<Project>(k.project ??= named(keys.project(tenantId, projectId)));
+      const project = read<Project>(
+        k.project ??= named(keys.project(tenantId, projectId)),
+        t.stamp,
+      );
       if (missing) return missing;
       if (project?.status !== "active") return NOT_FOUND;
     }

@@ -32,6 +32,7 @@ export interface Project {
 export const projectTable = (tenantId: string): Table<Project> => ({
   key: (id) => keys.project(tenantId, id),
   counters: (p) => p.status === "active" ? [keys.projectCount(p.tenant_id)] : [],
+  stamp: () => keys.tenantStamp(tenantId),
 });
 
 const LOOPBACK = new Set(["localhost", "127.0.0.1", "[::1]"]);

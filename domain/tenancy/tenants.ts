@@ -78,6 +78,7 @@ export const tenantTable: Table<Tenant> = {
     keys.tenantStatusCount(t.status),
     ...(t.status === "deleted" ? [] : [keys.tenantCount(), keys.planTenantCount(t.plan)]),
   ],
+  stamp: (t) => keys.tenantStamp(t.id),
 };
 
 /** Follows an index entry (value: tenant id) to its tenant. */

@@ -243,6 +243,30 @@ Deno.test("verify: a malformed key reads nothing; a warm key reads nothing eithe
   assert.equal(usage.value, null, "written behind: nothing yet");
 });
 
+Deno.test("verify: a tenant's warm keys stay fresh through one read of its stamp per half window", async () => {
+  await using h = await setup();
+  await h.tenant("acme");
+  const ks: { id: string; key: string }[] = [];
+  for (let i = 0; i < 100; i++) ks.push(await keyFor(h, "acme"));
+  /** `seconds` of traffic: every key every 500 ms. */
+  const traffic = async (seconds: number) => {
+    for (let step = 0; step < seconds * 2; step++) {
+      h.advance(500);
+      const answers = await Promise.all(ks.map((k) => verify(h, { key: k.key, cost: 0 })));
+      assert.ok(answers.every((r) => r.code === "VALID"));
+    }
+  };
+  // A key's pointer names its tenant, hence its stamp: its first refresh reads it with it.
+  await traffic(5);
+  const reads = h.svc.cache.reads;
+  await traffic(30); // 12 half windows of the 5 s cache
+  // Each half window refreshes the stamp, the period's usage, the plan and the token, not the
+  // keys: 30 reads here, where reading each key and its pointer again made 1,230.
+  const made = h.svc.cache.reads - reads;
+  assert.ok(made <= 12 * 6, `${made} reads`);
+  // (How a change made elsewhere shows through the stamp: the test above, and kv_test.ts.)
+});
+
 async function tenantOf(h: Harness) {
   return (await h.call("GET", "/v1/tenants/acme", { token: h.root })).body.data.id as string;
 }

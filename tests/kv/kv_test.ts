@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { MAINTENANCE_TASKS, runMaintenance } from "../../domain/platform/maintenance.ts";
 import { KvCache } from "../../kv/cache.ts";
+import { named } from "../../kv/names.ts";
 import { commit, CONFLICT, ContentionError, retrying } from "../../kv/commit.ts";
 import { acquireLease, releaseLease } from "../../kv/lease.ts";
 import { InvalidCursorError, listPage } from "../../kv/list.ts";
@@ -78,6 +79,25 @@ Deno.test("table: remove deletes the record and every index entry", () =>
     for await (const e of kv.list({ prefix: [] })) left.push(e.key);
     assert.deepEqual(left, [["counters", "things"]]);
     assert.equal(await readCounter(kv, ["counters", "things"]), 0);
+  }));
+
+/** `things` whose every write bumps one stamp. */
+const STAMP = ["stamp"];
+const stamped: Table<Thing> = { ...things, stamp: () => STAMP };
+
+Deno.test("table: insert, replace and remove each bump the table's stamp", () =>
+  withKv(async (kv) => {
+    const stamps = [(await kv.get(STAMP)).versionstamp];
+    const a: Thing = { id: "a", code: "A", tag: "red", live: true };
+    await commit(insert(kv.atomic(), stamped, a));
+    stamps.push((await kv.get(STAMP)).versionstamp);
+    await commit(replace(kv.atomic(), stamped, (await getRecord(kv, stamped, "a"))!, a));
+    stamps.push((await kv.get(STAMP)).versionstamp);
+    await commit(remove(kv.atomic(), stamped, (await getRecord(kv, stamped, "a"))!));
+    stamps.push((await kv.get(STAMP)).versionstamp);
+    assert.equal(stamps[0], null);
+    assert.equal(new Set(stamps).size, 4, "a new versionstamp at every write");
+    assert.equal(await readCounter(kv, STAMP), 3);
   }));
 
 Deno.test("retrying: re-runs an attempt on CONFLICT and gives up with ContentionError", async () => {
@@ -172,4 +192,54 @@ Deno.test("cache: a refresh overtaken by an adjustment is not stored, and the ne
     await new Promise((r) => setTimeout(r, 20));
     clock.now = 1_500; // past the first read's window: served thanks to the refresh
     assert.equal(cache.getSync<Deno.KvU64>(key)!.value!.value, 7n);
+  }));
+
+Deno.test("cache: entries read with a stamp stay fresh through one read of the stamp; a write elsewhere shows within the window", () =>
+  withKv(async (kv) => {
+    const clock = { now: 0 };
+    const cache = new KvCache(kv, { freshMs: 1_000, maxEntries: 100, now: () => clock.now });
+    const stamp = named(STAMP);
+    for (const id of ["a", "b", "c"]) {
+      await commit(insert(kv.atomic(), stamped, { id, code: id, tag: "red", live: true }));
+    }
+    const get = (id: string) => cache.getSync<Thing>(["things", id], undefined, stamp);
+    for (const id of ["a", "b", "c"]) await cache.get(["things", id], stamp);
+    const reads = cache.reads;
+    // Many windows later, every hit is served; only the stamp was read again, once a half window.
+    for (let t = 100; t <= 5_000; t += 100) {
+      clock.now = t;
+      for (const id of ["a", "b", "c"]) assert.equal(get(id)?.value?.id, id);
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    assert.ok(cache.reads - reads <= 10, `${cache.reads - reads} reads: the stamp's alone`);
+    for (const id of ["a", "b", "c"]) get(id); // vouched for by the stamp's last read
+
+    // Another process renames b: nothing here is forgotten, the stamp's refresh shows it.
+    const b = (await getRecord(kv, stamped, "b"))!;
+    await commit(replace(kv.atomic(), stamped, b, { ...b.value, tag: "blue" }));
+    clock.now += 600; // past half the stamp's window: this hit refreshes it
+    get("a");
+    await new Promise((r) => setTimeout(r, 10));
+    // The stamp moved: b is served as read until it refreshes itself (it is past half its
+    // window since the stamp last vouched for it), never past the window.
+    assert.equal(get("b")?.value?.tag, "red");
+    await new Promise((r) => setTimeout(r, 10));
+    assert.equal(get("b")?.value?.tag, "blue");
+    clock.now += 1_000;
+    assert.equal(get("c"), undefined, "c: a window since the stamp last vouched for it");
+    assert.equal((await cache.get<Thing>(["things", "c"], stamp)).value?.id, "c");
+  }));
+
+Deno.test("cache: a stamp never written vouches for its entries until it is", () =>
+  withKv(async (kv) => {
+    const clock = { now: 0 };
+    const cache = new KvCache(kv, { freshMs: 1_000, maxEntries: 100, now: () => clock.now });
+    await kv.set(["things", "a"], { id: "a" }); // written before stamps existed
+    await cache.get(["things", "a"], named(STAMP));
+    clock.now = 2_500;
+    const reads = cache.reads;
+    assert.equal(cache.getSync(["things", "a"], undefined, named(STAMP)), undefined, "stamp stale");
+    await cache.get(["things", "a"], named(STAMP));
+    assert.ok(cache.getSync(["things", "a"], undefined, named(STAMP)), "served again");
+    assert.equal(cache.reads, reads + 1);
   }));
