@@ -16,7 +16,7 @@ import { byteLength } from "../respond.ts";
 
 const KEY_FORMAT = /^[\x21-\x7e]{1,255}$/;
 const NOT_STORED = new Set([400, 401, 403, 413, 415, 429]);
-const REPLAYED_HEADERS = ["Content-Type", "ETag", "Location", "X-Request-Id"];
+const REPLAYED_HEADERS = ["Content-Type", "ETag", "Location"];
 /** KV values hold at most 64 KiB; a larger response is not stored (the key is released). */
 const MAX_STORED_BYTES = 60 * 1024;
 
@@ -52,5 +52,7 @@ export const idempotency: MiddlewareHandler<AppEnv> = async (c, next) => {
     const v = c.res.headers.get(h);
     return v === null ? [] : [[h, v] as [string, string]];
   });
+  // The first answer's id, as its body says (the header is set on the way out: requestContext).
+  headers.push(["X-Request-Id", c.get("requestId")]);
   await outcome.claim.complete({ status, headers, body: text });
 };
