@@ -476,6 +476,9 @@ Deno.test("conventions: security headers on every kind of response", async () =>
   assert.equal(docs.headers.get("X-Frame-Options"), "DENY");
   assert.equal(docs.headers.get("Referrer-Policy"), "no-referrer");
   assert.match(docs.headers.get("Content-Security-Policy") ?? "", /frame-ancestors 'none'/);
+  // A route's own policy wins over the API's.
+  assert.match(docs.headers.get("Content-Security-Policy") ?? "", /script-src/);
+  assert.equal(docs.headers.get("Cache-Control"), "no-cache");
 });
 
 Deno.test("conventions: an unknown route is a 404 envelope", async () => {
