@@ -8,11 +8,12 @@
  *
  *   deno task bench:lists                      # 1,000 and 100,000 of each, 40 pages each
  *   BENCH_SIZES=1000,10000 deno task bench:lists
+ *   BENCH_LISTS=key deno task bench:lists      # only some lists (tenant, user, key, audit)
  */
 import { createTenant, suspendTenant, type Tenant } from "../domain/tenancy/tenants.ts";
 import { createUser } from "../domain/identity/users.ts";
 import { setBlocked } from "../domain/identity/user_lifecycle.ts";
-import { createApiKey } from "../domain/keys/api_keys.ts";
+import { createApiKey, revokeApiKey } from "../domain/keys/api_keys.ts";
 import { backfillListCounts } from "../domain/platform/list_counts.ts";
 import { SYSTEM_PRINCIPAL } from "../domain/access/principal.ts";
 import { SYSTEM_ACTOR } from "../domain/shared/services.ts";
@@ -21,6 +22,7 @@ import { setup } from "../tests/_harness.ts";
 const SIZES = (Deno.env.get("BENCH_SIZES") ?? "1000,100000").split(",").map(Number);
 const PAGES = Number(Deno.env.get("BENCH_PAGES") ?? 40);
 const CONCURRENCY = 20;
+const LISTS = Deno.env.get("BENCH_LISTS")?.split(",") ?? ["tenant", "user", "key", "audit"];
 
 await using h = await setup();
 await backfillListCounts(h.svc);
@@ -60,33 +62,41 @@ const makers = {
       await setBlocked(h.svc, SYSTEM_ACTOR, SYSTEM_PRINCIPAL, u.value.id, { blocked: true });
     }
   },
-  /** Every 10th key in the test environment. */
-  key: (i: number) =>
-    createApiKey(h.svc, SYSTEM_ACTOR, home, {
+  /** Every 10th key in the test environment, another 10th revoked. */
+  key: async (i: number) => {
+    const { key } = await createApiKey(h.svc, SYSTEM_ACTOR, home, {
       name: `key ${i}`,
       environment: i % 10 === 5 ? "test" : "live",
-    }),
+    });
+    if (i % 10 === 3) await revokeApiKey(h.svc, SYSTEM_ACTOR, home.id, key.value.id);
+  },
 };
 
-const QUERIES: [string, string][] = [
-  ["tenants", "/v1/tenants?limit=50"],
-  ["tenants ?plan=free", "/v1/tenants?limit=50&plan=free"],
-  ["tenants ?status=suspended", "/v1/tenants?limit=50&status=suspended"],
-  ["users", "/v1/users?limit=50"],
-  ["users ?status=blocked", "/v1/users?limit=50&status=blocked"],
-  ["API keys", `/v1/tenants/${home.id}/api-keys?limit=50`],
-  ["API keys ?environment=test", `/v1/tenants/${home.id}/api-keys?limit=50&environment=test`],
-  ["audit", "/v1/admin/audit?limit=50"],
-  ["audit ?resource_type=user", "/v1/admin/audit?limit=50&resource_type=user"],
-  ["audit ?action=tenant.suspended", "/v1/admin/audit?limit=50&action=tenant.suspended"],
-];
+const keyList = `/v1/tenants/${home.id}/api-keys?limit=50`;
+/** [list, name, path]: audit events come from the other lists' changes. */
+const QUERIES = ([
+  ["tenant", "tenants", "/v1/tenants?limit=50"],
+  ["tenant", "tenants ?plan=free", "/v1/tenants?limit=50&plan=free"],
+  ["tenant", "tenants ?status=suspended", "/v1/tenants?limit=50&status=suspended"],
+  ["user", "users", "/v1/users?limit=50"],
+  ["user", "users ?status=blocked", "/v1/users?limit=50&status=blocked"],
+  ["key", "API keys", keyList],
+  ["key", "API keys ?environment=test", `${keyList}&environment=test`],
+  ["key", "API keys ?status=active", `${keyList}&status=active`],
+  ["key", "API keys ?status=revoked", `${keyList}&status=revoked`],
+  ["audit", "audit", "/v1/admin/audit?limit=50"],
+  ["audit", "audit ?resource_type=user", "/v1/admin/audit?limit=50&resource_type=user"],
+  ["audit", "audit ?action=tenant.suspended", "/v1/admin/audit?limit=50&action=tenant.suspended"],
+] as const).filter(([list]) => LISTS.includes(list)).map(([, name, path]) => [name, path]);
 
 let made = 0;
 const p50s = new Map<string, number[]>();
 const totals = new Map<string, string[]>();
 for (const size of SIZES) {
   const started = performance.now();
-  for (const make of Object.values(makers)) await fill(made, size, make);
+  for (const [list, make] of Object.entries(makers)) {
+    if (LISTS.includes(list)) await fill(made, size, make);
+  }
   made = size;
   console.error(`${size} of each made in ${((performance.now() - started) / 1000).toFixed(1)} s`);
   for (const [name, path] of QUERIES) {

@@ -177,6 +177,34 @@ export const keys = {
   apiKeysByEnv: (tenantId: string, env: string) => ["t", tenantId, "api_keys_by_env", env],
   /** Count of the tenant's keys in one environment, any status (KvU64), with `apiKeyByEnv`. */
   tenantKeyEnvCount: (tenantId: string, env: string) => ["t", tenantId, "key_env_count", env],
+  /**
+   * The tenant's keys by stored state (value: key id): `revoked` once `revoked_at` is set (a
+   * rotation's grace included), else `expired` once marked, else `active` (a live key).
+   */
+  apiKeyByState: (tenantId: string, state: string, id: string) => [
+    "t",
+    tenantId,
+    "api_keys_by_state",
+    state,
+    id,
+  ],
+  apiKeysByState: (tenantId: string, state: string) => ["t", tenantId, "api_keys_by_state", state],
+  /** Count of the tenant's revoked or marked-expired keys (KvU64); live ones are `key_count`. */
+  tenantKeyStateCount: (tenantId: string, state: string) => [
+    "t",
+    tenantId,
+    "key_state_count",
+    state,
+  ],
+  /** Revoked keys by `revoked_at` (value: key id): those still in a rotation's grace are ahead. */
+  apiKeyRevocation: (tenantId: string, revokedAt: string, id: string) => [
+    "t",
+    tenantId,
+    "api_key_revocations",
+    revokedAt,
+    id,
+  ],
+  apiKeyRevocations: (tenantId: string) => ["t", tenantId, "api_key_revocations"],
   /** Live keys with an expiry, by deadline (value: key id), for the expiring cron. */
   apiKeyExpiry: (expiresAt: string, tenantId: string, id: string) => [
     "api_key_expiries",
@@ -387,9 +415,10 @@ export const keys = {
   /**
    * Set once every tenant, user, API key and audit event written before the list counts above
    * existed has its index entries and counts (platform/list_counts.ts); until then lists count
-   * by walking, as before.
+   * by walking, as before. The number is the generation of counts: a new family makes it 2, so
+   * a store counted by older code is given the new ones at the next start.
    */
-  listCountsReady: () => ["list_counts_ready"],
+  listCountsReady: () => ["list_counts_ready", 2],
   /** Domain event outbox, by time-ordered id; delivered by the webhook jobs. */
   event: (id: string) => ["events", id],
   events: () => ["events"],

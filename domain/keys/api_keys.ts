@@ -120,19 +120,41 @@ export function keyStatus(key: ApiKey, now: number): KeyStatus {
 /** Neither revoked (nor in a rotation's grace) nor recorded as expired. */
 export const live = (k: ApiKey) => k.revoked_at === null && !k.expired_at;
 
+/**
+ * The status as the record stores it, whatever the clock: what the maintained counts count.
+ * It differs from keyStatus for a key in a rotation's grace and for one past its expiry that
+ * the cron has not marked yet (keysInStatus corrects for both).
+ */
+const storedState = (k: ApiKey): KeyStatus =>
+  k.revoked_at !== null ? "revoked" : k.expired_at ? "expired" : "active";
+
 export const apiKeyTable = (tenantId: string): Table<ApiKey> => ({
   key: (id) => keys.apiKey(tenantId, id),
   indexes: (k) => [
     keys.apiKeyByEnv(k.tenant_id, k.environment, k.id),
+    ...stateIndexes(k),
     ...(live(k) && k.expires_at ? [keys.apiKeyExpiry(k.expires_at, k.tenant_id, k.id)] : []),
   ],
   counters: (k) => [
     keys.tenantKeyTotal(k.tenant_id),
     keys.tenantKeyEnvCount(k.tenant_id, k.environment),
-    ...(live(k) ? [keys.tenantKeyCount(k.tenant_id)] : []),
+    ...stateCounters(k),
   ],
   stamp: () => keys.tenantStamp(tenantId),
 });
+
+/** The key's entry in its stored state's index, and in the revocations by time once revoked. */
+export const stateIndexes = (k: ApiKey): Deno.KvKey[] => [
+  keys.apiKeyByState(k.tenant_id, storedState(k), k.id),
+  ...(k.revoked_at !== null ? [keys.apiKeyRevocation(k.tenant_id, k.revoked_at, k.id)] : []),
+];
+
+/** The count of the key's stored state: live keys are `key_count`, kept since keys began. */
+export const stateCounters = (k: ApiKey): Deno.KvKey[] => [
+  live(k)
+    ? keys.tenantKeyCount(k.tenant_id)
+    : keys.tenantKeyStateCount(k.tenant_id, storedState(k)),
+];
 
 /**
  * The key as the API shows it: status computed now, last use from `lastUsed`, never the hash.
@@ -317,10 +339,10 @@ export interface KeyFilter {
 }
 
 /**
- * The tenant's keys, newest first. The whole list and `environment` alone are counted by
- * maintained counts (keys are never deleted and never change environment), `environment` paged
- * from its index; `status` is read from the clock (expiry, a rotation's grace), so it is counted
- * by walking.
+ * The tenant's keys, newest first. The whole list, `environment` alone and `status` alone are
+ * counted by maintained counts (keys are never deleted and never change environment; a status
+ * the clock moved is carried across, keysInStatus); `environment` and `revoked` are paged from
+ * their indexes. Other filters count by walking.
  */
 export async function listApiKeys(
   svc: Services,
@@ -329,20 +351,30 @@ export async function listApiKeys(
   page: PageRequest,
 ): Promise<Page<ApiKey> & Counted> {
   const now = svc.now();
-  const { environment, ...rest } = filter;
+  const { environment, status, ...rest } = filter;
   const others = Object.values(rest).some((v) => v !== undefined);
   let selector: Deno.KvListSelector = { prefix: keys.apiKeys(tenantId) };
   let resolve: ((entry: Deno.KvEntry<unknown>) => Promise<Versioned<ApiKey> | null>) | undefined;
+  const byIndex = (prefix: Deno.KvKey) => {
+    selector = { prefix };
+    resolve = (entry) => getRecord(svc.kv, apiKeyTable(tenantId), entry.value as string);
+  };
   let counter: (() => Promise<number>) | null = null;
-  if (!others && await countsReady(svc.kv)) {
-    counter = () =>
-      readCounter(
-        svc.kv,
-        environment ? keys.tenantKeyEnvCount(tenantId, environment) : keys.tenantKeyTotal(tenantId),
-      );
-    if (environment) {
-      selector = { prefix: keys.apiKeysByEnv(tenantId, environment) };
-      resolve = (entry) => getRecord(svc.kv, apiKeyTable(tenantId), entry.value as string);
+  if (!others && !(environment && status) && await countsReady(svc.kv)) {
+    if (status) {
+      counter = () => keysInStatus(svc, tenantId, status, now);
+      // Every revoked key is in that index (with those still in a grace, which the filter
+      // leaves out); an active or expired one may have its stored state behind the clock.
+      if (status === "revoked") byIndex(keys.apiKeysByState(tenantId, "revoked"));
+    } else {
+      counter = () =>
+        readCounter(
+          svc.kv,
+          environment
+            ? keys.tenantKeyEnvCount(tenantId, environment)
+            : keys.tenantKeyTotal(tenantId),
+        );
+      if (environment) byIndex(keys.apiKeysByEnv(tenantId, environment));
     }
   }
   return await listCounted<ApiKey>(
@@ -359,6 +391,44 @@ export async function listApiKeys(
     { ...page, reverse: true },
     counter,
   );
+}
+
+/**
+ * How many of the tenant's keys read as `status` now: the stored count, with the keys whose
+ * status the clock moved since their last write carried across. Those are the keys in a
+ * rotation's grace (stored revoked, read active or expired) and the live keys past their expiry
+ * that the cron has not marked yet (stored active, read expired): both few, found by their
+ * indexes' time order.
+ */
+async function keysInStatus(
+  svc: Services,
+  tenantId: string,
+  status: KeyStatus,
+  now: number,
+): Promise<number> {
+  const stored = readCounter(
+    svc.kv,
+    status === "active"
+      ? keys.tenantKeyCount(tenantId)
+      : keys.tenantKeyStateCount(tenantId, status),
+  );
+  const ahead = iso(now + 1);
+  const moved: string[] = [];
+  const graces = {
+    prefix: keys.apiKeyRevocations(tenantId),
+    start: [...keys.apiKeyRevocations(tenantId), ahead],
+  };
+  for await (const e of svc.kv.list<string>(graces)) moved.push(e.value);
+  const due = { start: keys.apiKeyExpiries(), end: [...keys.apiKeyExpiries(), ahead] };
+  for await (const e of svc.kv.list<string>(due)) if (e.key[2] === tenantId) moved.push(e.value);
+  let total = await stored;
+  const table = apiKeyTable(tenantId);
+  for (const key of await Promise.all(moved.map((id) => getRecord(svc.kv, table, id)))) {
+    if (!key) continue;
+    const [from, to] = [storedState(key.value), keyStatus(key.value, now)];
+    if (from !== to) total += (to === status ? 1 : 0) - (from === status ? 1 : 0);
+  }
+  return total;
 }
 
 /**

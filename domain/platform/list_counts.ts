@@ -1,7 +1,7 @@
 /**
  * One-off start-up step for stores written before the list counts existed (kv/keys.ts: tenants by
- * status and plan, users by status, API keys by environment and in all, audit events by type,
- * action and tenant). Every record written since carries its index entries and counts from its
+ * status and plan, users by status, API keys by environment, by state and in all, audit events
+ * by type, action and tenant). Every record written since carries its index entries and counts from its
  * own commit; this gives the older ones theirs, then sets `list_counts_ready`, and until then the
  * lists count by walking. Each record's entries are written with a check that its status index
  * entry is still absent, so two processes running it together, or a record written meanwhile,
@@ -13,7 +13,7 @@ import { countsReady } from "../../kv/list.ts";
 import type { Versioned } from "../../kv/table.ts";
 import { type AuditEvent, auditTable } from "../audit/audit.ts";
 import { type User, userTable } from "../identity/users.ts";
-import { type ApiKey, apiKeyTable } from "../keys/api_keys.ts";
+import { type ApiKey, apiKeyTable, live, stateCounters, stateIndexes } from "../keys/api_keys.ts";
 import type { Services } from "../shared/services.ts";
 import { type Tenant, tenantTable } from "../tenancy/tenants.ts";
 
@@ -47,6 +47,14 @@ const apiKeys: Family<ApiKey> = {
   counters: (
     k,
   ) => [keys.tenantKeyTotal(k.tenant_id), keys.tenantKeyEnvCount(k.tenant_id, k.environment)],
+  key: (k) => apiKeyTable(k.tenant_id).key(k.id),
+};
+
+/** Revoked and marked-expired keys' counts: live keys were counted all along (key_count). */
+const apiKeyStates: Family<ApiKey> = {
+  mark: (k) => stateIndexes(k)[0],
+  indexes: stateIndexes,
+  counters: (k) => live(k) ? [] : stateCounters(k),
   key: (k) => apiKeyTable(k.tenant_id).key(k.id),
 };
 
@@ -124,6 +132,7 @@ export async function backfillListCounts(svc: Services): Promise<number> {
   given += await backfill(svc, users, { prefix: keys.users() });
   for await (const t of svc.kv.list<Tenant>({ prefix: keys.tenants() })) {
     given += await backfill(svc, apiKeys, { prefix: keys.apiKeys(t.value.id) });
+    given += await backfill(svc, apiKeyStates, { prefix: keys.apiKeys(t.value.id) });
   }
   given += await backfill(svc, audits, { prefix: keys.audits() });
   await svc.kv.set(keys.listCountsReady(), { at: new Date(svc.now()).toISOString() });

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { type Harness, setup } from "../_harness.ts";
 import { keys } from "../../kv/keys.ts";
 import { backfillListCounts } from "../../domain/platform/list_counts.ts";
+import { expireApiKeys } from "../../domain/keys/api_keys.ts";
 
 /** Pages `path` to its end (limit 7, by cursor): the items seen, and the first page's total. */
 async function walk(h: Harness, path: string) {
@@ -90,6 +91,9 @@ function countedPaths(tenantId: string) {
     `/v1/tenants/${tenantId}/api-keys`,
     `/v1/tenants/${tenantId}/api-keys?environment=live`,
     `/v1/tenants/${tenantId}/api-keys?environment=test`,
+    `/v1/tenants/${tenantId}/api-keys?status=active`,
+    `/v1/tenants/${tenantId}/api-keys?status=revoked`,
+    `/v1/tenants/${tenantId}/api-keys?status=expired`,
     "/v1/admin/audit",
     "/v1/admin/audit?resource_type=tenant",
     "/v1/admin/audit?resource_type=api_key",
@@ -124,6 +128,44 @@ Deno.test("list counts: a suspension past its end counts as active before the cr
   h.advance(120_000);
   assert.equal((await walk(h, "/v1/users?status=suspended")).total, 0);
   await assertCounted(h, ["/v1/users?status=suspended", "/v1/users?status=active"]);
+});
+
+Deno.test("list counts: a key in a rotation's grace reads active and one past its expiry expired, before any write", async () => {
+  await using h = await setup();
+  await backfillListCounts(h.svc);
+  const t = await h.tenant("acme");
+  const make = async (body: Record<string, unknown> = {}) => {
+    const res = await h.call("POST", `/v1/tenants/${t.id}/api-keys`, {
+      token: h.root,
+      body: { name: "k", environment: "live", ...body },
+    });
+    assert.equal(res.status, 201, res.text);
+    return res.body.data.id as string;
+  };
+  await make();
+  await make({ expires_at: new Date(h.svc.now() + 60_000).toISOString() });
+  const rotated = await make();
+  const rotation = await h.call("POST", `/v1/tenants/${t.id}/api-keys/${rotated}/rotate`, {
+    token: h.root,
+    body: { grace_seconds: 120 },
+  });
+  assert.equal(rotation.status, 201, rotation.text);
+  const statuses = ["active", "revoked", "expired"];
+  const paths = statuses.map((s) => `/v1/tenants/${t.id}/api-keys?status=${s}`);
+  const totals = async () => {
+    await assertCounted(h, paths);
+    return Promise.all(paths.map(async (p) => (await walk(h, p)).total));
+  };
+  assert.deepEqual(await totals(), [4, 0, 0], "the rotated key is in its grace");
+  h.advance(90_000);
+  assert.deepEqual(await totals(), [3, 0, 1], "the expiry passed; the cron has not run");
+  h.advance(60_000);
+  assert.deepEqual(await totals(), [2, 1, 1], "the grace is over");
+  assert.equal(await expireApiKeys(h.svc), 1);
+  assert.deepEqual(await totals(), [2, 1, 1], "marked by the cron: the same");
+  // The count, not a walk: a count moved by hand shows in the total.
+  await h.kv.atomic().sum(keys.tenantKeyStateCount(t.id, "revoked"), 5n).commit();
+  assert.equal((await walk(h, paths[1])).total, 1 + 5);
 });
 
 Deno.test("list counts: concurrent creates each count once", async () => {
@@ -167,7 +209,8 @@ async function forgetCounts(h: Harness) {
     const part = e.key[2];
     if (
       part === "api_keys_by_env" || part === "key_total" || part === "key_env_count" ||
-      part === "audit_count"
+      part === "audit_count" || part === "api_keys_by_state" || part === "key_state_count" ||
+      part === "api_key_revocations"
     ) await h.kv.delete(e.key);
   }
   await h.kv.delete(keys.listCountsReady());
