@@ -312,3 +312,5 @@ async function shutdown(signal: string) {
 }
 Deno.addSignalListener("SIGTERM", () => shutdown("SIGTERM"));
 Deno.addSignalListener("SIGINT", () => shutdown("SIGINT"));
+// deno serve says once that it listens; each isolate says when it can answer (and drain).
+if (servedByDeno) console.log("Steward: ready");

@@ -170,6 +170,11 @@ Deno.test("several processes: deno serve --parallel answers on every isolate and
     STEWARD_BOOTSTRAP_TOKEN: token,
     STEWARD_MASTER_KEY: btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32)))),
   });
+  // Both isolates up before the calls, so that they can reach both (each says when it is).
+  for (const worker of [0, 1]) {
+    const ready = new RegExp(`serve-worker-${worker}\\s*\\] Steward: ready`);
+    await server.waitForStdout(ready, `isolate ${worker}'s ready line`);
+  }
   await answering(url);
   const call = async (method: string, path: string, body?: unknown) => {
     const res = await within(
