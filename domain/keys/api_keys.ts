@@ -150,11 +150,14 @@ export const stateIndexes = (k: ApiKey): Deno.KvKey[] => [
 ];
 
 /** The count of the key's stored state: live keys are `key_count`, kept since keys began. */
-export const stateCounters = (k: ApiKey): Deno.KvKey[] => [
-  live(k)
-    ? keys.tenantKeyCount(k.tenant_id)
-    : keys.tenantKeyStateCount(k.tenant_id, storedState(k)),
-];
+export const stateCounters = (k: ApiKey): Deno.KvKey[] => {
+  const state = storedState(k);
+  return [
+    state === "active"
+      ? keys.tenantKeyCount(k.tenant_id)
+      : keys.tenantKeyStateCount(k.tenant_id, state),
+  ];
+};
 
 /**
  * The key as the API shows it: status computed now, last use from `lastUsed`, never the hash.

@@ -5,8 +5,8 @@
  * period's persisted usage come from the stale-while-revalidate cache (svc.cache), rate limits
  * are counted in memory, and usage is recorded into the write-behind buffer. The key, its hash
  * pointer, project and tenant are read with the tenant's stamp (kv/table.ts), so what keeps a
- * tenant's warm keys fresh is one read of that stamp per window, however many keys it has. A malformed or
- * checksum-failing key is refused before any lookup.
+ * tenant's warm keys fresh is one read of that stamp per window, however many keys it has. A
+ * malformed or checksum-failing key is refused before any lookup.
  *
  * Checks run in a fixed order — NOT_FOUND, REVOKED, EXPIRED, TENANT_SUSPENDED,
  * INSUFFICIENT_SCOPES, RATE_LIMITED, USAGE_EXCEEDED — and only a VALID answer spends rate

@@ -14,7 +14,7 @@ import {
   SERVICE_TOKEN_PREFIX,
 } from "../../domain/keys/tokens.ts";
 import { type Verifier, VERIFY_CODES } from "../../domain/keys/verify.ts";
-import { requestIdFrom, RESPONSE_HEADERS } from "../middleware/request.ts";
+import { addAnswerHeaders, requestIdFrom } from "../middleware/request.ts";
 import { preSpent, tooManyRequests } from "../middleware/rate_limit.ts";
 import { ipBlocked } from "../middleware/ip_guard.ts";
 import { API_KEY } from "../middleware/auth.ts";
@@ -105,10 +105,8 @@ function jsonAnswer(body: string, status: number, requestId: string): Response {
   // No init object for the hot path's 200: converting one costs throughput.
   const res = status === 200 ? new Response(body) : new Response(body, { status });
   // Set one by one: cheaper than a headers list in the constructor (webidl conversion).
-  const headers = res.headers;
-  headers.set("Content-Type", "application/json");
-  headers.set("X-Request-Id", requestId);
-  for (const [name, value] of RESPONSE_HEADERS) headers.set(name, value);
+  res.headers.set("Content-Type", "application/json");
+  addAnswerHeaders(res.headers, requestId);
   return res;
 }
 

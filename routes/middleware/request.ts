@@ -21,11 +21,22 @@ export const requestIdFrom = (incoming: string | null | undefined) =>
  * frame-ancestors supersedes X-Frame-Options, and HSTS belongs to the TLS terminator (browsers
  * ignore it over plain HTTP). A route may set its own CSP and caching (the docs page does).
  */
-export const RESPONSE_HEADERS: [string, string][] = [
+const RESPONSE_HEADERS: [string, string][] = [
   ["Cache-Control", "no-store"],
   ["X-Content-Type-Options", "nosniff"],
   ["Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'"],
 ];
+
+/**
+ * Adds the request id and the headers above to a built answer's `headers`, each unless the
+ * route set its own (the docs' CSP, an idempotent replay's first request id). On the answer,
+ * not through c.header before the handler: then Hono built every answer from a Headers object
+ * that Deno copies as a sorted list, the largest cost of a cheap route.
+ */
+export function addAnswerHeaders(headers: Headers, requestId: string) {
+  if (!headers.has("X-Request-Id")) headers.set("X-Request-Id", requestId);
+  for (const [name, value] of RESPONSE_HEADERS) if (!headers.has(name)) headers.set(name, value);
+}
 
 export function requestContext(
   deps: AppDeps,
@@ -39,12 +50,7 @@ export function requestContext(
     c.set("rateLimiter", rateLimiter);
     c.json = measuredJson(c);
     await next();
-    // Set on the answer once it is built: set through c.header before, Hono copied them into it
-    // as a sorted list, the largest cost of a cheap route. What the route set itself wins (the
-    // docs' CSP, an idempotent replay's first request id).
-    const headers = c.res.headers;
-    if (!headers.has("X-Request-Id")) headers.set("X-Request-Id", id);
-    for (const [name, value] of RESPONSE_HEADERS) if (!headers.has(name)) headers.set(name, value);
+    addAnswerHeaders(c.res.headers, id);
   };
 }
 

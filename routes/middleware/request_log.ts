@@ -59,14 +59,7 @@ export const requestLog: MiddlewareHandler<AppEnv> = async (c, next) => {
   if (bytesOut === null) {
     if (STREAMED.test(res.headers.get("content-type") ?? "") && res.body) {
       c.res = countedStream(res, (counted) => aggregator.addBytesOut(counted));
-    } else {
-      const length = res.headers.get("content-length");
-      bytesOut = length !== null
-        ? Number(length)
-        : res.body
-        ? (await res.clone().arrayBuffer()).byteLength
-        : 0;
-    }
+    } else bytesOut = res.body ? (await res.clone().arrayBuffer()).byteLength : 0;
   }
   if (res.status >= 400) errorCode = c.get("errorCode") ?? null;
   const bytesIn = Number(c.req.header("content-length") ?? 0) || 0;
