@@ -11,6 +11,7 @@
  *   BENCH_LISTS=key deno task bench:lists      # only some lists (tenant, user, key, audit)
  */
 import { createTenant, suspendTenant, type Tenant } from "../domain/tenancy/tenants.ts";
+import { createProject } from "../domain/tenancy/projects.ts";
 import { createUser } from "../domain/identity/users.ts";
 import { setBlocked } from "../domain/identity/user_lifecycle.ts";
 import { createApiKey, revokeApiKey } from "../domain/keys/api_keys.ts";
@@ -29,6 +30,7 @@ await backfillListCounts(h.svc);
 const home = (await createTenant(h.svc, SYSTEM_ACTOR, { name: "Keys", slug: "keys-home" }, {
   is_test: false,
 })).value as Tenant;
+const project = (await createProject(h.svc, SYSTEM_ACTOR, home, { name: "Web" })).value;
 
 /** Runs `make(i)` for i in [from, to), CONCURRENCY at a time. */
 async function fill(from: number, to: number, make: (i: number) => Promise<unknown>) {
@@ -62,11 +64,13 @@ const makers = {
       await setBlocked(h.svc, SYSTEM_ACTOR, SYSTEM_PRINCIPAL, u.value.id, { blocked: true });
     }
   },
-  /** Every 10th key in the test environment, another 10th revoked. */
+  /** Every 10th key in the test environment, another 10th revoked, another in a project. */
   key: async (i: number) => {
     const { key } = await createApiKey(h.svc, SYSTEM_ACTOR, home, {
       name: `key ${i}`,
       environment: i % 10 === 5 ? "test" : "live",
+      project_id: i % 10 === 7 ? project.id : undefined,
+      external_id: i % 20 === 11 ? "cus_bench" : undefined,
     });
     if (i % 10 === 3) await revokeApiKey(h.svc, SYSTEM_ACTOR, home.id, key.value.id);
   },
@@ -84,6 +88,8 @@ const QUERIES = ([
   ["key", "API keys ?environment=test", `${keyList}&environment=test`],
   ["key", "API keys ?status=active", `${keyList}&status=active`],
   ["key", "API keys ?status=revoked", `${keyList}&status=revoked`],
+  ["key", "API keys ?project_id=", `${keyList}&project_id=${project.id}`],
+  ["key", "API keys ?external_id=", `${keyList}&external_id=cus_bench`],
   ["audit", "audit", "/v1/admin/audit?limit=50"],
   ["audit", "audit ?resource_type=user", "/v1/admin/audit?limit=50&resource_type=user"],
   ["audit", "audit ?action=tenant.suspended", "/v1/admin/audit?limit=50&action=tenant.suspended"],

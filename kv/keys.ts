@@ -196,6 +196,48 @@ export const keys = {
     "key_state_count",
     state,
   ],
+  /** The tenant's keys by project (value: key id), in id order; counted per project. */
+  apiKeyByProject: (tenantId: string, projectId: string, id: string) => [
+    "t",
+    tenantId,
+    "api_keys_by_project",
+    projectId,
+    id,
+  ],
+  apiKeysByProject: (tenantId: string, projectId: string) => [
+    "t",
+    tenantId,
+    "api_keys_by_project",
+    projectId,
+  ],
+  /** Count of the tenant's keys in one project, any status (KvU64), with `apiKeyByProject`. */
+  tenantKeyProjectCount: (tenantId: string, projectId: string) => [
+    "t",
+    tenantId,
+    "key_project_count",
+    projectId,
+  ],
+  /** The tenant's keys by external id (value: key id), in id order; counted per external id. */
+  apiKeyByExternalId: (tenantId: string, externalId: string, id: string) => [
+    "t",
+    tenantId,
+    "api_keys_by_external_id",
+    externalId,
+    id,
+  ],
+  apiKeysByExternalId: (tenantId: string, externalId: string) => [
+    "t",
+    tenantId,
+    "api_keys_by_external_id",
+    externalId,
+  ],
+  /** Count of the tenant's keys with one external id, any status (KvU64). */
+  tenantKeyExternalIdCount: (tenantId: string, externalId: string) => [
+    "t",
+    tenantId,
+    "key_external_id_count",
+    externalId,
+  ],
   /** Revoked keys by `revoked_at` (value: key id): those still in a rotation's grace are ahead. */
   apiKeyRevocation: (tenantId: string, revokedAt: string, id: string) => [
     "t",
@@ -415,10 +457,11 @@ export const keys = {
   /**
    * Set once every tenant, user, API key and audit event written before the list counts above
    * existed has its index entries and counts (platform/list_counts.ts); until then lists count
-   * by walking, as before. The number is the generation of counts: a new family makes it 2, so
-   * a store counted by older code is given the new ones at the next start.
+   * by walking, as before. The number is the generation of counts: each new family raises it (3:
+   * keys by project and by external id), so a store counted by older code is given the new ones
+   * at the next start.
    */
-  listCountsReady: () => ["list_counts_ready", 2],
+  listCountsReady: () => ["list_counts_ready", 3],
   /** Domain event outbox, by time-ordered id; delivered by the webhook jobs. */
   event: (id: string) => ["events", id],
   events: () => ["events"],

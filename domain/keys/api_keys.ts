@@ -133,12 +133,14 @@ export const apiKeyTable = (tenantId: string): Table<ApiKey> => ({
   indexes: (k) => [
     keys.apiKeyByEnv(k.tenant_id, k.environment, k.id),
     ...stateIndexes(k),
+    ...ownerIndexes(k),
     ...(live(k) && k.expires_at ? [keys.apiKeyExpiry(k.expires_at, k.tenant_id, k.id)] : []),
   ],
   counters: (k) => [
     keys.tenantKeyTotal(k.tenant_id),
     keys.tenantKeyEnvCount(k.tenant_id, k.environment),
     ...stateCounters(k),
+    ...ownerCounters(k),
   ],
   stamp: () => keys.tenantStamp(tenantId),
 });
@@ -158,6 +160,18 @@ export const stateCounters = (k: ApiKey): Deno.KvKey[] => {
       : keys.tenantKeyStateCount(k.tenant_id, state),
   ];
 };
+
+/** The key's entries by project and by external id, when it has them. */
+export const ownerIndexes = (k: ApiKey): Deno.KvKey[] => [
+  ...(k.project_id ? [keys.apiKeyByProject(k.tenant_id, k.project_id, k.id)] : []),
+  ...(k.external_id ? [keys.apiKeyByExternalId(k.tenant_id, k.external_id, k.id)] : []),
+];
+
+/** The counts by project and by external id, for the keys that have them. */
+export const ownerCounters = (k: ApiKey): Deno.KvKey[] => [
+  ...(k.project_id ? [keys.tenantKeyProjectCount(k.tenant_id, k.project_id)] : []),
+  ...(k.external_id ? [keys.tenantKeyExternalIdCount(k.tenant_id, k.external_id)] : []),
+];
 
 /**
  * The key as the API shows it: status computed now, last use from `lastUsed`, never the hash.
@@ -342,10 +356,11 @@ export interface KeyFilter {
 }
 
 /**
- * The tenant's keys, newest first. The whole list, `environment` alone and `status` alone are
- * counted by maintained counts (keys are never deleted and never change environment; a status
- * the clock moved is carried across, keysInStatus); `environment` and `revoked` are paged from
- * their indexes. Other filters count by walking.
+ * The tenant's keys, newest first. The whole list and each filter alone are counted by
+ * maintained counts (a key never changes environment, project or external id; a status the
+ * clock moved is carried across, keysInStatus). A page walks the narrowest index its filters
+ * name: external id, project, environment, then `revoked`; a combination of filters counts by
+ * walking that index.
  */
 export async function listApiKeys(
   svc: Services,
@@ -354,30 +369,39 @@ export async function listApiKeys(
   page: PageRequest,
 ): Promise<Page<ApiKey> & Counted> {
   const now = svc.now();
-  const { environment, status, ...rest } = filter;
-  const others = Object.values(rest).some((v) => v !== undefined);
+  const { environment, status, project_id, external_id } = filter;
   let selector: Deno.KvListSelector = { prefix: keys.apiKeys(tenantId) };
   let resolve: ((entry: Deno.KvEntry<unknown>) => Promise<Versioned<ApiKey> | null>) | undefined;
-  const byIndex = (prefix: Deno.KvKey) => {
-    selector = { prefix };
-    resolve = (entry) => getRecord(svc.kv, apiKeyTable(tenantId), entry.value as string);
-  };
   let counter: (() => Promise<number>) | null = null;
-  if (!others && !(environment && status) && await countsReady(svc.kv)) {
-    if (status) {
-      counter = () => keysInStatus(svc, tenantId, status, now);
+  if (await countsReady(svc.kv)) {
+    // The narrowest index the filters name, and the count of its keys.
+    const [index, count]: [Deno.KvKey | null, Deno.KvKey] = external_id
+      ? [
+        keys.apiKeysByExternalId(tenantId, external_id),
+        keys.tenantKeyExternalIdCount(tenantId, external_id),
+      ]
+      : project_id
+      ? [
+        keys.apiKeysByProject(tenantId, project_id),
+        keys.tenantKeyProjectCount(tenantId, project_id),
+      ]
+      : environment
+      ? [keys.apiKeysByEnv(tenantId, environment), keys.tenantKeyEnvCount(tenantId, environment)]
       // Every revoked key is in that index (with those still in a grace, which the filter
       // leaves out); an active or expired one may have its stored state behind the clock.
-      if (status === "revoked") byIndex(keys.apiKeysByState(tenantId, "revoked"));
-    } else {
-      counter = () =>
-        readCounter(
-          svc.kv,
-          environment
-            ? keys.tenantKeyEnvCount(tenantId, environment)
-            : keys.tenantKeyTotal(tenantId),
-        );
-      if (environment) byIndex(keys.apiKeysByEnv(tenantId, environment));
+      : [
+        status === "revoked" ? keys.apiKeysByState(tenantId, "revoked") : null,
+        keys.tenantKeyTotal(tenantId),
+      ];
+    if (index) {
+      selector = { prefix: index };
+      resolve = (entry) => getRecord(svc.kv, apiKeyTable(tenantId), entry.value as string);
+    }
+    // One filter, or none, is a maintained count; a combination counts by walking its index.
+    if ([environment, status, project_id, external_id].filter(Boolean).length <= 1) {
+      counter = status
+        ? () => keysInStatus(svc, tenantId, status, now)
+        : () => readCounter(svc.kv, count);
     }
   }
   return await listCounted<ApiKey>(

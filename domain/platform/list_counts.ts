@@ -1,7 +1,7 @@
 /**
  * One-off start-up step for stores written before the list counts existed (kv/keys.ts: tenants by
- * status and plan, users by status, API keys by environment, by state and in all, audit events
- * by type, action and tenant). Every record written since carries its index entries and counts
+ * status and plan, users by status, API keys by environment, by state, by project, by external id
+ * and in all, audit events by type, action and tenant). Every record written since carries its index entries and counts
  * from its own commit; this gives the older ones theirs, then sets `list_counts_ready`, and until
  * then the lists count by walking. Each record's entries are written with a check that its status index
  * entry is still absent, so two processes running it together, or a record written meanwhile,
@@ -13,7 +13,15 @@ import { countsReady } from "../../kv/list.ts";
 import type { Versioned } from "../../kv/table.ts";
 import { type AuditEvent, auditTable } from "../audit/audit.ts";
 import { type User, userTable } from "../identity/users.ts";
-import { type ApiKey, apiKeyTable, live, stateCounters, stateIndexes } from "../keys/api_keys.ts";
+import {
+  type ApiKey,
+  apiKeyTable,
+  live,
+  ownerCounters,
+  ownerIndexes,
+  stateCounters,
+  stateIndexes,
+} from "../keys/api_keys.ts";
 import type { Services } from "../shared/services.ts";
 import { type Tenant, tenantTable } from "../tenancy/tenants.ts";
 
@@ -55,6 +63,14 @@ const apiKeyStates: Family<ApiKey> = {
   mark: (k) => stateIndexes(k)[0],
   indexes: stateIndexes,
   counters: (k) => live(k) ? [] : stateCounters(k),
+  key: (k) => apiKeyTable(k.tenant_id).key(k.id),
+};
+
+/** Keys by project and by external id: only the keys that have one get entries. */
+const apiKeyOwners: Family<ApiKey> = {
+  mark: (k) => ownerIndexes(k)[0],
+  indexes: ownerIndexes,
+  counters: ownerCounters,
   key: (k) => apiKeyTable(k.tenant_id).key(k.id),
 };
 
@@ -114,6 +130,8 @@ async function backfill<T>(
     else for (const entry of todo) given += await giveOne(svc, family, family.key(entry.value));
   };
   for await (const entry of svc.kv.list<T>(selector, { batchSize: 500 })) {
+    // A record the family gives nothing to (a key with no project) has nothing to mark.
+    if (family.indexes(entry.value).length === 0) continue;
     batch.push(entry);
     if (batch.length === BATCH) await flush();
   }
@@ -133,6 +151,7 @@ export async function backfillListCounts(svc: Services): Promise<number> {
   for await (const t of svc.kv.list<Tenant>({ prefix: keys.tenants() })) {
     given += await backfill(svc, apiKeys, { prefix: keys.apiKeys(t.value.id) });
     given += await backfill(svc, apiKeyStates, { prefix: keys.apiKeys(t.value.id) });
+    given += await backfill(svc, apiKeyOwners, { prefix: keys.apiKeys(t.value.id) });
   }
   given += await backfill(svc, audits, { prefix: keys.audits() });
   await svc.kv.set(keys.listCountsReady(), { at: new Date(svc.now()).toISOString() });

@@ -61,11 +61,21 @@ async function busyStore(h: Harness) {
   });
   assert.equal(suspended.status, 200, suspended.text);
   assert.equal((await h.call("DELETE", `/v1/users/${users[3].id}`, as)).status, 200);
+  const project = await h.call("POST", `/v1/tenants/${tenants[1].id}/projects`, {
+    ...as,
+    body: { name: "Web" },
+  });
+  assert.equal(project.status, 201, project.text);
   const keyIds = [];
   for (let i = 0; i < 10; i++) {
     const res = await h.call("POST", `/v1/tenants/${tenants[1].id}/api-keys`, {
       ...as,
-      body: { name: `k${i}`, environment: i % 3 === 0 ? "test" : "live" },
+      body: {
+        name: `k${i}`,
+        environment: i % 3 === 0 ? "test" : "live",
+        ...(i % 2 ? { project_id: project.body.data.id } : {}),
+        ...(i % 4 === 1 ? { external_id: "cus_1" } : {}),
+      },
     });
     assert.equal(res.status, 201, res.text);
     keyIds.push(res.body.data.id);
@@ -73,10 +83,11 @@ async function busyStore(h: Harness) {
   for (const id of keyIds.slice(0, 4)) {
     await h.call("DELETE", `/v1/tenants/${tenants[1].id}/api-keys/${id}`, as);
   }
-  return { tenant: tenants[1] };
+  return { tenant: tenants[1], projectId: project.body.data.id as string };
 }
 
-function countedPaths(tenantId: string) {
+function countedPaths(tenantId: string, projectId: string) {
+  const keyList = `/v1/tenants/${tenantId}/api-keys`;
   return [
     "/v1/tenants",
     "/v1/tenants?status=active",
@@ -94,6 +105,11 @@ function countedPaths(tenantId: string) {
     `/v1/tenants/${tenantId}/api-keys?status=active`,
     `/v1/tenants/${tenantId}/api-keys?status=revoked`,
     `/v1/tenants/${tenantId}/api-keys?status=expired`,
+    `${keyList}?project_id=${projectId}`,
+    `${keyList}?external_id=cus_1`,
+    `${keyList}?project_id=${projectId}&status=active`,
+    `${keyList}?external_id=cus_1&environment=live`,
+    `${keyList}?environment=test&status=revoked`,
     "/v1/admin/audit",
     "/v1/admin/audit?resource_type=tenant",
     "/v1/admin/audit?resource_type=api_key",
@@ -106,12 +122,27 @@ function countedPaths(tenantId: string) {
 Deno.test("list counts: each counted list's total is the number of items it pages through", async () => {
   await using h = await setup();
   assert.equal(await backfillListCounts(h.svc) >= 0, true);
-  const { tenant } = await busyStore(h);
-  await assertCounted(h, countedPaths(tenant.id));
+  const { tenant, projectId } = await busyStore(h);
+  await assertCounted(h, countedPaths(tenant.id, projectId));
   // The counts, not a walk: a count moved by hand shows in the total.
   await h.kv.atomic().sum(keys.tenantStatusCount("suspended"), 5n).commit();
   const res = await h.call("GET", "/v1/tenants?status=suspended&limit=1", { token: h.root });
   assert.equal(res.body.pagination.total, 2 + 5);
+  const total = async (query: string) =>
+    (await h.call("GET", `/v1/tenants/${tenant.id}/api-keys?${query}&limit=1`, { token: h.root }))
+      .body.pagination.total;
+  const [byProject, byCustomer] = [
+    await total(`project_id=${projectId}`),
+    await total("external_id=cus_1"),
+  ];
+  await h.kv.atomic()
+    .sum(keys.tenantKeyProjectCount(tenant.id, projectId), 5n)
+    .sum(keys.tenantKeyExternalIdCount(tenant.id, "cus_1"), 5n)
+    .commit();
+  assert.equal(await total(`project_id=${projectId}`), byProject + 5);
+  assert.equal(await total("external_id=cus_1"), byCustomer + 5);
+  // A combination of filters is walked, so it stays exact.
+  assert.equal(await total(`project_id=${projectId}&status=active`), byProject - 2);
 });
 
 Deno.test("list counts: a suspension past its end counts as active before the cron lifts it", async () => {
@@ -210,7 +241,9 @@ async function forgetCounts(h: Harness) {
     if (
       part === "api_keys_by_env" || part === "key_total" || part === "key_env_count" ||
       part === "audit_count" || part === "api_keys_by_state" || part === "key_state_count" ||
-      part === "api_key_revocations"
+      part === "api_key_revocations" || part === "api_keys_by_project" ||
+      part === "key_project_count" || part === "api_keys_by_external_id" ||
+      part === "key_external_id_count"
     ) await h.kv.delete(e.key);
   }
   await h.kv.delete(keys.listCountsReady());
@@ -218,15 +251,15 @@ async function forgetCounts(h: Harness) {
 
 Deno.test("list counts: an older store counts by walking, then the backfill gives it its counts", async () => {
   await using h = await setup();
-  const { tenant } = await busyStore(h);
+  const { tenant, projectId } = await busyStore(h);
   await forgetCounts(h);
-  await assertCounted(h, countedPaths(tenant.id));
+  await assertCounted(h, countedPaths(tenant.id, projectId));
   const given = await backfillListCounts(h.svc);
   assert.ok(given > 0);
   assert.equal(await backfillListCounts(h.svc), 0, "runs once");
-  await assertCounted(h, countedPaths(tenant.id));
+  await assertCounted(h, countedPaths(tenant.id, projectId));
   // Run again by two processes at once on a store not marked ready: nothing counts twice.
   await h.kv.delete(keys.listCountsReady());
   await Promise.all([backfillListCounts(h.svc), backfillListCounts(h.svc)]);
-  await assertCounted(h, countedPaths(tenant.id));
+  await assertCounted(h, countedPaths(tenant.id, projectId));
 });
