@@ -510,7 +510,10 @@ export const keys = {
   webhookFanout: (eventId: string, endpointId: string) => ["webhook_fanouts", eventId, endpointId],
 
   // ── Request logs and traffic (written behind by the aggregator) ─────────────
-  /** A request-log entry, by time-ordered id (`log_…`): a range of ids is a time range. */
+  /**
+   * A page of request-log entries (domain/usage/log_pages.ts), by its newest entry's
+   * time-ordered id (`log_…`): a range of ids is a time range. Older stores hold one entry each.
+   */
   requestLog: (id: string) => ["request_logs", id],
   requestLogs: () => ["request_logs"],
   /** Platform-wide traffic on one UTC day (KvU64): requests, errors, bytes_in, bytes_out… */

@@ -29,6 +29,7 @@ import type {
 } from "../shared/services.ts";
 import { answerRateDeltas, AnswerTally } from "./answer_rates.ts";
 import type { PgSync } from "./pg_sync.ts";
+import { logPage, pagesOf } from "./log_pages.ts";
 import { levelOf } from "./request_logs.ts";
 import { dayOf, iso } from "../shared/time.ts";
 import type { RequestLog } from "../../pg/analytics.ts";
@@ -63,7 +64,8 @@ export const TRAFFIC_METRICS = [
 export type TrafficMetric = typeof TRAFFIC_METRICS[number];
 type Traffic = Record<TrafficMetric, number>;
 
-const LOGS_PER_COMMIT = 200;
+/** Pages of log entries per commit: at most 300 KB, within KV's limits on one atomic operation. */
+const PAGES_PER_COMMIT = 5;
 
 export class Aggregator implements TrafficRecorder {
   readonly counters: SumBuffer;
@@ -244,7 +246,7 @@ export class Aggregator implements TrafficRecorder {
 
   /**
    * Writes pending log entries (to KV, or hands them to the Postgres sync, which then writes
-   * them with the touched counters); failed chunks go back to the front, in order.
+   * them with the touched counters), in pages (log_pages.ts); failed pages go back to the front.
    */
   #writeLogs(): Promise<void> {
     const pg = this.options.pg;
@@ -255,22 +257,26 @@ export class Aggregator implements TrafficRecorder {
       return pg.write();
     }
     return this.#logWrites.run(async () => {
-      const taken = this.#logs;
+      const pages = pagesOf(this.#logs);
       this.#logs = [];
       const started = this.options.now();
+      let done = 0;
       let written = 0;
       try {
-        for (; written < taken.length; written += LOGS_PER_COMMIT) {
+        for (; done < pages.length; done += PAGES_PER_COMMIT) {
           const op = this.#kv.atomic();
-          for (const entry of taken.slice(written, written + LOGS_PER_COMMIT)) {
-            op.set(keys.requestLog(entry.id), entry);
+          let entries = 0;
+          for (const page of pages.slice(done, done + PAGES_PER_COMMIT)) {
+            op.set(keys.requestLog(page.at(-1)!.id), logPage(page));
+            entries += page.length;
           }
           await op.commit();
+          written += entries;
         }
         this.stats.log_errors_in_row = 0;
         this.stats.last_log_success_at = started;
       } catch (err) {
-        this.#logs = [...taken.slice(written), ...this.#logs];
+        this.#logs = [...pages.slice(done).flat(), ...this.#logs];
         this.stats.log_flush_errors++;
         this.stats.log_errors_in_row++;
         this.stats.last_log_error = err instanceof Error ? err.message : String(err);
@@ -278,7 +284,7 @@ export class Aggregator implements TrafficRecorder {
       } finally {
         this.stats.log_flushes++;
         this.stats.last_log_flush_at = started;
-        this.stats.last_flush_log_count = Math.min(written, taken.length);
+        this.stats.last_flush_log_count = written;
       }
     });
   }

@@ -6,7 +6,8 @@
  * counters are copied as absolute values, which Postgres only ever raises.
  */
 import { keys } from "../../kv/keys.ts";
-import { type PgAnalytics, type RequestLog } from "../../pg/analytics.ts";
+import { type PgAnalytics } from "../../pg/analytics.ts";
+import { entriesOf, type LogPage } from "./log_pages.ts";
 import { migrate } from "../../pg/migrations.ts";
 import { conflict } from "../shared/errors.ts";
 import {
@@ -21,12 +22,12 @@ import type { Tenant } from "../tenancy/tenants.ts";
 
 const BATCH = 500;
 
-/** Request logs written to KV (before Postgres was configured). */
-const LOG_COPY: CopiedFamily<RequestLog> = {
+/** Request logs written to KV (before Postgres was configured), each page copied as its entries. */
+const LOG_COPY: CopiedFamily<LogPage> = {
   name: "request_logs",
   base: keys.requestLogs(),
   idPrefix: "log",
-  write: (pg, batch) => pg.insertLogs(batch),
+  write: (pg, pages) => pg.insertLogs(pages.flatMap(entriesOf)),
 };
 
 function postgresOf(svc: Services): AnalyticsCopy {

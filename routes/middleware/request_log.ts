@@ -76,7 +76,8 @@ export const requestLog: MiddlewareHandler<AppEnv> = async (c, next) => {
   aggregator.log({
     method: c.req.method,
     route: routeName(c.req.routePath),
-    path: c.req.path,
+    // Bounded, as the user agent is: a page of entries must fit in one KV value.
+    path: c.req.path.slice(0, 2_048),
     status: res.status,
     duration_ms: Math.round((performance.now() - started) * 100) / 100,
     bytes_in: bytesIn,

@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { Aggregator } from "../../domain/usage/aggregator.ts";
+import { entriesOf } from "../../domain/usage/log_pages.ts";
 import { SumBuffer } from "../../kv/sum_buffer.ts";
 import { type Harness, setup } from "../_harness.ts";
 import { assertError, assertInvalid } from "../_assert.ts";
@@ -281,7 +282,11 @@ async function lone(opts: { enabled?: boolean; sampleRate?: number; draw?: numbe
     retentionDays: 30,
     random: () => opts.draw ?? 0,
   });
-  const stored = async () => (await Array.fromAsync(kv.list({ prefix: ["request_logs"] }))).length;
+  const stored = async () =>
+    (await Array.fromAsync(kv.list({ prefix: ["request_logs"] }))).flatMap((e) =>
+      entriesOf(e.value)
+    )
+      .length;
   return { kv, aggregator, stored, [Symbol.dispose]: () => kv.close() };
 }
 

@@ -14,6 +14,7 @@ import { connectPostgres, type PgStore } from "../../pg/client.ts";
 import { migrate, SCHEMA_VERSION } from "../../pg/migrations.ts";
 import { type Harness, type Reply, setup } from "../_harness.ts";
 import { assertError } from "../_assert.ts";
+import { entriesOf } from "../../domain/usage/log_pages.ts";
 
 const url = Deno.env.get("DATABASE_URL");
 if (!url) {
@@ -181,7 +182,9 @@ Deno.test({
     assert.equal(first.status, 200, first.text);
     const copied = first.body.data.copied;
     const kvLogs = [];
-    for await (const e of h.kv.list({ prefix: ["request_logs"] })) kvLogs.push(e);
+    for await (const e of h.kv.list({ prefix: ["request_logs"] })) {
+      kvLogs.push(...entriesOf(e.value));
+    }
     const kvAudit = [];
     for await (const e of h.kv.list({ prefix: ["audit"] })) kvAudit.push(e);
     assert.equal(copied.request_logs, kvLogs.length);
