@@ -50,7 +50,7 @@ function stewardHeaders(c: Context): string {
   return requestId;
 }
 
-app.post("/json/verify-sized", async (c) => {
+async function verifySized(c: Context) {
   const { key } = await c.req.json<{ key: string }>();
   const requestId = stewardHeaders(c);
   return c.json({
@@ -58,6 +58,15 @@ app.post("/json/verify-sized", async (c) => {
     data: { ...verdict, key_id: `key_${key.slice(-26)}` },
     meta: { request_id: requestId },
   });
+}
+app.post("/json/verify-sized", verifySized);
+
+// The same answer after a busy wait of `us` µs: bench/verify.ts sets it so this route answers
+// at verify's rate, to compare latency tails at the same throughput.
+app.post("/json/verify-sized/slowed/:us", (c) => {
+  const until = performance.now() + Number(c.req.param("us")) / 1_000;
+  while (performance.now() < until) { /* busy: the CPU a slower handler would use */ }
+  return verifySized(c);
 });
 
 // bench/response_size.ts: the same bare answer at any size, to see what size itself costs.
