@@ -5,8 +5,10 @@
  * records sit among them.
  */
 import assert from "node:assert/strict";
+import fc from "fast-check";
 import { entriesOf, logPage, PAGE_SPAN_MS, pagesOf } from "../../domain/usage/log_pages.ts";
-import { pruneLogs } from "../../domain/usage/request_logs.ts";
+import { exportLogs, listLogs, pruneLogs } from "../../domain/usage/request_logs.ts";
+import type { Services } from "../../domain/shared/services.ts";
 import { newId } from "../../domain/shared/ids.ts";
 import { iso } from "../../domain/shared/time.ts";
 import { keys } from "../../kv/keys.ts";
@@ -177,4 +179,63 @@ Deno.test("log pages: the prune deletes exactly the entries before the bound, al
   const left = await walk(h, "/v1/admin/logs");
   assert.deepEqual(left.ids, newestFirst(page.slice(2)));
   assert.equal(await pruneLogs(h.svc, T0 + 450), 0, "nothing twice");
+});
+
+Deno.test("log pages: any layout of pages, searched by cursor and exported, gives every entry once, in order", async () => {
+  const kv = await Deno.openKv(":memory:");
+  const svc = { kv, pg: null } as unknown as Services;
+  // A writer's entries (ms after T0, status) and where its flushes cut them.
+  const writer = fc.record({
+    entries: fc.array(fc.tuple(fc.nat(6_000), fc.constantFrom(200, 404)), { maxLength: 80 }),
+    cuts: fc.array(fc.nat(80), { maxLength: 4 }),
+  });
+  try {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(writer, { minLength: 1, maxLength: 3 }),
+        fc.array(fc.nat(6_000), { maxLength: 5 }),
+        fc.integer({ min: 1, max: 9 }),
+        fc.constantFrom(undefined, 404),
+        fc.option(fc.tuple(fc.nat(6_000), fc.nat(6_000))),
+        async (writers, singles, limit, status, range) => {
+          for await (const e of kv.list({ prefix: keys.requestLogs() })) await kv.delete(e.key);
+          const all: RequestLog[] = [];
+          for (const w of writers) {
+            const made = w.entries.map(([ms, s]) => entry(T0 + ms, { status: s }));
+            const cuts = [0, ...w.cuts.toSorted((a, b) => a - b), made.length];
+            for (let i = 1; i < cuts.length; i++) await write(kv, made.slice(cuts[i - 1], cuts[i]));
+            all.push(...made);
+          }
+          for (const ms of singles) {
+            const e = entry(T0 + ms);
+            await kv.set(keys.requestLog(e.id), e);
+            all.push(e);
+          }
+          const [from, to] = range ? [T0 + Math.min(...range), T0 + Math.max(...range)] : [];
+          const filter = { status, from, to };
+          const wanted = all.filter((e) =>
+            (status === undefined || e.status === status) &&
+            (from === undefined || (Date.parse(e.at) >= from && Date.parse(e.at) <= to!))
+          ).map((e) => e.id).sort();
+
+          const seen: string[] = [];
+          let cursor: string | undefined;
+          let total;
+          do {
+            const page = await listLogs(svc, filter, { limit, cursor });
+            total ??= page.total;
+            seen.push(...page.items.map((i) => i.value.id));
+            cursor = page.next_cursor ?? undefined;
+          } while (cursor);
+          assert.deepEqual(seen, wanted.toReversed());
+          assert.equal(total, wanted.length);
+          const exported = await Array.fromAsync(exportLogs(svc, filter), (e) => e.id);
+          assert.deepEqual(exported, wanted);
+        },
+      ),
+      { numRuns: 60 },
+    );
+  } finally {
+    kv.close();
+  }
 });
