@@ -1,11 +1,11 @@
 /**
  * One-off start-up step for stores written before the list counts existed (kv/keys.ts: tenants by
  * status and plan, users by status, API keys by environment, by state, by project, by external id
- * and in all, audit events by type, action and tenant). Every record written since carries its index entries and counts
- * from its own commit; this gives the older ones theirs, then sets `list_counts_ready`, and until
- * then the lists count by walking. Each record's entries are written with a check that its status index
- * entry is still absent, so two processes running it together, or a record written meanwhile,
- * never count twice.
+ * and in all, audit events by type, action and tenant). Every record written since carries its
+ * index entries and counts from its own commit; this gives the older ones theirs, then sets
+ * `list_counts_ready`, and until then the lists count by walking. Each record's entries are
+ * written with a check that its status index entry is still absent, so two processes running it
+ * together, or a record written meanwhile, never count twice.
  */
 import { keys } from "../../kv/keys.ts";
 import { commit, CONFLICT, retrying } from "../../kv/commit.ts";
