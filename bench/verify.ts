@@ -124,6 +124,13 @@ Deno.exit(
         ` req/s, p99 ÷ its p99 = ${(again.p99 / slowed.p99).toFixed(2)}`,
     );
 
+    // Verify spends from leases taken ahead of need: how many calls waited for one.
+    const status = await steward.call("GET", "/v1/admin/usage/aggregator-status", { token });
+    const leases = status.body.data.quota_leases;
+    console.log(
+      `\nquota leases: ${leases.taken} blocks taken, ${leases.waited} calls waited for one`,
+    );
+
     // Freshness: revoke on this process; a second process on the same store answers from its
     // cache until the window ends.
     const second = ServerProcess.spawn({ env });
