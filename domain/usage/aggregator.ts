@@ -266,9 +266,9 @@ export class Aggregator implements TrafficRecorder {
         for (; done < pages.length; done += PAGES_PER_COMMIT) {
           const op = this.#kv.atomic();
           let entries = 0;
-          for (const page of pages.slice(done, done + PAGES_PER_COMMIT)) {
-            op.set(keys.requestLog(page.at(-1)!.id), logPage(page));
-            entries += page.length;
+          for (const page of pages.slice(done, done + PAGES_PER_COMMIT).map(logPage)) {
+            op.set(keys.requestLog(page.id), page);
+            entries += page.entries.length;
           }
           await op.commit();
           written += entries;

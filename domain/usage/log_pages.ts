@@ -24,12 +24,15 @@ const sizeOf = (e: RequestLog) =>
   (e.ip?.length ?? 0) + e.request_id.length + (e.error_code?.length ?? 0) +
   (e.tenant_id?.length ?? 0) + (e.principal_id?.length ?? 0);
 
+/** Oldest first: ids are time-ordered and unique. */
+const byId = (a: RequestLog, b: RequestLog) => a.id < b.id ? -1 : 1;
+
 /** The lowest id made `ms` after `id` was. */
 const idAfter = (id: string, ms: number) => `log_${timePrefix(idTime(id)! + ms)}`;
 
 /** `entries` in id order, cut into pages by count, size and time span. */
 export function pagesOf(entries: RequestLog[]): RequestLog[][] {
-  const sorted = entries.toSorted((a, b) => a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+  const sorted = entries.toSorted(byId);
   const pages: RequestLog[][] = [];
   let page: RequestLog[] = [];
   let bytes = 0;
@@ -80,8 +83,6 @@ interface Held {
   entry: RequestLog;
   page: string;
 }
-
-const newestFirstOrder = (a: Held, b: Held) => a.entry.id < b.entry.id ? 1 : -1;
 
 /** The entries that `keep` keeps in the pages of `selector`, newest first, exactly. */
 export class NewestFirst {
@@ -135,7 +136,7 @@ export class NewestFirst {
       for (const entry of entriesOf(page.value)) {
         if (this.#keep(entry)) this.#held.push({ entry, page: key });
       }
-      this.#held.sort(newestFirstOrder);
+      this.#held.sort((a, b) => byId(b.entry, a.entry));
       this.#position.end = key;
     }
   }
@@ -157,7 +158,6 @@ export async function* oldestFirst(
   selector: { start: Deno.KvKey; end: Deno.KvKey },
 ): AsyncGenerator<RequestLog> {
   let held: RequestLog[] = [];
-  const byId = (a: RequestLog, b: RequestLog) => a.id < b.id ? -1 : 1;
   for await (const page of kv.list(selector, { batchSize: 20 })) {
     // This page and those after it hold nothing below its key's time less the span.
     const floor = idAfter(String(page.key.at(-1)), -PAGE_SPAN_MS);

@@ -178,11 +178,12 @@ export async function* exportLogs(svc: Services, filter: LogFilter): AsyncGenera
 export async function pruneLogs(svc: Services, before: number): Promise<number> {
   const base = keys.requestLogs();
   const bound = `log_${timePrefix(before)}`;
-  let deleted = 0;
-  await deleteRange(svc.kv, { start: [...base, "log_"], end: [...base, bound] }, (page) => {
-    deleted += entriesOf(page.value).length;
-    return false;
-  });
+  let deleted = await deleteRange(
+    svc.kv,
+    { start: [...base, "log_"], end: [...base, bound] },
+    undefined,
+    (page) => entriesOf(page.value).length,
+  );
   const across = {
     start: [...base, bound],
     end: [...base, `log_${timePrefix(before + PAGE_SPAN_MS + 1)}`],
