@@ -22,6 +22,8 @@ export const LOAD = {
   threads: setting("BENCH_THREADS", 2, 1, 64),
   connections: setting("BENCH_CONNECTIONS", 50, 1, 10_000),
   rounds: setting("BENCH_ROUNDS", 1, 1, 10),
+  /** Targets take turns in slices this long (see loadTargets). */
+  sliceSeconds: setting("BENCH_SLICE_SECONDS", 2, 1, 600),
 };
 
 export interface WrkResult {
@@ -75,22 +77,22 @@ export interface Target {
 /** wrk processes under way, killed if the benchmark is interrupted. */
 const running = new Set<Deno.ChildProcess>();
 
-function wrkArgs(seconds: number, t: Target): string[] {
+function wrkArgs(seconds: number, t: Target, script = t.script): string[] {
   return [
     `-t${LOAD.threads}`,
     `-c${LOAD.connections}`,
     `-d${seconds}s`,
     "--latency",
     ...(t.timeoutSeconds ? ["--timeout", `${t.timeoutSeconds}s`] : []),
-    ...(t.script ? ["-s", t.script] : []),
+    ...(script ? ["-s", script] : []),
     ...(t.headers ?? []).flatMap((h) => ["-H", h]),
     t.url,
   ];
 }
 
-async function wrk(seconds: number, t: Target): Promise<string> {
+async function wrk(seconds: number, t: Target, script: string): Promise<string> {
   const child = new Deno.Command("wrk", {
-    args: wrkArgs(seconds, t),
+    args: wrkArgs(seconds, t, script),
     stdout: "piped",
     stderr: "piped",
   }).spawn();
@@ -102,7 +104,6 @@ async function wrk(seconds: number, t: Target): Promise<string> {
   if (!out.success) throw new Error(`wrk failed (${out.code}):\n${text}`);
   return text;
 }
-
 export async function wrkInstalled(): Promise<boolean> {
   try {
     await new Deno.Command("wrk", { args: ["--version"], stdout: "null", stderr: "null" })
@@ -152,56 +153,152 @@ export interface Summary {
 }
 
 /**
- * Loads each target in turn, for LOAD.rounds rounds (after a warm-up each time), prints every
- * round and a table of medians, and returns the medians. `secret` is masked in the commands.
+ * What a wrk script adds to every measured run: its counts and its whole latency histogram
+ * (microseconds:count, the non-empty buckets), so that the slices of a round add up exactly.
  */
-export async function loadTargets(targets: Target[], secret: string): Promise<Summary[]> {
-  console.log(`\n${(await machine()).join("\n")}`);
-  console.log(
-    `wrk -t${LOAD.threads} -c${LOAD.connections} -d${LOAD.seconds}s --latency, ` +
-      `${LOAD.warmupSeconds} s warm-up, ${LOAD.rounds} round(s), targets loaded one at a time\n`,
-  );
-  for (const t of targets) {
-    const args = wrkArgs(LOAD.seconds, t).map((a) => a.includes(" ") ? `'${a}'` : a);
-    console.log(`  wrk ${args.join(" ").replaceAll(secret, "$TOKEN")}`);
-  }
-  console.log();
+const REPORT = `
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("\\nbench-counts %d %d %d %d\\n", summary.requests, summary.duration,
+    e.status, e.connect + e.read + e.write + e.timeout))
+  local buckets = {}
+  for i = 1, #latency do
+    local us, count = latency(i)
+    buckets[#buckets + 1] = us .. ":" .. count
+  end
+  io.write("bench-latency ", table.concat(buckets, " "), "\\n")
+end
+`;
 
-  const results = new Map<string, WrkResult[]>(targets.map((t) => [t.name, []]));
-  const rates = new Map<string, number[]>(targets.map((t) => [t.name, []]));
-  for (let round = 1; round <= LOAD.rounds; round++) {
-    for (const t of targets) {
-      if (LOAD.warmupSeconds > 0) await wrk(LOAD.warmupSeconds, t);
-      const before = await t.committed?.();
-      const started = performance.now();
-      const r = parseWrk(await wrk(LOAD.seconds, t));
-      results.get(t.name)!.push(r);
-      let rate = "";
-      if (t.committed) {
-        const perSec = ((await t.committed()) - before!) / ((performance.now() - started) / 1000);
-        rates.get(t.name)!.push(perSec);
-        rate = `, ${fmt(perSec)} units/s committed`;
-      }
-      console.log(
-        `round ${round} ${t.name}: ${fmt(r.requestsPerSec)} req/s${rate}, ` +
-          `p50 ${fmt(r.p50Ms, 2)} ms, p99 ${fmt(r.p99Ms, 2)} ms, ${r.requests} requests` +
-          (r.non2xx || r.socketErrors
-            ? `, ${r.non2xx} non-2xx, ${r.socketErrors} socket errors`
-            : ""),
-      );
+/** The measured part of a target's round: the sum of its slices. */
+class Tally {
+  requests = 0;
+  durationUs = 0;
+  non2xx = 0;
+  socketErrors = 0;
+  /** Latency histogram: microseconds → requests. */
+  readonly latency = new Map<number, number>();
+  /** req/s of each slice. */
+  readonly slices: number[] = [];
+  units = 0;
+  unitSeconds = 0;
+
+  add(wrkOutput: string) {
+    const counts = /^bench-counts (\d+) (\d+) (\d+) (\d+)$/m.exec(wrkOutput);
+    const buckets = /^bench-latency (.*)$/m.exec(wrkOutput);
+    if (!counts || !buckets) throw new Error(`no report in wrk's output:\n${wrkOutput}`);
+    const [requests, durationUs, non2xx, socketErrors] = counts.slice(1).map(Number);
+    this.requests += requests;
+    this.durationUs += durationUs;
+    this.non2xx += non2xx;
+    this.socketErrors += socketErrors;
+    this.slices.push(requests / (durationUs / 1e6));
+    for (const bucket of buckets[1].split(" ").filter(Boolean)) {
+      const [us, count] = bucket.split(":").map(Number);
+      this.latency.set(us, (this.latency.get(us) ?? 0) + count);
     }
   }
 
+  get rps() {
+    return this.requests / (this.durationUs / 1e6);
+  }
+
+  /** The latency at percentile `p`, in ms, ranked as wrk ranks it. */
+  percentileMs(p: number): number {
+    const total = [...this.latency.values()].reduce((a, b) => a + b, 0);
+    const rank = Math.round((p / 100) * total + 0.5);
+    let seen = 0;
+    for (const [us, count] of [...this.latency].sort(([a], [b]) => a - b)) {
+      seen += count;
+      if (seen >= rank) return us / 1000;
+    }
+    return 0;
+  }
+}
+
+/**
+ * Loads the targets for LOAD.rounds rounds and returns the median round of each. A round gives
+ * each target LOAD.seconds of load in slices of LOAD.sliceSeconds, taking turns (the order
+ * reversed every slice), so a slow spell of the machine falls on every target alike and the
+ * ratios between them hold; each target is warmed up once a round. A target's round adds its
+ * slices' requests, time and latency histograms. Prints every round and a table of medians;
+ * `secret` is masked in the commands. `sliceSeconds`: LOAD.seconds for targets whose requests
+ * take seconds (work still in flight when a slice ends is counted in no slice).
+ */
+export async function loadTargets(
+  targets: Target[],
+  secret: string,
+  sliceSeconds = LOAD.sliceSeconds,
+): Promise<Summary[]> {
+  const slices = Math.ceil(LOAD.seconds / sliceSeconds);
+  console.log(`\n${(await machine()).join("\n")}`);
+  console.log(
+    `wrk -t${LOAD.threads} -c${LOAD.connections} --latency, ${LOAD.seconds} s a target a round ` +
+      `in ${slices} slice(s) taking turns, ${LOAD.warmupSeconds} s warm-up, ` +
+      `${LOAD.rounds} round(s)\n`,
+  );
+  for (const t of targets) {
+    const args = wrkArgs(sliceSeconds, t).map((a) => a.includes(" ") ? `'${a}'` : a);
+    console.log(`  wrk ${args.join(" ").replaceAll(secret, "$TOKEN")}`);
+  }
+  console.log(`  (each script also reports its latency histogram, for adding slices up)\n`);
+
+  const scripts = new Map<Target, string>();
+  const tallies = new Map<Target, Tally[]>(targets.map((t) => [t, []]));
+  try {
+    for (const t of targets) {
+      const script = await Deno.makeTempFile({ prefix: "bench_", suffix: ".lua" });
+      const own = t.script ? await Deno.readTextFile(t.script) : "";
+      await Deno.writeTextFile(script, own + REPORT);
+      scripts.set(t, script);
+    }
+    for (let round = 1; round <= LOAD.rounds; round++) {
+      const tally = new Map(targets.map((t) => [t, new Tally()]));
+      for (const t of targets) {
+        if (LOAD.warmupSeconds > 0) await wrk(LOAD.warmupSeconds, t, scripts.get(t)!);
+      }
+      for (let slice = 0; slice < slices; slice++) {
+        const seconds = Math.min(sliceSeconds, LOAD.seconds - slice * sliceSeconds);
+        for (const t of slice % 2 === 0 ? targets : [...targets].reverse()) {
+          const before = await t.committed?.();
+          const started = performance.now();
+          const r = tally.get(t)!;
+          r.add(await wrk(seconds, t, scripts.get(t)!));
+          if (t.committed) {
+            r.units += (await t.committed()) - before!;
+            r.unitSeconds += (performance.now() - started) / 1000;
+          }
+        }
+      }
+      for (const t of targets) {
+        const r = tally.get(t)!;
+        tallies.get(t)!.push(r);
+        const rate = t.committed ? `, ${fmt(r.units / r.unitSeconds)} units/s committed` : "";
+        console.log(
+          `round ${round} ${t.name}: ${fmt(r.rps)} req/s${rate}, ` +
+            `p50 ${fmt(r.percentileMs(50), 2)} ms, p99 ${fmt(r.percentileMs(99), 2)} ms, ` +
+            `${r.requests} requests` +
+            (r.non2xx || r.socketErrors
+              ? `, ${r.non2xx} non-2xx, ${r.socketErrors} socket errors`
+              : "") +
+            (slices > 1 ? ` (slices: ${r.slices.map((x) => fmt(x)).join(" / ")})` : ""),
+        );
+      }
+    }
+  } finally {
+    for (const script of scripts.values()) await Deno.remove(script).catch(() => {});
+  }
+
   const summary = targets.map((t) => {
-    const rs = results.get(t.name)!;
+    const rs = tallies.get(t)!;
     return {
       name: t.name,
-      rps: median(rs.map((r) => r.requestsPerSec)),
-      p50: median(rs.map((r) => r.p50Ms)),
-      p99: median(rs.map((r) => r.p99Ms)),
+      rps: median(rs.map((r) => r.rps)),
+      p50: median(rs.map((r) => r.percentileMs(50))),
+      p99: median(rs.map((r) => r.percentileMs(99))),
       bad: rs.reduce((n, r) => n + r.non2xx + r.socketErrors, 0),
-      rounds: rs.map((r) => r.requestsPerSec),
-      committedPerSec: t.committed ? median(rates.get(t.name)!) : null,
+      rounds: rs.map((r) => r.rps),
+      committedPerSec: t.committed ? median(rs.map((r) => r.units / r.unitSeconds)) : null,
     };
   });
   const width = Math.max(...summary.map((s) => s.name.length));

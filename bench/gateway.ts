@@ -16,16 +16,8 @@
 import { join } from "node:path";
 import { gateway } from "../clients/examples/gateway.ts";
 import type { StewardKey } from "../clients/hono/mod.ts";
-import { LISTENING, randomAlnum, ServerProcess, within } from "../tests/_server.ts";
-import {
-  benchmark,
-  fmt,
-  LOAD,
-  machine,
-  parseWrk,
-  unlimitedTenant,
-  type WrkResult,
-} from "./_load.ts";
+import { LISTENING, randomAlnum, ServerProcess } from "../tests/_server.ts";
+import { allAnswered, benchmark, loadTargets, type Target, unlimitedTenant } from "./_load.ts";
 
 const PLAIN_TENANT = Deno.env.get("BENCH_GATEWAY_PLAIN_TENANT");
 
@@ -55,37 +47,6 @@ function servePlain(tenantId: string) {
       console.log(`gateway (no authentication) listening on http://${hostname}:${port}`),
   }, app.fetch);
 }
-
-interface Target {
-  name: string;
-  url: string;
-  headers: string[];
-}
-
-function wrkArgs(seconds: number, t: Target): string[] {
-  return [
-    `-t${LOAD.threads}`,
-    `-c${LOAD.connections}`,
-    `-d${seconds}s`,
-    "--latency",
-    ...t.headers.flatMap((h) => ["-H", h]),
-    t.url,
-  ];
-}
-
-async function wrk(seconds: number, t: Target): Promise<WrkResult> {
-  const out = await within(
-    seconds + 30,
-    "wrk",
-    new Deno.Command("wrk", { args: wrkArgs(seconds, t), stdout: "piped", stderr: "piped" })
-      .output(),
-  );
-  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
-  if (!out.success) throw new Error(`wrk failed (${out.code}):\n${text}`);
-  return parseWrk(text);
-}
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
 
 async function run(dir: string, servers: ServerProcess[]): Promise<number> {
   const admin = `stw_${randomAlnum(40)}`;
@@ -143,69 +104,14 @@ async function run(dir: string, servers: ServerProcess[]): Promise<number> {
     { name: PLAIN, url: `${plain.url}/hello`, headers },
   ];
 
-  console.log(`\n${(await machine()).join("\n")}`);
+  const summary = await loadTargets(targets, secret);
+  const [withMiddleware, without] = summary;
+  const ratios = withMiddleware.rounds.map((rps, i) => rps / without.rounds[i]);
   console.log(
-    `wrk -t${LOAD.threads} -c${LOAD.connections} -d${LOAD.seconds}s --latency, ` +
-      `${LOAD.warmupSeconds} s warm-up, ${LOAD.rounds} round(s), targets loaded one at a ` +
-      `time (their order alternates between rounds)\n`,
-  );
-  for (const t of targets) {
-    console.log(`  wrk ${wrkArgs(LOAD.seconds, t).join(" ").replaceAll(secret, "$KEY")}`);
-  }
-  console.log();
-
-  const results = new Map<string, WrkResult[]>(targets.map((t) => [t.name, []]));
-  const ratios: number[] = [];
-  for (let round = 1; round <= LOAD.rounds; round++) {
-    const order = round % 2 === 1 ? targets : [...targets].reverse();
-    for (const t of order) {
-      if (LOAD.warmupSeconds > 0) await wrk(LOAD.warmupSeconds, t);
-      const r = await wrk(LOAD.seconds, t);
-      results.get(t.name)!.push(r);
-      console.log(
-        `round ${round} ${t.name}: ${fmt(r.requestsPerSec)} req/s, ` +
-          `p50 ${fmt(r.p50Ms, 2)} ms, p99 ${fmt(r.p99Ms, 2)} ms, ${r.requests} requests` +
-          (r.non2xx || r.socketErrors
-            ? `, ${r.non2xx} non-2xx, ${r.socketErrors} socket errors`
-            : ""),
-      );
-    }
-    const ratio = results.get(GUARDED)!.at(-1)!.requestsPerSec /
-      results.get(PLAIN)!.at(-1)!.requestsPerSec;
-    ratios.push(ratio);
-    console.log(`round ${round} with middleware ÷ no authentication = ${ratio.toFixed(3)}`);
-  }
-
-  const width = Math.max(...targets.map((t) => t.name.length));
-  console.log(
-    `\n${"target (median of rounds)".padEnd(width)} | ${"req/s".padStart(9)} | ` +
-      `${"p50 ms".padStart(7)} | ${"p99 ms".padStart(7)} | errors`,
-  );
-  console.log(
-    `${"-".repeat(width)}-|-${"-".repeat(9)}-|-${"-".repeat(7)}-|-${"-".repeat(7)}-|-------`,
-  );
-  let bad = 0;
-  for (const t of targets) {
-    const rs = results.get(t.name)!;
-    const errors = rs.reduce((n, r) => n + r.non2xx + r.socketErrors, 0);
-    bad += errors;
-    console.log(
-      `${t.name.padEnd(width)} | ${fmt(median(rs.map((r) => r.requestsPerSec))).padStart(9)} | ` +
-        `${fmt(median(rs.map((r) => r.p50Ms)), 2).padStart(7)} | ` +
-        `${fmt(median(rs.map((r) => r.p99Ms)), 2).padStart(7)} | ${errors}`,
-    );
-  }
-  console.log(
-    `\nwith middleware ÷ no authentication: median ${median(ratios).toFixed(3)} ` +
+    `\nwith middleware ÷ no authentication: ${(withMiddleware.rps / without.rps).toFixed(3)} ` +
       `(rounds: ${ratios.map((r) => r.toFixed(3)).join(", ")})`,
   );
-  if (bad > 0) {
-    console.error(
-      "bench: some requests failed (non-2xx or socket errors); the figures are not valid",
-    );
-    return 1;
-  }
-  return 0;
+  return allAnswered(summary);
 }
 
 if (PLAIN_TENANT) servePlain(PLAIN_TENANT);

@@ -12,7 +12,8 @@
  *   BENCH_SECONDS=20 BENCH_ROUNDS=3 deno task bench
  *
  * Settings (environment): BENCH_SECONDS (10), BENCH_WARMUP_SECONDS (2), BENCH_THREADS (2),
- * BENCH_CONNECTIONS (50), BENCH_ROUNDS (1; with more, each target's median round counts).
+ * BENCH_CONNECTIONS (50), BENCH_ROUNDS (1; with more, each target's median round counts),
+ * BENCH_SLICE_SECONDS (2: within a round the targets take turns in slices this long).
  * Needs wrk (`apt-get install -y wrk`). Every server runs on 127.0.0.1 in its own process
  * and is killed when the run ends, however it ends.
  */

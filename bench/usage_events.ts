@@ -129,7 +129,8 @@ Deno.exit(
         (await steward.call("GET", "/v1/tenants/bench/usage", { token })).body.data.metrics
           .find((m: { metric: string }) => m.metric === "api.calls").used,
     }];
-    const summary = await loadTargets(targets, token);
+    // One window a round: a batch still being committed when a slice ends would count in none.
+    const summary = await loadTargets(targets, token, LOAD.seconds);
     const rate = (name: string) => summary.find((s) => s.name === name)!.committedPerSec!;
     console.log(
       `\nevents committed per second (median of ${LOAD.rounds}): naive ${fmt(rate(NAIVE))}, ` +

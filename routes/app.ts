@@ -5,6 +5,9 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
+import { RegExpRouter } from "hono/router/reg-exp-router";
+import { SmartRouter } from "hono/router/smart-router";
+import { TrieRouter } from "hono/router/trie-router";
 import { CostReports, type CostSettings } from "../domain/usage/cost.ts";
 import { AppError } from "../domain/shared/errors.ts";
 import { ApiRateLimiter } from "../domain/access/api_rate_limit.ts";
@@ -38,6 +41,7 @@ import { ROUTE_ACCESS, routeKey } from "./permissions.ts";
 import { planRoutes } from "./tenancy/plans.ts";
 import { projectRoutes } from "./tenancy/projects.ts";
 import { validationHook } from "./route.ts";
+import { MatchCache } from "./match_cache.ts";
 import { signingKeyRoutes } from "./keys/signing_keys.ts";
 import { tenantRoutes } from "./tenancy/tenants.ts";
 import { tokenRoutes } from "./keys/tokens.ts";
@@ -114,7 +118,10 @@ export const TAGS = [
 ];
 
 export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
-  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+  const app = new OpenAPIHono<AppEnv>({
+    defaultHook: validationHook,
+    router: new MatchCache(new SmartRouter({ routers: [new RegExpRouter(), new TrieRouter()] })),
+  });
   const gate = new ThresholdGate(deps.svc, { intervalMs: 5_000 });
   const verifier = new Verifier(deps.svc, deps.svc.counters, { gate, quotas: deps.quotas });
   const costs = new CostReports(deps.svc, costSettings(deps.config));

@@ -44,7 +44,17 @@ export const REMEMBERED_MS = 1024;
 /** Instants whose last random part is held (for the bound's test). */
 export const rememberedInstants = (): number => lastRandom.size;
 
+/** The last instant encoded, and its encoding: ids come many to a millisecond. */
+let lastTime = { ms: -1, text: "" };
+
 function encodeTime(ms: number): string {
+  if (ms === lastTime.ms) return lastTime.text;
+  const text = encodeTimeOnce(ms);
+  lastTime = { ms, text };
+  return text;
+}
+
+function encodeTimeOnce(ms: number): string {
   let out = "";
   for (let i = 0; i < 10; i++) {
     out = ALPHABET[ms % 32] + out;

@@ -39,6 +39,7 @@
  * | plugins/hooks.ts #held                       | the plugins' hooks, by hook kind                   |
  * | jobs/worker.ts #inFlight                     | the worker's concurrency                           |
  * | middleware/request_log.ts ROUTE_NAMES        | one per route pattern (a fixed set)                |
+ * | routes/match_cache.ts MatchCache #matches    | MATCHES_KEPT (4,096) paths, oldest first out       |
  */
 import assert from "node:assert/strict";
 import { setup } from "../_harness.ts";
@@ -59,6 +60,7 @@ import { REMEMBERED_MS, rememberedInstants, ulid } from "../../domain/shared/ids
 import { IpGuard, MAX_TALLIED_ADDRESSES } from "../../domain/protection/ip_guard.ts";
 import { DEFAULT_REPUTATION } from "../../domain/protection/ip_reputation.ts";
 import { type IpBlock, IpRules, MAX_BLOCKS_IN_MEMORY } from "../../domain/protection/ip_rules.ts";
+import { MatchCache, MATCHES_KEPT } from "../../routes/match_cache.ts";
 import type { Services } from "../../domain/shared/services.ts";
 import type { PgAnalytics, RequestLog } from "../../pg/analytics.ts";
 
@@ -286,4 +288,15 @@ Deno.test("memory: IP rules hold at most MAX_BLOCKS_IN_MEMORY blocks", () => {
   });
   for (let i = 0; i < MAX_BLOCKS_IN_MEMORY + 100; i++) rules.add(block(i));
   assert.equal(rules.size, MAX_BLOCKS_IN_MEMORY);
+});
+
+Deno.test("memory: the app's router remembers at most MATCHES_KEPT paths", async () => {
+  await using h = await setup();
+  const router = h.app.router as MatchCache<unknown>;
+  assert.ok(router instanceof MatchCache);
+  for (let i = 0; i < MATCHES_KEPT + 100; i++) {
+    const res = await h.call("GET", `/v1/tenants/ten_${i}`);
+    assert.equal(res.status, 401);
+    assert.ok(router.size <= MATCHES_KEPT);
+  }
 });
