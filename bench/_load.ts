@@ -148,6 +148,8 @@ export interface Summary {
   bad: number;
   /** req/s of each round, in order. */
   rounds: number[];
+  /** req/s of each slice of every round, in order: a target's and its baseline's i-th ran together. */
+  slices: number[];
   /** Median units committed per second (targets with `committed`), else null. */
   committedPerSec: number | null;
 }
@@ -298,6 +300,7 @@ export async function loadTargets(
       p99: median(rs.map((r) => r.percentileMs(99))),
       bad: rs.reduce((n, r) => n + r.non2xx + r.socketErrors, 0),
       rounds: rs.map((r) => r.rps),
+      slices: rs.flatMap((r) => r.slices),
       committedPerSec: t.committed ? median(rs.map((r) => r.units / r.unitSeconds)) : null,
     };
   });

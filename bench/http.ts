@@ -108,6 +108,15 @@ Deno.exit(
         }` +
         `\n  list page           ${pct(LIST, SAME_LIST)}            ${pct(SAME_LIST, SIZED)}`,
     );
+    const bySlice = (a: string, b: string) => {
+      const base = summary.find((s) => s.name === b)!.slices;
+      return summary.find((s) => s.name === a)!.slices.map((r, i) => (r / base[i]).toFixed(3));
+    };
+    console.log(
+      `\n/health/live ÷ plain by slice (each pair ran seconds apart): ` +
+        bySlice(LIVE, PLAIN).join(" / ") +
+        `\n/health/live ÷ same by slice: ${bySlice(LIVE, SAME_LIVE).join(" / ")}`,
+    );
     return allAnswered(summary);
   }),
 );

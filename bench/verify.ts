@@ -98,12 +98,14 @@ Deno.exit(
     const of = (name: string) => summary.find((s) => s.name === name)!;
     const rps = (name: string) => of(name).rps;
     const byRound = of(VERIFY).rounds.map((r, i) => (r / of(NAIVE).rounds[i]).toFixed(2));
+    const bySlice = (baseline: string) =>
+      of(VERIFY).slices.map((r, i) => (r / of(baseline).slices[i]).toFixed(2)).join(" / ");
     console.log(
       `\nverify ÷ plain Hono               = ${(rps(VERIFY) / rps(PLAIN)).toFixed(3)}` +
         `\nverify ÷ plain Hono, same answer  = ${(rps(VERIFY) / rps(SIZED)).toFixed(3)} ` +
-        `(target ≥ 0.75)` +
+        `(target ≥ 0.75); by slice ${bySlice(SIZED)}` +
         `\nverify ÷ naive                    = ${(rps(VERIFY) / rps(NAIVE)).toFixed(2)}, ` +
-        `by round ${byRound.join(" / ")} (target ≥ 6 in every round)` +
+        `by round ${byRound.join(" / ")} (target ≥ 6 in every round); by slice ${bySlice(NAIVE)}` +
         `\nverify p99 ÷ same answer's p99    = ${(of(VERIFY).p99 / of(SIZED).p99).toFixed(2)} ` +
         `(target ≤ 1.5)`,
     );
