@@ -104,6 +104,7 @@ async function wrk(seconds: number, t: Target, script: string): Promise<string> 
   if (!out.success) throw new Error(`wrk failed (${out.code}):\n${text}`);
   return text;
 }
+
 export async function wrkInstalled(): Promise<boolean> {
   try {
     await new Deno.Command("wrk", { args: ["--version"], stdout: "null", stderr: "null" })
