@@ -20,7 +20,8 @@ let lastDay = { start: NaN, label: "" };
 
 /** The UTC day of `ms` as YYYY-MM-DD. */
 export function dayOf(ms: number): string {
-  const start = ms - (ms % DAY_MS);
+  // Floored: before 1970 a remainder is negative, and `ms - ms % DAY_MS` would be the next day.
+  const start = Math.floor(ms / DAY_MS) * DAY_MS;
   if (start !== lastDay.start) lastDay = { start, label: iso(ms).slice(0, 10) };
   return lastDay.label;
 }
@@ -43,8 +44,17 @@ export function quotaPeriod(interval: "month" | "year", now: number): QuotaPerio
   const d = new Date(now);
   const y = d.getUTCFullYear();
   const m = d.getUTCMonth();
+  const year = String(y).padStart(4, "0");
   const [label, start, end] = interval === "year"
-    ? [`${y}`, Date.UTC(y, 0, 1), Date.UTC(y + 1, 0, 1)]
-    : [`${y}-${String(m + 1).padStart(2, "0")}`, Date.UTC(y, m, 1), Date.UTC(y, m + 1, 1)];
+    ? [year, monthStart(y, 0), monthStart(y + 1, 0)]
+    : [`${year}-${String(m + 1).padStart(2, "0")}`, monthStart(y, m), monthStart(y, m + 1)];
   return lastPeriods[interval] = { label, start, end, endIso: iso(end) };
+}
+
+/** The first instant of `month` (0-based, past 11 rolls over) of `year`, for any year. */
+function monthStart(year: number, month: number): number {
+  // Not Date.UTC: it reads the years 0–99 as 1900–1999.
+  const d = new Date(0);
+  d.setUTCFullYear(year, month, 1);
+  return d.getTime();
 }

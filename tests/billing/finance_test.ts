@@ -1104,6 +1104,18 @@ Deno.test("earnings: a yearly quota counts the month's units above what the year
   ]);
 });
 
+Deno.test("earnings: a month long past is empty, in any year the pattern allows", async () => {
+  await using h = await setup();
+  await h.tenant("acme");
+  // Date.UTC reads the years 0–99 as 1900–1999: the quota period began after the month ended.
+  for (const period of ["0000-01", "0069-10", "0999-12", "1969-12"]) {
+    const earnings = (await get(h, `/v1/tenants/acme/earnings?period=${period}`)).data;
+    assert.equal(earnings.period, period);
+    assert.equal(earnings.start, `${period}-01T00:00:00.000Z`);
+    assert.deepEqual([earnings.invoices, earnings.usage.used], [[], 0]);
+  }
+});
+
 Deno.test("earnings: a bad or later period is 400; an unknown tenant 404", async () => {
   await using h = await setup();
   await h.tenant("acme");
