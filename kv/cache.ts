@@ -163,6 +163,14 @@ export class KvCache {
     if (this.#epochs.size > this.#opts.maxEntries) this.#epochs.clear();
   }
 
+  /**
+   * Resolves once every read in flight, background refreshes included, has landed (one that
+   * an adjust or forget overtook is no longer awaited: it will not be stored).
+   */
+  async settled(): Promise<void> {
+    while (this.#inflight.size) await Promise.allSettled([...this.#inflight.values()]);
+  }
+
   clear() {
     this.#slots.clear();
     this.#inflight.clear();

@@ -209,7 +209,7 @@ Deno.test("cache: entries read with a stamp stay fresh through one read of the s
     for (let t = 100; t <= 5_000; t += 100) {
       clock.now = t;
       for (const id of ["a", "b", "c"]) assert.equal(get(id)?.value?.id, id);
-      await new Promise((r) => setTimeout(r, 1));
+      await cache.settled();
     }
     assert.ok(cache.reads - reads <= 10, `${cache.reads - reads} reads: the stamp's alone`);
     for (const id of ["a", "b", "c"]) get(id); // vouched for by the stamp's last read
@@ -219,11 +219,11 @@ Deno.test("cache: entries read with a stamp stay fresh through one read of the s
     await commit(replace(kv.atomic(), stamped, b, { ...b.value, tag: "blue" }));
     clock.now += 600; // past half the stamp's window: this hit refreshes it
     get("a");
-    await new Promise((r) => setTimeout(r, 10));
+    await cache.settled();
     // The stamp moved: b is served as read until it refreshes itself (it is past half its
     // window since the stamp last vouched for it), never past the window.
     assert.equal(get("b")?.value?.tag, "red");
-    await new Promise((r) => setTimeout(r, 10));
+    await cache.settled();
     assert.equal(get("b")?.value?.tag, "blue");
     clock.now += 1_000;
     assert.equal(get("c"), undefined, "c: a window since the stamp last vouched for it");
