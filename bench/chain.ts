@@ -11,9 +11,9 @@
  *
  * Settings: BENCH_ROUNDS (12, the first two are warm-up), BENCH_BATCH (20,000 requests).
  */
-import { Hono } from "hono";
 import { setup } from "../tests/_harness.ts";
 import { setting } from "./_load.ts";
+import { plainLiveness, plainLivenessWithStewardHeaders } from "./_liveness.ts";
 
 const ROUNDS = setting("BENCH_ROUNDS", 12, 3, 100);
 const BATCH = setting("BENCH_BATCH", 20_000, 100, 1_000_000);
@@ -21,22 +21,8 @@ const BATCH = setting("BENCH_BATCH", 20_000, 100, 1_000_000);
 // The default sampling, as `deno task start` runs (the harness logs every request).
 await using h = await setup({ env: { REQUEST_LOG_SAMPLE_RATE: "0.1" } });
 
-const plain = new Hono();
-plain.get("/health/live", (c) => c.json({ success: true, data: { status: "ok" } }));
-
-const sameHeaders = new Hono();
-let requests = 0;
-sameHeaders.get("/health/live", (c) => {
-  const requestId = `req_01KAQX5Q6Z8V3J2N1M${String(++requests).padStart(8, "0")}`;
-  c.header("X-Request-Id", requestId);
-  c.header("Cache-Control", "no-store");
-  c.header("X-Content-Type-Options", "nosniff");
-  c.header("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'");
-  c.header("Content-Type", "application/json");
-  return c.body(
-    JSON.stringify({ success: true, data: { status: "ok" }, meta: { request_id: requestId } }),
-  );
-});
+const plain = plainLiveness();
+const sameHeaders = plainLivenessWithStewardHeaders();
 
 const PLAIN = "plain Hono c.json";
 const SAME = "plain Hono, Steward's headers and bytes";

@@ -1,10 +1,11 @@
 /**
  * The chain's layers over the wire, in one process: Steward (main.ts, its whole app) answers
- * `GET /health/live` next to four Hono apps in the same process, on their own ports, around the
- * same answer: the request context, log and IP guard middlewares alone (no router of ~800
- * routes), the request context alone, the same without the four headers it adds to every answer,
- * plain Hono sending Steward's headers and bytes, and plain Hono's `c.json`. Same process, so the same heap, timers and KV watches; what differs is only
- * the code each request runs. Loaded with wrk in turns (bench/_load.ts).
+ * `GET /health/live` next to five Hono apps in the same process, each on its own port, around
+ * the same answer: the request context, log and IP guard middlewares alone (no router of ~800
+ * routes), the request context alone, the same without the four headers it adds to every
+ * answer, plain Hono sending Steward's headers and bytes, and plain Hono's `c.json`. Same
+ * process, so the same heap, timers and KV watches: what differs is only the code each request
+ * runs. Loaded with wrk in turns (bench/_load.ts).
  *
  *   deno task bench:layers
  *
@@ -14,6 +15,7 @@ import { join } from "node:path";
 import { Hono, type MiddlewareHandler } from "hono";
 import { LISTENING, randomAlnum, ServerProcess } from "../tests/_server.ts";
 import { allAnswered, benchmark, loadTargets } from "./_load.ts";
+import { plainLiveness, plainLivenessWithStewardHeaders } from "./_liveness.ts";
 import type { AppDeps, AppEnv } from "../routes/context.ts";
 
 const LAYER = /^layer (.+) listening on (http:\/\/\S+)$/gm;
@@ -40,19 +42,6 @@ async function serve() {
     a.get("/health/live", (c) => ok(c, { status: "ok" as const }));
     return a;
   };
-  let requests = 0;
-  const sameHeaders = new Hono().get("/health/live", (c) => {
-    const requestId = `req_01KAQX5Q6Z8V3J2N1M${String(++requests).padStart(8, "0")}`;
-    c.header("X-Request-Id", requestId);
-    c.header("Cache-Control", "no-store");
-    c.header("X-Content-Type-Options", "nosniff");
-    c.header("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'");
-    c.header("Content-Type", "application/json");
-    return c.body(
-      JSON.stringify({ success: true, data: { status: "ok" }, meta: { request_id: requestId } }),
-    );
-  });
-  const plain = new Hono().get("/health/live", (c) => c.json({ success: true, data: {} }));
   // The request context's work but for the four headers it adds to every answer.
   const headerless = new Hono<AppEnv>().use("*", async (c, next) => {
     c.set("requestId", requestIdFrom(c.req.header("X-Request-Id")));
@@ -66,8 +55,8 @@ async function serve() {
     ["context, log and IP guard", layered([requestLog, ipGuard])],
     ["context", layered([])],
     ["context without its four answer headers", headerless],
-    ["plain Hono, Steward's headers and bytes", sameHeaders],
-    ["plain Hono c.json", plain],
+    ["plain Hono, Steward's headers and bytes", plainLivenessWithStewardHeaders()],
+    ["plain Hono c.json", plainLiveness()],
   ];
   for (const [name, a] of apps) {
     Deno.serve({
