@@ -35,8 +35,6 @@ import { postgresRoutes } from "./usage/postgres.ts";
 import { memberRoutes } from "./identity/members.ts";
 import { requestContext } from "./middleware/request.ts";
 import { emailRoutes } from "./email/emails.ts";
-import { requestLog } from "./middleware/request_log.ts";
-import { ipGuard } from "./middleware/ip_guard.ts";
 import { ROUTE_ACCESS, routeKey } from "./permissions.ts";
 import { planRoutes } from "./tenancy/plans.ts";
 import { projectRoutes } from "./tenancy/projects.ts";
@@ -130,8 +128,8 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   const limiter = rateLimiter(deps.config);
   // The limits and the IP guard follow the runtime configuration (GET/PATCH /v1/admin/config).
   deps.runtime.attach(limiter, deps.ipGuard);
-  // The IP guard first: a blocked address is refused before any other work, and logged.
-  app.use("*", requestContext(deps, limiter), requestLog, ipGuard);
+  // The request context first: it runs the IP guard and the request log around all the rest.
+  app.use("*", requestContext(deps, limiter));
   // No origins configured means no cross-origin access: then CORS costs nothing per request.
   if (origins.length) {
     app.use(

@@ -1,9 +1,10 @@
 /**
- * The IP guard on every request (domain/protection/ip_guard.ts): a blocked source address gets
- * 403 before authentication, and each error answer counts against its address's reputation.
- * Verify's fast path applies the same two rules (routes/keys/verify.ts).
+ * The IP guard on every request (domain/protection/ip_guard.ts), run by the request context
+ * (routes/middleware/request.ts): a blocked source address gets 403 before authentication, and
+ * each error answer counts against its address's reputation. Verify's fast path applies the same
+ * two rules (routes/keys/verify.ts).
  */
-import type { MiddlewareHandler } from "hono";
+import type { Context } from "hono";
 import type { ActivityKind } from "../../domain/protection/ip_reputation.ts";
 import type { BlockInForce } from "../../domain/protection/ip_rules.ts";
 import { AppError } from "../../domain/shared/errors.ts";
@@ -32,12 +33,18 @@ export function ipBlocked(block: BlockInForce, now: number): AppError {
   );
 }
 
-export const ipGuard: MiddlewareHandler<AppEnv> = async (c, next) => {
+/**
+ * The refusal of a request from a blocked address, or null. The address is read only while some
+ * block exists (and by noteAnswer, once the answer is an error).
+ */
+export function refusal(c: Context<AppEnv>): AppError | null {
   const guard = c.get("deps").ipGuard;
-  // The address is read only while some block exists, or once the answer is an error.
   const block = guard.rules.blocking ? guard.refuse(clientIp(c)) : null;
-  if (block) throw ipBlocked(block, c.get("svc").now());
-  await next();
+  return block ? ipBlocked(block, c.get("svc").now()) : null;
+}
+
+/** Counts an error answer against its caller's address. */
+export function noteAnswer(c: Context<AppEnv>) {
   const kind = activityOf(c.res.status, c.req.path);
-  if (kind) guard.note(clientIp(c), kind);
-};
+  if (kind) c.get("deps").ipGuard.note(clientIp(c), kind);
+}

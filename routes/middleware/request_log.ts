@@ -1,8 +1,9 @@
 /**
- * Reports every answered request to the aggregator (traffic counters, sampled log entry). It
- * runs around the whole chain, so errors answered by onError are logged with their code.
+ * Reports every answered request to the aggregator (traffic counters, sampled log entry). The
+ * request context (routes/middleware/request.ts) calls it around the whole chain, so errors
+ * answered by onError are logged with their code.
  */
-import type { MiddlewareHandler } from "hono";
+import type { Context } from "hono";
 import type { AppEnv } from "../context.ts";
 import { clientIp } from "../respond.ts";
 
@@ -46,25 +47,36 @@ function countedStream(res: Response, done: (bytes: number) => void): Response {
   return new Response(counting, res);
 }
 
-export const requestLog: MiddlewareHandler<AppEnv> = async (c, next) => {
-  const started = performance.now();
-  await next();
+/**
+ * Counts the answered request and logs it when sampled; `started` is when it came in
+ * (performance.now()). A promise only for an answer that noted no size and is not a stream,
+ * which is measured on a copy.
+ */
+export function logRequest(c: Context<AppEnv>, started: number): Promise<void> | undefined {
   const aggregator = c.get("svc").aggregator;
-  if (!aggregator.collecting) return aggregator.drop();
-  const res = c.res;
+  if (!aggregator.collecting) {
+    aggregator.drop();
+    return;
+  }
   // Answers made from a string note their size (routes/middleware/request.ts); streams are
   // counted as they flow, never buffered to be measured; anything else is measured.
-  let bytesOut: number | null = c.get("bytesOut") ?? null;
-  let errorCode: string | null = null;
-  if (bytesOut === null) {
-    if (STREAMED.test(res.headers.get("content-type") ?? "") && res.body) {
-      c.res = countedStream(res, (counted) => aggregator.addBytesOut(counted));
-    } else bytesOut = res.body ? (await res.clone().arrayBuffer()).byteLength : 0;
+  const bytesOut = c.get("bytesOut");
+  if (bytesOut !== undefined) return record(c, started, bytesOut);
+  const res = c.res;
+  if (!res.body) return record(c, started, 0);
+  if (STREAMED.test(res.headers.get("content-type") ?? "")) {
+    c.res = countedStream(res, (counted) => aggregator.addBytesOut(counted));
+    return record(c, started, null);
   }
-  if (res.status >= 400) errorCode = c.get("errorCode") ?? null;
+  return res.clone().arrayBuffer().then((body) => record(c, started, body.byteLength));
+}
+
+function record(c: Context<AppEnv>, started: number, bytesOut: number | null): undefined {
+  const aggregator = c.get("svc").aggregator;
+  const status = c.res.status;
   const bytesIn = Number(c.req.header("content-length") ?? 0) || 0;
   const counted = {
-    status: res.status,
+    status,
     bytes_in: bytesIn,
     bytes_out: bytesOut,
     verification: c.req.path === "/v1/keys/verify",
@@ -78,7 +90,7 @@ export const requestLog: MiddlewareHandler<AppEnv> = async (c, next) => {
     route: routeName(c.req.routePath),
     // Bounded, as the user agent is: a page of entries must fit in one KV value.
     path: c.req.path.slice(0, 2_048),
-    status: res.status,
+    status,
     duration_ms: Math.round((performance.now() - started) * 100) / 100,
     bytes_in: bytesIn,
     bytes_out: bytesOut,
@@ -87,6 +99,6 @@ export const requestLog: MiddlewareHandler<AppEnv> = async (c, next) => {
     ip: clientIp(c),
     user_agent: c.req.header("user-agent")?.slice(0, 512) ?? null,
     request_id: c.get("requestId"),
-    error_code: errorCode,
+    error_code: status >= 400 ? c.get("errorCode") ?? null : null,
   });
-};
+}

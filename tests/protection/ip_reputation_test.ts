@@ -420,3 +420,28 @@ Deno.test("ip reputation: the threshold changes at run time through the configur
   assertError(refused, 403, "FORBIDDEN");
   assert.equal(refused.headers.get("Retry-After"), String(5 * 60));
 });
+
+Deno.test("ip blocks: a refused request is logged with its code and not counted as another error", async () => {
+  await using h = await setup();
+  const created = await h.call("POST", "/v1/admin/system/ip-blocks", {
+    token: h.root,
+    body: { ip: ATTACKER, reason: "scraping" },
+  });
+  assert.equal(created.status, 201);
+  for (let i = 0; i < 3; i++) assertError(await health(h, ATTACKER), 403, "FORBIDDEN");
+  await h.ipGuard.flush();
+  const rep = await h.call("GET", `/v1/admin/system/ip-reputation/${ATTACKER}`, { token: h.root });
+  assert.equal(rep.body.data.window.blocked_requests, 3);
+  assert.equal(rep.body.data.window.client_errors, 0, "a refusal is not also a 4xx of its own");
+
+  await h.svc.aggregator.flush();
+  const logs = await h.call("GET", "/v1/admin/logs?status=403", { token: h.root });
+  assert.equal(logs.status, 200);
+  const refused = logs.body.data.filter((e: { ip: string }) => e.ip === ATTACKER);
+  assert.equal(refused.length, 3);
+  for (const e of refused) {
+    assert.equal(e.error_code, "FORBIDDEN");
+    assert.equal(e.route, null, "refused before routing");
+    assert.match(e.request_id, /^req_/);
+  }
+});
