@@ -242,7 +242,8 @@ export async function loadTargets(
   );
   for (const t of targets) {
     const args = wrkArgs(sliceSeconds, t).map((a) => a.includes(" ") ? `'${a}'` : a);
-    console.log(`  wrk ${args.join(" ").replaceAll(secret, "$TOKEN")}`);
+    const command = args.join(" ");
+    console.log(`  wrk ${secret ? command.replaceAll(secret, "$TOKEN") : command}`);
   }
   console.log(`  (each script also reports its latency histogram, for adding slices up)\n`);
 
@@ -410,7 +411,7 @@ export function allAnswered(summary: Summary[]): number {
  * path (rate limit, quota, usage) runs. Returns the tenant's id.
  */
 export async function unlimitedTenant(
-  server: ServerProcess,
+  server: Pick<ServerProcess, "call">,
   token: string,
   slug: string,
 ): Promise<string> {

@@ -1,18 +1,20 @@
 /**
  * The chain's layers over the wire, in one process: Steward (main.ts, its whole app) answers
- * `GET /health/live` next to five Hono apps in the same process, each on its own port, around
- * the same answer: the request context, log and IP guard middlewares alone (no router of ~800
- * routes), the request context alone, the same without the four headers it adds to every
- * answer, plain Hono sending Steward's headers and bytes, and plain Hono's `c.json`. Same
- * process, so the same heap, timers and KV watches: what differs is only the code each request
- * runs. Loaded with wrk in turns (bench/_load.ts).
+ * `GET /health/live` next to other apps in the same process, each on its own port, around the
+ * same answer: Steward's request context alone (the one layer every request passes: its
+ * variables, the IP guard, the request log, the answer headers; no router of ~800 routes), plain
+ * Hono sending Steward's headers and bytes, plain Hono's `c.json`, and `Deno.serve` answering
+ * Steward's bytes with all five headers and with the Content-Type alone (Deno sends an answer
+ * with at most that header on a faster path: the floor any framework's extra headers start
+ * from). Same process, so the same heap, timers and KV watches: what differs is only the code
+ * each request runs. Loaded with wrk in turns (bench/_load.ts).
  *
  *   deno task bench:layers
  *
  * Settings as bench/http.ts. Needs wrk. Run with BENCH_LAYERS_SERVE=1, this file is the server.
  */
 import { join } from "node:path";
-import { Hono, type MiddlewareHandler } from "hono";
+import { Hono } from "hono";
 import { LISTENING, randomAlnum, ServerProcess } from "../tests/_server.ts";
 import { allAnswered, benchmark, loadTargets } from "./_load.ts";
 import { plainLiveness, plainLivenessWithStewardHeaders } from "./_liveness.ts";
@@ -23,11 +25,7 @@ const LAYER = /^layer (.+) listening on (http:\/\/\S+)$/gm;
 /** Steward, then each layer's app on a port of its own, printed as `layer NAME listening on URL`. */
 async function serve() {
   const { app } = await import("../main.ts");
-  const { requestContext, requestIdFrom, measuredJson } = await import(
-    "../routes/middleware/request.ts"
-  );
-  const { requestLog } = await import("../routes/middleware/request_log.ts");
-  const { ipGuard } = await import("../routes/middleware/ip_guard.ts");
+  const { requestContext } = await import("../routes/middleware/request.ts");
   const { ok } = await import("../routes/respond.ts");
   // The app's own dependencies, as its request context hands them to every request.
   let deps: AppDeps | null = null;
@@ -36,34 +34,46 @@ async function serve() {
     return c.body(null, 204);
   });
   await app.fetch(new Request("http://127.0.0.1/bench/deps"));
-  const layered = (middleware: MiddlewareHandler<AppEnv>[]) => {
-    const a = new Hono<AppEnv>();
-    a.use("*", requestContext(deps!, null), ...middleware);
-    a.get("/health/live", (c) => ok(c, { status: "ok" as const }));
-    return a;
+  const context = new Hono<AppEnv>()
+    .use("*", requestContext(deps!, null))
+    .get("/health/live", (c) => ok(c, { status: "ok" as const }));
+  // A fresh request id in every answer, as Steward's and the plain Hono baseline's: Deno sends
+  // the same header strings answer after answer measurably faster than new ones.
+  let requests = 0;
+  const answer = (): [string, string] => {
+    const id = `req_01KAQX5Q6Z8V3J2N1M${String(++requests).padStart(8, "0")}`;
+    return [
+      id,
+      JSON.stringify({ success: true, data: { status: "ok" }, meta: { request_id: id } }),
+    ];
   };
-  // The request context's work but for the four headers it adds to every answer.
-  const headerless = new Hono<AppEnv>().use("*", async (c, next) => {
-    c.set("requestId", requestIdFrom(c.req.header("X-Request-Id")));
-    c.set("deps", deps!);
-    c.set("svc", deps!.svc);
-    c.set("rateLimiter", null);
-    c.json = measuredJson(c);
-    await next();
-  }).get("/health/live", (c) => ok(c, { status: "ok" as const }));
-  const apps: [string, { fetch: (req: Request) => Response | Promise<Response> }][] = [
-    ["context, log and IP guard", layered([requestLog, ipGuard])],
-    ["context", layered([])],
-    ["context without its four answer headers", headerless],
-    ["plain Hono, Steward's headers and bytes", plainLivenessWithStewardHeaders()],
-    ["plain Hono c.json", plainLiveness()],
+  const fiveHeaders = () => {
+    const [id, body] = answer();
+    return new Response(body, {
+      headers: {
+        "Content-Type": "application/json",
+        "X-Request-Id": id,
+        "Cache-Control": "no-store",
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+      },
+    });
+  };
+  const contentTypeOnly = () =>
+    new Response(answer()[1], { headers: { "Content-Type": "application/json" } });
+  const apps: [string, (req: Request) => Response | Promise<Response>][] = [
+    ["the request context alone", context.fetch],
+    ["plain Hono, Steward's headers and bytes", plainLivenessWithStewardHeaders().fetch],
+    ["plain Hono c.json", plainLiveness().fetch],
+    ["Deno.serve, Steward's bytes and five headers", fiveHeaders],
+    ["Deno.serve, Steward's bytes and the Content-Type alone", contentTypeOnly],
   ];
-  for (const [name, a] of apps) {
+  for (const [name, fetch] of apps) {
     Deno.serve({
       port: 0,
       hostname: "127.0.0.1",
       onListen: ({ port }) => console.log(`layer ${name} listening on http://127.0.0.1:${port}`),
-    }, a.fetch);
+    }, fetch);
   }
 }
 

@@ -8,7 +8,7 @@
  */
 import { type Context, Hono } from "hono";
 
-const app = new Hono();
+export const app = new Hono();
 const body = {
   success: true,
   data: { id: "ten_01JBENCH0000000000000000", slug: "acme", name: "Acme", status: "active" },
@@ -119,9 +119,12 @@ if (kvPath) {
   });
 }
 
-Deno.serve({
-  port: Number(Deno.env.get("PORT") ?? 8001),
-  hostname: Deno.env.get("HOST") ?? "127.0.0.1",
-  onListen: ({ hostname, port }) =>
-    console.log(`plain hono listening on http://${hostname}:${port}`),
-}, app.fetch);
+// Served when run; bench/chain.ts imports the app to call it in process.
+if (import.meta.main) {
+  Deno.serve({
+    port: Number(Deno.env.get("PORT") ?? 8001),
+    hostname: Deno.env.get("HOST") ?? "127.0.0.1",
+    onListen: ({ hostname, port }) =>
+      console.log(`plain hono listening on http://${hostname}:${port}`),
+  }, app.fetch);
+}
