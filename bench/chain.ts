@@ -14,7 +14,8 @@
  * Settings: BENCH_ROUNDS (12, the first two are warm-up), BENCH_BATCH (20,000 requests).
  */
 import { setup } from "../tests/_harness.ts";
-import { setting, unlimitedTenant } from "./_load.ts";
+import { median, setting, unlimitedTenant } from "./_load.ts";
+import { type Fetch, race } from "./_race.ts";
 import { plainLiveness, plainLivenessWithStewardHeaders } from "./_liveness.ts";
 import { app as plainHono } from "./plain_hono.ts";
 import { keyFor } from "../tests/keys/_keys.ts";
@@ -28,28 +29,9 @@ await using h = await setup({ env: { REQUEST_LOG_SAMPLE_RATE: "0.1" } });
 const plain = plainLiveness();
 const sameHeaders = plainLivenessWithStewardHeaders();
 
-type Fetch = (i: number) => Response | Promise<Response>;
-
-/** Runs the variants in turns and prints each round and the medians; µs a request by name. */
-async function race(variants: [string, Fetch][]): Promise<(name: string) => number> {
-  for (const [name, fetch] of variants) {
-    const res = await fetch(0);
-    if (res.status !== 200) throw new Error(`${name}: ${res.status} ${await res.text()}`);
-    console.log(`${name}: 200, ${(await res.arrayBuffer()).byteLength} bytes`);
-  }
-  const perRequest = new Map<string, number[]>(variants.map(([name]) => [name, []]));
-  for (let round = 1; round <= ROUNDS; round++) {
-    const line: string[] = [];
-    for (const [name, fetch] of round % 2 ? variants : [...variants].reverse()) {
-      const started = performance.now();
-      for (let i = 0; i < BATCH; i++) await (await fetch(i)).arrayBuffer();
-      const us = ((performance.now() - started) * 1000) / BATCH;
-      if (round > 2) perRequest.get(name)!.push(us);
-      line.push(`${name} ${us.toFixed(2)} µs`);
-    }
-    console.log(`round ${round}${round <= 2 ? " (warm-up)" : ""}: ${line.join(", ")}`);
-  }
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
+/** Races the variants (bench/_race.ts), prints their medians; µs a request by name. */
+async function medians(variants: [string, Fetch][]): Promise<(name: string) => number> {
+  const perRequest = await race(variants, ROUNDS, BATCH);
   const us = (name: string) => median(perRequest.get(name)!);
   console.log(
     `\nmedian µs a request: ${variants.map(([n]) => `${n} ${us(n).toFixed(2)}`).join(", ")}`,
@@ -61,7 +43,7 @@ const PLAIN = "plain Hono c.json";
 const SAME = "plain Hono, Steward's headers and bytes";
 const STEWARD = "Steward's app";
 const live = () => new Request("http://127.0.0.1/health/live");
-const us = await race([
+const us = await medians([
   [PLAIN, () => plain.fetch(live())],
   [SAME, () => sameHeaders.fetch(live())],
   [STEWARD, () => h.app.fetch(live())],
@@ -95,7 +77,7 @@ const post = (url: string, i: number) =>
   });
 const VERIFY = "Steward's verify";
 const SAME_ANSWER = "plain Hono, verify's answer";
-const verifyUs = await race([
+const verifyUs = await medians([
   [VERIFY, (i) => h.app.fetch(post("http://127.0.0.1/v1/keys/verify", i))],
   [SAME_ANSWER, (i) => plainHono.fetch(post("http://127.0.0.1/json/verify-sized", i))],
 ]);

@@ -80,7 +80,7 @@ export function requestContext(
  * that header itself for a text body, and each header set in JS costs throughput. The content
  * type goes with the body, not through c.header, for the reason requestContext gives.
  */
-export function measuredJson(c: Context<AppEnv>): Context<AppEnv>["json"] {
+function measuredJson(c: Context<AppEnv>): Context<AppEnv>["json"] {
   const body = c.body as (text: string, ...rest: unknown[]) => Response;
   const json = (object: unknown, ...rest: unknown[]) => {
     const text = JSON.stringify(object);
