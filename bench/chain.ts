@@ -4,7 +4,8 @@
  * `c.json` (the issue's baseline) and plain Hono sending Steward's headers and bytes (the
  * like-for-like one, as bench/plain_hono.ts does it); then `POST /v1/keys/verify` on 1,000 warm
  * keys (the fast path) next to bench/plain_hono.ts's same-answer route, the baseline of
- * bench/verify.ts. Each request is built and its body read. No network, no wrk: only the
+ * bench/verify.ts, and the same answer with no framework (the header reads and body any verify
+ * pays). Each request is built and its body read. No network, no wrk: only the
  * JavaScript a request runs, which is what Steward's code can change, and none of Deno's HTTP
  * server or the kernel (bench/http.ts and bench/verify.ts measure those too). The variants take
  * turns in batches, and each prints the median of its rounds.
@@ -17,7 +18,7 @@ import { setup } from "../tests/_harness.ts";
 import { median, setting, unlimitedTenant } from "./_load.ts";
 import { type Fetch, race } from "./_race.ts";
 import { plainLiveness, plainLivenessWithStewardHeaders } from "./_liveness.ts";
-import { app as plainHono } from "./plain_hono.ts";
+import { app as plainHono, bareVerifySized } from "./plain_hono.ts";
 import { keyFor } from "../tests/keys/_keys.ts";
 
 const ROUNDS = setting("BENCH_ROUNDS", 12, 3, 100);
@@ -77,13 +78,17 @@ const post = (url: string, i: number) =>
   });
 const VERIFY = "Steward's verify";
 const SAME_ANSWER = "plain Hono, verify's answer";
+const BARE = "no framework, verify's header reads and answer";
 const verifyUs = await medians([
   [VERIFY, (i) => h.app.fetch(post("http://127.0.0.1/v1/keys/verify", i))],
   [SAME_ANSWER, (i) => plainHono.fetch(post("http://127.0.0.1/json/verify-sized", i))],
+  [BARE, (i) => bareVerifySized(post("http://127.0.0.1/v1/keys/verify", i))],
 ]);
 console.log(
   `Steward's verify ÷ plain Hono with the same answer: ${
     (verifyUs(SAME_ANSWER) / verifyUs(VERIFY)).toFixed(3)
+  }\nSteward's verify, µs a request more than no framework: ${
+    (verifyUs(VERIFY) - verifyUs(BARE)).toFixed(2)
   }`,
 );
 await h.quotas.stop();

@@ -4,9 +4,9 @@
  * same answer: Steward's request context alone (the one layer every request passes: its
  * variables, the IP guard, the request log, the answer headers; no router of ~800 routes), plain
  * Hono sending Steward's headers and bytes, plain Hono's `c.json`, and `Deno.serve` answering
- * Steward's bytes with all five headers and with the Content-Type alone (Deno sends an answer
- * with at most that header on a faster path: the floor any framework's extra headers start
- * from). Same process, so the same heap, timers and KV watches: what differs is only the code
+ * Steward's bytes with all five headers (also reading the caller's X-Request-Id, as Steward's
+ * request id must) and with the Content-Type alone (Deno sends an answer with at most that header
+ * on a faster path: the floor any framework's extra headers start from). Same process, so the same heap, timers and KV watches: what differs is only the code
  * each request runs. Loaded with wrk in turns (bench/_load.ts).
  *
  *   deno task bench:layers
@@ -47,8 +47,9 @@ async function serve() {
       JSON.stringify({ success: true, data: { status: "ok" }, meta: { request_id: id } }),
     ];
   };
-  const fiveHeaders = () => {
-    const [id, body] = answer();
+  const fiveHeaders = (callerId: string | null = null) => {
+    const [fresh, body] = answer();
+    const id = callerId ?? fresh;
     return new Response(body, {
       headers: {
         "Content-Type": "application/json",
@@ -65,7 +66,12 @@ async function serve() {
     ["the request context alone", context.fetch],
     ["plain Hono, Steward's headers and bytes", plainLivenessWithStewardHeaders().fetch],
     ["plain Hono c.json", plainLiveness().fetch],
-    ["Deno.serve, Steward's bytes and five headers", fiveHeaders],
+    ["Deno.serve, Steward's bytes and five headers", () => fiveHeaders()],
+    // Reading one request header makes Deno copy the request's headers before it answers.
+    [
+      "Deno.serve, the same, reading the caller's X-Request-Id",
+      (req) => fiveHeaders(req.headers.get("x-request-id")),
+    ],
     ["Deno.serve, Steward's bytes and the Content-Type alone", contentTypeOnly],
   ];
   for (const [name, fetch] of apps) {
@@ -91,7 +97,7 @@ else {
       });
       servers.push(server);
       await server.waitForStdout(LISTENING, "steward's listening line");
-      while ([...server.stdout.matchAll(LAYER)].length < 5) {
+      while ([...server.stdout.matchAll(LAYER)].length < 6) {
         await server.waitForStdout(/layer .* listening/, "the layers' listening lines");
         await new Promise((r) => setTimeout(r, 100));
       }

@@ -61,6 +61,39 @@ async function verifySized(c: Context) {
 }
 app.post("/json/verify-sized", verifySized);
 
+/**
+ * The same answer with no framework at all (bench/chain.ts): `Deno.serve`'s kind of handler,
+ * reading the request headers Steward's verify reads (content length, credentials, idempotency
+ * key, content type, request id) and the body, answering with the five headers. What any verify
+ * pays before it does any work of its own.
+ */
+export async function bareVerifySized(req: Request): Promise<Response> {
+  const h = req.headers;
+  const length = Number(h.get("content-length"));
+  const told = h.get("authorization") !== null && !h.has("idempotency-key") &&
+    (h.get("content-type") ?? "").startsWith("application/json") && length > 0;
+  const { key } = JSON.parse(await req.text());
+  if (!told) return new Response(null, { status: 400 });
+  const requestId = h.get("x-request-id") ??
+    `req_01KAQX5Q6Z8V3J2N1M${String(++requests).padStart(8, "0")}`;
+  const body = JSON.stringify({
+    success: true,
+    data: { ...verdict, key_id: `key_${key.slice(-26)}` },
+    meta: { request_id: requestId },
+  });
+  return new Response(body, {
+    headers: {
+      "Content-Type": "application/json",
+      "X-Request-Id": requestId,
+      "Cache-Control": "no-store",
+      "X-Content-Type-Options": "nosniff",
+      "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+    },
+  });
+}
+// Served behind Hono's router alone (bench/verify.ts): the floor over the wire.
+app.post("/bare/verify-sized", (c) => bareVerifySized(c.req.raw));
+
 // The same answer after a busy wait of `us` µs: bench/verify.ts sets it so this route answers
 // at verify's rate, to compare latency tails at the same throughput.
 app.post("/json/verify-sized/slowed/:us", (c) => {

@@ -2,8 +2,9 @@
  * Verify benchmark: `POST /v1/keys/verify` with 1,000 distinct warm keys (round robin over
  * wrk's connections), next to a plain Hono JSON POST route and a naive verify doing one KV
  * read and one KV sum per request (bench/naive_verify.ts), all loaded in the same run with
- * the same wrk settings, and a plain Hono route answering the same ~650-byte JSON with the
- * same headers (the like-for-like baseline). Targets: verify ≥ 0.75 × the same answer, ≥ 6 ×
+ * the same wrk settings, a plain Hono route answering the same ~650-byte JSON with the same
+ * headers (the like-for-like baseline), and the same answer with no framework, reading the
+ * request headers verify reads (the floor: what any verify pays before its own work). Targets: verify ≥ 0.75 × the same answer, ≥ 6 ×
  * naive in every round, and a p99 at most 1.5 × the same answer's. Then the same answer slowed
  * by a busy wait to verify's rate, loaded with verify again: their p99s at the same throughput.
  *
@@ -88,10 +89,12 @@ Deno.exit(
     const SIZED = "plain hono POST /json, verify-sized answer";
     const NAIVE = "naive verify (1 KV read + 1 KV sum)";
     const VERIFY = "steward POST /v1/keys/verify";
+    const BARE = "no framework: verify's header reads, body and answer";
     const targets: Target[] = [
       { name: PLAIN, url: `${plain.url}/json`, script: naiveScript },
       { name: SIZED, url: `${plain.url}/json/verify-sized`, script: naiveScript },
       { name: NAIVE, url: `${naive.url}/v1/keys/verify`, script: naiveScript },
+      { name: BARE, url: `${plain.url}/bare/verify-sized`, script: verifyScript },
       { name: VERIFY, url: `${steward.url}/v1/keys/verify`, script: verifyScript },
     ];
     const summary = await loadTargets(targets, token);
@@ -104,6 +107,8 @@ Deno.exit(
       `\nverify ÷ plain Hono               = ${(rps(VERIFY) / rps(PLAIN)).toFixed(3)}` +
         `\nverify ÷ plain Hono, same answer  = ${(rps(VERIFY) / rps(SIZED)).toFixed(3)} ` +
         `(target ≥ 0.75); by slice ${bySlice(SIZED)}` +
+        `\nverify ÷ no framework             = ${(rps(VERIFY) / rps(BARE)).toFixed(3)}; ` +
+        `µs a request more: ${(1e6 / rps(VERIFY) - 1e6 / rps(BARE)).toFixed(1)}` +
         `\nverify ÷ naive                    = ${(rps(VERIFY) / rps(NAIVE)).toFixed(2)}, ` +
         `by round ${byRound.join(" / ")} (target ≥ 6 in every round); by slice ${bySlice(NAIVE)}` +
         `\nverify p99 ÷ same answer's p99    = ${(of(VERIFY).p99 / of(SIZED).p99).toFixed(2)} ` +
