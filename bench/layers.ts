@@ -6,8 +6,9 @@
  * Hono sending Steward's headers and bytes, plain Hono's `c.json`, and `Deno.serve` answering
  * Steward's bytes with all five headers (also reading the caller's X-Request-Id, as Steward's
  * request id must) and with the Content-Type alone (Deno sends an answer with at most that header
- * on a faster path: the floor any framework's extra headers start from). Same process, so the same heap, timers and KV watches: what differs is only the code
- * each request runs. Loaded with wrk in turns (bench/_load.ts).
+ * on a faster path: the floor any framework's extra headers start from). Same process, so the
+ * same heap, timers and KV watches: what differs is only the code each request runs. Loaded with
+ * wrk in turns (bench/_load.ts).
  *
  *   deno task bench:layers
  *

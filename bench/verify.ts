@@ -4,9 +4,10 @@
  * read and one KV sum per request (bench/naive_verify.ts), all loaded in the same run with
  * the same wrk settings, a plain Hono route answering the same ~650-byte JSON with the same
  * headers (the like-for-like baseline), and the same answer with no framework, reading the
- * request headers verify reads (the floor: what any verify pays before its own work). Targets: verify ≥ 0.75 × the same answer, ≥ 6 ×
- * naive in every round, and a p99 at most 1.5 × the same answer's. Then the same answer slowed
- * by a busy wait to verify's rate, loaded with verify again: their p99s at the same throughput.
+ * request headers verify reads (the floor: what any verify pays before its own work). Targets:
+ * verify ≥ 0.75 × the same answer, ≥ 6 × naive in every round, and a p99 at most 1.5 × the same
+ * answer's. Then the same answer slowed by a busy wait to verify's rate, loaded with verify
+ * again: their p99s at the same throughput.
  *
  * Then the freshness of a revocation: made on one Steward process, seen by the same process
  * at once, and by a second process on the same KV file within STEWARD_VERIFY_CACHE_MS.
