@@ -5,11 +5,12 @@
  * two rules (routes/keys/verify.ts).
  */
 import type { Context } from "hono";
+import type { IpGuard } from "../../domain/protection/ip_guard.ts";
 import type { ActivityKind } from "../../domain/protection/ip_reputation.ts";
 import type { BlockInForce } from "../../domain/protection/ip_rules.ts";
 import { AppError } from "../../domain/shared/errors.ts";
 import { iso } from "../../domain/shared/time.ts";
-import type { AppEnv } from "../context.ts";
+import type { AppDeps, AppEnv } from "../context.ts";
 import { clientIp } from "../respond.ts";
 
 const LOGIN = "/v1/auth/login";
@@ -37,14 +38,13 @@ export function ipBlocked(block: BlockInForce, now: number): AppError {
  * The refusal of a request from a blocked address, or null. The address is read only while some
  * block exists (and by noteAnswer, once the answer is an error).
  */
-export function refusal(c: Context<AppEnv>): AppError | null {
-  const guard = c.get("deps").ipGuard;
-  const block = guard.rules.blocking ? guard.refuse(clientIp(c)) : null;
-  return block ? ipBlocked(block, c.get("svc").now()) : null;
+export function refusal(c: Context<AppEnv>, { ipGuard, svc }: AppDeps): AppError | null {
+  const block = ipGuard.rules.blocking ? ipGuard.refuse(clientIp(c)) : null;
+  return block ? ipBlocked(block, svc.now()) : null;
 }
 
 /** Counts an error answer against its caller's address. */
-export function noteAnswer(c: Context<AppEnv>) {
+export function noteAnswer(c: Context<AppEnv>, guard: IpGuard) {
   const kind = activityOf(c.res.status, c.req.path);
-  if (kind) c.get("deps").ipGuard.note(clientIp(c), kind);
+  if (kind) guard.note(clientIp(c), kind);
 }

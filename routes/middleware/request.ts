@@ -61,11 +61,11 @@ export function requestContext(
     c.set("svc", deps.svc);
     c.set("rateLimiter", rateLimiter);
     c.json = measuredJson(c);
-    const refused = refusal(c);
+    const refused = refusal(c, deps);
     if (refused) c.res = errorJson(c, refused);
     else {
       await next();
-      noteAnswer(c);
+      noteAnswer(c, deps.ipGuard);
     }
     const logging = logRequest(c, started);
     if (logging) await logging;

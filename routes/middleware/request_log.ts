@@ -4,6 +4,7 @@
  * answered by onError are logged with their code.
  */
 import type { Context } from "hono";
+import type { TrafficRecorder } from "../../domain/shared/services.ts";
 import type { AppEnv } from "../context.ts";
 import { clientIp } from "../respond.ts";
 
@@ -61,18 +62,22 @@ export function logRequest(c: Context<AppEnv>, started: number): Promise<void> |
   // Answers made from a string note their size (routes/middleware/request.ts); streams are
   // counted as they flow, never buffered to be measured; anything else is measured.
   const bytesOut = c.get("bytesOut");
-  if (bytesOut !== undefined) return record(c, started, bytesOut);
+  if (bytesOut !== undefined) return record(c, aggregator, started, bytesOut);
   const res = c.res;
-  if (!res.body) return record(c, started, 0);
+  if (!res.body) return record(c, aggregator, started, 0);
   if (STREAMED.test(res.headers.get("content-type") ?? "")) {
     c.res = countedStream(res, (counted) => aggregator.addBytesOut(counted));
-    return record(c, started, null);
+    return record(c, aggregator, started, null);
   }
-  return res.clone().arrayBuffer().then((body) => record(c, started, body.byteLength));
+  return res.clone().arrayBuffer().then((body) => record(c, aggregator, started, body.byteLength));
 }
 
-function record(c: Context<AppEnv>, started: number, bytesOut: number | null): undefined {
-  const aggregator = c.get("svc").aggregator;
+function record(
+  c: Context<AppEnv>,
+  aggregator: TrafficRecorder,
+  started: number,
+  bytesOut: number | null,
+): undefined {
   const status = c.res.status;
   const bytesIn = Number(c.req.header("content-length") ?? 0) || 0;
   const counted = {
