@@ -72,8 +72,9 @@ export async function bareVerifySized(req: Request): Promise<Response> {
   const length = Number(h.get("content-length"));
   const told = h.get("authorization") !== null && !h.has("idempotency-key") &&
     (h.get("content-type") ?? "").startsWith("application/json") && length > 0;
-  const { key } = JSON.parse(await req.text());
+  // Checked before the body is read, as verify's fast path does.
   if (!told) return new Response(null, { status: 400 });
+  const { key } = JSON.parse(await req.text());
   const requestId = h.get("x-request-id") ??
     `req_01KAQX5Q6Z8V3J2N1M${String(++requests).padStart(8, "0")}`;
   const body = JSON.stringify({

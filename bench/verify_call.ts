@@ -16,6 +16,7 @@ import { keyFor } from "../tests/keys/_keys.ts";
 import { Verifier } from "../domain/keys/verify.ts";
 import { recordRequest } from "../domain/usage/activity.ts";
 import { median, setting, unlimitedTenant } from "./_load.ts";
+import { turns } from "./_race.ts";
 
 const ROUNDS = setting("BENCH_ROUNDS", 12, 3, 100);
 const BATCH = setting("BENCH_BATCH", 10_000, 1_000, 1_000_000);
@@ -52,30 +53,17 @@ function call(i: number): Promise<void> | undefined {
   return verdict.then((v) => void (v.valid && valid++));
 }
 
-const variants: [string, (i: number) => unknown][] = [
-  ["a verify call", call],
-  [`touching ${TOUCH_KB} KB`, touch],
-  [`touching ${TOUCH_KB} KB, then a verify call`, (i) => (touch(), call(i))],
-];
-const perCall = new Map<string, number[]>(variants.map(([name]) => [name, []]));
-for (let round = 1; round <= ROUNDS; round++) {
-  const line: string[] = [];
-  for (const [name, run] of round % 2 ? variants : [...variants].reverse()) {
-    const started = performance.now();
-    for (let i = 0; i < BATCH; i++) {
-      const waiting = run(i);
-      if (waiting instanceof Promise) await waiting;
-    }
-    const us = ((performance.now() - started) * 1000) / BATCH;
-    if (round > 2) perCall.get(name)!.push(us);
-    line.push(`${name} ${us.toFixed(2)} µs`);
-  }
-  console.log(`round ${round}${round <= 2 ? " (warm-up)" : ""}: ${line.join(", ")}`);
-  // Lets the quota leases and the flushes run, as they do between requests.
-  await new Promise((resolve) => setTimeout(resolve, 0));
-}
+const perCall = await turns(
+  [
+    ["a verify call", call],
+    [`touching ${TOUCH_KB} KB`, touch],
+    [`touching ${TOUCH_KB} KB, then a verify call`, (i) => (touch(), call(i))],
+  ],
+  ROUNDS,
+  BATCH,
+);
 const us = (name: string) => median(perCall.get(name)!);
-const [alone, touching, both] = variants.map(([name]) => us(name));
+const [alone, touching, both] = [...perCall.keys()].map(us);
 console.log(
   `\nmedian µs a call: a verify call ${alone.toFixed(2)}; touching ${TOUCH_KB} KB ` +
     `${touching.toFixed(2)}; both ${both.toFixed(2)}` +
